@@ -1,0 +1,19 @@
+//! `mldeploy push`: build when needed, push to ECR, print `<repositoryUri>:<tag>@<digest>`.
+
+use super::Session;
+use crate::cli::PushArgs;
+use crate::exit::ExitStatus;
+use crate::image::{engine::Engine, push};
+
+pub async fn run(session: &Session<'_>, args: &PushArgs) -> anyhow::Result<ExitStatus> {
+    let config = session.config()?;
+    let aws = session.aws(&config).await?;
+    let engine = Engine::connect().await?;
+    session.printer.detail(format!(
+        "Docker engine {} (API {})",
+        engine.host, engine.api_version
+    ));
+    let report = push::push(&engine, &aws, &config, session.printer, args.rebuild).await?;
+    session.printer.result(&report)?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,10 @@
+//! Images: the build context and its content tag, the build through the Docker engine, and the
+//! push to ECR.
+
+pub mod build;
+pub mod context;
+pub mod dockerignore;
+pub mod ecr;
+pub mod engine;
+pub mod push;
+pub mod push_stream;

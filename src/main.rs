@@ -1,0 +1,35 @@
+//! The `mldeploy` binary: parse arguments, call `run`, turn the outcome into an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mldeploy::cli::Cli;
+use mldeploy::exit::{self, ExitStatus};
+use mldeploy::output::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.global);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(ExitStatus::Environment.code());
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = mldeploy::run(&cli, &printer) => result,
+            status = mldeploy::interrupted() => Err(exit::error(status, "interrupted")),
+        }
+    });
+    let status = match outcome {
+        Ok(status) => status,
+        Err(err) => {
+            let status = exit::status_of(&err);
+            mldeploy::report_error(&printer, &err, status);
+            status
+        }
+    };
+    ExitCode::from(status.code())
+}
