@@ -238,13 +238,15 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
     let file = dir.join(FILE_NAME);
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(exit::error(
-            ExitStatus::Usage,
-            format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!(
                 "no {FILE_NAME} in {}: run `mldeploy init` there, or point -C/--dir at the project",
                 display_dir(dir)
             ),
-        )),
+            ))
+        }
         Err(e) => {
             return Err(exit::error(
                 ExitStatus::Usage,

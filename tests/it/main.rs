@@ -1,1 +1,6 @@
+//! Integration tests: the real binary against the shared local sandbox (scripts/sandbox). One
+//! test binary, so the suite links once.
 
+mod build_push;
+mod config_errors;
+mod support;

@@ -1,0 +1,227 @@
+//! Shared helpers: the mldeploy binary, fixture projects, and independent checks through the
+//! real docker CLI and awscli against the one shared sandbox.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// Panics with the way out when the sandbox is not there: a test that needs it must not pass
+/// without it.
+pub fn require_sandbox() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1"),
+        "this test needs the local sandbox: run scripts/test, or `scripts/sandbox up && eval \"$(scripts/sandbox env)\"` first"
+    );
+}
+
+/// A project name no other test (or earlier run) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id() % 100_000,
+        nanos % 10_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A project directory: a FROM-scratch image with the static busybox and a file unique to it.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Project {
+    pub fn new(prefix: &str) -> Project {
+        let name = unique_name(prefix);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::copy("/bin/busybox", p.join("busybox"))
+            .expect("the sandbox installs busybox-static at /bin/busybox");
+        std::fs::create_dir(p.join("app")).unwrap();
+        std::fs::write(p.join("app/id.txt"), format!("{name}\n")).unwrap();
+        std::fs::write(
+            p.join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app /app\nCMD [\"/bin/busybox\", \"true\"]\n",
+        )
+        .unwrap();
+        let project = Project { dir, name };
+        project.write_config("");
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes mldeploy.toml with `extra` appended.
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            "[project]\nname = \"{}\"\n\n[model]\nbucket = \"models\"\npath = \"m/{{version}}\"\n{extra}",
+            self.name
+        );
+        std::fs::write(self.path().join("mldeploy.toml"), text).unwrap();
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Runs mldeploy in this project.
+    pub fn mldeploy(&self, args: &[&str]) -> Run {
+        let mut cmd = mldeploy_cmd();
+        cmd.arg("-C").arg(self.path()).args(args);
+        Run::of(cmd)
+    }
+
+    pub fn repository(&self) -> String {
+        format!("{REGISTRY}/{}", self.name)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Leave no images of this test behind in the shared engine.
+        let refs = docker(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            &format!("reference=*{}*", self.name),
+        ]);
+        let refs2 = docker(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            &format!("reference=*/{}:*", self.name),
+        ]);
+        let all: Vec<String> = refs
+            .stdout
+            .lines()
+            .chain(refs2.stdout.lines())
+            .map(str::to_string)
+            .collect();
+        if !all.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(all.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+pub fn mldeploy_cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mldeploy"));
+    cmd.env("NO_COLOR", "1").env_remove("CI");
+    cmd
+}
+
+/// A finished process: exit code, stdout, stderr.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(mut cmd: Command) -> Run {
+        let out: Output = cmd.output().expect("the command starts");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing both streams when it is not the expected one.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stdout as the one JSON object `--output json` promises.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{}", self.stdout))
+    }
+}
+
+pub fn docker(args: &[&str]) -> Run {
+    let mut cmd = Command::new("docker");
+    cmd.args(args);
+    Run::of(cmd)
+}
+
+/// awscli against the sandbox: an independent client to check what mldeploy did.
+pub fn aws(args: &[&str]) -> Run {
+    let mut cmd = Command::new("aws");
+    cmd.args(args).args(["--output", "json"]);
+    Run::of(cmd)
+}
+
+/// Polls until `check` returns Some, or panics after `secs` seconds with `what`.
+pub fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "gave up after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A docker CLI config directory logged in to the sandbox registry with ECR's token, for pulls.
+pub fn logged_in_docker_config() -> tempfile::TempDir {
+    let config = tempfile::tempdir().unwrap();
+    let password = aws(&["ecr", "get-login-password"]);
+    password.expect_code(0);
+    let mut cmd = Command::new("docker");
+    cmd.arg("--config").arg(config.path()).args([
+        "login",
+        "--username",
+        "AWS",
+        "--password",
+        password.stdout.trim(),
+        REGISTRY,
+    ]);
+    Run::of(cmd).expect_code(0);
+    config
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
