@@ -23,6 +23,8 @@ fn main() -> ExitCode {
             status = mldeploy::interrupted() => Err(exit::error(status, "interrupted")),
         }
     });
+    // Do not wait for blocking work (a context still being hashed or sent) after an interrupt.
+    runtime.shutdown_background();
     let status = match outcome {
         Ok(status) => status,
         Err(err) => {

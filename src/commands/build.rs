@@ -6,7 +6,7 @@ use crate::image::{build, engine::Engine};
 
 pub async fn run(session: &Session<'_>) -> anyhow::Result<ExitStatus> {
     let config = session.config()?;
-    let plan = build::plan(&config)?;
+    let plan = build::plan(&config).await?;
     let engine = Engine::connect().await?;
     session.printer.detail(format!(
         "Docker engine {} (API {})",

@@ -50,8 +50,14 @@ impl std::fmt::Display for BuiltImage {
     }
 }
 
-/// Scans and hashes the context: cheap enough to run before deciding whether to build.
-pub fn plan(config: &Config) -> anyhow::Result<ImagePlan> {
+/// Scans and hashes the context (on the blocking pool: it reads every file), before deciding
+/// whether to build.
+pub async fn plan(config: &Config) -> anyhow::Result<ImagePlan> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || plan_now(&config)).await?
+}
+
+fn plan_now(config: &Config) -> anyhow::Result<ImagePlan> {
     let context = BuildContext::scan(&config.image.context, &config.image.dockerfile)?;
     let content_hash = context.content_hash(&BuildInputs {
         build_args: &config.image.build_args,

@@ -76,7 +76,7 @@ pub async fn push(
     printer: &Printer,
     rebuild: bool,
 ) -> anyhow::Result<PushReport> {
-    let plan = build::plan(config)?;
+    let plan = build::plan(config).await?;
     let client = aws.ecr();
     let repo = ecr::ensure_repository(
         &client,
