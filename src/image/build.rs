@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use bollard::models::ImageInspect;
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -74,10 +75,13 @@ fn plan_now(config: &Config) -> anyhow::Result<ImagePlan> {
     })
 }
 
-/// The image id when the engine already has this reference.
-pub async fn local_image_id(engine: &Engine, reference: &str) -> anyhow::Result<Option<String>> {
+/// The engine's record of a local image, or None when it has no such reference.
+pub async fn inspect_local(
+    engine: &Engine,
+    reference: &str,
+) -> anyhow::Result<Option<ImageInspect>> {
     match engine.docker.inspect_image(reference).await {
-        Ok(image) => Ok(image.id),
+        Ok(image) => Ok(Some(image)),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
@@ -183,8 +187,9 @@ pub async fn build(
 
     let image_id = match image_id {
         Some(id) => id,
-        None => local_image_id(engine, &plan.local_ref)
+        None => inspect_local(engine, &plan.local_ref)
             .await?
+            .and_then(|image| image.id)
             .ok_or_else(|| {
                 exit::error(
                     ExitStatus::Failed,

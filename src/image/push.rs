@@ -86,7 +86,10 @@ pub async fn push(
     )
     .await?;
     let ecr_digest = ecr::digest_for_tag(&client, &repo.name, &plan.tag).await?;
-    let local = local_repo_digests(engine, &plan.local_ref).await?;
+    // The registry digests the engine knows for the local image; None when there is no local image.
+    let local = build::inspect_local(engine, &plan.local_ref)
+        .await?
+        .map(|image| image.repo_digests.unwrap_or_default());
 
     let (local_ref, tag, git_commit) = (
         plan.local_ref.clone(),
@@ -153,20 +156,6 @@ pub async fn push(
         tally.existing_layers()
     ));
     Ok(report(digest, true, build_needed, &tally))
-}
-
-/// The registry digests the engine knows for a local image, or None when there is no such image.
-async fn local_repo_digests(
-    engine: &Engine,
-    reference: &str,
-) -> anyhow::Result<Option<Vec<String>>> {
-    match engine.docker.inspect_image(reference).await {
-        Ok(image) => Ok(Some(image.repo_digests.unwrap_or_default())),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(None),
-        Err(e) => Err(engine_error(e, engine, "inspecting the local image")),
-    }
 }
 
 async fn stream_push(

@@ -92,26 +92,17 @@ impl Project {
 impl Drop for Project {
     fn drop(&mut self) {
         // Leave no images of this test behind in the shared engine.
+        // Repeated reference filters are OR'd: the local name and the ECR one.
         let refs = docker(&[
             "images",
             "--format",
             "{{.Repository}}:{{.Tag}}",
             "--filter",
-            &format!("reference=*{}*", self.name),
-        ]);
-        let refs2 = docker(&[
-            "images",
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
+            &format!("reference={}:*", self.name),
             "--filter",
             &format!("reference=*/{}:*", self.name),
         ]);
-        let all: Vec<String> = refs
-            .stdout
-            .lines()
-            .chain(refs2.stdout.lines())
-            .map(str::to_string)
-            .collect();
+        let all: Vec<String> = refs.stdout.lines().map(str::to_string).collect();
         if !all.is_empty() {
             let mut args = vec!["rmi", "-f"];
             args.extend(all.iter().map(String::as_str));
