@@ -341,3 +341,70 @@ fn an_interrupted_build_exits_130_promptly() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(rest.contains("interrupted"), "{rest}");
 }
+
+#[test]
+fn an_image_built_in_a_git_checkout_carries_the_commit() {
+    require_sandbox();
+    let project = Project::new("it-git");
+    let git = |args: &[&str]| {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C")
+            .arg(project.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args);
+        Run::of(cmd).expect_code(0).stdout.trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "fixture"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+
+    let run = project.mldeploy(&["build", "--output", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["git_commit"], commit.as_str());
+    let labels = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        report["image"].as_str().unwrap(),
+    ]);
+    let labels: serde_json::Value = serde_json::from_str(labels.stdout.trim()).unwrap();
+    assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str());
+    assert_eq!(labels["mldeploy.project"], project.name.as_str());
+}
+
+#[test]
+fn an_existing_repository_without_our_tag_is_used_but_not_changed() {
+    require_sandbox();
+    let project = Project::new("it-foreign");
+    aws(&[
+        "ecr",
+        "create-repository",
+        "--repository-name",
+        &project.name,
+    ])
+    .expect_code(0);
+    let run = project.mldeploy(&["push", "--output", "json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["repository_created"], false);
+    assert!(
+        run.stderr.contains("lacks the mldeploy:project tag"),
+        "{}",
+        run.stderr
+    );
+    // No lifecycle policy was put on a repository mldeploy does not own.
+    let policy = aws(&[
+        "ecr",
+        "get-lifecycle-policy",
+        "--repository-name",
+        &project.name,
+    ]);
+    assert_ne!(policy.code, 0, "a policy was set: {}", policy.stdout);
+    assert!(
+        policy.stderr.contains("LifecyclePolicyNotFoundException"),
+        "{}",
+        policy.stderr
+    );
+}
