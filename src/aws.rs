@@ -116,6 +116,20 @@ where
         }
         _ => (ExitStatus::Failed, format!("{call} failed")),
     };
-    let detail = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
-    anyhow::anyhow!(detail).context(exit::Classified { status, message })
+    anyhow::anyhow!(cause_chain(&err)).context(exit::Classified { status, message })
+}
+
+/// "a: b: c" from an error and its sources, each said once, without Debug dumps.
+fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -408,3 +408,28 @@ fn an_existing_repository_without_our_tag_is_used_but_not_changed() {
         policy.stderr
     );
 }
+
+#[test]
+fn an_unreachable_aws_endpoint_exits_3_naming_the_call() {
+    require_sandbox();
+    let project = Project::new("it-noaws");
+    let mut cmd = mldeploy_cmd();
+    cmd.arg("-C")
+        .arg(project.path())
+        .arg("push")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let run = Run::of(cmd);
+    run.expect_code(3);
+    assert!(
+        run.stderr
+            .contains("ecr:DescribeRepositories: AWS did not answer"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("DispatchFailure {"),
+        "no Debug dumps: {}",
+        run.stderr
+    );
+}
