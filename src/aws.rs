@@ -71,6 +71,14 @@ impl Aws {
     pub fn ecr(&self) -> aws_sdk_ecr::Client {
         aws_sdk_ecr::Client::new(&self.sdk)
     }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::new(&self.sdk)
+    }
 }
 
 /// Error codes that mean "the credentials or permissions are wrong", not "the request was".

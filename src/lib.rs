@@ -7,7 +7,10 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod image;
+pub mod lock;
+pub mod model;
 pub mod output;
+pub mod target;
 
 use cli::{Cli, Command};
 use commands::Session;

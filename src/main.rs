@@ -23,6 +23,20 @@ fn main() -> ExitCode {
             status = mldeploy::interrupted() => Err(exit::error(status, "interrupted")),
         }
     });
+    if outcome.is_err() {
+        // A command that failed or was interrupted may not have reached its own release.
+        let released = runtime.block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                mldeploy::lock::release_all_held(),
+            )
+            .await
+            .unwrap_or_default()
+        });
+        for location in released {
+            eprintln!("released the deploy lock {location}");
+        }
+    }
     // Do not wait for blocking work (a context still being hashed or sent) after an interrupt.
     runtime.shutdown_background();
     let status = match outcome {

@@ -3,4 +3,6 @@
 
 mod build_push;
 mod config_errors;
+mod model_lock;
+mod network;
 mod support;

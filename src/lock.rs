@@ -1,0 +1,305 @@
+//! The deploy lock: one S3 object per project, `s3://<model.bucket>/.mldeploy/<name>/lock`,
+//! created with a conditional put (`If-None-Match: *`), so two deploys can never both hold it.
+//!
+//! The object says who holds it (host, user, CI run, command), since when, and until when. A held
+//! lock makes `up`, `rollback` and `destroy` exit 4 naming the holder; an expired one is reported
+//! as stale and broken only on request (`--force-unlock`). Locks this process holds are recorded so
+//! that `main` can release them after an interrupt, when the command's future has been dropped.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::call_error;
+use crate::exit::{self, ExitStatus};
+
+/// How long a lock stays valid when its holder dies without releasing it.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60 * 60);
+
+pub fn lock_key(project: &str) -> String {
+    format!(".mldeploy/{project}/lock")
+}
+
+/// Who holds the lock; stored as the object's JSON body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holder {
+    /// Unique per acquisition, so a release never deletes someone else's lock.
+    pub id: String,
+    pub host: String,
+    pub user: String,
+    pub pid: u32,
+    pub command: String,
+    pub ci_run: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub acquired_at: u64,
+    pub expires_at: u64,
+}
+
+impl Holder {
+    fn new(command: &str, ttl: Duration) -> Holder {
+        let now = unix_now();
+        Holder {
+            id: format!("{:x}-{:x}-{}", now, std::process::id(), nanos()),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            pid: std::process::id(),
+            command: command.to_string(),
+            ci_run: ci_run(),
+            acquired_at: now,
+            expires_at: now + ttl.as_secs(),
+        }
+    }
+
+    pub fn is_expired(&self) -> bool {
+        unix_now() >= self.expires_at
+    }
+
+    /// "alice@build-7 (`mldeploy up`, GitHub Actions run 42) since 12:01:07 UTC".
+    pub fn describe(&self) -> String {
+        let ci = self
+            .ci_run
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default();
+        format!(
+            "{}@{} (pid {}, `mldeploy {}`{ci}) since {}",
+            self.user,
+            self.host,
+            self.pid,
+            self.command,
+            utc(self.acquired_at)
+        )
+    }
+}
+
+/// The CI run this process belongs to, from the variables common CI systems set.
+fn ci_run() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(repo), Some(run)) = (var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+        return Some(format!("GitHub Actions {repo} run {run}"));
+    }
+    if let Some(url) = var("CI_JOB_URL")
+        .or_else(|| var("BUILDKITE_BUILD_URL"))
+        .or_else(|| var("BUILD_URL"))
+    {
+        return Some(format!("CI job {url}"));
+    }
+    var("CI").map(|_| "a CI job".to_string())
+}
+
+/// A lock this process holds.
+#[derive(Debug)]
+pub struct DeployLock {
+    s3: Client,
+    bucket: String,
+    key: String,
+    pub holder: Holder,
+}
+
+static HELD: Mutex<Vec<(Client, String, String, String)>> = Mutex::new(Vec::new());
+
+/// Takes the project's lock, or exits 4 naming who holds it. With `force_unlock`, an existing
+/// lock is deleted first (and said so) before one conditional attempt.
+pub async fn acquire(
+    s3: &Client,
+    bucket: &str,
+    project: &str,
+    command: &str,
+    ttl: Duration,
+    force_unlock: bool,
+) -> anyhow::Result<(DeployLock, Option<Holder>)> {
+    let key = lock_key(project);
+    let mut broken = None;
+    if force_unlock {
+        broken = read_holder(s3, bucket, &key).await?;
+        if broken.is_some() {
+            s3.delete_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| call_error("s3:DeleteObject", e))?;
+        }
+    }
+    let holder = Holder::new(command, ttl);
+    let body = serde_json::to_vec_pretty(&holder)?;
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .if_none_match("*")
+        .content_type("application/json")
+        .body(ByteStream::from(body))
+        .send()
+        .await;
+    match put {
+        Ok(_) => {
+            if let Ok(mut held) = HELD.lock() {
+                held.push((s3.clone(), bucket.to_string(), key.clone(), holder.id.clone()));
+            }
+            Ok((
+                DeployLock {
+                    s3: s3.clone(),
+                    bucket: bucket.to_string(),
+                    key,
+                    holder,
+                },
+                broken,
+            ))
+        }
+        Err(e) if is_precondition_failed(&e) => {
+            let location = format!("s3://{bucket}/{key}");
+            Err(match read_holder(s3, bucket, &key).await? {
+                Some(other) if other.is_expired() => exit::error(
+                    ExitStatus::Locked,
+                    format!(
+                        "the deploy lock {location} is stale: held by {}, expired at {}. If that run is gone, pass --force-unlock",
+                        other.describe(),
+                        utc(other.expires_at)
+                    ),
+                ),
+                Some(other) => exit::error(
+                    ExitStatus::Locked,
+                    format!(
+                        "another deploy holds the lock {location}: {}, until {}. Wait for it, or pass --force-unlock if it is gone",
+                        other.describe(),
+                        utc(other.expires_at)
+                    ),
+                ),
+                None => exit::error(
+                    ExitStatus::Locked,
+                    format!("another deploy took the lock {location} at the same moment; try again"),
+                ),
+            })
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.code() == Some("NoSuchBucket")) => Err(exit::error(
+            ExitStatus::Environment,
+            format!("the model bucket {bucket} does not exist, so the deploy lock cannot be taken (model.bucket in mldeploy.toml)"),
+        )),
+        Err(e) => Err(call_error("s3:PutObject", e)),
+    }
+}
+
+fn is_precondition_failed<E: ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool {
+    e.as_service_error()
+        .is_some_and(|s| s.code() == Some("PreconditionFailed"))
+}
+
+/// The current holder, or None when there is no lock.
+pub async fn read_holder(s3: &Client, bucket: &str, key: &str) -> anyhow::Result<Option<Holder>> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let bytes = out.body.collect().await?.into_bytes();
+            Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                exit::error(
+                    ExitStatus::Locked,
+                    format!("s3://{bucket}/{key} exists but is not an mldeploy lock ({e}); remove it or pass --force-unlock"),
+                )
+            })?))
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+        Err(e) => Err(call_error("s3:GetObject", e)),
+    }
+}
+
+impl DeployLock {
+    /// Releases the lock if it is still this process's.
+    pub async fn release(self) -> anyhow::Result<()> {
+        forget(&self.key, &self.holder.id);
+        release_if_ours(&self.s3, &self.bucket, &self.key, &self.holder.id).await
+    }
+}
+
+async fn release_if_ours(s3: &Client, bucket: &str, key: &str, id: &str) -> anyhow::Result<()> {
+    match read_holder(s3, bucket, key).await? {
+        Some(current) if current.id == id => {
+            s3.delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| call_error("s3:DeleteObject", e))?;
+            Ok(())
+        }
+        _ => Ok(()), // broken by --force-unlock elsewhere, or already gone: not ours to delete
+    }
+}
+
+fn forget(key: &str, id: &str) {
+    if let Ok(mut held) = HELD.lock() {
+        held.retain(|(_, _, k, i)| !(k == key && i == id));
+    }
+}
+
+/// Releases every lock this process still holds (after an interrupt or an error that skipped the
+/// normal release). Returns the locations released.
+pub async fn release_all_held() -> Vec<String> {
+    let held: Vec<_> = HELD
+        .lock()
+        .map(|mut h| std::mem::take(&mut *h))
+        .unwrap_or_default();
+    let mut released = Vec::new();
+    for (s3, bucket, key, id) in held {
+        if release_if_ours(&s3, &bucket, &key, &id).await.is_ok() {
+            released.push(format!("s3://{bucket}/{key}"));
+        }
+    }
+    released
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn nanos() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// RFC 3339 in UTC.
+fn utc(secs: u64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_says_who_and_since_when() {
+        let mut h = Holder::new("up", Duration::from_secs(60));
+        h.user = "alice".into();
+        h.host = "build-7".into();
+        h.ci_run = Some("GitHub Actions o/r run 42".into());
+        h.acquired_at = 0;
+        let text = h.describe();
+        assert!(text.starts_with("alice@build-7 (pid "), "{text}");
+        assert!(
+            text.contains("`mldeploy up`, GitHub Actions o/r run 42) since 1970-01-01T00:00:00Z"),
+            "{text}"
+        );
+        assert!(!h.is_expired());
+        h.expires_at = 1;
+        assert!(h.is_expired());
+    }
+
+    #[test]
+    fn the_lock_lives_under_the_project() {
+        assert_eq!(lock_key("housing"), ".mldeploy/housing/lock");
+    }
+}

@@ -1,0 +1,166 @@
+//! Model versions in S3: the path of a version, the check that it exists (its MLmodel file), and
+//! the versions present under the model prefix. mldeploy only reads the model bucket.
+
+use aws_sdk_s3::Client;
+
+use crate::aws::call_error;
+use crate::exit::{self, ExitStatus};
+
+/// The file every MLflow model directory has; its presence is what makes a version real.
+pub const MARKER: &str = "MLmodel";
+
+/// `model.path` with `{version}` filled in.
+pub fn path_for(template: &str, version: &str) -> String {
+    template.replace("{version}", version)
+}
+
+/// A model version that exists in S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelVersion {
+    pub version: String,
+    /// The key prefix of the version in the bucket (what `MODEL_PATH` is set to).
+    pub path: String,
+}
+
+/// Checks that `<bucket>/<path of version>/MLmodel` exists. A missing version is a usage error
+/// (exit 2) that lists the versions present; a missing bucket or refused access is the
+/// environment (exit 3).
+pub async fn require_version(
+    s3: &Client,
+    bucket: &str,
+    template: &str,
+    version: &str,
+) -> anyhow::Result<ModelVersion> {
+    let path = path_for(template, version);
+    let key = format!("{}/{MARKER}", path.trim_end_matches('/'));
+    match s3.head_object().bucket(bucket).key(&key).send().await {
+        Ok(_) => Ok(ModelVersion {
+            version: version.to_string(),
+            path,
+        }),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            // HEAD says 404 for a missing bucket too: listing tells the two apart.
+            let present = list_versions(s3, bucket, template).await?;
+            let listing = if present.is_empty() {
+                format!(
+                    "no versions exist under s3://{bucket}/{}",
+                    prefix_of(template)
+                )
+            } else {
+                format!(
+                    "versions present (newest first): {}",
+                    present
+                        .iter()
+                        .map(|v| v.version.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            Err(exit::error(
+                ExitStatus::Usage,
+                format!("model version {version} does not exist: s3://{bucket}/{key} is missing; {listing}"),
+            ))
+        }
+        Err(e) => Err(call_error("s3:HeadObject", e)),
+    }
+}
+
+/// Every version under the model prefix that has an MLmodel file, newest first (numerically when
+/// all versions are numbers, as MLflow's are).
+pub async fn list_versions(
+    s3: &Client,
+    bucket: &str,
+    template: &str,
+) -> anyhow::Result<Vec<ModelVersion>> {
+    let prefix = prefix_of(template);
+    let suffix = template
+        .split_once("{version}")
+        .map(|(_, s)| s)
+        .unwrap_or("");
+    let marker_tail = format!("{}/{MARKER}", suffix.trim_end_matches('/'));
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let mut versions = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_no_such_bucket()) {
+                exit::error(
+                    ExitStatus::Environment,
+                    format!(
+                        "the model bucket {bucket} does not exist (model.bucket in mldeploy.toml)"
+                    ),
+                )
+            } else {
+                call_error("s3:ListObjectsV2", e)
+            }
+        })?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            let Some(rest) = key.strip_prefix(prefix) else {
+                continue;
+            };
+            if let Some(version) = rest.strip_suffix(&marker_tail) {
+                if !version.is_empty() && !version.contains('/') {
+                    versions.push(ModelVersion {
+                        version: version.to_string(),
+                        path: path_for(template, version),
+                    });
+                }
+            }
+        }
+    }
+    sort_newest_first(&mut versions);
+    Ok(versions)
+}
+
+/// The part of the template before `{version}`.
+pub fn prefix_of(template: &str) -> &str {
+    template
+        .split_once("{version}")
+        .map(|(p, _)| p)
+        .unwrap_or(template)
+}
+
+fn sort_newest_first(versions: &mut [ModelVersion]) {
+    if versions.iter().all(|v| v.version.parse::<u64>().is_ok()) {
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version.parse::<u64>().unwrap_or(0)));
+    } else {
+        versions.sort_by(|a, b| b.version.cmp(&a.version));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(version: &str) -> ModelVersion {
+        ModelVersion {
+            version: version.into(),
+            path: String::new(),
+        }
+    }
+
+    #[test]
+    fn paths_fill_in_the_version() {
+        assert_eq!(
+            path_for("mlflow/models/housing/{version}", "6"),
+            "mlflow/models/housing/6"
+        );
+        assert_eq!(
+            prefix_of("mlflow/models/housing/{version}/artifacts"),
+            "mlflow/models/housing/"
+        );
+    }
+
+    #[test]
+    fn numeric_versions_sort_as_numbers() {
+        let mut versions = vec![v("2"), v("10"), v("9")];
+        sort_newest_first(&mut versions);
+        let order: Vec<_> = versions.iter().map(|v| v.version.as_str()).collect();
+        assert_eq!(order, ["10", "9", "2"]);
+    }
+}
