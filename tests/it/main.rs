@@ -5,4 +5,5 @@ mod build_push;
 mod config_errors;
 mod model_lock;
 mod network;
+mod security;
 mod support;
