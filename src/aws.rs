@@ -72,6 +72,22 @@ impl Aws {
         aws_sdk_ecr::Client::new(&self.sdk)
     }
 
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.sdk)
+    }
+
+    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk)
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk)
+    }
+
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+    }
+
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.sdk)
     }

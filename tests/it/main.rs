@@ -5,5 +5,6 @@ mod build_push;
 mod config_errors;
 mod model_lock;
 mod network;
+mod resources;
 mod security;
 mod support;

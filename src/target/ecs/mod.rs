@@ -1,5 +1,8 @@
 //! The ECS Fargate target: one module per AWS resource (find by tag, ensure, delete).
 
+pub mod cluster;
+pub mod iam;
+pub mod logs;
 pub mod network;
 pub mod security;
 

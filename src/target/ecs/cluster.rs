@@ -1,0 +1,53 @@
+//! The ECS cluster `<name>`: created tagged when missing. A cluster of that name that mldeploy
+//! did not create is used as it is, and never deleted by `destroy`.
+
+use aws_sdk_ecs::types::Tag;
+use aws_sdk_ecs::Client;
+
+use super::{Converge, PROJECT_TAG};
+use crate::aws::call_error;
+use crate::target::{Action, Change};
+
+pub async fn ensure(
+    ecs: &Client,
+    cv: &Converge,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<String> {
+    let name = cv.project.as_str();
+    let out = ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:DescribeClusters", e))?;
+    let active = out.clusters().iter().find(|c| c.status() == Some("ACTIVE"));
+    if let Some(cluster) = active {
+        let ours = cluster
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some(PROJECT_TAG) && t.value() == Some(name));
+        let change = Change::new("ECS cluster", name, Action::Keep);
+        changes.push(if ours {
+            change
+        } else {
+            change.because("not created by mldeploy: used as it is")
+        });
+        return Ok(cluster.cluster_arn().unwrap_or(name).to_string());
+    }
+    changes.push(Change::new("ECS cluster", name, Action::Create));
+    if cv.dry_run {
+        return Ok(name.to_string());
+    }
+    let created = ecs
+        .create_cluster()
+        .cluster_name(name)
+        .tags(Tag::builder().key(PROJECT_TAG).value(name).build())
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:CreateCluster", e))?;
+    Ok(created
+        .cluster
+        .and_then(|c| c.cluster_arn)
+        .unwrap_or_else(|| name.to_string()))
+}

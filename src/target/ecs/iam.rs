@@ -1,0 +1,345 @@
+//! The two IAM roles, each with one inline policy scoped to this project. `<name>-execution` lets
+//! ECS pull the project's image and write to its log group (narrower than AWS's managed
+//! AmazonECSTaskExecutionRolePolicy, which allows every repository and log group). `<name>-task`
+//! is what the container runs as: it reads objects under the model prefix of the model bucket,
+//! and nothing else.
+
+use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::Client;
+use serde_json::{json, Value};
+
+use super::{Converge, PROJECT_TAG};
+use crate::aws::call_error;
+use crate::exit::{self, ExitStatus};
+use crate::target::{Action, Change};
+
+pub const EXECUTION_POLICY_NAME: &str = "mldeploy-pull-and-log";
+pub const MODEL_POLICY_NAME: &str = "mldeploy-model-read";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    pub execution_arn: String,
+    pub task_arn: String,
+}
+
+pub fn execution_role_name(project: &str) -> String {
+    format!("{project}-execution")
+}
+
+pub fn task_role_name(project: &str) -> String {
+    format!("{project}-task")
+}
+
+fn trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// Pull the project's image from ECR and write to its log group, in this region.
+pub fn execution_policy(region: &str, project: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RegistryLogin",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": ["*"]
+            },
+            {
+                "Sid": "PullImage",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                "Resource": [format!("arn:aws:ecr:{region}:*:repository/{project}")]
+            },
+            {
+                "Sid": "WriteLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [format!("arn:aws:logs:{region}:*:log-group:/ecs/{project}:*")]
+            }
+        ]
+    })
+}
+
+/// Read access to `s3://<bucket>/<prefix>*` (every version of the model, so a rollback needs no
+/// role change) and the listing of that prefix only.
+pub fn model_read_policy(bucket: &str, prefix: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadModelVersions",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [format!("arn:aws:s3:::{bucket}/{prefix}*")]
+            },
+            {
+                "Sid": "ListModelVersions",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [format!("arn:aws:s3:::{bucket}")],
+                "Condition": {"StringLike": {"s3:prefix": [format!("{prefix}*")]}}
+            }
+        ]
+    })
+}
+
+/// IAM hands policy documents back URL-encoded.
+fn decode_policy(text: &str) -> Option<Value> {
+    let decoded = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()?;
+    serde_json::from_str(&decoded).ok()
+}
+
+pub async fn ensure(
+    iam: &Client,
+    cv: &Converge,
+    region: &str,
+    bucket: &str,
+    model_prefix: &str,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Roles> {
+    let project = cv.project.as_str();
+    let execution_name = execution_role_name(project);
+    let (execution_arn, mut notes) = ensure_role(
+        iam,
+        cv,
+        &execution_name,
+        "mldeploy: ECS pulls the image and writes logs",
+    )
+    .await?;
+    let policy = execution_policy(region, project);
+    if ensure_inline_policy(
+        iam,
+        cv,
+        &execution_name,
+        EXECUTION_POLICY_NAME,
+        &policy,
+        notes.created,
+    )
+    .await?
+    {
+        notes.add(format!("pull {project} from ECR, write /ecs/{project}"));
+    }
+    changes.push(notes.into_change(&execution_name));
+
+    let task_name = task_role_name(project);
+    let (task_arn, mut notes) =
+        ensure_role(iam, cv, &task_name, "mldeploy: the service reads its model").await?;
+    let policy = model_read_policy(bucket, model_prefix);
+    if ensure_inline_policy(
+        iam,
+        cv,
+        &task_name,
+        MODEL_POLICY_NAME,
+        &policy,
+        notes.created,
+    )
+    .await?
+    {
+        notes.add(format!("read s3://{bucket}/{model_prefix}*"));
+    }
+    changes.push(notes.into_change(&task_name));
+    Ok(Roles {
+        execution_arn,
+        task_arn,
+    })
+}
+
+/// Puts the inline policy when it is missing or differs; says whether it did (or would).
+async fn ensure_inline_policy(
+    iam: &Client,
+    cv: &Converge,
+    role: &str,
+    name: &str,
+    wanted: &Value,
+    new_role: bool,
+) -> anyhow::Result<bool> {
+    let current = if new_role {
+        None
+    } else {
+        match iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => decode_policy(&out.policy_document),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(call_error("iam:GetRolePolicy", e)),
+        }
+    };
+    if current.as_ref() == Some(wanted) {
+        return Ok(false);
+    }
+    if !cv.dry_run {
+        iam.put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(wanted.to_string())
+            .send()
+            .await
+            .map_err(|e| call_error("iam:PutRolePolicy", e))?;
+    }
+    Ok(true)
+}
+
+/// What happened to one role, gathered into one Change.
+struct RoleNotes {
+    created: bool,
+    what: Vec<String>,
+}
+
+impl RoleNotes {
+    fn add(&mut self, what: impl Into<String>) {
+        self.what.push(what.into());
+    }
+
+    fn into_change(self, name: &str) -> Change {
+        let action = match (self.created, self.what.is_empty()) {
+            (true, _) => Action::Create,
+            (false, true) => Action::Keep,
+            (false, false) => Action::Update,
+        };
+        let change = Change::new("IAM role", name, action);
+        if self.what.is_empty() {
+            change
+        } else {
+            change.because(self.what.join(", "))
+        }
+    }
+}
+
+async fn ensure_role(
+    iam: &Client,
+    cv: &Converge,
+    name: &str,
+    description: &str,
+) -> anyhow::Result<(String, RoleNotes)> {
+    let trust = trust_policy();
+    match iam.get_role().role_name(name).send().await {
+        Ok(out) => {
+            let role = out
+                .role
+                .ok_or_else(|| anyhow::anyhow!("iam:GetRole returned no role for {name}"))?;
+            if !role
+                .tags()
+                .iter()
+                .any(|t| t.key() == PROJECT_TAG && t.value() == cv.project)
+            {
+                return Err(exit::error(
+                    ExitStatus::Environment,
+                    format!("IAM role {name} exists but lacks the {PROJECT_TAG}={} tag: mldeploy will not take over a role it did not create", cv.project),
+                ));
+            }
+            let mut notes = RoleNotes {
+                created: false,
+                what: Vec::new(),
+            };
+            if role
+                .assume_role_policy_document()
+                .and_then(decode_policy)
+                .as_ref()
+                != Some(&trust)
+            {
+                if !cv.dry_run {
+                    iam.update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(trust.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| call_error("iam:UpdateAssumeRolePolicy", e))?;
+                }
+                notes.add("trust ecs-tasks.amazonaws.com only");
+            }
+            Ok((role.arn, notes))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            let arn = if cv.dry_run {
+                super::network::TO_BE_CREATED.to_string()
+            } else {
+                iam.create_role()
+                    .role_name(name)
+                    .description(description)
+                    .assume_role_policy_document(trust.to_string())
+                    .tags(Tag::builder().key(PROJECT_TAG).value(&cv.project).build()?)
+                    .send()
+                    .await
+                    .map_err(|e| call_error("iam:CreateRole", e))?
+                    .role
+                    .map(|r| r.arn)
+                    .unwrap_or_default()
+            };
+            Ok((
+                arn,
+                RoleNotes {
+                    created: true,
+                    what: Vec::new(),
+                },
+            ))
+        }
+        Err(e) => Err(call_error("iam:GetRole", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_task_policy_names_only_the_model_prefix_of_the_model_bucket() {
+        let p = model_read_policy("my-models", "mlflow/models/housing/");
+        let text = p.to_string();
+        assert!(
+            !text.contains("s3:*") && !text.contains("arn:aws:s3:::*"),
+            "{text}"
+        );
+        assert_eq!(
+            p["Statement"][0]["Resource"][0],
+            "arn:aws:s3:::my-models/mlflow/models/housing/*"
+        );
+        assert_eq!(
+            p["Statement"][1]["Condition"]["StringLike"]["s3:prefix"][0],
+            "mlflow/models/housing/*"
+        );
+    }
+
+    #[test]
+    fn the_execution_policy_names_only_this_projects_repository_and_log_group() {
+        let p = execution_policy("eu-west-1", "housing");
+        assert_eq!(
+            p["Statement"][1]["Resource"][0],
+            "arn:aws:ecr:eu-west-1:*:repository/housing"
+        );
+        assert_eq!(
+            p["Statement"][2]["Resource"][0],
+            "arn:aws:logs:eu-west-1:*:log-group:/ecs/housing:*"
+        );
+    }
+
+    #[test]
+    fn policy_documents_are_decoded_from_iams_url_encoding() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%7D";
+        assert_eq!(
+            decode_policy(encoded),
+            Some(json!({"Version": "2012-10-17"}))
+        );
+    }
+}
