@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod iam;
+pub mod load_balancer;
 pub mod logs;
 pub mod network;
 pub mod security;

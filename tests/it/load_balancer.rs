@@ -1,0 +1,119 @@
+//! The load balancer, target group and listeners against moto's ELBv2.
+
+use mldeploy::aws::Aws;
+use mldeploy::target::ecs::load_balancer::{self, Listening};
+use mldeploy::target::ecs::{network, security, Converge};
+use mldeploy::target::Action;
+
+use crate::support::{aws, require_sandbox, unique_name};
+
+#[tokio::test]
+async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30s() {
+    require_sandbox();
+    let sdk = Aws::load(None, None, None).await.unwrap();
+    let cv = Converge {
+        project: unique_name("it-alb"),
+        dry_run: false,
+    };
+    let mut changes = Vec::new();
+    let net = network::ensure(&sdk.ec2(), &cv, &mut changes)
+        .await
+        .unwrap();
+    let listening = Listening {
+        container_port: 8080,
+        health_check_path: "/health",
+        certificate_arn: None,
+    };
+    let groups = security::ensure(
+        &sdk.ec2(),
+        &cv,
+        &net.vpc_id,
+        &listening.ports(),
+        8080,
+        &mut changes,
+    )
+    .await
+    .unwrap();
+    let mut lb_changes = Vec::new();
+    let lb = load_balancer::ensure(
+        &sdk.elbv2(),
+        &cv,
+        &net,
+        &groups,
+        &listening,
+        &mut lb_changes,
+    )
+    .await
+    .unwrap();
+    assert!(
+        lb_changes.iter().all(|c| c.action == Action::Create),
+        "{lb_changes:#?}"
+    );
+    assert!(!lb.dns_name.is_empty());
+
+    let run = aws(&["elbv2", "describe-load-balancers", "--names", &cv.project]);
+    let alb = run.json()["LoadBalancers"][0].clone();
+    assert_eq!(alb["Scheme"], "internet-facing");
+    assert_eq!(alb["SecurityGroups"][0], groups.alb.as_str());
+    assert_eq!(alb["AvailabilityZones"].as_array().unwrap().len(), 2);
+
+    let tg = aws(&["elbv2", "describe-target-groups", "--names", &cv.project]).json()
+        ["TargetGroups"][0]
+        .clone();
+    assert_eq!(tg["TargetType"], "ip");
+    assert_eq!(tg["Port"], 8080);
+    assert_eq!(tg["HealthCheckPath"], "/health");
+    assert_eq!(tg["HealthCheckIntervalSeconds"], 30);
+    let tags = aws(&[
+        "elbv2",
+        "describe-tags",
+        "--resource-arns",
+        tg["TargetGroupArn"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        tags.json()["TagDescriptions"][0]["Tags"][0]["Key"],
+        "mldeploy:project"
+    );
+
+    let listeners = aws(&[
+        "elbv2",
+        "describe-listeners",
+        "--load-balancer-arn",
+        &lb.arn,
+    ])
+    .json()["Listeners"]
+        .clone();
+    assert_eq!(listeners.as_array().unwrap().len(), 1);
+    assert_eq!(listeners[0]["Port"], 80);
+    assert_eq!(listeners[0]["DefaultActions"][0]["Type"], "forward");
+    assert_eq!(
+        listeners[0]["DefaultActions"][0]["TargetGroupArn"],
+        lb.target_group_arn.as_str()
+    );
+
+    // Unchanged: everything kept. A new health check path: the target group is updated in place.
+    let mut again = Vec::new();
+    let same = load_balancer::ensure(&sdk.elbv2(), &cv, &net, &groups, &listening, &mut again)
+        .await
+        .unwrap();
+    assert_eq!(same, lb);
+    assert!(again.iter().all(|c| c.action == Action::Keep), "{again:#?}");
+    let moved = Listening {
+        health_check_path: "/healthz",
+        ..listening.clone()
+    };
+    let mut update = Vec::new();
+    load_balancer::ensure(&sdk.elbv2(), &cv, &net, &groups, &moved, &mut update)
+        .await
+        .unwrap();
+    let changed: Vec<_> = update.iter().filter(|c| c.action != Action::Keep).collect();
+    assert_eq!(changed.len(), 1, "{update:#?}");
+    assert_eq!(
+        changed[0].detail.as_deref(),
+        Some("health check path /healthz")
+    );
+    let tg = aws(&["elbv2", "describe-target-groups", "--names", &cv.project]).json()
+        ["TargetGroups"][0]
+        .clone();
+    assert_eq!(tg["HealthCheckPath"], "/healthz");
+}
