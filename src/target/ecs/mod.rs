@@ -6,6 +6,7 @@ pub mod load_balancer;
 pub mod logs;
 pub mod network;
 pub mod security;
+pub mod task_definition;
 
 /// The tag on everything mldeploy creates for a project; destroy deletes nothing without it.
 pub const PROJECT_TAG: &str = crate::image::ecr::PROJECT_TAG;

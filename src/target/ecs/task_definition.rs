@@ -1,0 +1,468 @@
+//! The task definition: rendered from `templates/task-definition.json` (embedded; a project may
+//! point at its own copy) with minijinja, read into a typed [`TaskSpec`], and compared with the
+//! revision that serves so that a new revision is registered only when something changed.
+//!
+//! The spec holds the fields mldeploy maps to and from the ECS API. A template field outside it
+//! is refused by name before any AWS call, rather than dropped without a word.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
+    NetworkMode, PortMapping, Secret, TaskDefinition, TransportProtocol,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{self, ExitStatus};
+
+/// The template mldeploy ships; `mldeploy init` users start from it.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/task-definition.json");
+pub const DEFAULT_TEMPLATE_NAME: &str = "templates/task-definition.json (built in)";
+
+/// What the template is rendered with.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskInputs {
+    pub project: String,
+    pub container_name: String,
+    /// `<repositoryUri>@<digest>`: a digest, so a revision always means one image.
+    pub image: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub port: u16,
+    pub ready_path: String,
+    pub model_bucket: String,
+    pub model_path: String,
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub execution_role_arn: String,
+    pub task_role_arn: String,
+    pub log_group: String,
+    pub region: String,
+}
+
+/// A Fargate task definition, as far as mldeploy reads and writes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskSpec {
+    pub family: String,
+    pub network_mode: String,
+    pub requires_compatibilities: Vec<String>,
+    pub cpu: String,
+    pub memory: String,
+    pub execution_role_arn: String,
+    pub task_role_arn: String,
+    pub container_definitions: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    #[serde(default = "yes")]
+    pub essential: bool,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub entry_point: Vec<String>,
+    #[serde(default)]
+    pub port_mappings: Vec<PortSpec>,
+    #[serde(default)]
+    pub environment: Vec<NameValue>,
+    #[serde(default)]
+    pub secrets: Vec<SecretSpec>,
+    pub health_check: Option<HealthSpec>,
+    pub log_configuration: Option<LogSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortSpec {
+    pub container_port: u16,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "tcp".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretSpec {
+    pub name: String,
+    pub value_from: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthSpec {
+    pub command: Vec<String>,
+    pub interval: Option<i32>,
+    pub timeout: Option<i32>,
+    pub retries: Option<i32>,
+    pub start_period: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogSpec {
+    pub log_driver: String,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Renders the template and reads it into a spec. Errors name the template and the line, and
+/// are usage errors (exit 2): nothing has been called yet.
+pub fn render(
+    template: &str,
+    template_name: &str,
+    inputs: &TaskInputs,
+) -> anyhow::Result<TaskSpec> {
+    let usage = |msg: String| exit::error(ExitStatus::Usage, msg);
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("task-definition", template).map_err(|e| {
+        usage(format!(
+            "{template_name}:{}: {}",
+            e.line().unwrap_or(0),
+            e.detail().unwrap_or("invalid template")
+        ))
+    })?;
+    let rendered = env
+        .get_template("task-definition")
+        .and_then(|t| t.render(minijinja::value::Serde(inputs)))
+        .map_err(|e| {
+            usage(format!(
+                "{template_name}:{}: {}",
+                e.line().unwrap_or(0),
+                e.detail().unwrap_or(&e.to_string())
+            ))
+        })?;
+    let spec: TaskSpec = serde_json::from_str(&rendered).map_err(|e| {
+        let line = rendered.lines().nth(e.line().saturating_sub(1)).unwrap_or("").trim();
+        usage(format!(
+            "{template_name} rendered something that is not a task definition mldeploy can register, at line {} of the output (`{line}`): {e}",
+            e.line()
+        ))
+    })?;
+    spec.check(template_name)?;
+    Ok(spec.normalized())
+}
+
+impl TaskSpec {
+    fn check(&self, template_name: &str) -> anyhow::Result<()> {
+        let fail = |what: String| {
+            Err(exit::error(
+                ExitStatus::Usage,
+                format!("{template_name}: {what}"),
+            ))
+        };
+        if self.container_definitions.is_empty() {
+            return fail("containerDefinitions is empty".into());
+        }
+        if self.network_mode != "awsvpc" {
+            return fail(format!(
+                "networkMode is {:?}; Fargate needs \"awsvpc\"",
+                self.network_mode
+            ));
+        }
+        if !self.requires_compatibilities.iter().any(|c| c == "FARGATE") {
+            return fail("requiresCompatibilities must include \"FARGATE\"".into());
+        }
+        Ok(())
+    }
+
+    /// Lists in a stable order, so two specs that mean the same compare equal.
+    fn normalized(mut self) -> TaskSpec {
+        for c in &mut self.container_definitions {
+            c.environment.sort();
+            c.secrets.sort();
+            c.port_mappings.sort();
+        }
+        self
+    }
+
+    pub fn container(&self) -> Option<&ContainerSpec> {
+        self.container_definitions.first()
+    }
+
+    /// The value of an environment variable of the first container.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.container()?
+            .environment
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.value.as_str())
+    }
+
+    /// The spec of a registered revision, for comparison.
+    pub fn from_registered(td: &TaskDefinition) -> TaskSpec {
+        let containers = td
+            .container_definitions()
+            .iter()
+            .map(|c| ContainerSpec {
+                name: c.name().unwrap_or_default().to_string(),
+                image: c.image().unwrap_or_default().to_string(),
+                essential: c.essential().unwrap_or(true),
+                command: c.command().to_vec(),
+                entry_point: c.entry_point().to_vec(),
+                port_mappings: c
+                    .port_mappings()
+                    .iter()
+                    .map(|p| PortSpec {
+                        container_port: p
+                            .container_port()
+                            .and_then(|p| u16::try_from(p).ok())
+                            .unwrap_or(0),
+                        protocol: p
+                            .protocol()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_else(tcp),
+                    })
+                    .collect(),
+                environment: c
+                    .environment()
+                    .iter()
+                    .map(|e| NameValue {
+                        name: e.name().unwrap_or_default().to_string(),
+                        value: e.value().unwrap_or_default().to_string(),
+                    })
+                    .collect(),
+                secrets: c
+                    .secrets()
+                    .iter()
+                    .map(|s| SecretSpec {
+                        name: s.name().to_string(),
+                        value_from: s.value_from().to_string(),
+                    })
+                    .collect(),
+                health_check: c.health_check().map(|h| HealthSpec {
+                    command: h.command().to_vec(),
+                    interval: h.interval(),
+                    timeout: h.timeout(),
+                    retries: h.retries(),
+                    start_period: h.start_period(),
+                }),
+                log_configuration: c.log_configuration().map(|l| LogSpec {
+                    log_driver: l.log_driver().as_str().to_string(),
+                    options: l
+                        .options()
+                        .map(|o| o.clone().into_iter().collect())
+                        .unwrap_or_default(),
+                }),
+            })
+            .collect();
+        TaskSpec {
+            family: td.family().unwrap_or_default().to_string(),
+            network_mode: td
+                .network_mode()
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default(),
+            requires_compatibilities: td
+                .requires_compatibilities()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+            cpu: td.cpu().unwrap_or_default().to_string(),
+            memory: td.memory().unwrap_or_default().to_string(),
+            execution_role_arn: td.execution_role_arn().unwrap_or_default().to_string(),
+            task_role_arn: td.task_role_arn().unwrap_or_default().to_string(),
+            container_definitions: containers,
+        }
+        .normalized()
+    }
+
+    /// The container definitions for RegisterTaskDefinition.
+    pub fn sdk_containers(&self) -> anyhow::Result<Vec<ContainerDefinition>> {
+        self.container_definitions
+            .iter()
+            .map(|c| {
+                let mut b = ContainerDefinition::builder()
+                    .name(&c.name)
+                    .image(&c.image)
+                    .essential(c.essential)
+                    .set_command((!c.command.is_empty()).then(|| c.command.clone()))
+                    .set_entry_point((!c.entry_point.is_empty()).then(|| c.entry_point.clone()));
+                for p in &c.port_mappings {
+                    b = b.port_mappings(
+                        PortMapping::builder()
+                            .container_port(i32::from(p.container_port))
+                            .protocol(TransportProtocol::from(p.protocol.as_str()))
+                            .build(),
+                    );
+                }
+                for e in &c.environment {
+                    b = b.environment(
+                        KeyValuePair::builder()
+                            .name(&e.name)
+                            .value(&e.value)
+                            .build(),
+                    );
+                }
+                for s in &c.secrets {
+                    b = b.secrets(
+                        Secret::builder()
+                            .name(&s.name)
+                            .value_from(&s.value_from)
+                            .build()?,
+                    );
+                }
+                if let Some(h) = &c.health_check {
+                    b = b.health_check(
+                        HealthCheck::builder()
+                            .set_command(Some(h.command.clone()))
+                            .set_interval(h.interval)
+                            .set_timeout(h.timeout)
+                            .set_retries(h.retries)
+                            .set_start_period(h.start_period)
+                            .build()?,
+                    );
+                }
+                if let Some(l) = &c.log_configuration {
+                    b = b.log_configuration(
+                        LogConfiguration::builder()
+                            .log_driver(LogDriver::from(l.log_driver.as_str()))
+                            .set_options(Some(l.options.clone().into_iter().collect()))
+                            .build()?,
+                    );
+                }
+                Ok(b.build())
+            })
+            .collect()
+    }
+
+    pub fn sdk_network_mode(&self) -> NetworkMode {
+        NetworkMode::from(self.network_mode.as_str())
+    }
+
+    pub fn sdk_compatibilities(&self) -> Vec<Compatibility> {
+        self.requires_compatibilities
+            .iter()
+            .map(|c| Compatibility::from(c.as_str()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> TaskInputs {
+        TaskInputs {
+            project: "housing".into(),
+            container_name: "housing".into(),
+            image: "123.dkr.ecr.us-east-1.amazonaws.com/housing@sha256:aa".into(),
+            cpu: 512,
+            memory: 1024,
+            port: 8080,
+            ready_path: "/ready".into(),
+            model_bucket: "models".into(),
+            model_path: "mlflow/models/housing/6".into(),
+            environment: BTreeMap::from([("LOG_LEVEL".into(), "info \"quoted\"".into())]),
+            secrets: BTreeMap::from([(
+                "API_KEY".into(),
+                "arn:aws:secretsmanager:us-east-1:1:secret:k".into(),
+            )]),
+            execution_role_arn: "arn:aws:iam::1:role/housing-execution".into(),
+            task_role_arn: "arn:aws:iam::1:role/housing-task".into(),
+            log_group: "/ecs/housing".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn the_default_template_renders_the_model_contract_health_check_and_logs() {
+        let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &inputs()).unwrap();
+        assert_eq!(spec.cpu, "512");
+        assert_eq!(spec.env("MODEL_BUCKET_NAME"), Some("models"));
+        assert_eq!(spec.env("MODEL_PATH"), Some("mlflow/models/housing/6"));
+        assert_eq!(
+            spec.env("LOG_LEVEL"),
+            Some("info \"quoted\""),
+            "values are JSON-escaped"
+        );
+        let c = spec.container().unwrap();
+        assert_eq!(
+            c.secrets[0].value_from,
+            "arn:aws:secretsmanager:us-east-1:1:secret:k"
+        );
+        let health = c.health_check.as_ref().unwrap();
+        assert!(
+            health.command[1].contains("http://127.0.0.1:8080/ready"),
+            "{:?}",
+            health.command
+        );
+        let logs = c.log_configuration.as_ref().unwrap();
+        assert_eq!(logs.log_driver, "awslogs");
+        assert_eq!(logs.options["awslogs-group"], "/ecs/housing");
+        assert_eq!(
+            c.port_mappings,
+            [PortSpec {
+                container_port: 8080,
+                protocol: "tcp".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn without_secrets_the_list_is_empty_and_valid() {
+        let mut i = inputs();
+        i.secrets.clear();
+        let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &i).unwrap();
+        assert!(spec.container().unwrap().secrets.is_empty());
+    }
+
+    #[test]
+    fn a_field_mldeploy_cannot_map_is_refused_by_name() {
+        let template = DEFAULT_TEMPLATE.replace(
+            "\"essential\": true,",
+            "\"essential\": true, \"ulimits\": [],",
+        );
+        let err = render(&template, "my-task.json", &inputs()).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("my-task.json") && text.contains("unknown field `ulimits`"),
+            "{text}"
+        );
+        assert_eq!(exit::status_of(&err), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn invalid_json_and_undefined_variables_name_the_line() {
+        let err = render("{\n  \"family\": {{ project }},\n}", "t.json", &inputs()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("at line 2 of the output"),
+            "{err:#}"
+        );
+        let err = render("{\n\n {{ no_such_input }} }", "t.json", &inputs()).unwrap_err();
+        assert!(format!("{err:#}").starts_with("t.json:3:"), "{err:#}");
+    }
+
+    #[test]
+    fn a_spec_survives_the_trip_through_the_sdk_types() {
+        let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &inputs()).unwrap();
+        let registered = TaskDefinition::builder()
+            .family(&spec.family)
+            .network_mode(spec.sdk_network_mode())
+            .set_requires_compatibilities(Some(spec.sdk_compatibilities()))
+            .cpu(&spec.cpu)
+            .memory(&spec.memory)
+            .execution_role_arn(&spec.execution_role_arn)
+            .task_role_arn(&spec.task_role_arn)
+            .set_container_definitions(Some(spec.sdk_containers().unwrap()))
+            .build();
+        assert_eq!(TaskSpec::from_registered(&registered), spec);
+    }
+}
