@@ -8,4 +8,6 @@ mod model_lock;
 mod network;
 mod resources;
 mod security;
+mod stack;
 mod support;
+mod watcher_scripted;

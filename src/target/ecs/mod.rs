@@ -6,7 +6,9 @@ pub mod load_balancer;
 pub mod logs;
 pub mod network;
 pub mod security;
+pub mod service;
 pub mod task_definition;
+pub mod watcher;
 
 /// The tag on everything mldeploy creates for a project; destroy deletes nothing without it.
 pub const PROJECT_TAG: &str = crate::image::ecr::PROJECT_TAG;

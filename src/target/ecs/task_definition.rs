@@ -13,7 +13,9 @@ use aws_sdk_ecs::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::aws::call_error;
 use crate::exit::{self, ExitStatus};
+use crate::target::{Action, Change};
 
 /// The template mldeploy ships; `mldeploy init` users start from it.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/task-definition.json");
@@ -353,6 +355,114 @@ impl TaskSpec {
             .map(|c| Compatibility::from(c.as_str()))
             .collect()
     }
+}
+
+/// What a release was, recorded as tags on its revision (what `history` reads back).
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseTags {
+    pub model_version: Option<String>,
+    pub model_path: String,
+    pub image: String,
+    pub git_commit: Option<String>,
+    pub ci_run: Option<String>,
+}
+
+impl ReleaseTags {
+    fn tags(&self, project: &str) -> Vec<aws_sdk_ecs::types::Tag> {
+        let pairs = [
+            Some((super::PROJECT_TAG, project.to_string())),
+            self.model_version
+                .clone()
+                .map(|v| ("mldeploy:model-version", v)),
+            Some(("mldeploy:model-path", self.model_path.clone())),
+            Some(("mldeploy:image", self.image.clone())),
+            self.git_commit.clone().map(|c| ("mldeploy:git-commit", c)),
+            self.ci_run.clone().map(|c| ("mldeploy:ci-run", c)),
+        ];
+        pairs
+            .into_iter()
+            .flatten()
+            // Tag values are at most 256 characters.
+            .map(|(k, v)| {
+                aws_sdk_ecs::types::Tag::builder()
+                    .key(k)
+                    .value(v.chars().take(256).collect::<String>())
+                    .build()
+            })
+            .collect()
+    }
+}
+
+/// Registers the spec as a new revision unless `serving` already is exactly this spec. Returns
+/// the ARN of the revision to deploy.
+pub async fn ensure_registered(
+    ecs: &aws_sdk_ecs::Client,
+    cv: &super::Converge,
+    spec: &TaskSpec,
+    release: &ReleaseTags,
+    serving: Option<&str>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<String> {
+    if let Some(arn) = serving {
+        let current = ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| call_error("ecs:DescribeTaskDefinition", e))?
+            .task_definition
+            .map(|td| TaskSpec::from_registered(&td));
+        if current.as_ref() == Some(spec) {
+            changes.push(
+                Change::new(
+                    "task definition",
+                    super::service::short_task_definition(arn),
+                    Action::Keep,
+                )
+                .because("unchanged"),
+            );
+            return Ok(arn.to_string());
+        }
+    }
+    let what = format!("image {}, MODEL_PATH {}", release.image, release.model_path);
+    if cv.dry_run {
+        changes.push(
+            Change::new(
+                "task definition",
+                format!("{}:(next)", spec.family),
+                Action::Create,
+            )
+            .because(what),
+        );
+        return Ok(super::network::TO_BE_CREATED.to_string());
+    }
+    let out = ecs
+        .register_task_definition()
+        .family(&spec.family)
+        .network_mode(spec.sdk_network_mode())
+        .set_requires_compatibilities(Some(spec.sdk_compatibilities()))
+        .cpu(&spec.cpu)
+        .memory(&spec.memory)
+        .execution_role_arn(&spec.execution_role_arn)
+        .task_role_arn(&spec.task_role_arn)
+        .set_container_definitions(Some(spec.sdk_containers()?))
+        .set_tags(Some(release.tags(&cv.project)))
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:RegisterTaskDefinition", e))?;
+    let arn = out
+        .task_definition
+        .and_then(|td| td.task_definition_arn)
+        .ok_or_else(|| anyhow::anyhow!("ecs:RegisterTaskDefinition returned no ARN"))?;
+    changes.push(
+        Change::new(
+            "task definition",
+            super::service::short_task_definition(&arn),
+            Action::Create,
+        )
+        .because(what),
+    );
+    Ok(arn)
 }
 
 #[cfg(test)]

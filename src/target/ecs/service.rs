@@ -1,0 +1,233 @@
+//! The Fargate service `<name>`: behind the target group, in the project's subnets with the tasks'
+//! security group, the deployment circuit breaker with rollback on, rolling update 100/200.
+//! UpdateService is called only when the task definition, the desired count or `--force` asks
+//! for it, and the id of the deployment this run opened is handed to the rollout watcher.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
+    LaunchType, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service, Tag,
+};
+use aws_sdk_ecs::Client;
+
+use super::{Converge, PROJECT_TAG};
+use crate::aws::call_error;
+use crate::target::{Action, Change};
+
+/// Time a new task gets before failed load-balancer health checks count against it.
+pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;
+
+/// Where and how the service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec<'a> {
+    pub cluster: &'a str,
+    pub task_definition_arn: &'a str,
+    pub desired_count: u32,
+    pub target_group_arn: &'a str,
+    pub container_name: &'a str,
+    pub container_port: u16,
+    pub subnets: &'a [String],
+    pub security_group: &'a str,
+    /// Open a new deployment of the same task definition (the old `--force-new-deployment`).
+    pub force: bool,
+}
+
+/// What `ensure` did to the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    /// The deployment this run opened; None when nothing needed deploying.
+    pub deployment_id: Option<String>,
+    /// The task definition serving before this run; None for a new service.
+    pub previous_task_definition: Option<String>,
+}
+
+pub fn deployment_configuration() -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .build(),
+        )
+        .minimum_healthy_percent(100)
+        .maximum_percent(200)
+        .build()
+}
+
+/// The service as ECS has it, if it is ACTIVE.
+pub async fn describe(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result<Option<Service>> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:DescribeServices", e))?;
+    Ok(out
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.status() == Some("ACTIVE")))
+}
+
+/// The PRIMARY deployment's id.
+fn primary(service: &Service) -> Option<String> {
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id())
+        .map(str::to_string)
+}
+
+pub async fn ensure(
+    ecs: &Client,
+    cv: &Converge,
+    spec: &ServiceSpec<'_>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Deployed> {
+    let name = cv.project.as_str();
+    let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
+    let existing = if cv.dry_run && spec.cluster == super::network::TO_BE_CREATED {
+        None
+    } else {
+        describe(ecs, spec.cluster, name).await?
+    };
+    let Some(service) = existing else {
+        changes.push(
+            Change::new("ECS service", name, Action::Create).because(format!(
+                "{} task(s) of {}",
+                spec.desired_count,
+                short_task_definition(spec.task_definition_arn)
+            )),
+        );
+        if cv.dry_run {
+            return Ok(Deployed {
+                deployment_id: None,
+                previous_task_definition: None,
+            });
+        }
+        let created = ecs
+            .create_service()
+            .cluster(spec.cluster)
+            .service_name(name)
+            .task_definition(spec.task_definition_arn)
+            .desired_count(desired)
+            .launch_type(LaunchType::Fargate)
+            .load_balancers(
+                EcsLoadBalancer::builder()
+                    .target_group_arn(spec.target_group_arn)
+                    .container_name(spec.container_name)
+                    .container_port(i32::from(spec.container_port))
+                    .build(),
+            )
+            .network_configuration(network_configuration(spec)?)
+            .deployment_configuration(deployment_configuration())
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
+            .propagate_tags(PropagateTags::TaskDefinition)
+            .tags(Tag::builder().key(PROJECT_TAG).value(name).build())
+            .send()
+            .await
+            .map_err(|e| call_error("ecs:CreateService", e))?;
+        return Ok(Deployed {
+            deployment_id: created.service.as_ref().and_then(primary),
+            previous_task_definition: None,
+        });
+    };
+
+    let serving = service.task_definition().unwrap_or_default().to_string();
+    let mut why = Vec::new();
+    if serving != spec.task_definition_arn {
+        why.push(format!(
+            "{} -> {}",
+            short_task_definition(&serving),
+            short_task_definition(spec.task_definition_arn)
+        ));
+    }
+    if service.desired_count() != desired {
+        why.push(format!(
+            "desired count {} -> {desired}",
+            service.desired_count()
+        ));
+    }
+    if spec.force {
+        why.push("forced new deployment".to_string());
+    }
+    if why.is_empty() {
+        changes.push(
+            Change::new("ECS service", name, Action::Keep)
+                .because(format!("serving {}", short_task_definition(&serving))),
+        );
+        return Ok(Deployed {
+            deployment_id: None,
+            previous_task_definition: Some(serving),
+        });
+    }
+    changes.push(Change::new("ECS service", name, Action::Update).because(why.join(", ")));
+    if cv.dry_run {
+        return Ok(Deployed {
+            deployment_id: None,
+            previous_task_definition: Some(serving),
+        });
+    }
+    let updated = ecs
+        .update_service()
+        .cluster(spec.cluster)
+        .service(name)
+        .task_definition(spec.task_definition_arn)
+        .desired_count(desired)
+        .force_new_deployment(spec.force)
+        .deployment_configuration(deployment_configuration())
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:UpdateService", e))?;
+    let before = primary(&service);
+    let after = updated.service.as_ref().and_then(primary);
+    // A desired-count change alone opens no deployment: there is nothing new to watch for.
+    let deployment_id = after.filter(|id| Some(id) != before.as_ref());
+    Ok(Deployed {
+        deployment_id,
+        previous_task_definition: Some(serving),
+    })
+}
+
+fn network_configuration(spec: &ServiceSpec<'_>) -> anyhow::Result<NetworkConfiguration> {
+    Ok(NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(spec.subnets.to_vec()))
+                .security_groups(spec.security_group)
+                // Public subnets without a NAT: tasks need a public address to pull from ECR.
+                .assign_public_ip(AssignPublicIp::Enabled)
+                .build()?,
+        )
+        .build())
+}
+
+/// `arn:...:task-definition/housing:7` -> `housing:7`.
+pub fn short_task_definition(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_rolls_back_and_the_update_is_100_200() {
+        let c = deployment_configuration();
+        let breaker = c.deployment_circuit_breaker().unwrap();
+        assert!(breaker.enable() && breaker.rollback());
+        assert_eq!(
+            (c.minimum_healthy_percent(), c.maximum_percent()),
+            (Some(100), Some(200))
+        );
+    }
+
+    #[test]
+    fn task_definition_arns_shorten_to_family_and_revision() {
+        assert_eq!(
+            short_task_definition("arn:aws:ecs:us-east-1:1:task-definition/housing:7"),
+            "housing:7"
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! The rollout watcher: follows the deployment this run opened, by its id, until it is done,
+//! fails, or the deadline passes, and never calls a rolled-back deployment a success.
+//!
+//! Done means: our deployment is PRIMARY with rolloutState COMPLETED, the only deployment left,
+//! running = desired, and as many healthy targets as desired in the target group. Failed means,
+//! as soon as it is known: rolloutState FAILED; our deployment gone or replaced (the circuit
+//! breaker rolled back); tasks of our deployment keep stopping. Each look is one [`Snapshot`],
+//! judged by a pure function, so every path is tested with scripted snapshots and SDK answers.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::DesiredStatus;
+use serde::Serialize;
+
+use super::service::{describe, short_task_definition};
+use crate::aws::call_error;
+use crate::exit::{self, ExitStatus};
+use crate::output::Printer;
+
+/// How many stopped tasks of our deployment mean "they keep stopping".
+pub const STOPPED_TASKS_LIMIT: usize = 3;
+
+/// One deployment of the service, as the watcher needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentView {
+    pub id: String,
+    pub status: String,
+    pub rollout_state: String,
+    pub rollout_reason: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+}
+
+/// A task of our deployment that stopped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoppedTask {
+    pub id: String,
+    pub reason: String,
+    pub exit_code: Option<i32>,
+}
+
+/// Everything one look at the service shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub deployments: Vec<DeploymentView>,
+    pub healthy_targets: usize,
+    pub unhealthy_targets: Vec<String>,
+    pub stopped: Vec<StoppedTask>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Done,
+    Failed(String),
+    /// Still going; says what it is waiting for.
+    Waiting(String),
+}
+
+/// Judges one snapshot for the deployment `ours`.
+pub fn judge(ours: &str, snap: &Snapshot) -> Verdict {
+    let primary = snap.deployments.iter().find(|d| d.status == "PRIMARY");
+    let mine = snap.deployments.iter().find(|d| d.id == ours);
+    let Some(d) = mine else {
+        let serving = primary
+            .map(|p| short_task_definition(&p.task_definition))
+            .unwrap_or("nothing");
+        return Verdict::Failed(format!(
+            "ECS rolled the deployment back: deployment {ours} is gone and {serving} serves again (the circuit breaker stopped it)"
+        ));
+    };
+    if d.rollout_state == "FAILED" {
+        let back = primary
+            .filter(|p| p.id != d.id)
+            .map(|p| {
+                format!(
+                    "; ECS rolled back to {}",
+                    short_task_definition(&p.task_definition)
+                )
+            })
+            .unwrap_or_default();
+        return Verdict::Failed(format!(
+            "deployment {ours} failed: {}{back}",
+            d.rollout_reason
+        ));
+    }
+    if d.status != "PRIMARY" {
+        let other = primary
+            .map(|p| format!("{} ({})", p.id, short_task_definition(&p.task_definition)))
+            .unwrap_or_default();
+        return Verdict::Failed(format!(
+            "deployment {ours} was replaced by {other} before it completed"
+        ));
+    }
+    if snap.stopped.len() >= STOPPED_TASKS_LIMIT {
+        let latest: Vec<String> = snap
+            .stopped
+            .iter()
+            .take(STOPPED_TASKS_LIMIT)
+            .map(|t| match t.exit_code {
+                Some(code) => format!("task {}: {} (exit code {code})", t.id, t.reason),
+                None => format!("task {}: {}", t.id, t.reason),
+            })
+            .collect();
+        return Verdict::Failed(format!(
+            "tasks of deployment {ours} keep stopping ({} stopped): {}",
+            snap.stopped.len(),
+            latest.join("; ")
+        ));
+    }
+    let others = snap.deployments.len() - 1;
+    let healthy_enough = snap.healthy_targets >= usize::try_from(d.desired).unwrap_or(0);
+    if d.rollout_state == "COMPLETED" && d.running == d.desired && others == 0 && healthy_enough {
+        return Verdict::Done;
+    }
+    let mut what = format!(
+        "{} {}: {}/{} running, {} pending, {}/{} healthy targets",
+        short_task_definition(&d.task_definition),
+        d.rollout_state,
+        d.running,
+        d.desired,
+        d.pending,
+        snap.healthy_targets,
+        d.desired
+    );
+    if others > 0 {
+        what.push_str(&format!(", {others} older deployment(s) draining"));
+    }
+    Verdict::Waiting(what)
+}
+
+/// What is being watched, and how long to wait.
+pub struct Watch<'a> {
+    pub ecs: &'a aws_sdk_ecs::Client,
+    pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub deployment_id: &'a str,
+    pub target_group_arn: &'a str,
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+/// The last snapshot of a finished rollout.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub snapshot: Snapshot,
+    pub waited: Duration,
+}
+
+impl Watch<'_> {
+    /// Polls until the verdict is in. Failure and timeout are exit 1 with the reason.
+    pub async fn run(&self, printer: &Printer) -> anyhow::Result<Rollout> {
+        let start = Instant::now();
+        let line = printer.spinner();
+        let mut last = String::new();
+        loop {
+            let snap = self.snapshot().await?;
+            match judge(self.deployment_id, &snap) {
+                Verdict::Done => {
+                    line.finish();
+                    return Ok(Rollout {
+                        snapshot: snap,
+                        waited: start.elapsed(),
+                    });
+                }
+                Verdict::Failed(reason) => {
+                    line.finish();
+                    return Err(exit::error(ExitStatus::Failed, reason));
+                }
+                Verdict::Waiting(what) => {
+                    if what != last {
+                        line.step(&format!("  {what}"));
+                        last = what;
+                    }
+                    if start.elapsed() >= self.timeout {
+                        line.finish();
+                        return Err(exit::error(
+                            ExitStatus::Failed,
+                            format!(
+                                "timed out after {} waiting for deployment {} to complete; it was at {last}. Raise --timeout, or check `mldeploy status`",
+                                human_duration(self.timeout),
+                                self.deployment_id
+                            ),
+                        ));
+                    }
+                }
+            }
+            tokio::time::sleep(
+                self.poll
+                    .min(self.timeout.saturating_sub(start.elapsed()))
+                    .max(Duration::from_millis(10)),
+            )
+            .await;
+        }
+    }
+
+    /// One look: the service's deployments, the target group's health, our stopped tasks.
+    pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let service = describe(self.ecs, self.cluster, self.service)
+            .await?
+            .ok_or_else(|| {
+                exit::error(
+                    ExitStatus::Failed,
+                    format!(
+                        "service {} disappeared while its deployment was watched",
+                        self.service
+                    ),
+                )
+            })?;
+        let deployments = service
+            .deployments()
+            .iter()
+            .map(|d| DeploymentView {
+                id: d.id().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().to_string(),
+                rollout_state: d
+                    .rollout_state()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                rollout_reason: d.rollout_state_reason().unwrap_or_default().to_string(),
+                task_definition: d.task_definition().unwrap_or_default().to_string(),
+                desired: d.desired_count(),
+                running: d.running_count(),
+                pending: d.pending_count(),
+            })
+            .collect();
+
+        let health = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(self.target_group_arn)
+            .send()
+            .await
+            .map_err(|e| call_error("elasticloadbalancing:DescribeTargetHealth", e))?;
+        let mut healthy_targets = 0;
+        let mut unhealthy_targets = Vec::new();
+        for t in health.target_health_descriptions() {
+            let state = t
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let id = t
+                .target()
+                .and_then(|t| t.id())
+                .unwrap_or_default()
+                .to_string();
+            match state.as_str() {
+                "healthy" => healthy_targets += 1,
+                "unhealthy" => {
+                    let why = t
+                        .target_health()
+                        .and_then(|h| h.description())
+                        .unwrap_or("failing health checks");
+                    unhealthy_targets.push(format!("{id}: {why}"));
+                }
+                _ => {}
+            }
+        }
+
+        let stopped = self.stopped_tasks().await?;
+        Ok(Snapshot {
+            deployments,
+            healthy_targets,
+            unhealthy_targets,
+            stopped,
+        })
+    }
+
+    async fn stopped_tasks(&self) -> anyhow::Result<Vec<StoppedTask>> {
+        let arns = self
+            .ecs
+            .list_tasks()
+            .cluster(self.cluster)
+            .service_name(self.service)
+            .desired_status(DesiredStatus::Stopped)
+            .send()
+            .await
+            .map_err(|e| call_error("ecs:ListTasks", e))?
+            .task_arns
+            .unwrap_or_default();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tasks = self
+            .ecs
+            .describe_tasks()
+            .cluster(self.cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .map_err(|e| call_error("ecs:DescribeTasks", e))?
+            .tasks
+            .unwrap_or_default();
+        let mut mine: Vec<_> = tasks
+            .into_iter()
+            .filter(|t| t.started_by() == Some(self.deployment_id))
+            .collect();
+        // Newest first: the latest reasons are the ones worth showing.
+        mine.sort_by(|a, b| {
+            b.stopped_at()
+                .map(|t| t.secs())
+                .cmp(&a.stopped_at().map(|t| t.secs()))
+        });
+        Ok(mine
+            .into_iter()
+            .map(|t| StoppedTask {
+                id: t
+                    .task_arn()
+                    .and_then(|a| a.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_string(),
+                reason: t.stopped_reason().unwrap_or("stopped").to_string(),
+                exit_code: t.containers().iter().find_map(|c| c.exit_code()),
+            })
+            .collect())
+    }
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(id: &str, status: &str, state: &str, td: &str, running: i32) -> DeploymentView {
+        DeploymentView {
+            id: id.into(),
+            status: status.into(),
+            rollout_state: state.into(),
+            rollout_reason: String::new(),
+            task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/{td}"),
+            desired: 2,
+            running,
+            pending: 2 - running,
+        }
+    }
+
+    #[test]
+    fn done_only_when_completed_running_alone_and_healthy() {
+        let mut snap = Snapshot {
+            deployments: vec![deployment("new", "PRIMARY", "COMPLETED", "app:2", 2)],
+            healthy_targets: 1,
+            ..Default::default()
+        };
+        assert!(
+            matches!(judge("new", &snap), Verdict::Waiting(w) if w.contains("1/2 healthy targets"))
+        );
+        snap.healthy_targets = 2;
+        assert_eq!(judge("new", &snap), Verdict::Done);
+        snap.deployments
+            .push(deployment("old", "ACTIVE", "COMPLETED", "app:1", 1));
+        assert!(
+            matches!(judge("new", &snap), Verdict::Waiting(w) if w.contains("1 older deployment(s) draining"))
+        );
+    }
+
+    #[test]
+    fn a_rollback_is_never_a_success() {
+        // Our deployment is gone and the old task definition is primary and complete.
+        let snap = Snapshot {
+            deployments: vec![deployment("old", "PRIMARY", "COMPLETED", "app:1", 2)],
+            healthy_targets: 2,
+            ..Default::default()
+        };
+        assert!(
+            matches!(judge("new", &snap), Verdict::Failed(r) if r.contains("rolled the deployment back") && r.contains("app:1 serves again"))
+        );
+    }
+
+    #[test]
+    fn a_failed_rollout_names_the_reason_and_the_revision_rolled_back_to() {
+        let mut failed = deployment("new", "ACTIVE", "FAILED", "app:2", 0);
+        failed.rollout_reason = "ECS deployment circuit breaker: tasks failed to start.".into();
+        let snap = Snapshot {
+            deployments: vec![
+                deployment("back", "PRIMARY", "IN_PROGRESS", "app:1", 1),
+                failed,
+            ],
+            ..Default::default()
+        };
+        let Verdict::Failed(reason) = judge("new", &snap) else {
+            panic!()
+        };
+        assert!(
+            reason.contains("circuit breaker: tasks failed to start"),
+            "{reason}"
+        );
+        assert!(reason.ends_with("ECS rolled back to app:1"), "{reason}");
+    }
+
+    #[test]
+    fn tasks_that_keep_stopping_fail_with_their_reasons_and_exit_codes() {
+        let stopped = |id: &str| StoppedTask {
+            id: id.into(),
+            reason: "Essential container in task exited".into(),
+            exit_code: Some(137),
+        };
+        let mut snap = Snapshot {
+            deployments: vec![deployment("new", "PRIMARY", "IN_PROGRESS", "app:2", 0)],
+            stopped: vec![stopped("t1"), stopped("t2")],
+            ..Default::default()
+        };
+        assert!(matches!(judge("new", &snap), Verdict::Waiting(_)));
+        snap.stopped.push(stopped("t3"));
+        let Verdict::Failed(reason) = judge("new", &snap) else {
+            panic!()
+        };
+        assert!(
+            reason.contains("keep stopping (3 stopped)")
+                && reason.contains("task t1: Essential container in task exited (exit code 137)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn durations_read_like_flags() {
+        assert_eq!(human_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(human_duration(Duration::from_secs(75)), "1m15s");
+        assert_eq!(human_duration(Duration::from_secs(2)), "2s");
+    }
+}
