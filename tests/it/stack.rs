@@ -109,7 +109,6 @@ async fn the_stack_converges_deploys_and_a_rerun_changes_nothing() {
 
     let deploy = |model_path: &'static str| {
         let (ecs, elb, cv, project) = (ecs.clone(), elb.clone(), cv.clone(), project.clone());
-        let converge = converge.clone();
         async move {
             let (mut changes, net, groups, lb, cluster, spec) = converge(model_path).await;
             let serving = service::describe(&ecs, &cluster, &project)
