@@ -64,6 +64,59 @@ pub enum Command {
     Build,
     /// Build when needed, then push the image to the project's ECR repository
     Push(PushArgs),
+    /// Build, push, converge the infrastructure, deploy, and wait until the service is healthy
+    Up(UpArgs),
+    /// Show what `up` would create, update or keep, changing nothing (same as `up --dry-run`)
+    Plan(UpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The model version to serve (default: model.version in mldeploy.toml)
+    #[arg(long, value_name = "N", conflicts_with = "model_path")]
+    pub model_version: Option<String>,
+
+    /// The model's key prefix in the model bucket, instead of a version
+    #[arg(long, value_name = "PATH")]
+    pub model_path: Option<String>,
+
+    /// Open a new deployment even when nothing changed (the old --force-new-deployment)
+    #[arg(long)]
+    pub force: bool,
+
+    /// How long to wait for the deployment, like 90s, 15m or 1h
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Break a deploy lock left by a run that is gone
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
+/// `90`, `90s`, `15m`, `1h` -> a duration.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 15m or 1h")),
+    };
+    if seconds == 0 {
+        return Err("the timeout must be more than 0".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]

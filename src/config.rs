@@ -38,8 +38,12 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "desired_count",
             "health_check_path",
             "ready_path",
+            "environment",
+            "certificate_arn",
+            "log_retention_days",
         ],
     ),
+    ("service.environment", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
 ];
 
@@ -90,7 +94,21 @@ pub struct Service {
     pub desired_count: u32,
     pub health_check_path: String,
     pub ready_path: String,
+    /// Extra environment for the container (MODEL_BUCKET_NAME and MODEL_PATH are mldeploy's).
+    pub environment: BTreeMap<String, String>,
+    /// An ACM certificate: HTTPS on 443, and HTTP redirected to it.
+    pub certificate_arn: Option<String>,
+    pub log_retention_days: i32,
 }
+
+/// The retention periods CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: [i32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// Environment names mldeploy sets itself.
+pub const RESERVED_ENV: [&str; 2] = ["MODEL_BUCKET_NAME", "MODEL_PATH"];
 
 #[derive(Debug, Clone)]
 pub struct Smoke {
@@ -159,6 +177,10 @@ struct RawService {
     desired_count: Option<u32>,
     health_check_path: Option<String>,
     ready_path: Option<String>,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    certificate_arn: Option<String>,
+    log_retention_days: Option<i32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -564,6 +586,33 @@ fn validate(
         }
     }
 
+    for name in raw.service.environment.keys() {
+        if RESERVED_ENV.contains(&name.as_str()) {
+            report(
+                "service.environment",
+                format!("`service.environment.{name}` is set by mldeploy from [model]; remove it"),
+            );
+        }
+    }
+    if let Some(arn) = &raw.service.certificate_arn {
+        if !arn.starts_with("arn:") || !arn.contains(":acm:") {
+            report(
+                "service.certificate_arn",
+                format!("`service.certificate_arn` = {arn:?} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"),
+            );
+        }
+    }
+    let log_retention_days = raw.service.log_retention_days.unwrap_or(7);
+    if !LOG_RETENTION_DAYS.contains(&log_retention_days) {
+        report(
+            "service.log_retention_days",
+            format!(
+                "`service.log_retention_days` = {log_retention_days} is not a CloudWatch retention; valid: {}",
+                LOG_RETENTION_DAYS.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+
     let smoke = raw.smoke.map(|s| {
         let path = s.path.unwrap_or_else(|| ready_path.clone());
         if !path.starts_with('/') {
@@ -626,6 +675,9 @@ fn validate(
             desired_count: raw.service.desired_count.unwrap_or(1),
             health_check_path,
             ready_path,
+            environment: raw.service.environment,
+            certificate_arn: raw.service.certificate_arn,
+            log_retention_days,
         },
         smoke,
     })
@@ -939,6 +991,10 @@ memory = 2048
 desired_count = 2
 health_check_path = "/h"
 ready_path = "/r"
+certificate_arn = "arn:aws:acm:eu-west-1:1:certificate/x"
+log_retention_days = 14
+[service.environment]
+LOG_LEVEL = "info"
 [smoke]
 path = "/predict"
 method = "post"
@@ -949,6 +1005,7 @@ expect_status = 200
         let table: toml::Table = toml::from_str(text).unwrap();
         let mut set_here: Vec<String> = Vec::new();
         for (t, keys) in &table {
+            // A free-form table counts as its key, not its entries.
             for k in keys.as_table().unwrap().keys() {
                 set_here.push(format!("{t}.{k}"));
             }
@@ -967,5 +1024,25 @@ expect_status = 200
         assert_eq!(c.image.build_args["PYTHON"], "3.11");
         assert_eq!(c.smoke.unwrap().method, "POST");
         assert_eq!(c.image.keep_images, 5);
+        assert_eq!(c.service.environment["LOG_LEVEL"], "info");
+        assert_eq!(c.service.log_retention_days, 14);
+    }
+
+    #[test]
+    fn mldeploys_own_environment_and_odd_retentions_are_refused() {
+        let dir = project_dir();
+        let text =
+            format!("{GOOD}log_retention_days = 10\n[service.environment]\nMODEL_PATH = \"x\"\n");
+        let err = parse_in(dir.path(), &text).unwrap_err();
+        let keys: Vec<_> = err
+            .problems
+            .iter()
+            .filter_map(|p| p.key.as_deref())
+            .collect();
+        assert_eq!(
+            keys,
+            ["service.environment", "service.log_retention_days"],
+            "{err}"
+        );
     }
 }

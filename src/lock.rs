@@ -79,7 +79,7 @@ impl Holder {
 }
 
 /// The CI run this process belongs to, from the variables common CI systems set.
-fn ci_run() -> Option<String> {
+pub fn ci_run() -> Option<String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let (Some(repo), Some(run)) = (var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
         return Some(format!("GitHub Actions {repo} run {run}"));

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod init;
 pub mod push;
+pub mod up;
 
 use std::path::PathBuf;
 

@@ -120,7 +120,8 @@ pub async fn ensure_repository(
     })
 }
 
-async fn describe(
+/// The repository's URI and ARN, or None when it does not exist.
+pub async fn describe(
     ecr: &aws_sdk_ecr::Client,
     name: &str,
 ) -> anyhow::Result<Option<(String, String)>> {

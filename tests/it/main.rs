@@ -10,4 +10,5 @@ mod resources;
 mod security;
 mod stack;
 mod support;
+mod up;
 mod watcher_scripted;

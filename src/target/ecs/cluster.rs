@@ -37,7 +37,7 @@ pub async fn ensure(
     }
     changes.push(Change::new("ECS cluster", name, Action::Create));
     if cv.dry_run {
-        return Ok(name.to_string());
+        return Ok(super::network::TO_BE_CREATED.to_string());
     }
     let created = ecs
         .create_cluster()

@@ -1,0 +1,386 @@
+//! `mldeploy up` (and `plan`, its dry run): check the model version, take the deploy lock, build
+//! and push the image, converge the stack, register a revision when something changed, deploy
+//! it, and watch the rollout until the service is healthy or the reason it is not is known.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::Session;
+use crate::cli::UpArgs;
+use crate::config::Config;
+use crate::exit::{self, ExitStatus};
+use crate::image::{build, ecr, engine::Engine, push};
+use crate::lock;
+use crate::model::{self, ModelVersion};
+use crate::target::ecs::load_balancer::{self, Listening};
+use crate::target::ecs::service::{self, ServiceSpec};
+use crate::target::ecs::task_definition::{self, ReleaseTags, TaskInputs};
+use crate::target::ecs::watcher::{human_duration, Watch};
+use crate::target::ecs::{cluster, iam, logs, network, security, Converge};
+use crate::target::{Action, Change};
+
+/// What `up` did (or, for a plan, would do); `--output json` prints it as one object.
+#[derive(Debug, Serialize)]
+pub struct UpReport {
+    pub dry_run: bool,
+    pub url: String,
+    pub image: String,
+    pub task_definition: String,
+    pub model_version: Option<String>,
+    pub model_path: String,
+    pub cluster: String,
+    pub service: String,
+    /// The deployment this run opened and watched; null when nothing needed deploying.
+    pub deployment_id: Option<String>,
+    pub healthy_targets: usize,
+    pub changes: Vec<Change>,
+}
+
+impl fmt::Display for UpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = |a: Action| self.changes.iter().filter(|c| c.action == a).count();
+        if self.dry_run {
+            for c in &self.changes {
+                writeln!(f, "  {c}")?;
+            }
+            return write!(
+                f,
+                "Plan: {} to create, {} to update, {} unchanged. Nothing was changed.",
+                count(Action::Create),
+                count(Action::Update),
+                count(Action::Keep)
+            );
+        }
+        let version = self
+            .model_version
+            .as_deref()
+            .map(|v| format!("model version {v}"))
+            .unwrap_or_else(|| "the model".into());
+        writeln!(
+            f,
+            "{} serves {version} ({}) at {}",
+            self.service, self.model_path, self.url
+        )?;
+        write!(
+            f,
+            "  task definition {}, {} healthy target(s), {}",
+            service::short_task_definition(&self.task_definition),
+            self.healthy_targets,
+            match &self.deployment_id {
+                Some(id) => format!("deployment {id} completed"),
+                None => "nothing needed deploying".to_string(),
+            }
+        )
+    }
+}
+
+/// Which model to serve: a version of `model.path`, or an explicit key prefix.
+enum ModelChoice {
+    Version(String),
+    Path(String),
+}
+
+fn model_choice(config: &Config, args: &UpArgs) -> anyhow::Result<ModelChoice> {
+    if let Some(path) = &args.model_path {
+        return Ok(ModelChoice::Path(path.trim_end_matches('/').to_string()));
+    }
+    match args.model_version.clone().or_else(|| config.model.version.clone()) {
+        Some(v) => Ok(ModelChoice::Version(v)),
+        None => Err(exit::error(
+            ExitStatus::Usage,
+            "no model version to serve: pass --model-version N (or --model-path), or set model.version in mldeploy.toml",
+        )),
+    }
+}
+
+pub async fn run(
+    session: &Session<'_>,
+    args: &UpArgs,
+    dry_run: bool,
+) -> anyhow::Result<ExitStatus> {
+    let printer = session.printer;
+    let config = session.config()?;
+    let choice = model_choice(&config, args)?;
+    let aws = session.aws(&config).await?;
+    let s3 = aws.s3();
+    let project = config.project.name.clone();
+
+    // Nothing changes before the model version is known to exist.
+    let model = match &choice {
+        ModelChoice::Version(v) => {
+            model::require_version(&s3, &config.model.bucket, &config.model.path, v).await?
+        }
+        ModelChoice::Path(path) => {
+            let key = format!("{path}/{}", model::MARKER);
+            s3.head_object()
+                .bucket(&config.model.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+                        exit::error(
+                            ExitStatus::Usage,
+                            format!(
+                                "--model-path {path}: s3://{}/{key} does not exist",
+                                config.model.bucket
+                            ),
+                        )
+                    } else {
+                        crate::aws::call_error("s3:HeadObject", e)
+                    }
+                })?;
+            ModelVersion {
+                version: String::new(),
+                path: path.clone(),
+            }
+        }
+    };
+    let version = match choice {
+        ModelChoice::Version(v) => Some(v),
+        ModelChoice::Path(_) => None,
+    };
+    printer.info(format!(
+        "Model: s3://{}/{}",
+        config.model.bucket, model.path
+    ));
+
+    let held = if dry_run {
+        None
+    } else {
+        let (held, broken) = lock::acquire(
+            &s3,
+            &config.model.bucket,
+            &project,
+            "up",
+            lock::DEFAULT_TTL,
+            args.force_unlock,
+        )
+        .await?;
+        if let Some(old) = broken {
+            printer.warn(format!("broke the deploy lock held by {}", old.describe()));
+        }
+        Some(held)
+    };
+
+    let cv = Converge {
+        project: project.clone(),
+        dry_run,
+    };
+    let mut changes = Vec::new();
+    let (image, git_commit) = if dry_run {
+        planned_image(&aws, &config, &mut changes).await?
+    } else {
+        let engine = Engine::connect().await?;
+        let pushed = push::push(&engine, &aws, &config, printer, false).await?;
+        (
+            format!("{}@{}", pushed.repository, pushed.digest),
+            pushed.git_commit,
+        )
+    };
+
+    let ec2 = aws.ec2();
+    let net = network::ensure(&ec2, &cv, &mut changes).await?;
+    let listening = Listening {
+        container_port: config.service.port,
+        health_check_path: &config.service.health_check_path,
+        certificate_arn: config.service.certificate_arn.as_deref(),
+    };
+    let groups = security::ensure(
+        &ec2,
+        &cv,
+        &net.vpc_id,
+        &listening.ports(),
+        config.service.port,
+        &mut changes,
+    )
+    .await?;
+    let elb = aws.elbv2();
+    let lb = load_balancer::ensure(&elb, &cv, &net, &groups, &listening, &mut changes).await?;
+    let roles = iam::ensure(
+        &aws.iam(),
+        &cv,
+        &aws.region,
+        &config.model.bucket,
+        model::prefix_of(&config.model.path),
+        &mut changes,
+    )
+    .await?;
+    let log_group = logs::ensure(
+        &aws.logs(),
+        &cv,
+        config.service.log_retention_days,
+        &mut changes,
+    )
+    .await?;
+    let ecs = aws.ecs();
+    let cluster = cluster::ensure(&ecs, &cv, &mut changes).await?;
+
+    let spec = task_definition::render(
+        task_definition::DEFAULT_TEMPLATE,
+        task_definition::DEFAULT_TEMPLATE_NAME,
+        &TaskInputs {
+            project: project.clone(),
+            container_name: project.clone(),
+            image: image.clone(),
+            cpu: config.service.cpu,
+            memory: config.service.memory,
+            port: config.service.port,
+            ready_path: config.service.ready_path.clone(),
+            model_bucket: config.model.bucket.clone(),
+            model_path: model.path.clone(),
+            environment: config.service.environment.clone(),
+            secrets: Default::default(),
+            execution_role_arn: roles.execution_arn,
+            task_role_arn: roles.task_arn,
+            log_group,
+            region: aws.region.clone(),
+        },
+    )?;
+    let serving = if cluster == network::TO_BE_CREATED {
+        None
+    } else {
+        service::describe(&ecs, &cluster, &project)
+            .await?
+            .and_then(|s| s.task_definition().map(str::to_string))
+    };
+    let release = ReleaseTags {
+        model_version: version.clone(),
+        model_path: model.path.clone(),
+        image: image.clone(),
+        git_commit,
+        ci_run: lock::ci_run(),
+    };
+    let td = task_definition::ensure_registered(
+        &ecs,
+        &cv,
+        &spec,
+        &release,
+        serving.as_deref(),
+        &mut changes,
+    )
+    .await?;
+    let deployed = service::ensure(
+        &ecs,
+        &cv,
+        &ServiceSpec {
+            cluster: &cluster,
+            task_definition_arn: &td,
+            desired_count: config.service.desired_count,
+            target_group_arn: &lb.target_group_arn,
+            container_name: &project,
+            container_port: config.service.port,
+            subnets: &net.subnet_ids,
+            security_group: &groups.tasks,
+            force: args.force,
+        },
+        &mut changes,
+    )
+    .await?;
+
+    let mut report = UpReport {
+        dry_run,
+        url: format!(
+            "{}://{}",
+            if config.service.certificate_arn.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            lb.dns_name
+        ),
+        image,
+        task_definition: td,
+        model_version: version,
+        model_path: model.path,
+        cluster: project.clone(),
+        service: project.clone(),
+        deployment_id: deployed.deployment_id.clone(),
+        healthy_targets: 0,
+        changes,
+    };
+    if dry_run {
+        printer.result(&report)?;
+        return Ok(ExitStatus::Success);
+    }
+    for c in report.changes.iter().filter(|c| c.action != Action::Keep) {
+        printer.info(format!("  {c}"));
+    }
+
+    let watch = Watch {
+        ecs: &ecs,
+        elb: &elb,
+        cluster: &cluster,
+        service: &project,
+        deployment_id: deployed.deployment_id.as_deref().unwrap_or_default(),
+        target_group_arn: &lb.target_group_arn,
+        timeout: args.timeout,
+        poll: std::time::Duration::from_secs(2),
+    };
+    match &deployed.deployment_id {
+        Some(id) => {
+            printer.info(format!(
+                "Watching deployment {id} (timeout {})",
+                human_duration(args.timeout)
+            ));
+            let rollout = watch.run(printer).await?;
+            report.healthy_targets = rollout.snapshot.healthy_targets;
+            printer.info(format!(
+                "Deployment {id} completed in {}",
+                human_duration(rollout.waited)
+            ));
+        }
+        None => {
+            // Nothing deployed: report the service as it is, and say if it is not healthy.
+            let snap = watch.snapshot().await?;
+            report.healthy_targets = snap.healthy_targets;
+            if snap.healthy_targets < usize::try_from(config.service.desired_count).unwrap_or(0) {
+                printer.warn(format!(
+                    "nothing needed deploying, but only {} of {} targets are healthy: see `mldeploy status`",
+                    snap.healthy_targets, config.service.desired_count
+                ));
+            }
+        }
+    }
+    if let Some(held) = held {
+        held.release().await?;
+    }
+    printer.result(&report)?;
+    Ok(ExitStatus::Success)
+}
+
+/// For a plan: the image `up` would deploy, without building or pushing anything.
+async fn planned_image(
+    aws: &crate::aws::Aws,
+    config: &Config,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<(String, Option<String>)> {
+    let plan = build::plan(config).await?;
+    let client = aws.ecr();
+    let repo = ecr::describe(&client, &config.project.name).await?;
+    let digest = match &repo {
+        Some((uri, _)) => ecr::digest_for_tag(&client, &config.project.name, &plan.tag)
+            .await?
+            .map(|d| format!("{uri}@{d}")),
+        None => None,
+    };
+    if repo.is_none() {
+        changes.push(Change::new(
+            "ECR repository",
+            &config.project.name,
+            Action::Create,
+        ));
+    }
+    let image = match digest {
+        Some(image) => {
+            changes.push(Change::new("image", &plan.tag, Action::Keep).because("in ECR already"));
+            image
+        }
+        None => {
+            changes.push(Change::new("image", &plan.tag, Action::Create).because("build and push"));
+            format!("{}:{}", config.project.name, plan.tag)
+        }
+    };
+    Ok((image, plan.git_commit))
+}

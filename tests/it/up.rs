@@ -1,0 +1,227 @@
+//! `mldeploy up` and `plan` end to end against the sandbox.
+
+use std::process::Stdio;
+
+use crate::support::*;
+
+/// A project whose model bucket holds versions 6 and 7.
+fn deployable(prefix: &str) -> (Project, String) {
+    require_sandbox();
+    let project = Project::new(prefix);
+    let bucket = unique_name("it-up-models");
+    aws(&["s3api", "create-bucket", "--bucket", &bucket]).expect_code(0);
+    let marker = tempfile::NamedTempFile::new().unwrap();
+    for v in ["6", "7"] {
+        let key = format!("mlflow/models/{}/{v}/MLmodel", project.name);
+        aws(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            &bucket,
+            "--key",
+            &key,
+            "--body",
+            marker.path().to_str().unwrap(),
+        ])
+        .expect_code(0);
+    }
+    std::fs::write(
+        project.path().join("mldeploy.toml"),
+        format!(
+            "[project]\nname = \"{name}\"\n[model]\nbucket = \"{bucket}\"\npath = \"mlflow/models/{name}/{{version}}\"\nversion = 6\n[service]\nport = 8080\n",
+            name = project.name
+        ),
+    )
+    .unwrap();
+    (project, bucket)
+}
+
+fn revisions(family: &str) -> usize {
+    let run = aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
+    run.json()["taskDefinitionArns"].as_array().unwrap().len()
+}
+
+fn tagged_vpcs(project: &str) -> usize {
+    let run = aws(&[
+        "ec2",
+        "describe-vpcs",
+        "--filters",
+        &format!("Name=tag:mldeploy:project,Values={project}"),
+    ]);
+    run.json()["Vpcs"].as_array().unwrap().len()
+}
+
+#[test]
+fn up_deploys_reports_and_a_second_up_changes_nothing() {
+    let (project, bucket) = deployable("it-up");
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    for key in [
+        "url",
+        "image",
+        "task_definition",
+        "model_path",
+        "model_version",
+        "cluster",
+        "service",
+        "deployment_id",
+    ] {
+        assert!(!report[key].is_null(), "{key} missing from {report}");
+    }
+    assert_eq!(report["model_version"], "6");
+    assert_eq!(
+        report["model_path"],
+        format!("mlflow/models/{}/6", project.name)
+    );
+    assert!(
+        report["image"].as_str().unwrap().contains("@sha256:"),
+        "deploys by digest: {report}"
+    );
+    assert!(report["url"].as_str().unwrap().starts_with("http://"));
+    assert_eq!(report["healthy_targets"], 1);
+    assert!(
+        run.stderr.contains("Deployment ") && run.stderr.contains(" completed in "),
+        "{}",
+        run.stderr
+    );
+    // The lock is released after a successful run.
+    let lock = aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        &format!(".mldeploy/{}/lock", project.name),
+    ]);
+    assert_ne!(lock.code, 0, "the lock was left behind");
+
+    let again = project.mldeploy(&["up", "--output", "json"]);
+    again.expect_code(0);
+    let second = again.json();
+    assert!(
+        second["deployment_id"].is_null(),
+        "no UpdateService when nothing changed: {second}"
+    );
+    assert_eq!(second["task_definition"], report["task_definition"]);
+    assert!(
+        second["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["action"] == "keep"),
+        "{second}"
+    );
+    assert_eq!(revisions(&project.name), 1);
+
+    let newer = project.mldeploy(&["up", "--model-version", "7", "--output", "json"]);
+    newer.expect_code(0);
+    let third = newer.json();
+    assert_eq!(revisions(&project.name), 2);
+    assert!(!third["deployment_id"].is_null());
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        third["task_definition"].as_str().unwrap(),
+    ]);
+    let env = td.json()["taskDefinition"]["containerDefinitions"][0]["environment"].clone();
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "MODEL_PATH"
+                && e["value"] == format!("mlflow/models/{}/7", project.name)),
+        "{env}"
+    );
+}
+
+#[test]
+fn a_missing_model_version_exits_2_before_any_change() {
+    let (project, _) = deployable("it-upmissing");
+    let run = project.mldeploy(&["up", "--model-version", "99"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("model version 99 does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("versions present (newest first): 7, 6"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(tagged_vpcs(&project.name), 0, "nothing was created");
+    let repo = aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        &project.name,
+    ]);
+    assert_ne!(repo.code, 0, "no repository was created");
+}
+
+#[test]
+fn a_plan_shows_the_stack_and_changes_nothing() {
+    let (project, _) = deployable("it-plan");
+    let run = project.mldeploy(&["plan", "--output", "json"]);
+    run.expect_code(0);
+    let plan = run.json();
+    assert_eq!(plan["dry_run"], true);
+    let resources: Vec<_> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["resource"].as_str().unwrap().to_string())
+        .collect();
+    for wanted in [
+        "VPC",
+        "security group",
+        "load balancer",
+        "target group",
+        "listener",
+        "IAM role",
+        "log group",
+        "ECS cluster",
+        "task definition",
+        "ECS service",
+    ] {
+        assert!(
+            resources.iter().any(|r| r == wanted),
+            "{wanted} missing from the plan: {resources:?}"
+        );
+    }
+    assert_eq!(tagged_vpcs(&project.name), 0);
+    assert_eq!(revisions(&project.name), 0);
+}
+
+#[test]
+fn of_two_concurrent_ups_exactly_one_proceeds_and_the_other_exits_4() {
+    let (project, _) = deployable("it-uprace");
+    // Build first, so both runs reach the lock at once rather than one while the other builds.
+    project.mldeploy(&["build"]).expect_code(0);
+    let spawn = || {
+        mldeploy_cmd()
+            .arg("-C")
+            .arg(project.path())
+            .arg("up")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut codes = [a.status.code().unwrap(), b.status.code().unwrap()];
+    codes.sort();
+    let stderr = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert_eq!(codes, [0, 4], "{stderr}");
+    assert!(
+        stderr.contains("another deploy holds the lock") && stderr.contains("`mldeploy up`"),
+        "{stderr}"
+    );
+}
