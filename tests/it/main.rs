@@ -8,7 +8,6 @@ mod model_lock;
 mod network;
 mod resources;
 mod security;
-mod stack;
 mod support;
 mod up;
 mod watcher_scripted;

@@ -6,32 +6,13 @@ use mldeploy::aws::Aws;
 use mldeploy::exit::{status_of, ExitStatus};
 use mldeploy::{lock, model};
 
-use crate::support::{aws, require_sandbox, unique_name};
+use crate::support::{bucket_with, require_sandbox, unique_name};
 
 async fn s3() -> aws_sdk_s3::Client {
     require_sandbox();
     Aws::load(None, None, None).await.unwrap().s3()
 }
 
-fn bucket_with(objects: &[&str]) -> String {
-    let bucket = unique_name("it-models");
-    aws(&["s3api", "create-bucket", "--bucket", &bucket]).expect_code(0);
-    let body = tempfile::NamedTempFile::new().unwrap();
-    for key in objects {
-        aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
-            &bucket,
-            "--key",
-            key,
-            "--body",
-            body.path().to_str().unwrap(),
-        ])
-        .expect_code(0);
-    }
-    bucket
-}
 
 const TEMPLATE: &str = "mlflow/models/housing/{version}";
 

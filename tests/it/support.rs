@@ -165,6 +165,27 @@ pub fn aws(args: &[&str]) -> Run {
     Run::of(cmd)
 }
 
+/// A new S3 bucket holding an empty object at each key.
+pub fn bucket_with(keys: &[&str]) -> String {
+    let bucket = unique_name("it-models");
+    aws(&["s3api", "create-bucket", "--bucket", &bucket]).expect_code(0);
+    let body = tempfile::NamedTempFile::new().unwrap();
+    for key in keys {
+        aws(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            &bucket,
+            "--key",
+            key,
+            "--body",
+            body.path().to_str().unwrap(),
+        ])
+        .expect_code(0);
+    }
+    bucket
+}
+
 /// Polls until `check` returns Some, or panics after `secs` seconds with `what`.
 pub fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
