@@ -13,7 +13,6 @@ async fn s3() -> aws_sdk_s3::Client {
     Aws::load(None, None, None).await.unwrap().s3()
 }
 
-
 const TEMPLATE: &str = "mlflow/models/housing/{version}";
 
 #[tokio::test]

@@ -8,23 +8,11 @@ use crate::support::*;
 fn deployable(prefix: &str) -> (Project, String) {
     require_sandbox();
     let project = Project::new(prefix);
-    let bucket = unique_name("it-up-models");
-    aws(&["s3api", "create-bucket", "--bucket", &bucket]).expect_code(0);
-    let marker = tempfile::NamedTempFile::new().unwrap();
-    for v in ["6", "7"] {
-        let key = format!("mlflow/models/{}/{v}/MLmodel", project.name);
-        aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
-            &bucket,
-            "--key",
-            &key,
-            "--body",
-            marker.path().to_str().unwrap(),
-        ])
-        .expect_code(0);
-    }
+    let keys: Vec<String> = ["6", "7"]
+        .iter()
+        .map(|v| format!("mlflow/models/{}/{v}/MLmodel", project.name))
+        .collect();
+    let bucket = bucket_with(&keys.iter().map(String::as_str).collect::<Vec<_>>());
     std::fs::write(
         project.path().join("mldeploy.toml"),
         format!(
