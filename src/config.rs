@@ -41,6 +41,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "environment",
             "certificate_arn",
             "log_retention_days",
+            "task_definition_template",
         ],
     ),
     ("service.environment", &["*"]),
@@ -99,6 +100,8 @@ pub struct Service {
     /// An ACM certificate: HTTPS on 443, and HTTP redirected to it.
     pub certificate_arn: Option<String>,
     pub log_retention_days: i32,
+    /// The project's own task-definition template; None for the built-in one.
+    pub task_definition_template: Option<PathBuf>,
 }
 
 /// The retention periods CloudWatch Logs accepts.
@@ -181,6 +184,7 @@ struct RawService {
     environment: BTreeMap<String, String>,
     certificate_arn: Option<String>,
     log_retention_days: Option<i32>,
+    task_definition_template: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -613,6 +617,23 @@ fn validate(
         );
     }
 
+    let task_definition_template = raw
+        .service
+        .task_definition_template
+        .as_deref()
+        .map(|t| base.join(t));
+    if let Some(template) = &task_definition_template {
+        if !template.is_file() {
+            report(
+                "service.task_definition_template",
+                format!(
+                    "`service.task_definition_template`: {} does not exist (start from mldeploy's templates/task-definition.json)",
+                    template.display()
+                ),
+            );
+        }
+    }
+
     let smoke = raw.smoke.map(|s| {
         let path = s.path.unwrap_or_else(|| ready_path.clone());
         if !path.starts_with('/') {
@@ -678,6 +699,7 @@ fn validate(
             environment: raw.service.environment,
             certificate_arn: raw.service.certificate_arn,
             log_retention_days,
+            task_definition_template,
         },
         smoke,
     })
@@ -993,6 +1015,7 @@ health_check_path = "/h"
 ready_path = "/r"
 certificate_arn = "arn:aws:acm:eu-west-1:1:certificate/x"
 log_retention_days = 14
+task_definition_template = "Dockerfile"
 [service.environment]
 LOG_LEVEL = "info"
 [smoke]

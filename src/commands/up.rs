@@ -102,6 +102,21 @@ pub async fn run(
     let printer = session.printer;
     let config = session.config()?;
     let choice = model_choice(&config, args)?;
+    let (template, template_name) = read_template(&config)?;
+    // A template that cannot become a task definition is refused before any call is made.
+    task_definition::render(
+        &template,
+        &template_name,
+        &task_inputs(
+            &config,
+            format!("{}@sha256:{}", config.project.name, "0".repeat(64)),
+            model::path_for(&config.model.path, "0"),
+            "arn:aws:iam::000000000000:role/execution".into(),
+            "arn:aws:iam::000000000000:role/task".into(),
+            "/ecs/check".into(),
+            "us-east-1".into(),
+        ),
+    )?;
     let aws = session.aws(&config).await?;
     let s3 = aws.s3();
     let project = config.project.name.clone();
@@ -218,25 +233,17 @@ pub async fn run(
     let cluster = cluster::ensure(&ecs, &cv, &mut changes).await?;
 
     let spec = task_definition::render(
-        task_definition::DEFAULT_TEMPLATE,
-        task_definition::DEFAULT_TEMPLATE_NAME,
-        &TaskInputs {
-            project: project.clone(),
-            container_name: project.clone(),
-            image: image.clone(),
-            cpu: config.service.cpu,
-            memory: config.service.memory,
-            port: config.service.port,
-            ready_path: config.service.ready_path.clone(),
-            model_bucket: config.model.bucket.clone(),
-            model_path: model.path.clone(),
-            environment: config.service.environment.clone(),
-            secrets: Default::default(),
-            execution_role_arn: roles.execution_arn,
-            task_role_arn: roles.task_arn,
+        &template,
+        &template_name,
+        &task_inputs(
+            &config,
+            image.clone(),
+            model.path.clone(),
+            roles.execution_arn,
+            roles.task_arn,
             log_group,
-            region: aws.region.clone(),
-        },
+            aws.region.clone(),
+        ),
     )?;
     let serving = if cluster == network::TO_BE_CREATED {
         None
@@ -348,6 +355,53 @@ pub async fn run(
     }
     printer.result(&report)?;
     Ok(ExitStatus::Success)
+}
+
+/// The project's task-definition template, or the built-in one, with the name errors use.
+fn read_template(config: &Config) -> anyhow::Result<(String, String)> {
+    Ok(match &config.service.task_definition_template {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                exit::error(
+                    ExitStatus::Usage,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?,
+            path.display().to_string(),
+        ),
+        None => (
+            task_definition::DEFAULT_TEMPLATE.to_string(),
+            task_definition::DEFAULT_TEMPLATE_NAME.to_string(),
+        ),
+    })
+}
+
+fn task_inputs(
+    config: &Config,
+    image: String,
+    model_path: String,
+    execution_role_arn: String,
+    task_role_arn: String,
+    log_group: String,
+    region: String,
+) -> TaskInputs {
+    TaskInputs {
+        project: config.project.name.clone(),
+        container_name: config.project.name.clone(),
+        image,
+        cpu: config.service.cpu,
+        memory: config.service.memory,
+        port: config.service.port,
+        ready_path: config.service.ready_path.clone(),
+        model_bucket: config.model.bucket.clone(),
+        model_path,
+        environment: config.service.environment.clone(),
+        secrets: Default::default(),
+        execution_role_arn,
+        task_role_arn,
+        log_group,
+        region,
+    }
 }
 
 /// For a plan: the image `up` would deploy, without building or pushing anything.

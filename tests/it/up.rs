@@ -213,3 +213,123 @@ fn of_two_concurrent_ups_exactly_one_proceeds_and_the_other_exits_4() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_interrupted_up_releases_its_lock_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let (project, bucket) = deployable("it-upint");
+    // A build step that takes a while, so the interrupt lands while the lock is held.
+    project.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n",
+    );
+    let mut child = mldeploy_cmd()
+        .arg("-C")
+        .arg(project.path())
+        .arg("up")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains(": RUN") {
+        line.clear();
+    }
+    assert!(
+        line.contains(": RUN"),
+        "the build never reached its RUN step"
+    );
+    let key = format!(".mldeploy/{}/lock", project.name);
+    aws(&["s3api", "head-object", "--bucket", &bucket, "--key", &key]).expect_code(0);
+
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains(&format!("released the deploy lock s3://{bucket}/{key}")),
+        "{rest}"
+    );
+    let after = aws(&["s3api", "head-object", "--bucket", &bucket, "--key", &key]);
+    assert_ne!(after.code, 0, "the lock is gone");
+}
+
+fn with_template(project: &Project, edit: impl Fn(&str) -> String) {
+    let default = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/task-definition.json"
+    ))
+    .unwrap();
+    project.write("deploy/task-definition.json", &edit(&default));
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    config.push_str("task_definition_template = \"deploy/task-definition.json\"\n");
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+}
+
+#[test]
+fn a_projects_own_template_is_rendered_and_registered() {
+    let (project, _) = deployable("it-uptemplate");
+    with_template(&project, |t| {
+        t.replace(
+            r#"{ "name": "MODEL_PATH", "value": {{ model_path | tojson }} }"#,
+            r#"{ "name": "MODEL_PATH", "value": {{ model_path | tojson }} }, { "name": "FLAVOUR", "value": "custom" }"#,
+        )
+    });
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        run.json()["task_definition"].as_str().unwrap(),
+    ]);
+    let env = td.json()["taskDefinition"]["containerDefinitions"][0]["environment"].clone();
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "FLAVOUR" && e["value"] == "custom"),
+        "{env}"
+    );
+}
+
+#[test]
+fn a_template_mldeploy_cannot_register_exits_2_before_any_change() {
+    let (project, bucket) = deployable("it-upbadtemplate");
+    with_template(&project, |t| {
+        t.replace(
+            r#""essential": true,"#,
+            r#""essential": true, "ulimits": [],"#,
+        )
+    });
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("deploy/task-definition.json")
+            && run.stderr.contains("unknown field `ulimits`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(tagged_vpcs(&project.name), 0);
+    let lock = aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        &format!(".mldeploy/{}/lock", project.name),
+    ]);
+    assert_ne!(lock.code, 0, "no lock was taken");
+    let repo = aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        &project.name,
+    ]);
+    assert_ne!(repo.code, 0, "no repository was created");
+}
