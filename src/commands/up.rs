@@ -245,13 +245,14 @@ pub async fn run(
             aws.region.clone(),
         ),
     )?;
-    let serving = if cluster == network::TO_BE_CREATED {
+    let existing = if cluster == network::TO_BE_CREATED {
         None
     } else {
-        service::describe(&ecs, &cluster, &project)
-            .await?
-            .and_then(|s| s.task_definition().map(str::to_string))
+        service::describe(&ecs, &cluster, &project).await?
     };
+    let serving = existing
+        .as_ref()
+        .and_then(|s| s.task_definition().map(str::to_string));
     let release = ReleaseTags {
         model_version: version.clone(),
         model_path: model.path.clone(),
@@ -282,6 +283,7 @@ pub async fn run(
             security_group: &groups.tasks,
             force: args.force,
         },
+        existing,
         &mut changes,
     )
     .await?;

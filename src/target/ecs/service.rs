@@ -79,19 +79,17 @@ fn primary(service: &Service) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Creates the service, or updates it when something changed. `existing` is the service as
+/// [`describe`] found it (the caller needs it too, for the serving revision).
 pub async fn ensure(
     ecs: &Client,
     cv: &Converge,
     spec: &ServiceSpec<'_>,
+    existing: Option<Service>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Deployed> {
     let name = cv.project.as_str();
     let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
-    let existing = if cv.dry_run && spec.cluster == super::network::TO_BE_CREATED {
-        None
-    } else {
-        describe(ecs, spec.cluster, name).await?
-    };
     let Some(service) = existing else {
         changes.push(
             Change::new("ECS service", name, Action::Create).because(format!(
