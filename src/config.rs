@@ -46,6 +46,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ),
     ("service.environment", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
+    ("network", &["subnets"]),
 ];
 
 const REQUIRED: &[&str] = &["project.name", "model.bucket", "model.path"];
@@ -60,6 +61,8 @@ pub struct Config {
     pub model: Model,
     pub service: Service,
     pub smoke: Option<Smoke>,
+    /// Existing subnets to use instead of creating a VPC; empty when mldeploy makes the network.
+    pub subnets: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +137,15 @@ struct RawConfig {
     #[serde(default)]
     service: RawService,
     smoke: Option<RawSmoke>,
+    #[serde(default)]
+    network: RawNetwork,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default)]
+    subnets: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -617,6 +629,21 @@ fn validate(
         );
     }
 
+    let subnets = raw.network.subnets;
+    if !subnets.is_empty() {
+        if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
+            report(
+                "network.subnets",
+                format!("`network.subnets` holds {bad:?}, which is not a subnet id (subnet-...)"),
+            );
+        } else if subnets.len() < 2 {
+            report(
+                "network.subnets",
+                "`network.subnets` needs at least two subnets, in two availability zones: a load balancer spans two".to_string(),
+            );
+        }
+    }
+
     let task_definition_template = raw
         .service
         .task_definition_template
@@ -702,6 +729,7 @@ fn validate(
             task_definition_template,
         },
         smoke,
+        subnets,
     })
 }
 
@@ -1018,6 +1046,8 @@ log_retention_days = 14
 task_definition_template = "Dockerfile"
 [service.environment]
 LOG_LEVEL = "info"
+[network]
+subnets = ["subnet-1", "subnet-2"]
 [smoke]
 path = "/predict"
 method = "post"
@@ -1049,6 +1079,31 @@ expect_status = 200
         assert_eq!(c.image.keep_images, 5);
         assert_eq!(c.service.environment["LOG_LEVEL"], "info");
         assert_eq!(c.service.log_retention_days, 14);
+    }
+
+    #[test]
+    fn named_subnets_must_be_subnet_ids_and_at_least_two() {
+        let dir = project_dir();
+        let p = only_problem(
+            parse_in(
+                dir.path(),
+                &format!("{GOOD}[network]\nsubnets = [\"subnet-1\"]\n"),
+            )
+            .unwrap_err(),
+        );
+        assert!(p.message.contains("at least two subnets"), "{}", p.message);
+        let p = only_problem(
+            parse_in(
+                dir.path(),
+                &format!("{GOOD}[network]\nsubnets = [\"vpc-1\", \"subnet-2\"]\n"),
+            )
+            .unwrap_err(),
+        );
+        assert!(
+            p.message.contains("\"vpc-1\", which is not a subnet id"),
+            "{}",
+            p.message
+        );
     }
 
     #[test]

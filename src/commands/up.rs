@@ -161,6 +161,14 @@ pub async fn run(
         config.model.bucket, model.path
     ));
 
+    // Subnets named in [network] are checked before anything changes, like the model version.
+    let mut changes = Vec::new();
+    let named_network = if config.subnets.is_empty() {
+        None
+    } else {
+        Some(network::existing(&aws.ec2(), &config.subnets, &mut changes).await?)
+    };
+
     let held = if dry_run {
         None
     } else {
@@ -183,7 +191,6 @@ pub async fn run(
         project: project.clone(),
         dry_run,
     };
-    let mut changes = Vec::new();
     let (image, git_commit) = if dry_run {
         planned_image(&aws, &config, &mut changes).await?
     } else {
@@ -196,7 +203,10 @@ pub async fn run(
     };
 
     let ec2 = aws.ec2();
-    let net = network::ensure(&ec2, &cv, &mut changes).await?;
+    let net = match named_network {
+        Some(net) => net,
+        None => network::ensure(&ec2, &cv, &mut changes).await?,
+    };
     let listening = Listening {
         container_port: config.service.port,
         health_check_path: &config.service.health_check_path,

@@ -333,3 +333,120 @@ fn a_template_mldeploy_cannot_register_exits_2_before_any_change() {
     ]);
     assert_ne!(repo.code, 0, "no repository was created");
 }
+
+/// Two subnets of a VPC mldeploy did not create, in two zones.
+fn users_subnets() -> (String, Vec<String>) {
+    let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.20.0.0/16"]).json()["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnets = [
+        ("10.20.1.0/24", "us-east-1a"),
+        ("10.20.2.0/24", "us-east-1b"),
+    ]
+    .iter()
+    .map(|(cidr, zone)| {
+        let run = aws(&[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            cidr,
+            "--availability-zone",
+            zone,
+        ]);
+        run.json()["Subnet"]["SubnetId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    (vpc, subnets)
+}
+
+fn name_subnets(project: &Project, subnets: &[&str]) {
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    let list: Vec<String> = subnets.iter().map(|s| format!("\"{s}\"")).collect();
+    config.push_str(&format!("[network]\nsubnets = [{}]\n", list.join(", ")));
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+}
+
+#[test]
+fn up_deploys_into_the_subnets_network_names_and_creates_no_vpc() {
+    let (project, _) = deployable("it-upsubnets");
+    let (vpc, subnets) = users_subnets();
+    name_subnets(&project, &[&subnets[0], &subnets[1]]);
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    assert_eq!(tagged_vpcs(&project.name), 0);
+    let lb = aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
+        ["LoadBalancers"][0]
+        .clone();
+    assert_eq!(lb["VpcId"], vpc.as_str());
+    let svc = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &project.name,
+        "--services",
+        &project.name,
+    ])
+    .json()["services"][0]
+        .clone();
+    let used: Vec<_> = svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(used, subnets);
+    let groups = aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        &format!("Name=vpc-id,Values={vpc}"),
+        &format!("Name=tag:mldeploy:project,Values={}", project.name),
+    ]);
+    assert_eq!(
+        groups.json()["SecurityGroups"].as_array().unwrap().len(),
+        2,
+        "the groups live in the user's VPC"
+    );
+}
+
+#[test]
+fn an_unknown_subnet_exits_3_before_any_change() {
+    let (project, bucket) = deployable("it-upnosubnet");
+    name_subnets(
+        &project,
+        &["subnet-00000000000000000", "subnet-00000000000000001"],
+    );
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("network.subnets names a subnet"),
+        "{}",
+        run.stderr
+    );
+    let lock = aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        &format!(".mldeploy/{}/lock", project.name),
+    ]);
+    assert_ne!(lock.code, 0);
+    assert_ne!(
+        aws(&[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            &project.name
+        ])
+        .code,
+        0,
+        "nothing was pushed"
+    );
+}
