@@ -304,42 +304,15 @@ fn the_registry_token_is_never_written_to_disk() {
 #[test]
 fn an_interrupted_build_exits_130_promptly() {
     require_sandbox();
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let project = Project::new("it-sigint");
-    project.write(
-        "Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n",
-    );
-    let mut child = mldeploy_cmd()
-        .arg("-C")
-        .arg(project.path())
-        .arg("build")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains(": RUN") {
-        line.clear();
-    }
-    assert!(line.contains(": RUN"), "the RUN step never started");
-    let start = std::time::Instant::now();
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    let run = interrupt_during_build(&project, "build", || {});
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
     assert!(
-        start.elapsed() < std::time::Duration::from_secs(10),
+        run.took < std::time::Duration::from_secs(10),
         "took {:?}",
-        start.elapsed()
+        run.took
     );
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
 }
 
 #[test]

@@ -165,6 +165,62 @@ pub fn aws(args: &[&str]) -> Run {
     Run::of(cmd)
 }
 
+/// A Dockerfile whose RUN step sleeps: a command interrupted there is still in its build.
+pub const SLOW_DOCKERFILE: &str =
+    "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n";
+
+/// A run of mldeploy that was interrupted with SIGINT.
+pub struct Interrupted {
+    pub code: Option<i32>,
+    /// stderr after the RUN step began.
+    pub stderr: String,
+    /// From the signal to the exit.
+    pub took: Duration,
+}
+
+/// Runs `mldeploy <command>` in the project (with [`SLOW_DOCKERFILE`]), waits until the build's
+/// RUN step starts, calls `while_running`, then sends SIGINT and waits for the exit.
+pub fn interrupt_during_build(
+    project: &Project,
+    command: &str,
+    while_running: impl FnOnce(),
+) -> Interrupted {
+    use std::io::{BufRead, BufReader, Read};
+    project.write("Dockerfile", SLOW_DOCKERFILE);
+    let mut child = mldeploy_cmd()
+        .arg("-C")
+        .arg(project.path())
+        .arg(command)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains(": RUN") {
+        line.clear();
+    }
+    assert!(
+        line.contains(": RUN"),
+        "the build never reached its RUN step"
+    );
+    while_running();
+    let start = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let code = child.wait().unwrap().code();
+    let took = start.elapsed();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    Interrupted {
+        code,
+        stderr: rest,
+        took,
+    }
+}
+
 /// A new S3 bucket holding an empty object at each key.
 pub fn bucket_with(keys: &[&str]) -> String {
     let bucket = unique_name("it-models");

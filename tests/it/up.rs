@@ -24,6 +24,12 @@ fn deployable(prefix: &str) -> (Project, String) {
     (project, bucket)
 }
 
+/// Whether the project's deploy lock object exists in the bucket.
+fn lock_exists(bucket: &str, project: &str) -> bool {
+    let key = format!(".mldeploy/{project}/lock");
+    aws(&["s3api", "head-object", "--bucket", bucket, "--key", &key]).code == 0
+}
+
 fn revisions(family: &str) -> usize {
     let run = aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
     run.json()["taskDefinitionArns"].as_array().unwrap().len()
@@ -74,15 +80,10 @@ fn up_deploys_reports_and_a_second_up_changes_nothing() {
         run.stderr
     );
     // The lock is released after a successful run.
-    let lock = aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &bucket,
-        "--key",
-        &format!(".mldeploy/{}/lock", project.name),
-    ]);
-    assert_ne!(lock.code, 0, "the lock was left behind");
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the lock was left behind"
+    );
 
     let again = project.mldeploy(&["up", "--output", "json"]);
     again.expect_code(0);
@@ -216,47 +217,20 @@ fn of_two_concurrent_ups_exactly_one_proceeds_and_the_other_exits_4() {
 
 #[test]
 fn an_interrupted_up_releases_its_lock_and_exits_130() {
-    use std::io::{BufRead, BufReader};
     let (project, bucket) = deployable("it-upint");
-    // A build step that takes a while, so the interrupt lands while the lock is held.
-    project.write(
-        "Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n",
-    );
-    let mut child = mldeploy_cmd()
-        .arg("-C")
-        .arg(project.path())
-        .arg("up")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains(": RUN") {
-        line.clear();
-    }
+    // The interrupt lands in the build, while the lock is held.
+    let run = interrupt_during_build(&project, "up", || {
+        assert!(lock_exists(&bucket, &project.name), "up holds the lock")
+    });
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    let location = format!("s3://{bucket}/.mldeploy/{}/lock", project.name);
     assert!(
-        line.contains(": RUN"),
-        "the build never reached its RUN step"
+        run.stderr
+            .contains(&format!("released the deploy lock {location}")),
+        "{}",
+        run.stderr
     );
-    let key = format!(".mldeploy/{}/lock", project.name);
-    aws(&["s3api", "head-object", "--bucket", &bucket, "--key", &key]).expect_code(0);
-
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert_eq!(status.code(), Some(130), "{rest}");
-    assert!(
-        rest.contains(&format!("released the deploy lock s3://{bucket}/{key}")),
-        "{rest}"
-    );
-    let after = aws(&["s3api", "head-object", "--bucket", &bucket, "--key", &key]);
-    assert_ne!(after.code, 0, "the lock is gone");
+    assert!(!lock_exists(&bucket, &project.name), "the lock is gone");
 }
 
 fn with_template(project: &Project, edit: impl Fn(&str) -> String) {
@@ -316,15 +290,7 @@ fn a_template_mldeploy_cannot_register_exits_2_before_any_change() {
         run.stderr
     );
     assert_eq!(tagged_vpcs(&project.name), 0);
-    let lock = aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &bucket,
-        "--key",
-        &format!(".mldeploy/{}/lock", project.name),
-    ]);
-    assert_ne!(lock.code, 0, "no lock was taken");
+    assert!(!lock_exists(&bucket, &project.name), "no lock was taken");
     let repo = aws(&[
         "ecr",
         "describe-repositories",
@@ -429,15 +395,7 @@ fn an_unknown_subnet_exits_3_before_any_change() {
         "{}",
         run.stderr
     );
-    let lock = aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &bucket,
-        "--key",
-        &format!(".mldeploy/{}/lock", project.name),
-    ]);
-    assert_ne!(lock.code, 0);
+    assert!(!lock_exists(&bucket, &project.name));
     assert_ne!(
         aws(&[
             "ecr",

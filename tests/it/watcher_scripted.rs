@@ -95,6 +95,15 @@ fn no_stopped_tasks() -> aws_smithy_mocks::Rule {
         .build()
 }
 
+/// An ECS client that answers DescribeServices with `describe` and has no stopped tasks.
+fn ecs_answering(describe: aws_smithy_mocks::Rule) -> aws_sdk_ecs::Client {
+    mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&describe, &no_stopped_tasks()]
+    )
+}
+
 async fn watch(
     ecs: &aws_sdk_ecs::Client,
     elb: &aws_sdk_elasticloadbalancingv2::Client,
@@ -141,11 +150,7 @@ async fn scripted_a_circuit_breaker_rollback_exits_1_and_names_the_revision_roll
         })
         .repeatedly()
         .build();
-    let ecs = mock_client!(
-        aws_sdk_ecs,
-        RuleMode::MatchAny,
-        [&describe, &no_stopped_tasks()]
-    );
+    let ecs = ecs_answering(describe);
     let err = watch(&ecs, &no_targets(), Duration::from_secs(30)).await;
     assert_eq!(status_of(&err), ExitStatus::Failed);
     let text = format!("{err:#}");
@@ -172,11 +177,7 @@ async fn scripted_a_deployment_that_vanishes_is_a_rollback_not_a_success() {
         })
         .repeatedly()
         .build();
-    let ecs = mock_client!(
-        aws_sdk_ecs,
-        RuleMode::MatchAny,
-        [&describe, &no_stopped_tasks()]
-    );
+    let ecs = ecs_answering(describe);
     let err = watch(&ecs, &no_targets(), Duration::from_secs(30)).await;
     assert_eq!(status_of(&err), ExitStatus::Failed);
     assert!(format!("{err:#}").contains("app:1 serves again"), "{err:#}");
@@ -241,11 +242,7 @@ async fn scripted_a_rollout_that_never_completes_fails_at_the_deadline_saying_wh
         .output(in_progress)
         .repeatedly()
         .build();
-    let ecs = mock_client!(
-        aws_sdk_ecs,
-        RuleMode::MatchAny,
-        [&describe, &no_stopped_tasks()]
-    );
+    let ecs = ecs_answering(describe);
     let started = std::time::Instant::now();
     let err = watch(&ecs, &no_targets(), Duration::from_secs(1)).await;
     assert!(started.elapsed() < Duration::from_secs(5));
