@@ -132,7 +132,15 @@ pub struct LayerBoard {
 }
 
 impl LayerBoard {
-    pub fn update(&mut self, layer: &str, status: &str, current: Option<u64>, total: Option<u64>) {
+    /// A layer's new status; `done` when its push has ended (the bar fills and stops).
+    pub fn update(
+        &mut self,
+        layer: &str,
+        status: &str,
+        current: Option<u64>,
+        total: Option<u64>,
+        done: bool,
+    ) {
         match &self.multi {
             Some(multi) => {
                 let bar = self.bars.entry(layer.to_string()).or_insert_with(|| {
@@ -152,7 +160,7 @@ impl LayerBoard {
                     bar.set_position(current);
                 }
                 bar.set_message(status.to_string());
-                if is_layer_done(status) {
+                if done {
                     if let Some(len) = bar.length() {
                         bar.set_position(len);
                     }
@@ -178,10 +186,6 @@ impl LayerBoard {
             let _ = multi.clear();
         }
     }
-}
-
-fn is_layer_done(status: &str) -> bool {
-    matches!(status, "Pushed" | "Layer already exists") || status.starts_with("Mounted from")
 }
 
 pub fn human_bytes(n: u64) -> String {

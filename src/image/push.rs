@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::build::{self, short_id};
 use super::ecr::{self, Repository};
 use super::engine::{engine_error, Engine};
-use super::push_stream::{classify_push_error, push_messages, LayerTally};
+use super::push_stream::{classify_push_error, layer_outcome, push_messages, LayerTally};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
@@ -192,7 +192,7 @@ async fn stream_push(
             // The first line names the repository and carries the tag as its id: not a layer.
             Some(id) if id != tag && !status.starts_with("The push refers") => {
                 let current = message.progress.as_ref().and_then(|p| p.current);
-                board.update(id, status, current, total);
+                board.update(id, status, current, total, layer_outcome(status).is_some());
                 tally.record(id, status, total);
             }
             _ => printer.detail(status),

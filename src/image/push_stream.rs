@@ -262,6 +262,25 @@ pub fn classify_push_error(message: &str) -> ExitStatus {
     }
 }
 
+/// How a layer's push ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerOutcome {
+    Pushed,
+    /// The registry had it already, in this repository or mounted from another.
+    AlreadyThere,
+}
+
+/// The outcome a layer's status text tells, or None while it is still going.
+pub fn layer_outcome(status: &str) -> Option<LayerOutcome> {
+    match status {
+        "Pushed" => Some(LayerOutcome::Pushed),
+        s if s == "Layer already exists" || s.starts_with("Mounted from") => {
+            Some(LayerOutcome::AlreadyThere)
+        }
+        _ => None,
+    }
+}
+
 /// Layer sizes seen so far, for the summary line.
 #[derive(Debug, Default)]
 pub struct LayerTally {
@@ -275,10 +294,10 @@ impl LayerTally {
         if let Some(total) = total {
             self.sizes.insert(id.to_string(), total);
         }
-        let list = match status {
-            "Pushed" => &mut self.pushed,
-            s if s == "Layer already exists" || s.starts_with("Mounted from") => &mut self.existing,
-            _ => return,
+        let list = match layer_outcome(status) {
+            Some(LayerOutcome::Pushed) => &mut self.pushed,
+            Some(LayerOutcome::AlreadyThere) => &mut self.existing,
+            None => return,
         };
         if !list.iter().any(|l| l == id) {
             list.push(id.to_string());

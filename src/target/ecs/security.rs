@@ -142,7 +142,6 @@ pub async fn ensure(
         vpc_id,
         &alb_name,
         &format!("mldeploy {project}: load balancer"),
-        changes,
     )
     .await?;
     let alb_rules: Vec<Rule> = listener_ports
@@ -157,7 +156,6 @@ pub async fn ensure(
         vpc_id,
         &tasks_name,
         &format!("mldeploy {project}: tasks, from the load balancer only"),
-        changes,
     )
     .await?;
     let task_rules = vec![Rule::tcp(container_port, Source::Group(alb.id.clone()))];
@@ -180,7 +178,6 @@ async fn ensure_group(
     vpc_id: &str,
     name: &str,
     description: &str,
-    changes: &mut Vec<Change>,
 ) -> anyhow::Result<Found> {
     let found = if vpc_id == TO_BE_CREATED {
         None
@@ -217,7 +214,6 @@ async fn ensure_group(
             created: false,
         });
     }
-    changes.push(Change::new("security group", name, Action::Create));
     let id = if cv.dry_run {
         TO_BE_CREATED.to_string()
     } else {
@@ -278,19 +274,18 @@ async fn converge_rules(
         .map(|r| format!("allow {}", r.describe()))
         .collect();
     what.extend(extra.iter().map(|r| format!("remove {}", r.describe())));
-    if group.created {
-        if let Some(change) = changes
-            .iter_mut()
-            .rev()
-            .find(|c| c.resource == "security group" && c.name == name)
-        {
-            change.detail = Some(what.join(", "));
-        }
-    } else if what.is_empty() {
-        changes.push(Change::new("security group", name, Action::Keep).because(&group.id));
+    // One change per group, reported once its rules are known.
+    let action = match (group.created, what.is_empty()) {
+        (true, _) => Action::Create,
+        (false, true) => Action::Keep,
+        (false, false) => Action::Update,
+    };
+    let change = Change::new("security group", name, action);
+    changes.push(if what.is_empty() {
+        change.because(&group.id)
     } else {
-        changes.push(Change::new("security group", name, Action::Update).because(what.join(", ")));
-    }
+        change.because(what.join(", "))
+    });
     Ok(())
 }
 
