@@ -33,7 +33,18 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// A project directory: a FROM-scratch image with the static busybox and a file unique to it.
+/// The port the fixture image's web server listens on.
+pub const APP_PORT: u16 = 8080;
+
+/// A FROM-scratch image whose busybox httpd serves /app on [`APP_PORT`], as an inference
+/// service would: the sandbox's ECS runs it for real and its load balancer asks it.
+pub const SERVING_DOCKERFILE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app /app\nEXPOSE 8080\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:8080\", \"-h\", \"/app\"]\n";
+
+/// What the fixture's predict endpoint prints: JSON naming the model it serves.
+pub const PREDICT_JSON: &str = r#"echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#;
+
+/// A project directory: a FROM-scratch image with the static busybox, a web server that answers
+/// /health, /ready and POST /cgi-bin/predict, and a file unique to it.
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub name: String,
@@ -48,12 +59,11 @@ impl Project {
             .expect("the sandbox installs busybox-static at /bin/busybox");
         std::fs::create_dir(p.join("app")).unwrap();
         std::fs::write(p.join("app/id.txt"), format!("{name}\n")).unwrap();
-        std::fs::write(
-            p.join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app /app\nCMD [\"/bin/busybox\", \"true\"]\n",
-        )
-        .unwrap();
+        std::fs::write(p.join("Dockerfile"), SERVING_DOCKERFILE).unwrap();
         let project = Project { dir, name };
+        project.serve("/health", "ok");
+        project.serve("/ready", "ready");
+        project.predict(PREDICT_JSON);
         project.write_config("");
         project
     }
@@ -82,6 +92,25 @@ impl Project {
         let mut cmd = mldeploy_cmd();
         cmd.arg("-C").arg(self.path()).args(args);
         Run::of(cmd)
+    }
+
+    /// A static answer of the image's web server at `path`.
+    pub fn serve(&self, path: &str, body: &str) {
+        self.write(&format!("app{path}"), &format!("{body}\n"));
+    }
+
+    /// The image's POST /cgi-bin/predict: a busybox shell script's standard output after the
+    /// header, with `$MODEL_PATH` in reach.
+    pub fn predict(&self, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path().join("app/cgi-bin/predict");
+        self.write(
+            "app/cgi-bin/predict",
+            &format!(
+                "#!/bin/busybox sh\necho \"Content-Type: application/json\"\necho\n{script}\n"
+            ),
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     pub fn repository(&self) -> String {

@@ -1,56 +1,287 @@
-"""moto's server, with the ECS rollout behaviour that mldeploy's watcher relies on.
+"""moto's server, with an ECS that runs its tasks as real containers and load balancers that answer.
 
-moto 5.2.5 runs no containers and keeps ECS deployments still. Real ECS, which mldeploy watches,
-does this instead, and so does this extension:
+moto 5.2.5 runs no containers, keeps ECS deployments still, registers no targets and serves no load
+balancer. Real ECS and ALBs, which mldeploy drives and watches, do; so does this extension, with
+real containers on this machine's Docker engine and nothing sent off the machine:
 
-- UpdateService with another task definition, or with forceNewDeployment, opens a new PRIMARY
-  deployment (IN_PROGRESS, running 0) and turns the one before it ACTIVE. moto as it comes keeps
-  deployments[0] on the old task definition. CreateService starts IN_PROGRESS as well.
-- A PRIMARY deployment completes SANDBOX_ECS_ROLLOUT_SECONDS (default 1) after it opened:
-  rolloutState COMPLETED, running = desired, the older deployments drained and removed, and a
-  "has reached a steady state" service event.
-- On completion each target group of the service gets one healthy `ip` target per running task,
-  and the previous deployment's targets are deregistered (moto registers none by itself).
-- The deploymentConfiguration given to CreateService (circuit breaker, percentages) is kept and
-  returned, as ECS does; moto drops it.
+- Deployments. CreateService opens a PRIMARY deployment (IN_PROGRESS); UpdateService with another
+  task definition, or forceNewDeployment, opens a new one and turns the one before it ACTIVE. The
+  service's deploymentConfiguration (circuit breaker, percentages) is kept and returned.
+- Tasks. A scheduler keeps each PRIMARY deployment at its desired count. A task is a container
+  (`docker run` of the task definition's image, pulled from the sandbox registry when missing, with
+  its environment, entry point and command, on Docker's bridge) and a moto Task whose startedBy is
+  the deployment id and whose group is `service:<name>`, so ListTasks(serviceName=...) and
+  DescribeTasks show it. A container that exits stops its task ("Essential container in task
+  exited", with the exit code); an image that cannot be run stops it with CannotPullContainerError;
+  a target that fails its health checks for SANDBOX_UNHEALTHY_STOP_SECONDS (default 3, where ECS
+  waits out the service's grace period) stops it with "Task failed ELB health checks". Stopped tasks
+  are replaced.
+- Circuit breaker. When the failed tasks of an IN_PROGRESS deployment reach ECS's threshold (half
+  the desired count, at least 3, at most 200) the deployment turns FAILED and, with rollback on, a
+  new PRIMARY deployment of the last completed task definition opens.
+- Completion. A PRIMARY deployment completes when all its tasks run and all their targets are
+  healthy, at least SANDBOX_ECS_ROLLOUT_SECONDS (default 1) after it opened: rolloutState
+  COMPLETED, the older deployments' tasks stopped and their targets deregistered, and a "has
+  reached a steady state" event.
+- Target groups. A running task's container address is registered as an `ip` target of the
+  service's target groups. A health checker GETs each group's health-check path on it every
+  SANDBOX_HEALTH_CHECK_SECONDS (default 0.5, where ALB uses the group's interval): one success
+  makes it healthy, two failures unhealthy, with ALB's reason codes in DescribeTargetHealth.
+- Load balancers. Each load balancer's DNS name resolves to SANDBOX_ALB_ADDRESS (127.0.0.2)
+  through an /etc/hosts line marked "# mldeploy-sandbox-alb" (kept in step with the load balancers
+  that exist; `scripts/sandbox down` removes them), where a proxy serves the HTTP listeners: forward
+  to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
+  open; 503 when none is registered), redirect, or fixed response. HTTPS listeners are not served.
 
-Failure sequences (a circuit-breaker rollback, tasks that keep stopping) are not emulated here:
-mldeploy's tests script those with aws-smithy-mocks and say so in their names.
+Containers are labelled `mldeploy.sandbox.task`; the ones of tasks moto no longer knows (a reset,
+a deleted service, a restart) are removed.
 
 Usage: python moto_ext.py [moto_server arguments...]
 """
 
+import base64
+import http.client
+import itertools
+import json
+import math
 import os
+import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from moto.core.utils import utcnow
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
+from moto.ecs.models import ecs_backends
+from moto.elbv2 import models as elbv2_models
 from moto.elbv2.models import elbv2_backends
 
 ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
+HEALTH_CHECK_SECONDS = float(os.environ.get("SANDBOX_HEALTH_CHECK_SECONDS", "0.5"))
+UNHEALTHY_STOP_SECONDS = float(os.environ.get("SANDBOX_UNHEALTHY_STOP_SECONDS", "3"))
+ALB_ADDRESS = os.environ.get("SANDBOX_ALB_ADDRESS", "127.0.0.2")
+HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
+HOSTS_MARK = "# mldeploy-sandbox-alb"
+TASK_LABEL = "mldeploy.sandbox.task"
+SCHEDULER_SECONDS = 0.25
+
 Backend = ecs_models.EC2ContainerServiceBackend
 Responses = ecs_responses.EC2ContainerServiceResponse
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _opened_at: dict[str, float] = {}  # deployment id -> when it opened (monotonic)
-_targets: dict[str, list[dict]] = {}  # service arn -> the ip targets registered for it
-_next_subnet = [0]
+_completed_td: dict[str, str] = {}  # service arn -> the task definition of its last completed deployment
 
 
-def _new_deployment(service, desired):
+def log(msg):
+    print(f"moto_ext: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the Docker side
+
+
+def docker_env():
+    """The docker CLI's environment: a config directory logged in to the sandbox registry."""
+    env = dict(os.environ)
+    config_dir = os.environ.get("SANDBOX_DOCKER_CONFIG")
+    if config_dir:
+        os.makedirs(config_dir, exist_ok=True)
+        account = "123456789012"
+        auth = base64.b64encode(f"AWS:{account}-auth-token".encode()).decode()
+        hosts = [f"{account}.dkr.ecr.{r}.amazonaws.com" for r in ("us-east-1", "us-west-2", "eu-west-1")]
+        with open(os.path.join(config_dir, "config.json"), "w") as f:
+            json.dump({"auths": {h: {"auth": auth} for h in hosts}}, f)
+        env["DOCKER_CONFIG"] = config_dir
+    return env
+
+
+DOCKER_ENV = docker_env()
+
+
+def docker(*args, timeout=120):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=DOCKER_ENV)
+
+
+class Run:
+    """One task's container, as the scheduler and the health checker see it."""
+
+    def __init__(self, task, service_arn, container_id, ip, port, target_groups):
+        self.task = task
+        self.service_arn = service_arn
+        self.container_id = container_id
+        self.ip = ip
+        self.port = port
+        self.target_groups = target_groups  # [(elbv2 backend, target group arn)]
+        self.health = "initial"
+        self.reason = "Elb.RegistrationInProgress"
+        self.description = "Target registration is in progress"
+        self.failures = 0
+        self.unhealthy_since = None
+
+
+_runs: dict[str, Run] = {}  # task arn -> its container
+
+
+def _set_status(task, status):
+    # A moto Task advances its status on every read unless its transitions say it stays put.
+    task._transitions = [(status, status)]
+    task._status = status
+
+
+def _container_states():
+    """container id -> (running, exit code) for every container of ours."""
+    out = docker("ps", "-a", "--no-trunc", "--filter", f"label={TASK_LABEL}", "--format", "{{.ID}}\t{{.State}}\t{{.Status}}")
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        cid, state, status = parts
+        code = None
+        if status.startswith("Exited ("):
+            try:
+                code = int(status[len("Exited (") : status.index(")")])
+            except ValueError:
+                code = None
+        states[cid] = (state == "running", code)
+    return states
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def _service_tasks(backend, service, deployment_id=None):
+    group = f"service:{service.name}"
+    return [
+        t
+        for t in backend.tasks.get(service.cluster_name, {}).values()
+        if t.group == group and t.desired_status == "RUNNING" and (deployment_id is None or t.started_by == deployment_id)
+    ]
+
+
+def _target_groups(service):
+    pairs = []
+    for lb in service.load_balancers or []:
+        arn = lb.get("targetGroupArn")
+        if not arn:
+            continue
+        for regions in list(elbv2_backends.values()):
+            for elbv2 in list(regions.values()):
+                if arn in elbv2.target_groups:
+                    pairs.append((elbv2, arn, lb.get("containerPort")))
+    return pairs
+
+
+def _start_task(backend, service, deployment):
+    """Starts one task of the deployment: a moto Task and its container."""
+    cluster = backend.clusters[service.cluster_name]
+    td = backend.describe_task_definition(deployment["taskDefinition"])
+    task = ecs_models.Task(
+        cluster,
+        td,
+        None,
+        None,
+        backend,
+        group=f"service:{service.name}",
+        launch_type=service.launch_type or "FARGATE",
+        started_by=deployment["id"],
+        tags=[],
+        networking_configuration=service.network_configuration or None,
+        platform_version=service.platform_version,
+    )
+    _set_status(task, "PENDING")
+    task.created_at = utcnow()
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+
+    container = td.container_definitions[0]
+    args = [
+        "run", "-d",
+        "--name", f"mldeploy-sbx-{task.id}",
+        "--label", f"{TASK_LABEL}={task.task_arn}",
+        "--label", f"mldeploy.sandbox.service={service.arn}",
+    ]
+    for env in container.get("environment") or []:
+        args += ["-e", f"{env['name']}={env['value']}"]
+    entry = container.get("entryPoint") or []
+    if entry:
+        args += ["--entrypoint", entry[0]]
+    args.append(container["image"])
+    args += entry[1:] + (container.get("command") or [])
+    try:
+        out = docker(*args)
+    except subprocess.TimeoutExpired:
+        out = subprocess.CompletedProcess(args, 1, "", "docker run timed out")
+    if out.returncode != 0:
+        message = (out.stderr.strip().splitlines() or ["docker run failed"])[-1]
+        _stop_task(task, f"CannotPullContainerError: {message}", None)
+        return None
+    cid = out.stdout.strip()
+    ip = docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).stdout.strip()
+    port = None
+    for mapping in container.get("portMappings") or []:
+        port = mapping.get("containerPort")
+        break
+    groups = []
+    for elbv2, arn, container_port in _target_groups(service):
+        target_port = container_port or port
+        elbv2.register_targets(arn, [{"Id": ip, "Port": target_port}])
+        groups.append((elbv2, arn))
+        port = target_port
+    for detail in task.attachments[0]["details"] if task.attachments else []:
+        if detail["name"] == "privateIPv4Address":
+            detail["value"] = ip
+    _set_status(task, "RUNNING")
+    task.started_at = utcnow()
+    for c in task.containers:
+        c.last_status = "RUNNING"
+    _runs[task.task_arn] = Run(task, service.arn, cid, ip, port, groups)
+    return task
+
+
+def _stop_task(task, reason, exit_code):
+    """Stops a task: its container removed, its targets deregistered, moto's Task STOPPED."""
+    run = _runs.pop(task.task_arn, None)
+    if run is not None:
+        for elbv2, arn in run.target_groups:
+            try:
+                elbv2.deregister_targets(arn, [{"Id": run.ip}])
+            except Exception:  # the target group is gone already
+                pass
+        docker("rm", "-f", run.container_id)
+    _set_status(task, "STOPPED")
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
+    task.stopped_at = utcnow()
+    task.stop_code = "EssentialContainerExited" if exit_code is not None else "TaskFailedToStart"
+    for c in task.containers:
+        c.last_status = "STOPPED"
+        c.exit_code = exit_code
+        c.exitCode = exit_code
+        c.reason = reason if exit_code is None else None
+
+
+def _event(service, message):
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": f"(service {service.name}) {message}"})
+
+
+# ---------------------------------------------------------------- deployments
+
+
+def _new_deployment(service, desired, task_definition=None):
     deployment_id = f"ecs-svc/{uuid.uuid4().int % 10**19}"
     now = utcnow()
     _opened_at[deployment_id] = time.monotonic()
     return {
         "id": deployment_id,
         "status": "PRIMARY",
-        "taskDefinition": service.task_definition,
+        "taskDefinition": task_definition or service.task_definition,
         "desiredCount": desired,
-        "pendingCount": desired,
+        "pendingCount": 0,
         "runningCount": 0,
         "failedTasks": 0,
         "createdAt": now,
@@ -64,80 +295,338 @@ def _new_deployment(service, desired):
     }
 
 
-def _open_deployment(service):
+def _open_deployment(service, task_definition=None):
     for d in service.deployments:
         if d["status"] == "PRIMARY":
             d["status"] = "ACTIVE"
             d["updatedAt"] = utcnow()
-    service.deployments.insert(0, _new_deployment(service, service.desired_count))
+    service.deployments = [_new_deployment(service, service.desired_count, task_definition)] + list(service.deployments)
 
 
-def _register_targets(backend, service, count):
-    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
-    old = _targets.get(service.arn, [])
-    new = []
-    for _ in range(count):
-        _next_subnet[0] += 1
-        n = _next_subnet[0]
-        new.append({"Id": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"})
-    for lb in service.load_balancers or []:
-        arn = lb.get("targetGroupArn")
-        if not arn:
+def _breaker(service):
+    config = getattr(service, "deployment_configuration", None) or {}
+    breaker = config.get("deploymentCircuitBreaker") or {}
+    return bool(breaker.get("enable")), bool(breaker.get("rollback"))
+
+
+def _failure_threshold(desired):
+    return min(200, max(3, math.ceil(desired / 2)))
+
+
+def _schedule(backend, service, states):
+    """One step of ECS's service scheduler for one service."""
+    for d in list(service.deployments):
+        primary = d["status"] == "PRIMARY"
+        tasks = _service_tasks(backend, service, d["id"])
+        for task in tasks:
+            run = _runs.get(task.task_arn)
+            if run is None:
+                continue
+            running, code = states.get(run.container_id, (False, None))
+            if not running:
+                _stop_task(task, "Essential container in task exited", code)
+            elif run.unhealthy_since is not None and time.monotonic() - run.unhealthy_since >= UNHEALTHY_STOP_SECONDS:
+                arns = ", ".join(arn for _, arn in run.target_groups)
+                _stop_task(task, f"Task failed ELB health checks in (target-group {arns})", None)
+            else:
+                continue
+            if d["rolloutState"] == "IN_PROGRESS":
+                d["failedTasks"] += 1
+        if primary and d["rolloutState"] == "IN_PROGRESS" and d["failedTasks"] >= _failure_threshold(d["desiredCount"]):
+            enabled, rollback = _breaker(service)
+            if enabled:
+                d["rolloutState"] = "FAILED"
+                d["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+                d["updatedAt"] = utcnow()
+                _event(service, f"(deployment {d['id']}) deployment failed: tasks failed to start.")
+                back = _completed_td.get(service.arn)
+                if rollback and back:
+                    for task in _service_tasks(backend, service, d["id"]):
+                        _stop_task(task, f"Scaling activity initiated by (deployment {d['id']})", None)
+                    service.task_definition = back
+                    _open_deployment(service, back)
+                    _event(service, f"rolling back to deployment {service.deployments[0]['id']}.")
+                    return _schedule(backend, service, states)
+        tasks = _service_tasks(backend, service, d["id"])
+        if primary:
+            want = d["desiredCount"]
+            if d["rolloutState"] == "FAILED" and not _breaker(service)[1]:
+                want = len(tasks)  # a failed deployment without rollback stops launching
+            for _ in range(max(0, want - len(tasks))):
+                task = _start_task(backend, service, d)
+                if task is None and d["rolloutState"] == "IN_PROGRESS":
+                    d["failedTasks"] += 1
+            for task in tasks[want:]:
+                _stop_task(task, f"Scaling activity initiated by (deployment {d['id']})", None)
+        live = _service_tasks(backend, service, d["id"])
+        d["runningCount"] = sum(1 for t in live if t.task_arn in _runs)
+        d["pendingCount"] = len(live) - d["runningCount"]
+
+    primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
+    if primary is not None and primary["rolloutState"] == "IN_PROGRESS":
+        live = [_runs[t.task_arn] for t in _service_tasks(backend, service, primary["id"]) if t.task_arn in _runs]
+        opened = _opened_at.setdefault(primary["id"], time.monotonic())
+        healthy = all(r.health == "healthy" for r in live if r.target_groups)
+        if len(live) == primary["desiredCount"] and healthy and time.monotonic() - opened >= ROLLOUT_SECONDS:
+            primary.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {primary['id']} completed.", updatedAt=utcnow())
+            _completed_td[service.arn] = primary["taskDefinition"]
+            for d in service.deployments:
+                if d is primary:
+                    continue
+                for task in _service_tasks(backend, service, d["id"]):
+                    _stop_task(task, f"Scaling activity initiated by (deployment {primary['id']})", None)
+            service.deployments = [primary]
+            _event(service, "has reached a steady state.")
+    service.running_count = sum(d["runningCount"] for d in service.deployments)
+    service.pending_count = sum(d["pendingCount"] for d in service.deployments)
+
+
+def _tick():
+    states = _container_states()
+    with _lock:
+        live = set()
+        for regions in list(ecs_backends.values()):
+            for backend in list(regions.values()):
+                for service in list(backend.services.values()):
+                    if service.status != "ACTIVE":
+                        continue
+                    try:
+                        _schedule(backend, service, states)
+                    except Exception:
+                        log(f"scheduling {service.name} failed:\n{traceback.format_exc()}")
+                    live.update(t.task_arn for t in _service_tasks(backend, service))
+        for arn, run in list(_runs.items()):
+            if arn not in live:
+                _stop_task(run.task, "Service deleted", None)
+        known = {run.container_id for run in _runs.values()}
+        for cid in states:
+            if cid not in known:
+                docker("rm", "-f", cid)
+    _sync_hosts()
+    _ensure_proxies()
+
+
+def _scheduler():
+    while True:
+        try:
+            _tick()
+        except Exception:
+            log(f"scheduler step failed:\n{traceback.format_exc()}")
+        time.sleep(SCHEDULER_SECONDS)
+
+
+# ---------------------------------------------------------------- target health
+
+
+def _matches(matcher, code):
+    text = (matcher or {}).get("HttpCode", "200")
+    for part in text.split(","):
+        if "-" in part:
+            low, high = part.split("-", 1)
+            if int(low) <= code <= int(high):
+                return True
+        elif part.strip() and int(part) == code:
+            return True
+    return False
+
+
+def _check(run):
+    for elbv2, arn in run.target_groups:
+        tg = elbv2.target_groups.get(arn)
+        if tg is None:
             continue
-        port = lb.get("containerPort")
-        if old:
-            elbv2.deregister_targets(arn, [dict(t, Port=port) for t in old])
-        if new:
-            elbv2.register_targets(arn, [dict(t, Port=port) for t in new])
-    _targets[service.arn] = new
+        port = tg.health_check_port
+        port = run.port if port in (None, "traffic-port") else int(port)
+        try:
+            conn = http.client.HTTPConnection(run.ip, port, timeout=min(1.0, float(tg.health_check_timeout_seconds or 5)))
+            conn.request("GET", tg.health_check_path or "/", headers={"User-Agent": "ELB-HealthChecker/2.0"})
+            code = conn.getresponse().status
+            conn.close()
+        except TimeoutError:
+            return False, "Target.Timeout", "Request timed out"
+        except OSError:
+            return False, "Target.FailedHealthChecks", "Health checks failed"
+        if not _matches(getattr(tg, "matcher", None), code):
+            return False, "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{code}]"
+    return True, None, None
 
 
-def _advance(backend, service):
-    """Completes the PRIMARY deployment once its time has come."""
-    for d in service.deployments:
-        if d["status"] != "PRIMARY" or d["rolloutState"] != "IN_PROGRESS":
-            continue
-        opened = _opened_at.setdefault(d["id"], time.monotonic())
-        if time.monotonic() - opened < ROLLOUT_SECONDS:
-            continue
-        now = utcnow()
-        d.update(
-            rolloutState="COMPLETED",
-            rolloutStateReason=f"ECS deployment {d['id']} completed.",
-            runningCount=d["desiredCount"],
-            pendingCount=0,
-            updatedAt=now,
-        )
-        service.deployments = [d]
-        service.running_count = d["desiredCount"]
-        service.pending_count = 0
-        _register_targets(backend, service, d["desiredCount"])
-        service.events.insert(
-            0,
-            {
-                "id": str(uuid.uuid4()),
-                "createdAt": now,
-                "message": f"(service {service.name}) has reached a steady state.",
-            },
-        )
+def _health_checker():
+    while True:
+        for run in list(_runs.values()):
+            if not run.target_groups:
+                continue
+            ok, reason, description = _check(run)
+            if ok:
+                run.health, run.reason, run.description = "healthy", None, None
+                run.failures = 0
+                run.unhealthy_since = None
+            else:
+                run.failures += 1
+                if run.failures >= 2 or run.health == "healthy":
+                    if run.health != "unhealthy":
+                        run.unhealthy_since = time.monotonic()
+                    run.health, run.reason, run.description = "unhealthy", reason, description
+        time.sleep(HEALTH_CHECK_SECONDS)
 
+
+_original_health_for = elbv2_models.FakeTargetGroup.health_for
+
+
+def health_for(self, target, ec2_backend):
+    for run in list(_runs.values()):
+        if run.ip == target["Id"] and any(arn == self.arn for _, arn in run.target_groups):
+            return elbv2_models.FakeHealthStatus(target["Id"], run.port, self.health_check_port, run.health, run.reason, run.description)
+    return _original_health_for(self, target, ec2_backend)
+
+
+# ---------------------------------------------------------------- load balancers
+
+
+def _load_balancers():
+    for regions in list(elbv2_backends.values()):
+        for elbv2 in list(regions.values()):
+            for lb in list(elbv2.load_balancers.values()):
+                yield elbv2, lb
+
+
+def _sync_hosts():
+    wanted = sorted({lb.dns_name.lower() for _, lb in _load_balancers()})
+    try:
+        with open(HOSTS_FILE) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return
+    kept = [line for line in lines if not line.endswith(HOSTS_MARK)]
+    ours = [f"{ALB_ADDRESS} {name} {HOSTS_MARK}" for name in wanted]
+    if kept + ours == lines:
+        return
+    try:
+        # In place, not by rename: /etc/hosts may be a mount point.
+        with open(HOSTS_FILE, "w") as f:
+            f.write("\n".join(kept + ours) + "\n")
+    except OSError as e:
+        log(f"cannot write {HOSTS_FILE}: {e}")
+
+
+_proxies: dict[int, ThreadingHTTPServer] = {}
+_round_robin = itertools.count()
+
+
+def _ensure_proxies():
+    for _, lb in _load_balancers():
+        for listener in list(lb.listeners.values()):
+            port = int(listener.port)
+            if listener.protocol != "HTTP" or port in _proxies:
+                continue
+            try:
+                server = ThreadingHTTPServer((ALB_ADDRESS, port), AlbProxy)
+            except OSError as e:
+                log(f"cannot serve load balancers on {ALB_ADDRESS}:{port}: {e}")
+                _proxies[port] = None
+                continue
+            server.daemon_threads = True
+            _proxies[port] = server
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            log(f"load balancers' HTTP listeners on port {port} answer at {ALB_ADDRESS}:{port}")
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
+
+
+class AlbProxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def _reply(self, code, body=b"", headers=()):
+        self.send_response(code)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def _listener(self):
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        port = self.server.server_address[1]
+        for elbv2, lb in _load_balancers():
+            if lb.dns_name.lower() != host:
+                continue
+            for listener in lb.listeners.values():
+                if int(listener.port) == port:
+                    return elbv2, listener
+        return None, None
+
+    def _handle(self):
+        elbv2, listener = self._listener()
+        if listener is None:
+            return self._reply(503, b"no load balancer listener answers for this host and port\n")
+        action = sorted(listener.default_actions, key=lambda a: int(a.data.get("Order", 1)))[0].data
+        kind = action.get("Type")
+        if kind == "redirect":
+            rc = action.get("RedirectConfig", {})
+            host = (self.headers.get("Host") or "").split(":")[0]
+            proto = rc.get("Protocol", "#{protocol}").replace("#{protocol}", "http").lower()
+            port = rc.get("Port", "#{port}").replace("#{port}", str(self.server.server_address[1]))
+            path, _, query = self.path.partition("?")
+            location = f"{proto}://{rc.get('Host', '#{host}').replace('#{host}', host)}:{port}{rc.get('Path', '#{path}').replace('#{path}', path)}"
+            if query:
+                location += "?" + query
+            return self._reply(301 if rc.get("StatusCode", "HTTP_301") == "HTTP_301" else 302, headers=[("Location", location)])
+        if kind == "fixed-response":
+            fr = action.get("FixedResponseConfig", {})
+            return self._reply(int(fr.get("StatusCode", 200)), (fr.get("MessageBody") or "").encode(), [("Content-Type", fr.get("ContentType", "text/plain"))])
+        tg_arn = action.get("TargetGroupArn") or ((action.get("ForwardConfig") or {}).get("TargetGroups") or [{}])[0].get("TargetGroupArn")
+        runs = [r for r in list(_runs.values()) if any(arn == tg_arn for _, arn in r.target_groups)]
+        healthy = [r for r in runs if r.health == "healthy"]
+        pool = healthy or runs  # ALB fails open when no target is healthy
+        if not pool:
+            return self._reply(503, b"503 Service Temporarily Unavailable\n", [("Content-Type", "text/plain")])
+        run = pool[next(_round_robin) % len(pool)]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["X-Forwarded-For"] = self.client_address[0]
+        headers["X-Forwarded-Proto"] = "http"
+        try:
+            conn = http.client.HTTPConnection(run.ip, run.port, timeout=30)
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            conn.close()
+        except TimeoutError:
+            return self._reply(504, b"504 Gateway Time-out\n", [("Content-Type", "text/plain")])
+        except OSError:
+            return self._reply(502, b"502 Bad Gateway\n", [("Content-Type", "text/plain")])
+        kept = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
+        self._reply(resp.status, data, kept)
+
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+
+# ---------------------------------------------------------------- moto's handlers, patched
 
 _original_create_response = Responses.create_service
 _original_update = Backend.update_service
-_original_describe = Backend.describe_services
+_original_list_tasks = Backend.list_tasks
+_original_describe_tasks = Backend.describe_tasks
+_original_describe_services = Backend.describe_services
 
 
 def create_service_response(self):
     result = _original_create_response(self)
     with _lock:
-        service = self.ecs_backend._get_service(
-            self._get_param("cluster", "default"), self._get_param("serviceName")
-        )
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
         config = self._get_param("deploymentConfiguration")
         if config:
             service.deployment_configuration = config
         service.running_count = 0
-        service.pending_count = service.desired_count
+        service.pending_count = 0
         service.deployments = [_new_deployment(service, service.desired_count)] if service.deployments else []
     return result
 
@@ -146,11 +635,12 @@ def update_service(self, props):
     with _lock:
         cluster = props.get("cluster", "default")
         service = self._get_service(cluster, props["service"].split("/")[-1])
-        _advance(self, service)
         before = service.task_definition
         wanted = props.get("task_definition")
         force = props.get("force_new_deployment", False)
+        keep = list(service.deployments)
         service = _original_update(self, dict(props))
+        service.deployments = keep  # moto rewrites deployments[0]; the scheduler owns them
         if wanted:
             # ECS stores the full ARN whatever form the request used.
             service.task_definition = self.describe_task_definition(wanted).arn
@@ -158,27 +648,47 @@ def update_service(self, props):
             _open_deployment(service)
         else:
             primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
-            if primary is not None and primary["desiredCount"] != service.desired_count:
+            if primary is not None:
                 primary["desiredCount"] = service.desired_count
-                if primary["rolloutState"] == "COMPLETED":
-                    primary["runningCount"] = service.desired_count
-                    _register_targets(self, service, service.desired_count)
         return service
+
+
+# Reads take the scheduler's lock: it adds tasks and rewrites deployments from its own thread.
+def describe_tasks(self, cluster_str, tasks):
+    with _lock:
+        return _original_describe_tasks(self, cluster_str, tasks)
 
 
 def describe_services(self, cluster_str, names):
     with _lock:
-        services, failures = _original_describe(self, cluster_str, names)
-        for service in services:
-            _advance(self, service)
-        return services, failures
+        return _original_describe_services(self, cluster_str, names)
 
 
+def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None, service_name=None, desiredStatus=None):
+    with _lock:
+        tasks = _original_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+    if service_name:
+        group = f"service:{service_name.split('/')[-1]}"
+        tasks = [t for t in tasks if t.group == group]
+    return tasks
+
+
+# moto sets an interface's DNS name only in VPCs with DNS host names on, and its ECS tasks read it.
+NetworkInterface.private_dns_name = None
 Responses.create_service = create_service_response
 Backend.update_service = update_service
+Backend.list_tasks = list_tasks
+Backend.describe_tasks = describe_tasks
 Backend.describe_services = describe_services
+elbv2_models.FakeTargetGroup.health_for = health_for
 
 if __name__ == "__main__":
     from moto.server import main
 
+    # Containers of an earlier server's tasks belong to no task now.
+    leftover = docker("ps", "-aq", "--filter", f"label={TASK_LABEL}").stdout.split()
+    if leftover:
+        docker("rm", "-f", *leftover)
+    threading.Thread(target=_scheduler, daemon=True, name="ecs-scheduler").start()
+    threading.Thread(target=_health_checker, daemon=True, name="alb-health").start()
     main(sys.argv[1:])
