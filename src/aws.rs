@@ -144,7 +144,7 @@ where
 }
 
 /// "a: b: c" from an error and its sources, each said once, without Debug dumps.
-fn cause_chain(err: &dyn std::error::Error) -> String {
+pub fn cause_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -84,13 +84,17 @@ pub struct UpArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// How long to wait for the deployment, like 90s, 15m or 1h
+    /// How long to wait for the deployment and its smoke test, like 90s, 15m or 1h
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// When the smoke test fails, keep the new revision serving instead of redeploying the one before
+    #[arg(long)]
+    pub no_rollback: bool,
 
     /// Break a deploy lock left by a run that is gone
     #[arg(long)]

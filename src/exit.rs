@@ -54,6 +54,21 @@ impl fmt::Display for Classified {
 
 impl std::error::Error for Classified {}
 
+/// What to tell the user if the run is interrupted now: what was in flight and how to go on.
+static INTERRUPT_NOTE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Sets (or, with None, clears) what an interrupt should say.
+pub fn note_for_interrupt(note: Option<String>) {
+    if let Ok(mut slot) = INTERRUPT_NOTE.lock() {
+        *slot = note;
+    }
+}
+
+/// What an interrupt should say, if anything is in flight.
+pub fn interrupt_note() -> Option<String> {
+    INTERRUPT_NOTE.lock().ok().and_then(|slot| slot.clone())
+}
+
 /// A new root error with an exit status.
 pub fn error(status: ExitStatus, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Classified {

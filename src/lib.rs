@@ -10,6 +10,7 @@ pub mod image;
 pub mod lock;
 pub mod model;
 pub mod output;
+pub mod smoke;
 pub mod target;
 
 use cli::{Cli, Command};

@@ -44,6 +44,11 @@ fn main() -> ExitCode {
         Err(err) => {
             let status = exit::status_of(&err);
             mldeploy::report_error(&printer, &err, status);
+            if status == ExitStatus::Interrupted {
+                if let Some(note) = exit::interrupt_note() {
+                    eprintln!("{note}");
+                }
+            }
             status
         }
     };

@@ -109,6 +109,15 @@ impl StepLine {
         }
     }
 
+    /// A state that replaces the one before: in place on a terminal, one line each otherwise.
+    pub fn status(&self, msg: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(msg.trim_start().to_string()),
+            None if !self.quiet => eprintln!("{msg}"),
+            None => {}
+        }
+    }
+
     /// Engine output inside a step: shown under the spinner only.
     pub fn note(&self, msg: &str) {
         if let Some(bar) = &self.bar {

@@ -3,6 +3,7 @@
 //! it, and watch the rollout until the service is healthy or the reason it is not is known.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use crate::exit::{self, ExitStatus};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
 use crate::model::{self, ModelVersion};
+use crate::smoke::{self, SmokeCheck};
 use crate::target::ecs::load_balancer::{self, Listening};
 use crate::target::ecs::service::{self, ServiceSpec};
 use crate::target::ecs::task_definition::{self, ReleaseTags, TaskInputs};
@@ -34,8 +36,13 @@ pub struct UpReport {
     /// The deployment this run opened and watched; null when nothing needed deploying.
     pub deployment_id: Option<String>,
     pub healthy_targets: usize,
+    /// The smoke test's requests through the load balancer, each as it was answered.
+    pub smoke: Vec<SmokeCheck>,
     pub changes: Vec<Change>,
 }
+
+/// The least time the smoke test gets, however much of `--timeout` the rollout used.
+const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
 
 impl fmt::Display for UpReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,13 +71,14 @@ impl fmt::Display for UpReport {
         )?;
         write!(
             f,
-            "  task definition {}, {} healthy target(s), {}",
+            "  task definition {}, {} healthy target(s), {}, smoke test passed ({} request(s))",
             service::short_task_definition(&self.task_definition),
             self.healthy_targets,
             match &self.deployment_id {
                 Some(id) => format!("deployment {id} completed"),
                 None => "nothing needed deploying".to_string(),
-            }
+            },
+            self.smoke.len()
         )
     }
 }
@@ -279,24 +287,18 @@ pub async fn run(
         &mut changes,
     )
     .await?;
-    let deployed = service::ensure(
-        &ecs,
-        &cv,
-        &ServiceSpec {
-            cluster: &cluster,
-            task_definition_arn: &td,
-            desired_count: config.service.desired_count,
-            target_group_arn: &lb.target_group_arn,
-            container_name: &project,
-            container_port: config.service.port,
-            subnets: &net.subnet_ids,
-            security_group: &groups.tasks,
-            force: args.force,
-        },
-        existing,
-        &mut changes,
-    )
-    .await?;
+    let service_spec = ServiceSpec {
+        cluster: &cluster,
+        task_definition_arn: &td,
+        desired_count: config.service.desired_count,
+        target_group_arn: &lb.target_group_arn,
+        container_name: &project,
+        container_port: config.service.port,
+        subnets: &net.subnet_ids,
+        security_group: &groups.tasks,
+        force: args.force,
+    };
+    let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
 
     let mut report = UpReport {
         dry_run,
@@ -310,13 +312,14 @@ pub async fn run(
             lb.dns_name
         ),
         image,
-        task_definition: td,
+        task_definition: td.clone(),
         model_version: version,
         model_path: model.path,
         cluster: project.clone(),
         service: project.clone(),
         deployment_id: deployed.deployment_id.clone(),
         healthy_targets: 0,
+        smoke: Vec::new(),
         changes,
     };
     if dry_run {
@@ -337,13 +340,18 @@ pub async fn run(
         timeout: args.timeout,
         poll: std::time::Duration::from_secs(2),
     };
+    let mut waited = Duration::ZERO;
     match &deployed.deployment_id {
         Some(id) => {
             printer.info(format!(
                 "Watching deployment {id} (timeout {})",
                 human_duration(args.timeout)
             ));
-            let rollout = watch.run(printer).await?;
+            exit::note_for_interrupt(Some(in_flight_note(id, &report.task_definition)));
+            let rollout = watch.run(printer).await;
+            exit::note_for_interrupt(None);
+            let rollout = rollout?;
+            waited = rollout.waited;
             report.healthy_targets = rollout.snapshot.healthy_targets;
             printer.info(format!(
                 "Deployment {id} completed in {}",
@@ -362,11 +370,128 @@ pub async fn run(
             }
         }
     }
+
+    // Healthy targets are not yet a working service: ask it, through the load balancer.
+    let smoke_deadline = args.timeout.saturating_sub(waited).max(SMOKE_MIN_DEADLINE);
+    match smoke::run(
+        &report.url,
+        &config.service.ready_path,
+        config.smoke.as_ref(),
+        smoke_deadline,
+        printer,
+    )
+    .await
+    {
+        Ok(checks) => report.smoke = checks,
+        Err(failed) => {
+            let undo = SmokeUndo {
+                ecs: &ecs,
+                cv: &cv,
+                spec: &service_spec,
+                watch: &watch,
+                deployed: &deployed,
+                no_rollback: args.no_rollback,
+            };
+            return Err(undo.run(failed, printer).await);
+        }
+    }
     if let Some(held) = held {
         held.release().await?;
     }
     printer.result(&report)?;
     Ok(ExitStatus::Success)
+}
+
+/// What to say when an interrupt lands while a deployment rolls out.
+fn in_flight_note(deployment_id: &str, task_definition: &str) -> String {
+    format!(
+        "deployment {deployment_id} ({}) was still rolling out: ECS carries on with it and its circuit breaker rolls it back if it fails. Run `mldeploy up` again to wait for it and smoke-test what serves",
+        service::short_task_definition(task_definition)
+    )
+}
+
+/// After a failed smoke test: redeploy the revision that served before, when this run replaced
+/// it and `--no-rollback` was not given, and say what serves now.
+struct SmokeUndo<'a> {
+    ecs: &'a aws_sdk_ecs::Client,
+    cv: &'a Converge,
+    spec: &'a ServiceSpec<'a>,
+    watch: &'a Watch<'a>,
+    deployed: &'a service::Deployed,
+    no_rollback: bool,
+}
+
+impl SmokeUndo<'_> {
+    /// The error `up` ends with: the smoke test's, and what was done about it.
+    async fn run(&self, failed: anyhow::Error, printer: &crate::output::Printer) -> anyhow::Error {
+        let new = service::short_task_definition(self.spec.task_definition_arn).to_string();
+        let previous = match (&self.deployed.deployment_id, &self.deployed.previous_task_definition) {
+            (None, _) => {
+                return failed.context(exit::Classified {
+                    status: ExitStatus::Failed,
+                    message: format!("{new}, which was serving already, fails its smoke test"),
+                })
+            }
+            (Some(_), None) => {
+                return failed.context(exit::Classified {
+                    status: ExitStatus::Failed,
+                    message: format!("{new} fails its smoke test and nothing served before it to roll back to; it keeps serving"),
+                })
+            }
+            (Some(_), Some(previous)) => previous.clone(),
+        };
+        if self.no_rollback || previous == self.spec.task_definition_arn {
+            let why = if self.no_rollback {
+                "--no-rollback"
+            } else {
+                "it is the revision that served before"
+            };
+            return failed.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!("{new} fails its smoke test and keeps serving ({why})"),
+            });
+        }
+        let back = service::short_task_definition(&previous).to_string();
+        printer.warn(format!("{failed:#}"));
+        printer.info(format!("Rolling back to {back}, which served before"));
+        match self.redeploy(&previous, printer).await {
+            Ok(()) => failed.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!("{new} failed its smoke test; rolled back: {back} serves again"),
+            }),
+            Err(e) => failed.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!(
+                    "{new} failed its smoke test, and rolling back to {back} failed too ({e:#}); run `mldeploy up` with the model version that served before"
+                ),
+            }),
+        }
+    }
+
+    async fn redeploy(
+        &self,
+        previous: &str,
+        printer: &crate::output::Printer,
+    ) -> anyhow::Result<()> {
+        let spec = ServiceSpec {
+            task_definition_arn: previous,
+            force: false,
+            ..self.spec.clone()
+        };
+        let existing = service::describe(self.ecs, spec.cluster, &self.cv.project).await?;
+        let deployed = service::ensure(self.ecs, self.cv, &spec, existing, &mut Vec::new()).await?;
+        let Some(id) = deployed.deployment_id else {
+            return Ok(());
+        };
+        printer.info(format!("Watching deployment {id}"));
+        Watch {
+            deployment_id: &id,
+            ..*self.watch
+        }
+        .run(printer)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The project's task-definition template, or the built-in one, with the name errors use.

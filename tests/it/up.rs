@@ -1,6 +1,6 @@
 //! `mldeploy up` and `plan` end to end against the sandbox.
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use crate::support::*;
 
@@ -16,7 +16,7 @@ fn deployable(prefix: &str) -> (Project, String) {
     std::fs::write(
         project.path().join("mldeploy.toml"),
         format!(
-            "[project]\nname = \"{name}\"\n[model]\nbucket = \"{bucket}\"\npath = \"mlflow/models/{name}/{{version}}\"\nversion = 6\n[service]\nport = 8080\n",
+            "[project]\nname = \"{name}\"\n[model]\nbucket = \"{bucket}\"\npath = \"mlflow/models/{name}/{{version}}\"\nversion = 6\n[smoke]\npath = \"/cgi-bin/predict\"\nbody = '{{\"features\": [[8.3, 41.0]]}}'\n[service]\nport = {APP_PORT}\n",
             name = project.name
         ),
     )
@@ -28,6 +28,33 @@ fn deployable(prefix: &str) -> (Project, String) {
 fn lock_exists(bucket: &str, project: &str) -> bool {
     let key = format!(".mldeploy/{project}/lock");
     aws(&["s3api", "head-object", "--bucket", bucket, "--key", &key]).code == 0
+}
+
+/// POST /cgi-bin/predict through the load balancer, with curl: an independent client.
+fn predict_through(url: &str) -> Run {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "-X", "POST", "-d", "{}"])
+        .arg(format!("{url}/cgi-bin/predict"));
+    Run::of(cmd)
+}
+
+/// The task definition the service runs, as `family:revision`, and how many deployments it has.
+fn serving(project: &str) -> (String, usize) {
+    let svc = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        project,
+        "--services",
+        project,
+    ])
+    .json()["services"][0]
+        .clone();
+    let td = svc["taskDefinition"].as_str().unwrap();
+    (
+        td.rsplit('/').next().unwrap().to_string(),
+        svc["deployments"].as_array().unwrap().len(),
+    )
 }
 
 fn revisions(family: &str) -> usize {
@@ -74,6 +101,23 @@ fn up_deploys_reports_and_a_second_up_changes_nothing() {
     );
     assert!(report["url"].as_str().unwrap().starts_with("http://"));
     assert_eq!(report["healthy_targets"], 1);
+    // The smoke test asked the service through its load balancer: /ready, then the prediction.
+    let smoke = report["smoke"].as_array().unwrap();
+    assert_eq!(smoke.len(), 2, "{report}");
+    assert!(smoke[0]["url"].as_str().unwrap().ends_with("/ready"));
+    assert_eq!(smoke[1]["method"], "POST");
+    assert_eq!(smoke[1]["status"], 200);
+    // And so does an independent client: the container really serves model version 6.
+    let url = report["url"].as_str().unwrap();
+    let answer = predict_through(url);
+    answer.expect_code(0);
+    assert!(
+        answer
+            .stdout
+            .contains(&format!("mlflow/models/{}/6", project.name)),
+        "{}",
+        answer.stdout
+    );
     assert!(
         run.stderr.contains("Deployment ") && run.stderr.contains(" completed in "),
         "{}",
@@ -123,6 +167,114 @@ fn up_deploys_reports_and_a_second_up_changes_nothing() {
                 && e["value"] == format!("mlflow/models/{}/7", project.name)),
         "{env}"
     );
+    assert_eq!(serving(&project.name), (format!("{}:2", project.name), 1));
+    let answer = predict_through(url);
+    assert!(
+        answer
+            .stdout
+            .contains(&format!("mlflow/models/{}/7", project.name)),
+        "the load balancer now reaches version 7's tasks: {}",
+        answer.stdout
+    );
+}
+
+#[test]
+fn a_failed_smoke_test_redeploys_the_revision_that_served_and_exits_1() {
+    let (project, bucket) = deployable("it-upsmoke");
+    project.mldeploy(&["up"]).expect_code(0);
+    // The new image is healthy and ready, but its prediction endpoint answers HTML.
+    project.predict("echo '<html>internal error</html>'");
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(1);
+    let name = &project.name;
+    assert!(
+        run.stderr.contains("smoke test failed: POST http://")
+            && run.stderr.contains("/cgi-bin/predict answered 200 but the body is not JSON: <html>internal error</html>"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "{name}:2 failed its smoke test; rolled back: {name}:1 serves again"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(serving(name), (format!("{name}:1"), 1));
+    let url = format!(
+        "http://{}",
+        aws(&["elbv2", "describe-load-balancers", "--names", name]).json()["LoadBalancers"][0]
+            ["DNSName"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(
+        predict_through(&url).stdout.contains("\"prediction\""),
+        "the old image answers again"
+    );
+    assert!(!lock_exists(&bucket, name), "the lock was released");
+}
+
+#[test]
+fn with_no_rollback_a_failing_revision_keeps_serving_and_a_rerun_still_fails() {
+    let (project, _) = deployable("it-upnorollback");
+    project.mldeploy(&["up"]).expect_code(0);
+    project.predict("echo 'not json'");
+    let run = project.mldeploy(&["up", "--no-rollback"]);
+    run.expect_code(1);
+    let name = &project.name;
+    assert!(
+        run.stderr.contains(&format!(
+            "{name}:2 fails its smoke test and keeps serving (--no-rollback)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(serving(name), (format!("{name}:2"), 1));
+    // Nothing changed since, so nothing is deployed: but success is still not reported.
+    let again = project.mldeploy(&["up", "--output", "json"]);
+    again.expect_code(1);
+    assert!(
+        again.stderr.contains(&format!(
+            "{name}:2, which was serving already, fails its smoke test"
+        )),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(again.json()["exit_code"], 1);
+}
+
+#[test]
+fn a_crash_looping_image_exits_1_with_its_exit_code_and_ecs_rolls_back() {
+    let (project, _) = deployable("it-upcrash");
+    project.mldeploy(&["up"]).expect_code(0);
+    project.write(
+        "Dockerfile",
+        &SERVING_DOCKERFILE.replace(
+            "CMD [",
+            "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo model not found >&2; exit 3\"]\n#",
+        ),
+    );
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(1);
+    let name = &project.name;
+    assert!(
+        run.stderr
+            .contains("Essential container in task exited (exit code 3)"),
+        "{}",
+        run.stderr
+    );
+    // Whichever the watcher saw first: the breaker's rollback or the third stopped task.
+    assert!(
+        run.stderr.contains(&format!("{name}:1 serves again"))
+            || run.stderr.contains(&format!("ECS rolled back to {name}:1"))
+            || run.stderr.contains("keep stopping (3 stopped)"),
+        "{}",
+        run.stderr
+    );
+    eventually(30, "ECS's rollback to complete", || {
+        (serving(name) == (format!("{name}:1"), 1)).then_some(())
+    });
 }
 
 #[test]

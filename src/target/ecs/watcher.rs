@@ -58,15 +58,23 @@ pub enum Verdict {
     Waiting(String),
 }
 
-/// Judges one snapshot for the deployment `ours`.
+/// Judges one snapshot for the deployment `ours`. Every failure names the latest stopped tasks
+/// of our deployment, with their reasons and exit codes, when there are any.
 pub fn judge(ours: &str, snap: &Snapshot) -> Verdict {
+    match failure(ours, snap) {
+        Some(reason) => Verdict::Failed(format!("{reason}{}", stopped_summary(snap))),
+        None => progress(ours, snap),
+    }
+}
+
+/// Why our deployment has failed, if it has.
+fn failure(ours: &str, snap: &Snapshot) -> Option<String> {
     let primary = snap.deployments.iter().find(|d| d.status == "PRIMARY");
-    let mine = snap.deployments.iter().find(|d| d.id == ours);
-    let Some(d) = mine else {
+    let Some(d) = snap.deployments.iter().find(|d| d.id == ours) else {
         let serving = primary
             .map(|p| short_task_definition(&p.task_definition))
             .unwrap_or("nothing");
-        return Verdict::Failed(format!(
+        return Some(format!(
             "ECS rolled the deployment back: deployment {ours} is gone and {serving} serves again (the circuit breaker stopped it)"
         ));
     };
@@ -80,7 +88,7 @@ pub fn judge(ours: &str, snap: &Snapshot) -> Verdict {
                 )
             })
             .unwrap_or_default();
-        return Verdict::Failed(format!(
+        return Some(format!(
             "deployment {ours} failed: {}{back}",
             d.rollout_reason
         ));
@@ -89,26 +97,41 @@ pub fn judge(ours: &str, snap: &Snapshot) -> Verdict {
         let other = primary
             .map(|p| format!("{} ({})", p.id, short_task_definition(&p.task_definition)))
             .unwrap_or_default();
-        return Verdict::Failed(format!(
+        return Some(format!(
             "deployment {ours} was replaced by {other} before it completed"
         ));
     }
     if snap.stopped.len() >= STOPPED_TASKS_LIMIT {
-        let latest: Vec<String> = snap
-            .stopped
-            .iter()
-            .take(STOPPED_TASKS_LIMIT)
-            .map(|t| match t.exit_code {
-                Some(code) => format!("task {}: {} (exit code {code})", t.id, t.reason),
-                None => format!("task {}: {}", t.id, t.reason),
-            })
-            .collect();
-        return Verdict::Failed(format!(
-            "tasks of deployment {ours} keep stopping ({} stopped): {}",
-            snap.stopped.len(),
-            latest.join("; ")
+        return Some(format!(
+            "tasks of deployment {ours} keep stopping ({} stopped)",
+            snap.stopped.len()
         ));
     }
+    None
+}
+
+/// ". Latest stopped tasks: task t1: reason (exit code 3); ..." or nothing.
+fn stopped_summary(snap: &Snapshot) -> String {
+    if snap.stopped.is_empty() {
+        return String::new();
+    }
+    let latest: Vec<String> = snap
+        .stopped
+        .iter()
+        .take(STOPPED_TASKS_LIMIT)
+        .map(|t| match t.exit_code {
+            Some(code) => format!("task {}: {} (exit code {code})", t.id, t.reason),
+            None => format!("task {}: {}", t.id, t.reason),
+        })
+        .collect();
+    format!(". Latest stopped tasks: {}", latest.join("; "))
+}
+
+/// Done, or what it is still waiting for; only for a deployment that has not failed.
+fn progress(ours: &str, snap: &Snapshot) -> Verdict {
+    let Some(d) = snap.deployments.iter().find(|d| d.id == ours) else {
+        return Verdict::Waiting(format!("deployment {ours}"));
+    };
     let others = snap.deployments.len() - 1;
     let healthy_enough = snap.healthy_targets >= usize::try_from(d.desired).unwrap_or(0);
     if d.rollout_state == "COMPLETED" && d.running == d.desired && others == 0 && healthy_enough {
@@ -127,10 +150,14 @@ pub fn judge(ours: &str, snap: &Snapshot) -> Verdict {
     if others > 0 {
         what.push_str(&format!(", {others} older deployment(s) draining"));
     }
+    if let Some(unhealthy) = snap.unhealthy_targets.first() {
+        what.push_str(&format!(", unhealthy: {unhealthy}"));
+    }
     Verdict::Waiting(what)
 }
 
 /// What is being watched, and how long to wait.
+#[derive(Clone, Copy)]
 pub struct Watch<'a> {
     pub ecs: &'a aws_sdk_ecs::Client,
     pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
@@ -171,7 +198,7 @@ impl Watch<'_> {
                 }
                 Verdict::Waiting(what) => {
                     if what != last {
-                        line.step(&format!("  {what}"));
+                        line.status(&format!("  {what}"));
                         last = what;
                     }
                     if start.elapsed() >= self.timeout {
@@ -418,6 +445,31 @@ mod tests {
         assert!(
             reason.contains("keep stopping (3 stopped)")
                 && reason.contains("task t1: Essential container in task exited (exit code 137)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_breaker_rollback_also_names_the_stopped_tasks_that_caused_it() {
+        let mut failed = deployment("new", "ACTIVE", "FAILED", "app:2", 0);
+        failed.rollout_reason = "ECS deployment circuit breaker: tasks failed to start.".into();
+        let snap = Snapshot {
+            deployments: vec![
+                deployment("back", "PRIMARY", "IN_PROGRESS", "app:1", 1),
+                failed,
+            ],
+            stopped: vec![StoppedTask {
+                id: "t9".into(),
+                reason: "Essential container in task exited".into(),
+                exit_code: Some(3),
+            }],
+            ..Default::default()
+        };
+        let Verdict::Failed(reason) = judge("new", &snap) else {
+            panic!()
+        };
+        assert!(
+            reason.contains("ECS rolled back to app:1. Latest stopped tasks: task t9: Essential container in task exited (exit code 3)"),
             "{reason}"
         );
     }
