@@ -46,7 +46,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ),
     ("service.environment", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
-    ("network", &["subnets"]),
+    ("network", &["subnets", "security_groups"]),
 ];
 
 const REQUIRED: &[&str] = &["project.name", "model.bucket", "model.path"];
@@ -63,7 +63,13 @@ pub struct Config {
     pub smoke: Option<Smoke>,
     /// Existing subnets to use instead of creating a VPC; empty when mldeploy makes the network.
     pub subnets: Vec<String>,
+    /// Existing security groups the tasks get beside `<name>-tasks` (to reach a database, say);
+    /// only with `subnets`. Checked, never modified.
+    pub security_groups: Vec<String>,
 }
+
+/// The most security groups a Fargate task takes: five, one of them mldeploy's own.
+pub const MAX_EXTRA_SECURITY_GROUPS: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -146,6 +152,8 @@ struct RawConfig {
 struct RawNetwork {
     #[serde(default)]
     subnets: Vec<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -644,6 +652,28 @@ fn validate(
         }
     }
 
+    let security_groups = raw.network.security_groups;
+    if let Some(bad) = security_groups.iter().find(|g| !g.starts_with("sg-")) {
+        report(
+            "network.security_groups",
+            format!("`network.security_groups` holds {bad:?}, which is not a security group id (sg-...)"),
+        );
+    } else if !security_groups.is_empty() && subnets.is_empty() {
+        report(
+            "network.security_groups",
+            "`network.security_groups` needs `network.subnets`: the groups belong to your VPC, and the VPC mldeploy creates has none of them".to_string(),
+        );
+    } else if security_groups.len() > MAX_EXTRA_SECURITY_GROUPS {
+        report(
+            "network.security_groups",
+            format!(
+                "`network.security_groups` names {} groups; a Fargate task takes five, one of them mldeploy's {}-tasks, so at most {MAX_EXTRA_SECURITY_GROUPS}",
+                security_groups.len(),
+                name
+            ),
+        );
+    }
+
     let task_definition_template = raw
         .service
         .task_definition_template
@@ -730,6 +760,7 @@ fn validate(
         },
         smoke,
         subnets,
+        security_groups,
     })
 }
 
@@ -1048,6 +1079,7 @@ task_definition_template = "Dockerfile"
 LOG_LEVEL = "info"
 [network]
 subnets = ["subnet-1", "subnet-2"]
+security_groups = ["sg-1"]
 [smoke]
 path = "/predict"
 method = "post"
@@ -1079,6 +1111,39 @@ expect_status = 200
         assert_eq!(c.image.keep_images, 5);
         assert_eq!(c.service.environment["LOG_LEVEL"], "info");
         assert_eq!(c.service.log_retention_days, 14);
+    }
+
+    #[test]
+    fn extra_security_groups_need_subnets_ids_and_room() {
+        let dir = project_dir();
+        let problem = |network: &str| {
+            only_problem(parse_in(dir.path(), &format!("{GOOD}[network]\n{network}")).unwrap_err())
+        };
+        let p = problem("security_groups = [\"sg-1\"]\n");
+        assert_eq!(p.key.as_deref(), Some("network.security_groups"));
+        assert!(
+            p.message.contains("needs `network.subnets`"),
+            "{}",
+            p.message
+        );
+        let subnets = "subnets = [\"subnet-1\", \"subnet-2\"]\n";
+        let p = problem(&format!("{subnets}security_groups = [\"default\"]\n"));
+        assert!(
+            p.message
+                .contains("\"default\", which is not a security group id"),
+            "{}",
+            p.message
+        );
+        let p = problem(&format!(
+            "{subnets}security_groups = [\"sg-1\", \"sg-2\", \"sg-3\", \"sg-4\", \"sg-5\"]\n"
+        ));
+        assert!(p.message.contains("so at most 4"), "{}", p.message);
+        let ok = parse_in(
+            dir.path(),
+            &format!("{GOOD}[network]\n{subnets}security_groups = [\"sg-1\"]\n"),
+        )
+        .unwrap();
+        assert_eq!(ok.security_groups, ["sg-1"]);
     }
 
     #[test]

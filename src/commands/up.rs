@@ -174,7 +174,15 @@ pub async fn run(
     let named_network = if config.subnets.is_empty() {
         None
     } else {
-        Some(network::existing(&aws.ec2(), &config.subnets, &mut changes).await?)
+        let net = network::existing(&aws.ec2(), &config.subnets, &mut changes).await?;
+        security::existing_for_tasks(
+            &aws.ec2(),
+            &config.security_groups,
+            &net.vpc_id,
+            &mut changes,
+        )
+        .await?;
+        Some(net)
     };
 
     let held = if dry_run {
@@ -287,6 +295,9 @@ pub async fn run(
         &mut changes,
     )
     .await?;
+    let task_groups: Vec<String> = std::iter::once(groups.tasks.clone())
+        .chain(config.security_groups.iter().cloned())
+        .collect();
     let service_spec = ServiceSpec {
         cluster: &cluster,
         task_definition_arn: &td,
@@ -295,7 +306,7 @@ pub async fn run(
         container_name: &project,
         container_port: config.service.port,
         subnets: &net.subnet_ids,
-        security_group: &groups.tasks,
+        security_groups: &task_groups,
         force: args.force,
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;

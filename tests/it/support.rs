@@ -214,8 +214,19 @@ pub fn interrupt_during_build(
     command: &str,
     while_running: impl FnOnce(),
 ) -> Interrupted {
-    use std::io::{BufRead, BufReader, Read};
     project.write("Dockerfile", SLOW_DOCKERFILE);
+    interrupt_at(project, command, ": RUN", while_running)
+}
+
+/// Runs `mldeploy <command>` in the project, waits for a stderr line containing `marker`, calls
+/// `while_running`, then sends SIGINT and waits for the exit.
+pub fn interrupt_at(
+    project: &Project,
+    command: &str,
+    marker: &str,
+    while_running: impl FnOnce(),
+) -> Interrupted {
+    use std::io::{BufRead, BufReader, Read};
     let mut child = mldeploy_cmd()
         .arg("-C")
         .arg(project.path())
@@ -226,13 +237,12 @@ pub fn interrupt_during_build(
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains(": RUN") {
+    let mut seen = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains(marker) {
+        seen.push_str(&line);
         line.clear();
     }
-    assert!(
-        line.contains(": RUN"),
-        "the build never reached its RUN step"
-    );
+    assert!(line.contains(marker), "never printed {marker:?}:\n{seen}");
     while_running();
     let start = Instant::now();
     Command::new("kill")

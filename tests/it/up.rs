@@ -560,3 +560,174 @@ fn an_unknown_subnet_exits_3_before_any_change() {
         "nothing was pushed"
     );
 }
+
+#[test]
+fn targets_that_fail_their_health_checks_fail_the_deployment_with_the_reason() {
+    let (project, _) = deployable("it-upunhealthy");
+    // The web server answers /ready but not the load balancer's /health: 404.
+    std::fs::remove_file(project.path().join("app/health")).unwrap();
+    let run = project.mldeploy(&["up", "-v"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("Health checks failed with these codes: [404]"),
+        "the unhealthy target's reason is shown while waiting: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_interrupt_during_the_rollout_says_what_was_in_flight_and_releases_the_lock() {
+    let (project, bucket) = deployable("it-upintwatch");
+    // A rollout that cannot complete: the targets never become healthy.
+    std::fs::remove_file(project.path().join("app/health")).unwrap();
+    let run = interrupt_at(&project, "up", "Watching deployment", || {
+        assert!(lock_exists(&bucket, &project.name), "up holds the lock")
+    });
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("was still rolling out: ECS carries on with it")
+            && run.stderr.contains(&format!("({}:1)", project.name)),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("released the deploy lock"),
+        "{}",
+        run.stderr
+    );
+    assert!(!lock_exists(&bucket, &project.name), "the lock is gone");
+}
+
+/// A security group of the user's in `vpc`, admitting tcp/5432 from `cidr`.
+fn users_group(vpc: &str, name: &str, cidr: &str) -> String {
+    let id = aws(&[
+        "ec2",
+        "create-security-group",
+        "--group-name",
+        &unique_name(name),
+        "--description",
+        "the user's own",
+        "--vpc-id",
+        vpc,
+    ])
+    .json()["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "ec2",
+        "authorize-security-group-ingress",
+        "--group-id",
+        &id,
+        "--protocol",
+        "tcp",
+        "--port",
+        "5432",
+        "--cidr",
+        cidr,
+    ])
+    .expect_code(0);
+    id
+}
+
+fn ingress_of(group: &str) -> serde_json::Value {
+    aws(&["ec2", "describe-security-groups", "--group-ids", group]).json()["SecurityGroups"][0]
+        ["IpPermissions"]
+        .clone()
+}
+
+#[test]
+fn security_groups_network_names_join_the_tasks_and_are_never_modified() {
+    let (project, bucket) = deployable("it-upgroups");
+    let (vpc, subnets) = users_subnets();
+    let open = users_group(&vpc, "wide-open", "0.0.0.0/0");
+    let db = users_group(&vpc, "db-clients", "10.20.0.0/16");
+    name_subnets(&project, &[&subnets[0], &subnets[1]]);
+    let config = project.path().join("mldeploy.toml");
+    let with_groups = |group: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("security_groups"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&config, format!("{text}security_groups = [\"{group}\"]\n")).unwrap();
+    };
+
+    with_groups(&open);
+    let refused = project.mldeploy(&["up"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains(&format!(
+            "network.security_groups: {open} admits the whole internet (tcp/5432 from 0.0.0.0/0)"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "refused before the lock"
+    );
+
+    with_groups(&db);
+    let before = ingress_of(&db);
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    let svc = aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &project.name,
+        "--services",
+        &project.name,
+    ])
+    .json()["services"][0]
+        .clone();
+    let groups: Vec<&str> = svc["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(groups.contains(&db.as_str()), "{groups:?}");
+    assert_eq!(
+        ingress_of(&db),
+        before,
+        "the user's group is left as it was"
+    );
+    assert!(
+        run.json()["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == db.as_str()
+                && c["action"] == "keep"
+                && c["detail"] == "named in [network], attached to the tasks"),
+        "{}",
+        run.stdout
+    );
+    // Dropping the group from mldeploy.toml detaches it, through a new deployment.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(&format!("security_groups = [\"{db}\"]\n"), ""),
+    )
+    .unwrap();
+    let detached = project.mldeploy(&["up", "--output", "json"]);
+    detached.expect_code(0);
+    assert!(
+        !detached.json()["deployment_id"].is_null(),
+        "{}",
+        detached.stdout
+    );
+}

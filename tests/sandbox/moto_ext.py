@@ -5,8 +5,9 @@ balancer. Real ECS and ALBs, which mldeploy drives and watches, do; so does this
 real containers on this machine's Docker engine and nothing sent off the machine:
 
 - Deployments. CreateService opens a PRIMARY deployment (IN_PROGRESS); UpdateService with another
-  task definition, or forceNewDeployment, opens a new one and turns the one before it ACTIVE. The
-  service's deploymentConfiguration (circuit breaker, percentages) is kept and returned.
+  task definition or network configuration, or forceNewDeployment, opens a new one and turns the
+  one before it ACTIVE. The service's deploymentConfiguration (circuit breaker, percentages) is
+  kept and returned.
 - Tasks. A scheduler keeps each PRIMARY deployment at its desired count. A task is a container
   (`docker run` of the task definition's image, pulled from the sandbox registry when missing, with
   its environment, entry point and command, on Docker's bridge) and a moto Task whose startedBy is
@@ -636,6 +637,7 @@ def update_service(self, props):
         cluster = props.get("cluster", "default")
         service = self._get_service(cluster, props["service"].split("/")[-1])
         before = service.task_definition
+        network_before = json.dumps(service.network_configuration, sort_keys=True)
         wanted = props.get("task_definition")
         force = props.get("force_new_deployment", False)
         keep = list(service.deployments)
@@ -644,7 +646,9 @@ def update_service(self, props):
         if wanted:
             # ECS stores the full ARN whatever form the request used.
             service.task_definition = self.describe_task_definition(wanted).arn
-        if service.task_definition != before or force:
+        network_changed = json.dumps(service.network_configuration, sort_keys=True) != network_before
+        # ECS opens a deployment for a new task definition or network, or when forced.
+        if service.task_definition != before or network_changed or force:
             _open_deployment(service)
         else:
             primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)

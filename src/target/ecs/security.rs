@@ -1,7 +1,8 @@
 //! The two security groups: `<name>-alb`, open on the listener ports from anywhere, and
 //! `<name>-tasks`, open on the container port to the ALB's group only, never to the world. Rules
 //! converge both ways: a missing rule is added, and a rule nobody asked for (say, the tasks'
-//! port opened to 0.0.0.0/0 by hand) is removed from the groups mldeploy owns.
+//! port opened to 0.0.0.0/0 by hand) is removed from the groups mldeploy owns. Groups that
+//! `[network] security_groups` names for the tasks are checked and never modified.
 
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag,
@@ -90,6 +91,12 @@ impl Rule {
     }
 }
 
+impl Rule {
+    fn is_world_open(&self) -> bool {
+        matches!(&self.source, Source::Cidr(c) | Source::Cidr6(c) if c == "0.0.0.0/0" || c == "::/0")
+    }
+}
+
 /// Every (permission, source) pair of a group, one rule each.
 fn rules_of(group: &SecurityGroup) -> Vec<Rule> {
     let mut rules = Vec::new();
@@ -122,6 +129,65 @@ fn rules_of(group: &SecurityGroup) -> Vec<Rule> {
             .for_each(|l| push(Source::PrefixList(l.into())));
     }
     rules
+}
+
+/// Checks the security groups `[network]` names for the tasks: they exist, they are in the
+/// subnets' VPC, and none admits the whole internet (the tasks have public addresses, so such a
+/// group would expose them past the load balancer). They are reported as kept, never modified.
+pub async fn existing_for_tasks(
+    ec2: &Client,
+    group_ids: &[String],
+    vpc_id: &str,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<()> {
+    if group_ids.is_empty() {
+        return Ok(());
+    }
+    let out = ec2
+        .describe_security_groups()
+        .set_group_ids(Some(group_ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s))
+                == Some("InvalidGroup.NotFound")
+            {
+                exit::error(
+                    ExitStatus::Environment,
+                    format!(
+                        "network.security_groups names a group this account and region do not have: {}",
+                        group_ids.join(", ")
+                    ),
+                )
+            } else {
+                call_error("ec2:DescribeSecurityGroups", e)
+            }
+        })?;
+    for group in out.security_groups() {
+        let id = group.group_id().unwrap_or_default();
+        let in_vpc = group.vpc_id().unwrap_or_default();
+        if in_vpc != vpc_id {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!("network.security_groups: {id} is in {in_vpc}, but network.subnets are in {vpc_id}"),
+            ));
+        }
+        if let Some(rule) = rules_of(group).iter().find(|r| r.is_world_open()) {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!(
+                    "network.security_groups: {id} admits the whole internet ({}); the tasks have public addresses, so it would expose them past the load balancer. Name a group without 0.0.0.0/0 or ::/0 ingress",
+                    rule.describe()
+                ),
+            ));
+        }
+        changes.push(
+            Change::new("security group", id, Action::Keep)
+                .because("named in [network], attached to the tasks"),
+        );
+    }
+    Ok(())
 }
 
 /// Finds or creates both groups in the VPC and converges their ingress rules.

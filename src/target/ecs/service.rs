@@ -1,7 +1,8 @@
 //! The Fargate service `<name>`: behind the target group, in the project's subnets with the tasks'
 //! security group, the deployment circuit breaker with rollback on, rolling update 100/200.
-//! UpdateService is called only when the task definition, the desired count or `--force` asks
-//! for it, and the id of the deployment this run opened is handed to the rollout watcher.
+//! UpdateService is called only when the task definition, the desired count, the subnets or
+//! security groups, or `--force` ask for it, and the id of the deployment this run opened is
+//! handed to the rollout watcher.
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
@@ -26,7 +27,8 @@ pub struct ServiceSpec<'a> {
     pub container_name: &'a str,
     pub container_port: u16,
     pub subnets: &'a [String],
-    pub security_group: &'a str,
+    /// `<name>-tasks` first, then the groups `[network]` names.
+    pub security_groups: &'a [String],
     /// Open a new deployment of the same task definition (the old `--force-new-deployment`).
     pub force: bool,
 }
@@ -147,6 +149,9 @@ pub async fn ensure(
             service.desired_count()
         ));
     }
+    if let Some(drift) = network_drift(&service, spec) {
+        why.push(drift);
+    }
     if spec.force {
         why.push("forced new deployment".to_string());
     }
@@ -174,6 +179,7 @@ pub async fn ensure(
         .task_definition(spec.task_definition_arn)
         .desired_count(desired)
         .force_new_deployment(spec.force)
+        .network_configuration(network_configuration(spec)?)
         .deployment_configuration(deployment_configuration())
         .send()
         .await
@@ -188,12 +194,44 @@ pub async fn ensure(
     })
 }
 
+/// How the service's subnets or security groups differ from the spec, in words.
+fn network_drift(service: &Service, spec: &ServiceSpec<'_>) -> Option<String> {
+    let vpc = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
+    let sorted = |items: &[String]| {
+        let mut v = items.to_vec();
+        v.sort();
+        v
+    };
+    let (subnets, groups) = match vpc {
+        Some(v) => (sorted(v.subnets()), sorted(v.security_groups())),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut what = Vec::new();
+    if subnets != sorted(spec.subnets) {
+        what.push(format!(
+            "subnets {} -> {}",
+            subnets.join(","),
+            sorted(spec.subnets).join(",")
+        ));
+    }
+    if groups != sorted(spec.security_groups) {
+        what.push(format!(
+            "security groups {} -> {}",
+            groups.join(","),
+            sorted(spec.security_groups).join(",")
+        ));
+    }
+    (!what.is_empty()).then(|| what.join(", "))
+}
+
 fn network_configuration(spec: &ServiceSpec<'_>) -> anyhow::Result<NetworkConfiguration> {
     Ok(NetworkConfiguration::builder()
         .awsvpc_configuration(
             AwsVpcConfiguration::builder()
                 .set_subnets(Some(spec.subnets.to_vec()))
-                .security_groups(spec.security_group)
+                .set_security_groups(Some(spec.security_groups.to_vec()))
                 // Public subnets without a NAT: tasks need a public address to pull from ECR.
                 .assign_public_ip(AssignPublicIp::Enabled)
                 .build()?,
