@@ -39,12 +39,14 @@ const SCHEMA: &[(&str, &[&str])] = &[
             "health_check_path",
             "ready_path",
             "environment",
+            "secrets",
             "certificate_arn",
             "log_retention_days",
             "task_definition_template",
         ],
     ),
     ("service.environment", &["*"]),
+    ("service.secrets", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
     ("network", &["subnets", "security_groups"]),
 ];
@@ -106,6 +108,9 @@ pub struct Service {
     pub ready_path: String,
     /// Extra environment for the container (MODEL_BUCKET_NAME and MODEL_PATH are mldeploy's).
     pub environment: BTreeMap<String, String>,
+    /// Environment names to Secrets Manager secret or SSM parameter ARNs: the task definition's
+    /// `secrets` (`valueFrom`), and exactly what the execution role may read.
+    pub secrets: BTreeMap<String, String>,
     /// An ACM certificate: HTTPS on 443, and HTTP redirected to it.
     pub certificate_arn: Option<String>,
     pub log_retention_days: i32,
@@ -118,6 +123,36 @@ pub const LOG_RETENTION_DAYS: [i32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
+
+/// What a secret's `valueFrom` ARN lets the execution role read: the Secrets Manager secret
+/// (without the `:json-key:version-stage:version-id` suffix ECS accepts) or the SSM parameter.
+/// None when the text is neither.
+pub fn secret_resource(arn: &str) -> Option<SecretResource> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() < 6 || parts[0] != "arn" || parts[3].is_empty() || parts[4].is_empty() {
+        return None;
+    }
+    match parts[2] {
+        "secretsmanager" if parts.len() >= 7 && parts[5] == "secret" && !parts[6].is_empty() => {
+            Some(SecretResource::Secret(parts[..7].join(":")))
+        }
+        "ssm"
+            if parts.len() == 6
+                && parts[5].len() > "parameter/".len()
+                && parts[5].starts_with("parameter/") =>
+        {
+            Some(SecretResource::Parameter(arn.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The resource a secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretResource {
+    Secret(String),
+    Parameter(String),
+}
 
 /// Environment names mldeploy sets itself.
 pub const RESERVED_ENV: [&str; 2] = ["MODEL_BUCKET_NAME", "MODEL_PATH"];
@@ -202,6 +237,8 @@ struct RawService {
     ready_path: Option<String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
     certificate_arn: Option<String>,
     log_retention_days: Option<i32>,
     task_definition_template: Option<String>,
@@ -618,6 +655,20 @@ fn validate(
             );
         }
     }
+    for (name, arn) in &raw.service.secrets {
+        // A value here should be an ARN; it could be a pasted secret, so no message quotes it.
+        if RESERVED_ENV.contains(&name.as_str()) || raw.service.environment.contains_key(name) {
+            report(
+                "service.secrets",
+                format!("`service.secrets.{name}` names a variable that is already set ({}); a name is either plain environment or a secret", if RESERVED_ENV.contains(&name.as_str()) { "by mldeploy from [model]" } else { "in [service.environment]" }),
+            );
+        } else if secret_resource(arn).is_none() {
+            report(
+                "service.secrets",
+                format!("`service.secrets.{name}` is not a Secrets Manager secret or SSM parameter ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name> or arn:aws:ssm:<region>:<account>:parameter/<name>); its value is not shown, in case it is the secret itself"),
+            );
+        }
+    }
     if let Some(arn) = &raw.service.certificate_arn {
         if !arn.starts_with("arn:") || !arn.contains(":acm:") {
             report(
@@ -754,6 +805,7 @@ fn validate(
             health_check_path,
             ready_path,
             environment: raw.service.environment,
+            secrets: raw.service.secrets,
             certificate_arn: raw.service.certificate_arn,
             log_retention_days,
             task_definition_template,
@@ -1077,6 +1129,8 @@ log_retention_days = 14
 task_definition_template = "Dockerfile"
 [service.environment]
 LOG_LEVEL = "info"
+[service.secrets]
+DB_PASSWORD = "arn:aws:secretsmanager:eu-west-1:1:secret:db-AbCdEf"
 [network]
 subnets = ["subnet-1", "subnet-2"]
 security_groups = ["sg-1"]
@@ -1111,6 +1165,48 @@ expect_status = 200
         assert_eq!(c.image.keep_images, 5);
         assert_eq!(c.service.environment["LOG_LEVEL"], "info");
         assert_eq!(c.service.log_retention_days, 14);
+    }
+
+    #[test]
+    fn secrets_must_be_secret_or_parameter_arns_and_not_plain_environment() {
+        assert_eq!(
+            secret_resource("arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf:password::"),
+            Some(SecretResource::Secret(
+                "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf".into()
+            ))
+        );
+        assert_eq!(
+            secret_resource("arn:aws:ssm:us-east-1:1:parameter/prod/api-key"),
+            Some(SecretResource::Parameter(
+                "arn:aws:ssm:us-east-1:1:parameter/prod/api-key".into()
+            ))
+        );
+        for bad in [
+            "db-password",
+            "arn:aws:s3:::bucket/key",
+            "arn:aws:ssm:us-east-1:1:parameter/",
+        ] {
+            assert_eq!(secret_resource(bad), None, "{bad}");
+        }
+        let dir = project_dir();
+        let err = parse_in(
+            dir.path(),
+            &format!("{GOOD}[service.environment]\nTOKEN = \"x\"\n[service.secrets]\nTOKEN = \"arn:aws:ssm:us-east-1:1:parameter/t\"\nKEY = \"hunter2\"\n"),
+        )
+        .unwrap_err();
+        let messages: Vec<&str> = err.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("`service.secrets.TOKEN` names a variable that is already set (in [service.environment])")), "{messages:?}");
+        assert!(
+            messages.iter().any(|m| m.contains(
+                "`service.secrets.KEY` is not a Secrets Manager secret or SSM parameter ARN"
+            )),
+            "{messages:?}"
+        );
+        assert!(
+            !err.to_string().contains("hunter2"),
+            "a pasted secret is never echoed: {err}"
+        );
     }
 
     #[test]

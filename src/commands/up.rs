@@ -245,6 +245,12 @@ pub async fn run(
         &aws.region,
         &config.model.bucket,
         model::prefix_of(&config.model.path),
+        &config
+            .service
+            .secrets
+            .values()
+            .filter_map(|arn| crate::config::secret_resource(arn))
+            .collect::<Vec<_>>(),
         &mut changes,
     )
     .await?;
@@ -544,7 +550,7 @@ fn task_inputs(
         model_bucket: config.model.bucket.clone(),
         model_path,
         environment: config.service.environment.clone(),
-        secrets: Default::default(),
+        secrets: config.service.secrets.clone(),
         execution_role_arn,
         task_role_arn,
         log_group,

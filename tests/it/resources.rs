@@ -105,6 +105,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "us-east-1",
         "my-models",
         "mlflow/models/housing/",
+        &[],
         &mut changes,
     )
     .await
@@ -182,6 +183,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "us-east-1",
         "my-models",
         "mlflow/models/housing/",
+        &[],
         &mut again,
     )
     .await
@@ -194,6 +196,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "us-east-1",
         "my-models",
         "mlflow/models/housing-v2/",
+        &[],
         &mut moved,
     )
     .await
@@ -218,9 +221,17 @@ async fn a_look_alike_role_without_our_tag_is_not_taken_over() {
         trust,
     ])
     .expect_code(0);
-    let err = iam::ensure(&sdk.iam(), &cv, "us-east-1", "b", "p/", &mut Vec::new())
-        .await
-        .unwrap_err();
+    let err = iam::ensure(
+        &sdk.iam(),
+        &cv,
+        "us-east-1",
+        "b",
+        "p/",
+        &[],
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Environment);
     assert!(
         format!("{err:#}").contains("will not take over a role"),

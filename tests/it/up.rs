@@ -731,3 +731,75 @@ fn security_groups_network_names_join_the_tasks_and_are_never_modified() {
         detached.stdout
     );
 }
+
+#[test]
+fn secrets_reach_the_container_through_value_from_and_are_never_printed() {
+    let (project, _) = deployable("it-upsecrets");
+    let value = format!("pw-{}", project.name);
+    let arn = aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique_name("db-password"),
+        "--secret-string",
+        &value,
+    ])
+    .json()["ARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    config.push_str(&format!("[service.secrets]\nDB_PASSWORD = \"{arn}\"\n"));
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+    // The service says how long its password is, never what it is.
+    project.predict(r#"echo "{\"password_length\": ${#DB_PASSWORD}}""#);
+
+    let run = project.mldeploy(&["up", "--output", "json", "-vv"]);
+    run.expect_code(0);
+    let report = run.json();
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        report["task_definition"].as_str().unwrap(),
+    ])
+    .json();
+    assert_eq!(
+        td["taskDefinition"]["containerDefinitions"][0]["secrets"],
+        serde_json::json!([{"name": "DB_PASSWORD", "valueFrom": arn}])
+    );
+    let policy = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &format!("{}-execution", project.name),
+        "--policy-name",
+        "mldeploy-pull-and-log",
+    ])
+    .json()["PolicyDocument"]
+        .clone();
+    let reads: Vec<_> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"][0] == "secretsmanager:GetSecretValue")
+        .collect();
+    assert_eq!(reads.len(), 1, "{policy}");
+    assert_eq!(
+        reads[0]["Resource"],
+        serde_json::json!([arn]),
+        "exactly that secret"
+    );
+    let answer = predict_through(report["url"].as_str().unwrap());
+    assert!(
+        answer
+            .stdout
+            .contains(&format!("\"password_length\": {}", value.len())),
+        "the container got the secret: {}",
+        answer.stdout
+    );
+    assert!(
+        !run.stdout.contains(&value) && !run.stderr.contains(&value),
+        "the secret's value was printed"
+    );
+}

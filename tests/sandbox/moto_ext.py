@@ -10,13 +10,14 @@ real containers on this machine's Docker engine and nothing sent off the machine
   kept and returned.
 - Tasks. A scheduler keeps each PRIMARY deployment at its desired count. A task is a container
   (`docker run` of the task definition's image, pulled from the sandbox registry when missing, with
-  its environment, entry point and command, on Docker's bridge) and a moto Task whose startedBy is
-  the deployment id and whose group is `service:<name>`, so ListTasks(serviceName=...) and
-  DescribeTasks show it. A container that exits stops its task ("Essential container in task
-  exited", with the exit code); an image that cannot be run stops it with CannotPullContainerError;
-  a target that fails its health checks for SANDBOX_UNHEALTHY_STOP_SECONDS (default 3, where ECS
-  waits out the service's grace period) stops it with "Task failed ELB health checks". Stopped tasks
-  are replaced.
+  its environment, its secrets read from moto's Secrets Manager and SSM, entry point and command,
+  on Docker's bridge) and a moto Task whose startedBy is the deployment id and whose group is
+  `service:<name>`, so ListTasks(serviceName=...) and DescribeTasks show it. A container that
+  exits stops its task ("Essential container in task exited", with the exit code); a secret that
+  cannot be read stops it with ResourceInitializationError, an image that cannot be run with
+  CannotPullContainerError; a target that fails its health checks for
+  SANDBOX_UNHEALTHY_STOP_SECONDS (default 3, where ECS waits out the service's grace period) stops
+  it with "Task failed ELB health checks". Stopped tasks are replaced.
 - Circuit breaker. When the failed tasks of an IN_PROGRESS deployment reach ECS's threshold (half
   the desired count, at least 3, at most 200) the deployment turns FAILED and, with rollback on, a
   new PRIMARY deployment of the last completed task definition opens.
@@ -61,6 +62,8 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.models import ecs_backends
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.models import elbv2_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.ssm.models import ssm_backends
 
 ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
 HEALTH_CHECK_SECONDS = float(os.environ.get("SANDBOX_HEALTH_CHECK_SECONDS", "0.5"))
@@ -178,6 +181,26 @@ def _target_groups(service):
     return pairs
 
 
+def _secret_value(value_from):
+    """What ECS puts in the container for a secret: a Secrets Manager secret (or one JSON key of
+    it) or an SSM parameter, read from moto's backends of the ARN's account and region."""
+    parts = value_from.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"{value_from} is not an ARN")
+    region, account = parts[3], parts[4]
+    if parts[2] == "secretsmanager":
+        secret = secretsmanager_backends[account][region].get_secret_value(":".join(parts[:7]), None, None)
+        value = secret.get("SecretString") or ""
+        key = parts[7] if len(parts) > 7 else ""
+        return str(json.loads(value)[key]) if key else value
+    if parts[2] == "ssm":
+        parameter = ssm_backends[account][region].get_parameter(value_from)
+        if parameter is None:
+            raise KeyError(f"parameter {parts[5]} not found")
+        return parameter.decrypt(parameter.value) if parameter.parameter_type == "SecureString" else parameter.value
+    raise ValueError(f"{value_from} is neither a secret nor a parameter")
+
+
 def _start_task(backend, service, deployment):
     """Starts one task of the deployment: a moto Task and its container."""
     cluster = backend.clusters[service.cluster_name]
@@ -208,6 +231,12 @@ def _start_task(backend, service, deployment):
     ]
     for env in container.get("environment") or []:
         args += ["-e", f"{env['name']}={env['value']}"]
+    for secret in container.get("secrets") or []:
+        try:
+            args += ["-e", f"{secret['name']}={_secret_value(secret['valueFrom'])}"]
+        except Exception as e:  # ECS stops the task before its container starts
+            _stop_task(task, f"ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret {secret['valueFrom']}: {type(e).__name__}", None)
+            return None
     entry = container.get("entryPoint") or []
     if entry:
         args += ["--entrypoint", entry[0]]

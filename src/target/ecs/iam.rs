@@ -1,6 +1,7 @@
 //! The two IAM roles, each with one inline policy scoped to this project. `<name>-execution` lets
-//! ECS pull the project's image and write to its log group (narrower than AWS's managed
-//! AmazonECSTaskExecutionRolePolicy, which allows every repository and log group). `<name>-task`
+//! ECS pull the project's image, write to its log group and read the secrets `[service.secrets]`
+//! names, those only (narrower than AWS's managed AmazonECSTaskExecutionRolePolicy, which allows
+//! every repository and log group). `<name>-task`
 //! is what the container runs as: it reads objects under the model prefix of the model bucket,
 //! and nothing else.
 
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::{Converge, PROJECT_TAG};
 use crate::aws::call_error;
+use crate::config::SecretResource;
 use crate::exit::{self, ExitStatus};
 use crate::target::{Action, Change};
 
@@ -41,9 +43,10 @@ fn trust_policy() -> Value {
     })
 }
 
-/// Pull the project's image from ECR and write to its log group, in this region.
-pub fn execution_policy(region: &str, project: &str) -> Value {
-    json!({
+/// Pull the project's image from ECR and write to its log group, in this region; and read exactly
+/// the secrets and parameters `[service.secrets]` names, when it names any.
+pub fn execution_policy(region: &str, project: &str, secrets: &[SecretResource]) -> Value {
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -65,7 +68,60 @@ pub fn execution_policy(region: &str, project: &str) -> Value {
                 "Resource": [format!("arn:aws:logs:{region}:*:log-group:/ecs/{project}:*")]
             }
         ]
-    })
+    });
+    let (mut secret_arns, mut parameter_arns) = (Vec::new(), Vec::new());
+    for s in secrets {
+        match s {
+            SecretResource::Secret(a) => secret_arns.push(a.clone()),
+            SecretResource::Parameter(a) => parameter_arns.push(a.clone()),
+        }
+    }
+    for list in [&mut secret_arns, &mut parameter_arns] {
+        list.sort();
+        list.dedup();
+    }
+    let mut extra = Vec::new();
+    if !secret_arns.is_empty() {
+        // A secret's ARN ends in six random characters; `-??????` lets the policy name it before
+        // they are known, as AWS advises.
+        let resources: Vec<String> = secret_arns
+            .iter()
+            .map(|a| {
+                if has_random_suffix(a) {
+                    a.clone()
+                } else {
+                    format!("{a}-??????")
+                }
+            })
+            .collect();
+        extra.push(json!({
+            "Sid": "ReadSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": resources
+        }));
+    }
+    if !parameter_arns.is_empty() {
+        extra.push(json!({
+            "Sid": "ReadParameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameters"],
+            "Resource": parameter_arns
+        }));
+    }
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        statements.extend(extra);
+    }
+    policy
+}
+
+/// Whether a secret ARN already ends in Secrets Manager's `-` and six random characters.
+fn has_random_suffix(arn: &str) -> bool {
+    let name = arn.rsplit(':').next().unwrap_or_default();
+    match name.rsplit_once('-') {
+        Some((_, tail)) => tail.len() == 6 && tail.chars().all(|c| c.is_ascii_alphanumeric()),
+        None => false,
+    }
 }
 
 /// Read access to `s3://<bucket>/<prefix>*` (every version of the model, so a rollback needs no
@@ -105,6 +161,7 @@ pub async fn ensure(
     region: &str,
     bucket: &str,
     model_prefix: &str,
+    secrets: &[SecretResource],
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Roles> {
     let project = cv.project.as_str();
@@ -116,7 +173,7 @@ pub async fn ensure(
         "mldeploy: ECS pulls the image and writes logs",
     )
     .await?;
-    let policy = execution_policy(region, project);
+    let policy = execution_policy(region, project, secrets);
     if ensure_inline_policy(
         iam,
         cv,
@@ -127,7 +184,11 @@ pub async fn ensure(
     )
     .await?
     {
-        notes.add(format!("pull {project} from ECR, write /ecs/{project}"));
+        let mut what = format!("pull {project} from ECR, write /ecs/{project}");
+        if !secrets.is_empty() {
+            what.push_str(&format!(", read {} secret(s)", secrets.len()));
+        }
+        notes.add(what);
     }
     changes.push(notes.into_change(&execution_name));
 
@@ -323,7 +384,12 @@ mod tests {
 
     #[test]
     fn the_execution_policy_names_only_this_projects_repository_and_log_group() {
-        let p = execution_policy("eu-west-1", "housing");
+        let p = execution_policy("eu-west-1", "housing", &[]);
+        assert_eq!(
+            p["Statement"].as_array().unwrap().len(),
+            3,
+            "no secrets, no secret statement"
+        );
         assert_eq!(
             p["Statement"][1]["Resource"][0],
             "arn:aws:ecr:eu-west-1:*:repository/housing"
@@ -331,6 +397,37 @@ mod tests {
         assert_eq!(
             p["Statement"][2]["Resource"][0],
             "arn:aws:logs:eu-west-1:*:log-group:/ecs/housing:*"
+        );
+    }
+
+    #[test]
+    fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
+        let p = execution_policy(
+            "us-east-1",
+            "housing",
+            &[
+                SecretResource::Secret(
+                    "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf".into(),
+                ),
+                SecretResource::Secret("arn:aws:secretsmanager:us-east-1:1:secret:token".into()),
+                SecretResource::Parameter("arn:aws:ssm:us-east-1:1:parameter/prod/key".into()),
+            ],
+        );
+        assert_eq!(
+            p["Statement"][3]["Action"],
+            json!(["secretsmanager:GetSecretValue"])
+        );
+        assert_eq!(
+            p["Statement"][3]["Resource"],
+            json!([
+                "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf",
+                "arn:aws:secretsmanager:us-east-1:1:secret:token-??????"
+            ])
+        );
+        assert_eq!(p["Statement"][4]["Action"], json!(["ssm:GetParameters"]));
+        assert_eq!(
+            p["Statement"][4]["Resource"],
+            json!(["arn:aws:ssm:us-east-1:1:parameter/prod/key"])
         );
     }
 
