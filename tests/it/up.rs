@@ -38,9 +38,9 @@ fn predict_through(url: &str) -> Run {
     Run::of(cmd)
 }
 
-/// The task definition the service runs, as `family:revision`, and how many deployments it has.
-fn serving(project: &str) -> (String, usize) {
-    let svc = aws(&[
+/// The project's ECS service as awscli describes it.
+fn service_of(project: &str) -> serde_json::Value {
+    aws(&[
         "ecs",
         "describe-services",
         "--cluster",
@@ -49,7 +49,12 @@ fn serving(project: &str) -> (String, usize) {
         project,
     ])
     .json()["services"][0]
-        .clone();
+        .clone()
+}
+
+/// The task definition the service runs, as `family:revision`, and how many deployments it has.
+fn serving(project: &str) -> (String, usize) {
+    let svc = service_of(project);
     let td = svc["taskDefinition"].as_str().unwrap();
     (
         td.rsplit('/').next().unwrap().to_string(),
@@ -502,16 +507,7 @@ fn up_deploys_into_the_subnets_network_names_and_creates_no_vpc() {
         ["LoadBalancers"][0]
         .clone();
     assert_eq!(lb["VpcId"], vpc.as_str());
-    let svc = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &project.name,
-        "--services",
-        &project.name,
-    ])
-    .json()["services"][0]
-        .clone();
+    let svc = service_of(&project.name);
     let used: Vec<_> = svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
         .as_array()
         .unwrap()
@@ -682,16 +678,7 @@ fn security_groups_network_names_join_the_tasks_and_are_never_modified() {
     let before = ingress_of(&db);
     let run = project.mldeploy(&["up", "--output", "json"]);
     run.expect_code(0);
-    let svc = aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        &project.name,
-        "--services",
-        &project.name,
-    ])
-    .json()["services"][0]
-        .clone();
+    let svc = service_of(&project.name);
     let groups: Vec<&str> = svc["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"]
         .as_array()
         .unwrap()
