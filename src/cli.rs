@@ -68,6 +68,48 @@ pub enum Command {
     Up(UpArgs),
     /// Show what `up` would create, update or keep, changing nothing (same as `up --dry-run`)
     Plan(UpArgs),
+    /// Serve another model version or an earlier release, with the same checks as `up`
+    Rollback(RollbackArgs),
+    /// What serves and whether it is healthy: exit 0 healthy, 1 not (yet), 3 nothing deployed
+    Status(StatusArgs),
+    /// The releases (task-definition revisions), newest first, and which one serves
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Serve this model version with the serving image (checked in S3 first)
+    #[arg(long, value_name = "N", conflicts_with = "to_revision")]
+    pub model_version: Option<String>,
+
+    /// Go back to this task-definition revision as it was: its image and its model
+    #[arg(long, value_name = "R")]
+    pub to_revision: Option<i32>,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Wait until the service is healthy and stable (exit 0), has failed, or --timeout passes (exit 1)
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits, like 90s, 15m or 1h
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration, requires = "wait")]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// How many releases to show, newest first
+    #[arg(long, value_name = "N", default_value_t = 20, conflicts_with = "all")]
+    pub limit: usize,
+
+    /// Show every release
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,11 +126,18 @@ pub struct UpArgs {
     #[arg(long)]
     pub force: bool,
 
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+/// The flags of every command that deploys (`up`, `rollback`).
+#[derive(Debug, Args)]
+pub struct DeployArgs {
     /// How long to wait for the deployment and its smoke test, like 90s, 15m or 1h
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
-    /// Print the plan and change nothing
+    /// Print what would change, and change nothing
     #[arg(long)]
     pub dry_run: bool,
 

@@ -28,8 +28,11 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Init(args) => commands::init::run(&session, args),
         Command::Build => commands::build::run(&session).await,
         Command::Push(args) => commands::push::run(&session, args).await,
-        Command::Up(args) => commands::up::run(&session, args, args.dry_run).await,
+        Command::Up(args) => commands::up::run(&session, args, args.deploy.dry_run).await,
         Command::Plan(args) => commands::up::run(&session, args, true).await,
+        Command::Rollback(args) => commands::rollback::run(&session, args).await,
+        Command::Status(args) => commands::status::run(&session, args).await,
+        Command::History(args) => commands::history::run(&session, args).await,
     }
 }
 

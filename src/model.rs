@@ -65,6 +65,20 @@ pub async fn require_version(
     }
 }
 
+/// Checks that `<bucket>/<path>/MLmodel` exists, for a model named by its path (`--model-path`,
+/// or what an earlier release served). Missing: exit 2 saying `what` asked for it.
+pub async fn require_path(s3: &Client, bucket: &str, path: &str, what: &str) -> anyhow::Result<()> {
+    let key = format!("{}/{MARKER}", path.trim_end_matches('/'));
+    match s3.head_object().bucket(bucket).key(&key).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Err(exit::error(
+            ExitStatus::Usage,
+            format!("{what}: s3://{bucket}/{key} does not exist"),
+        )),
+        Err(e) => Err(call_error("s3:HeadObject", e)),
+    }
+}
+
 /// Every version under the model prefix that has an MLmodel file, newest first (numerically when
 /// all versions are numbers, as MLflow's are).
 pub async fn list_versions(

@@ -2,9 +2,13 @@
 //! the exit status of what it did.
 
 pub mod build;
+pub mod history;
 pub mod init;
 pub mod push;
+pub mod rollback;
+pub mod status;
 pub mod up;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -31,6 +35,31 @@ impl Session<'_> {
     /// The validated mldeploy.toml; nothing else is called before it loads.
     pub fn config(&self) -> anyhow::Result<Config> {
         config::load(&self.dir())
+    }
+
+    /// Takes the project's deploy lock for `operation`, breaking a stale one when asked, and
+    /// says whose lock it broke.
+    pub async fn take_lock(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        config: &Config,
+        operation: &str,
+        force_unlock: bool,
+    ) -> anyhow::Result<crate::lock::DeployLock> {
+        let (held, broken) = crate::lock::acquire(
+            s3,
+            &config.model.bucket,
+            &config.project.name,
+            operation,
+            crate::lock::DEFAULT_TTL,
+            force_unlock,
+        )
+        .await?;
+        if let Some(old) = broken {
+            self.printer
+                .warn(format!("broke the deploy lock held by {}", old.describe()));
+        }
+        Ok(held)
     }
 
     /// The AWS side, with the region said out loud.

@@ -3,10 +3,10 @@
 //! it, and watch the rollout until the service is healthy or the reason it is not is known.
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::Serialize;
 
+use super::verify::Verify;
 use super::Session;
 use crate::cli::UpArgs;
 use crate::config::Config;
@@ -14,11 +14,11 @@ use crate::exit::{self, ExitStatus};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
 use crate::model::{self, ModelVersion};
-use crate::smoke::{self, SmokeCheck};
+use crate::smoke::SmokeCheck;
 use crate::target::ecs::load_balancer::{self, Listening};
 use crate::target::ecs::service::{self, ServiceSpec};
 use crate::target::ecs::task_definition::{self, ReleaseTags, TaskInputs};
-use crate::target::ecs::watcher::{human_duration, Watch};
+use crate::target::ecs::watcher::Watch;
 use crate::target::ecs::{cluster, iam, logs, network, security, Converge};
 use crate::target::{Action, Change};
 
@@ -40,9 +40,6 @@ pub struct UpReport {
     pub smoke: Vec<SmokeCheck>,
     pub changes: Vec<Change>,
 }
-
-/// The least time the smoke test gets, however much of `--timeout` the rollout used.
-const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
 
 impl fmt::Display for UpReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,25 +132,13 @@ pub async fn run(
             model::require_version(&s3, &config.model.bucket, &config.model.path, v).await?
         }
         ModelChoice::Path(path) => {
-            let key = format!("{path}/{}", model::MARKER);
-            s3.head_object()
-                .bucket(&config.model.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| {
-                    if e.as_service_error().is_some_and(|s| s.is_not_found()) {
-                        exit::error(
-                            ExitStatus::Usage,
-                            format!(
-                                "--model-path {path}: s3://{}/{key} does not exist",
-                                config.model.bucket
-                            ),
-                        )
-                    } else {
-                        crate::aws::call_error("s3:HeadObject", e)
-                    }
-                })?;
+            model::require_path(
+                &s3,
+                &config.model.bucket,
+                path,
+                &format!("--model-path {path}"),
+            )
+            .await?;
             ModelVersion {
                 version: String::new(),
                 path: path.clone(),
@@ -188,19 +173,11 @@ pub async fn run(
     let held = if dry_run {
         None
     } else {
-        let (held, broken) = lock::acquire(
-            &s3,
-            &config.model.bucket,
-            &project,
-            "up",
-            lock::DEFAULT_TTL,
-            args.force_unlock,
+        Some(
+            session
+                .take_lock(&s3, &config, "up", args.deploy.force_unlock)
+                .await?,
         )
-        .await?;
-        if let Some(old) = broken {
-            printer.warn(format!("broke the deploy lock held by {}", old.describe()));
-        }
-        Some(held)
     };
 
     let cv = Converge {
@@ -319,15 +296,7 @@ pub async fn run(
 
     let mut report = UpReport {
         dry_run,
-        url: format!(
-            "{}://{}",
-            if config.service.certificate_arn.is_some() {
-                "https"
-            } else {
-                "http"
-            },
-            lb.dns_name
-        ),
+        url: load_balancer::url(&lb.dns_name, config.service.certificate_arn.as_deref()),
         image,
         task_definition: td.clone(),
         model_version: version,
@@ -354,161 +323,28 @@ pub async fn run(
         service: &project,
         deployment_id: deployed.deployment_id.as_deref().unwrap_or_default(),
         target_group_arn: &lb.target_group_arn,
-        timeout: args.timeout,
+        timeout: args.deploy.timeout,
         poll: std::time::Duration::from_secs(2),
     };
-    let mut waited = Duration::ZERO;
-    match &deployed.deployment_id {
-        Some(id) => {
-            printer.info(format!(
-                "Watching deployment {id} (timeout {})",
-                human_duration(args.timeout)
-            ));
-            exit::note_for_interrupt(Some(in_flight_note(id, &report.task_definition)));
-            let rollout = watch.run(printer).await;
-            exit::note_for_interrupt(None);
-            let rollout = rollout?;
-            waited = rollout.waited;
-            report.healthy_targets = rollout.snapshot.healthy_targets;
-            printer.info(format!(
-                "Deployment {id} completed in {}",
-                human_duration(rollout.waited)
-            ));
-        }
-        None => {
-            // Nothing deployed: report the service as it is, and say if it is not healthy.
-            let snap = watch.snapshot().await?;
-            report.healthy_targets = snap.healthy_targets;
-            if snap.healthy_targets < usize::try_from(config.service.desired_count).unwrap_or(0) {
-                printer.warn(format!(
-                    "nothing needed deploying, but only {} of {} targets are healthy: see `mldeploy status`",
-                    snap.healthy_targets, config.service.desired_count
-                ));
-            }
-        }
+    let verified = Verify {
+        ecs: &ecs,
+        cv: &cv,
+        spec: &service_spec,
+        watch,
+        deployed: &deployed,
+        url: &report.url,
+        config: &config,
+        flags: &args.deploy,
     }
-
-    // Healthy targets are not yet a working service: ask it, through the load balancer.
-    let smoke_deadline = args.timeout.saturating_sub(waited).max(SMOKE_MIN_DEADLINE);
-    match smoke::run(
-        &report.url,
-        &config.service.ready_path,
-        config.smoke.as_ref(),
-        smoke_deadline,
-        printer,
-    )
-    .await
-    {
-        Ok(checks) => report.smoke = checks,
-        Err(failed) => {
-            let undo = SmokeUndo {
-                ecs: &ecs,
-                cv: &cv,
-                spec: &service_spec,
-                watch: &watch,
-                deployed: &deployed,
-                no_rollback: args.no_rollback,
-            };
-            return Err(undo.run(failed, printer).await);
-        }
-    }
+    .run(printer)
+    .await?;
+    report.healthy_targets = verified.healthy_targets;
+    report.smoke = verified.smoke;
     if let Some(held) = held {
         held.release().await?;
     }
     printer.result(&report)?;
     Ok(ExitStatus::Success)
-}
-
-/// What to say when an interrupt lands while a deployment rolls out.
-fn in_flight_note(deployment_id: &str, task_definition: &str) -> String {
-    format!(
-        "deployment {deployment_id} ({}) was still rolling out: ECS carries on with it and its circuit breaker rolls it back if it fails. Run `mldeploy up` again to wait for it and smoke-test what serves",
-        service::short_task_definition(task_definition)
-    )
-}
-
-/// After a failed smoke test: redeploy the revision that served before, when this run replaced
-/// it and `--no-rollback` was not given, and say what serves now.
-struct SmokeUndo<'a> {
-    ecs: &'a aws_sdk_ecs::Client,
-    cv: &'a Converge,
-    spec: &'a ServiceSpec<'a>,
-    watch: &'a Watch<'a>,
-    deployed: &'a service::Deployed,
-    no_rollback: bool,
-}
-
-impl SmokeUndo<'_> {
-    /// The error `up` ends with: the smoke test's, and what was done about it.
-    async fn run(&self, failed: anyhow::Error, printer: &crate::output::Printer) -> anyhow::Error {
-        let new = service::short_task_definition(self.spec.task_definition_arn).to_string();
-        let previous = match (&self.deployed.deployment_id, &self.deployed.previous_task_definition) {
-            (None, _) => {
-                return failed.context(exit::Classified {
-                    status: ExitStatus::Failed,
-                    message: format!("{new}, which was serving already, fails its smoke test"),
-                })
-            }
-            (Some(_), None) => {
-                return failed.context(exit::Classified {
-                    status: ExitStatus::Failed,
-                    message: format!("{new} fails its smoke test and nothing served before it to roll back to; it keeps serving"),
-                })
-            }
-            (Some(_), Some(previous)) => previous.clone(),
-        };
-        if self.no_rollback || previous == self.spec.task_definition_arn {
-            let why = if self.no_rollback {
-                "--no-rollback"
-            } else {
-                "it is the revision that served before"
-            };
-            return failed.context(exit::Classified {
-                status: ExitStatus::Failed,
-                message: format!("{new} fails its smoke test and keeps serving ({why})"),
-            });
-        }
-        let back = service::short_task_definition(&previous).to_string();
-        printer.warn(format!("{failed:#}"));
-        printer.info(format!("Rolling back to {back}, which served before"));
-        match self.redeploy(&previous, printer).await {
-            Ok(()) => failed.context(exit::Classified {
-                status: ExitStatus::Failed,
-                message: format!("{new} failed its smoke test; rolled back: {back} serves again"),
-            }),
-            Err(e) => failed.context(exit::Classified {
-                status: ExitStatus::Failed,
-                message: format!(
-                    "{new} failed its smoke test, and rolling back to {back} failed too ({e:#}); run `mldeploy up` with the model version that served before"
-                ),
-            }),
-        }
-    }
-
-    async fn redeploy(
-        &self,
-        previous: &str,
-        printer: &crate::output::Printer,
-    ) -> anyhow::Result<()> {
-        let spec = ServiceSpec {
-            task_definition_arn: previous,
-            force: false,
-            ..self.spec.clone()
-        };
-        let existing = service::describe(self.ecs, spec.cluster, &self.cv.project).await?;
-        let deployed = service::ensure(self.ecs, self.cv, &spec, existing, &mut Vec::new()).await?;
-        let Some(id) = deployed.deployment_id else {
-            return Ok(());
-        };
-        printer.info(format!("Watching deployment {id}"));
-        Watch {
-            deployment_id: &id,
-            ..*self.watch
-        }
-        .run(printer)
-        .await?;
-        Ok(())
-    }
 }
 
 /// The project's task-definition template, or the built-in one, with the name errors use.

@@ -7,6 +7,7 @@ mod load_balancer;
 mod model_lock;
 mod network;
 mod resources;
+mod rollback;
 mod security;
 mod support;
 mod up;

@@ -1,71 +1,8 @@
 //! `mldeploy up` and `plan` end to end against the sandbox.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::*;
-
-/// A project whose model bucket holds versions 6 and 7.
-fn deployable(prefix: &str) -> (Project, String) {
-    require_sandbox();
-    let project = Project::new(prefix);
-    let keys: Vec<String> = ["6", "7"]
-        .iter()
-        .map(|v| format!("mlflow/models/{}/{v}/MLmodel", project.name))
-        .collect();
-    let bucket = bucket_with(&keys.iter().map(String::as_str).collect::<Vec<_>>());
-    std::fs::write(
-        project.path().join("mldeploy.toml"),
-        format!(
-            "[project]\nname = \"{name}\"\n[model]\nbucket = \"{bucket}\"\npath = \"mlflow/models/{name}/{{version}}\"\nversion = 6\n[smoke]\npath = \"/cgi-bin/predict\"\nbody = '{{\"features\": [[8.3, 41.0]]}}'\n[service]\nport = {APP_PORT}\n",
-            name = project.name
-        ),
-    )
-    .unwrap();
-    (project, bucket)
-}
-
-/// Whether the project's deploy lock object exists in the bucket.
-fn lock_exists(bucket: &str, project: &str) -> bool {
-    let key = format!(".mldeploy/{project}/lock");
-    aws(&["s3api", "head-object", "--bucket", bucket, "--key", &key]).code == 0
-}
-
-/// POST /cgi-bin/predict through the load balancer, with curl: an independent client.
-fn predict_through(url: &str) -> Run {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "10", "-X", "POST", "-d", "{}"])
-        .arg(format!("{url}/cgi-bin/predict"));
-    Run::of(cmd)
-}
-
-/// The project's ECS service as awscli describes it.
-fn service_of(project: &str) -> serde_json::Value {
-    aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        project,
-        "--services",
-        project,
-    ])
-    .json()["services"][0]
-        .clone()
-}
-
-/// The task definition the service runs, as `family:revision`, and how many deployments it has.
-fn serving(project: &str) -> (String, usize) {
-    let svc = service_of(project);
-    let td = svc["taskDefinition"].as_str().unwrap();
-    (
-        td.rsplit('/').next().unwrap().to_string(),
-        svc["deployments"].as_array().unwrap().len(),
-    )
-}
-
-fn revisions(family: &str) -> usize {
-    let run = aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
-    run.json()["taskDefinitionArns"].as_array().unwrap().len()
-}
 
 fn tagged_vpcs(project: &str) -> usize {
     let run = aws(&[

@@ -35,6 +35,8 @@ real containers on this machine's Docker engine and nothing sent off the machine
   to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
   open; 503 when none is registered), redirect, or fixed response. HTTPS listeners are not served.
 
+Task definitions get the registeredAt that ECS returns and moto leaves out.
+
 Containers are labelled `mldeploy.sandbox.task`; the ones of tasks moto no longer knows (a reset,
 a deleted service, a restart) are removed.
 
@@ -706,8 +708,17 @@ def list_tasks(self, cluster_str=None, container_instance=None, family=None, sta
     return tasks
 
 
+_original_task_definition_init = ecs_models.TaskDefinition.__init__
+
+
+def task_definition_init(self, *args, **kwargs):
+    _original_task_definition_init(self, *args, **kwargs)
+    self.registered_at = utcnow()  # ECS returns registeredAt; moto keeps none
+
+
 # moto sets an interface's DNS name only in VPCs with DNS host names on, and its ECS tasks read it.
 NetworkInterface.private_dns_name = None
+ecs_models.TaskDefinition.__init__ = task_definition_init
 Responses.create_service = create_service_response
 Backend.update_service = update_service
 Backend.list_tasks = list_tasks

@@ -45,6 +45,47 @@ impl Listening<'_> {
     }
 }
 
+/// The DNS name of the load balancer a target group serves, if it serves one.
+pub async fn dns_name_for_target_group(
+    elb: &Client,
+    target_group_arn: &str,
+) -> anyhow::Result<Option<String>> {
+    let groups = elb
+        .describe_target_groups()
+        .target_group_arns(target_group_arn)
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DescribeTargetGroups", e))?;
+    let Some(lb_arn) = groups
+        .target_groups()
+        .first()
+        .and_then(|g| g.load_balancer_arns().first())
+    else {
+        return Ok(None);
+    };
+    let lbs = elb
+        .describe_load_balancers()
+        .load_balancer_arns(lb_arn)
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DescribeLoadBalancers", e))?;
+    Ok(lbs
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.dns_name())
+        .map(str::to_string))
+}
+
+/// The service's URL: HTTPS when a certificate is configured, else HTTP.
+pub fn url(dns_name: &str, certificate_arn: Option<&str>) -> String {
+    let scheme = if certificate_arn.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{dns_name}")
+}
+
 fn project_tag(project: &str) -> Tag {
     Tag::builder().key(PROJECT_TAG).value(project).build()
 }

@@ -5,6 +5,7 @@ pub mod iam;
 pub mod load_balancer;
 pub mod logs;
 pub mod network;
+pub mod releases;
 pub mod security;
 pub mod service;
 pub mod task_definition;

@@ -56,19 +56,93 @@ pub fn deployment_configuration() -> DeploymentConfiguration {
 }
 
 /// The service as ECS has it, if it is ACTIVE.
+/// A missing cluster is no service, not an error.
 pub async fn describe(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result<Option<Service>> {
-    let out = ecs
+    let out = match ecs
         .describe_services()
         .cluster(cluster)
         .services(name)
         .send()
         .await
-        .map_err(|e| call_error("ecs:DescribeServices", e))?;
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_cluster_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(call_error("ecs:DescribeServices", e)),
+    };
     Ok(out
         .services
         .unwrap_or_default()
         .into_iter()
         .find(|s| s.status() == Some("ACTIVE")))
+}
+
+/// The project's service, which `status` and `rollback` need: none is the environment's fault
+/// (exit 3), with the way out.
+pub async fn require(ecs: &Client, project: &str, region: &str) -> anyhow::Result<Service> {
+    describe(ecs, project, project).await?.ok_or_else(|| {
+        crate::exit::error(
+            crate::exit::ExitStatus::Environment,
+            format!("nothing is deployed for {project} in {region}: no ECS service {project} in cluster {project}. Run `mldeploy up` first"),
+        )
+    })
+}
+
+/// The spec of a service as it runs: what a rollback keeps while it changes the revision.
+#[derive(Debug, Clone)]
+pub struct RunningShape {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: u16,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub desired_count: u32,
+}
+
+impl RunningShape {
+    pub fn of(service: &Service) -> anyhow::Result<RunningShape> {
+        let name = service.service_name().unwrap_or_default();
+        let lb = service.load_balancers().first().ok_or_else(|| {
+            anyhow::anyhow!(
+                "service {name} is behind no load balancer; mldeploy did not create it this way"
+            )
+        })?;
+        let vpc = service
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration());
+        Ok(RunningShape {
+            target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
+            container_name: lb.container_name().unwrap_or(name).to_string(),
+            container_port: lb
+                .container_port()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(80),
+            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
+            security_groups: vpc
+                .map(|v| v.security_groups().to_vec())
+                .unwrap_or_default(),
+            desired_count: u32::try_from(service.desired_count()).unwrap_or(0),
+        })
+    }
+
+    /// The service spec that keeps this shape and runs `task_definition_arn`.
+    pub fn spec<'a>(&'a self, cluster: &'a str, task_definition_arn: &'a str) -> ServiceSpec<'a> {
+        ServiceSpec {
+            cluster,
+            task_definition_arn,
+            desired_count: self.desired_count,
+            target_group_arn: &self.target_group_arn,
+            container_name: &self.container_name,
+            container_port: self.container_port,
+            subnets: &self.subnets,
+            security_groups: &self.security_groups,
+            force: false,
+        }
+    }
 }
 
 /// The PRIMARY deployment's id.

@@ -209,6 +209,19 @@ impl TaskSpec {
             .map(|e| e.value.as_str())
     }
 
+    /// The same spec with one environment variable of the first container set (added when
+    /// missing): how a rollback changes only the model path.
+    pub fn with_env(mut self, name: &str, value: &str) -> TaskSpec {
+        if let Some(c) = self.container_definitions.first_mut() {
+            c.environment.retain(|e| e.name != name);
+            c.environment.push(NameValue {
+                name: name.to_string(),
+                value: value.to_string(),
+            });
+        }
+        self.normalized()
+    }
+
     /// The spec of a registered revision, for comparison.
     pub fn from_registered(td: &TaskDefinition) -> TaskSpec {
         let containers = td

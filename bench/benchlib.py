@@ -1,0 +1,70 @@
+"""What the bench scripts share: the sandbox's environment, timing a command, and a deployed
+fixture project (a FROM-scratch busybox web server, one model version in the sandbox's S3)."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MLDEPLOY = str(ROOT / "target/debug/mldeploy")
+
+
+def sandbox_env():
+    """Brings the sandbox up and returns the environment `scripts/sandbox env` describes."""
+    subprocess.run([ROOT / "scripts/sandbox", "up"], check=True)
+    env = dict(os.environ)
+    out = subprocess.run([ROOT / "scripts/sandbox", "env"], check=True, text=True, capture_output=True).stdout
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip('"').replace("$PATH", os.environ.get("PATH", ""))
+        elif line.startswith("unset "):
+            for key in line.split()[1:]:
+                env.pop(key, None)
+    env.pop("CI", None)
+    subprocess.run(["cargo", "build", "--locked", "--quiet"], cwd=ROOT, check=True)
+    return env
+
+
+def timed(cmd, env, shell=False):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+@contextmanager
+def deployed_project(env, prefix):
+    """A project deployed once with `mldeploy up` (untimed): yields (name, directory)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    work = Path(tempfile.mkdtemp(prefix=f"mldeploy-{prefix}-"))
+    try:
+        shutil.copy("/bin/busybox", work / "busybox")
+        # A service that answers /health and /ready on port 80: the sandbox runs it as ECS would.
+        (work / "www").mkdir()
+        (work / "www/health").write_text("ok\n")
+        (work / "www/ready").write_text("ready\n")
+        (work / "Dockerfile").write_text(
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n"
+            "CMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:80\", \"-h\", \"/www\"]\n")
+        bucket = f"{name}-models"
+        (work / "mldeploy.toml").write_text(
+            f'[project]\nname = "{name}"\n[model]\nbucket = "{bucket}"\npath = "m/{{version}}"\nversion = 1\n'
+        )
+        subprocess.run(["aws", "s3api", "create-bucket", "--bucket", bucket], check=True, env=env, capture_output=True)
+        marker = work / "MLmodel"
+        marker.write_text("artifact_path: model\n")
+        for version in ("1", "2"):
+            subprocess.run(["aws", "s3", "cp", "--quiet", str(marker), f"s3://{bucket}/m/{version}/MLmodel"], check=True, env=env)
+        subprocess.run([MLDEPLOY, "-C", str(work), "up", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+        yield name, work
+    finally:
+        images = subprocess.run(["docker", "images", "-q", "--filter", f"reference={name}:*"],
+                                env=env, text=True, capture_output=True).stdout.split()
+        if images:
+            subprocess.run(["docker", "rmi", "-f", *images], env=env, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)

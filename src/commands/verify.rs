@@ -1,0 +1,173 @@
+//! After a deployment is opened, by `up` or `rollback`: watch it to its end, smoke-test the
+//! service through its load balancer, and when the smoke test fails redeploy the revision that
+//! served before. Success is reported only when all of it passed.
+
+use std::time::Duration;
+
+use crate::cli::DeployArgs;
+use crate::config::Config;
+use crate::exit::{self, ExitStatus};
+use crate::output::Printer;
+use crate::smoke::{self, SmokeCheck};
+use crate::target::ecs::service::{self, ServiceSpec};
+use crate::target::ecs::watcher::{human_duration, Watch};
+use crate::target::ecs::Converge;
+
+/// The least time the smoke test gets, however much of `--timeout` the rollout used.
+const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A deployment to see through.
+pub struct Verify<'a> {
+    pub ecs: &'a aws_sdk_ecs::Client,
+    pub cv: &'a Converge,
+    /// The service as it was deployed; a rollback after a failed smoke test reuses it.
+    pub spec: &'a ServiceSpec<'a>,
+    /// The watch of the deployment opened (its id is empty when nothing was deployed).
+    pub watch: Watch<'a>,
+    pub deployed: &'a service::Deployed,
+    pub url: &'a str,
+    /// `service.ready_path` and `[smoke]`.
+    pub config: &'a Config,
+    /// `--timeout` and `--no-rollback`.
+    pub flags: &'a DeployArgs,
+}
+
+/// What a deployment that passed looked like.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub healthy_targets: usize,
+    pub smoke: Vec<SmokeCheck>,
+}
+
+impl Verify<'_> {
+    /// Watches the deployment (when one was opened), then smoke-tests; exit 1 with the reason
+    /// when either fails.
+    pub async fn run(&self, printer: &Printer) -> anyhow::Result<Verified> {
+        let mut waited = Duration::ZERO;
+        let healthy_targets = match &self.deployed.deployment_id {
+            Some(id) => {
+                printer.info(format!(
+                    "Watching deployment {id} (timeout {})",
+                    human_duration(self.flags.timeout)
+                ));
+                exit::note_for_interrupt(Some(in_flight_note(id, self.spec.task_definition_arn)));
+                let rollout = self.watch.run(printer).await;
+                exit::note_for_interrupt(None);
+                let rollout = rollout?;
+                waited = rollout.waited;
+                printer.info(format!(
+                    "Deployment {id} completed in {}",
+                    human_duration(rollout.waited)
+                ));
+                rollout.snapshot.healthy_targets
+            }
+            None => {
+                // Nothing deployed: report the service as it is, and say if it is not healthy.
+                let snap = self.watch.snapshot().await?;
+                let desired = self.spec.desired_count as usize;
+                if snap.healthy_targets < desired {
+                    printer.warn(format!(
+                        "nothing needed deploying, but only {} of {desired} targets are healthy: see `mldeploy status`",
+                        snap.healthy_targets
+                    ));
+                }
+                snap.healthy_targets
+            }
+        };
+        // Healthy targets are not yet a working service: ask it, through the load balancer.
+        let deadline = self
+            .flags
+            .timeout
+            .saturating_sub(waited)
+            .max(SMOKE_MIN_DEADLINE);
+        let (ready, configured) = (&self.config.service.ready_path, self.config.smoke.as_ref());
+        match smoke::run(self.url, ready, configured, deadline, printer).await {
+            Ok(smoke) => Ok(Verified {
+                healthy_targets,
+                smoke,
+            }),
+            Err(failed) => Err(self.undo(failed, printer).await),
+        }
+    }
+
+    /// After a failed smoke test: redeploy the revision that served before, when this run
+    /// replaced it and `--no-rollback` was not given. Returns the error the command ends with:
+    /// the smoke test's, and what was done about it.
+    async fn undo(&self, failed: anyhow::Error, printer: &Printer) -> anyhow::Error {
+        let new = service::short_task_definition(self.spec.task_definition_arn).to_string();
+        let previous = match (&self.deployed.deployment_id, &self.deployed.previous_task_definition) {
+            (None, _) => {
+                return failed.context(exit::Classified {
+                    status: ExitStatus::Failed,
+                    message: format!("{new}, which was serving already, fails its smoke test"),
+                })
+            }
+            (Some(_), None) => {
+                return failed.context(exit::Classified {
+                    status: ExitStatus::Failed,
+                    message: format!("{new} fails its smoke test and nothing served before it to roll back to; it keeps serving"),
+                })
+            }
+            (Some(_), Some(previous)) => previous.clone(),
+        };
+        if self.flags.no_rollback || previous == self.spec.task_definition_arn {
+            let why = if self.flags.no_rollback {
+                "--no-rollback"
+            } else {
+                "it is the revision that served before"
+            };
+            return failed.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!("{new} fails its smoke test and keeps serving ({why})"),
+            });
+        }
+        let back = service::short_task_definition(&previous).to_string();
+        printer.warn(format!("{failed:#}"));
+        printer.info(format!("Rolling back to {back}, which served before"));
+        match self.redeploy(&previous, printer).await {
+            Ok(()) => failed.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!("{new} failed its smoke test; rolled back: {back} serves again"),
+            }),
+            Err(e) => failed.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!(
+                    "{new} failed its smoke test, and rolling back to {back} failed too ({e:#}); run `mldeploy up` with the model version that served before"
+                ),
+            }),
+        }
+    }
+
+    async fn redeploy(
+        &self,
+        previous: &str,
+        printer: &crate::output::Printer,
+    ) -> anyhow::Result<()> {
+        let spec = ServiceSpec {
+            task_definition_arn: previous,
+            force: false,
+            ..self.spec.clone()
+        };
+        let existing = service::describe(self.ecs, spec.cluster, &self.cv.project).await?;
+        let deployed = service::ensure(self.ecs, self.cv, &spec, existing, &mut Vec::new()).await?;
+        let Some(id) = deployed.deployment_id else {
+            return Ok(());
+        };
+        printer.info(format!("Watching deployment {id}"));
+        Watch {
+            deployment_id: &id,
+            ..self.watch
+        }
+        .run(printer)
+        .await?;
+        Ok(())
+    }
+}
+
+/// What to say when an interrupt lands while a deployment rolls out.
+fn in_flight_note(deployment_id: &str, task_definition: &str) -> String {
+    format!(
+        "deployment {deployment_id} ({}) was still rolling out: ECS carries on with it and its circuit breaker rolls it back if it fails. Run `mldeploy status --wait` to follow it",
+        service::short_task_definition(task_definition)
+    )
+}
