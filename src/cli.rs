@@ -74,6 +74,35 @@ pub enum Command {
     Status(StatusArgs),
     /// The releases (task-definition revisions), newest first, and which one serves
     History(HistoryArgs),
+    /// Delete everything mldeploy created for the project, and nothing else
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Delete without asking (needed when there is no terminal to ask on)
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Print what would be deleted and delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Keep the log group /ecs/<name>
+    #[arg(long)]
+    pub keep_logs: bool,
+
+    /// Keep the ECR repository and its images
+    #[arg(long)]
+    pub keep_images: bool,
+
+    /// How long to wait for what AWS deletes slowly (a draining service, a load balancer)
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Break a deploy lock left by a run that is gone
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Rollback(args) => commands::rollback::run(&session, args).await,
         Command::Status(args) => commands::status::run(&session, args).await,
         Command::History(args) => commands::history::run(&session, args).await,
+        Command::Destroy(args) => commands::destroy::run(&session, args).await,
     }
 }
 

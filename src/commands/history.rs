@@ -108,6 +108,7 @@ mod tests {
             git_commit: Some("1a2b3c4d5e6f".into()),
             ci_run: None,
             serving,
+            ours: true,
         };
         let text = HistoryReport {
             family: "app".into(),

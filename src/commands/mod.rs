@@ -2,6 +2,7 @@
 //! the exit status of what it did.
 
 pub mod build;
+pub mod destroy;
 pub mod history;
 pub mod init;
 pub mod push;

@@ -180,6 +180,7 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
                 git_commit: tags.git_commit.clone(),
                 ci_run: tags.ci_run.clone(),
                 serving: false,
+                ours: true,
             },
         ),
     };

@@ -3,6 +3,7 @@
 
 mod build_push;
 mod config_errors;
+mod destroy;
 mod load_balancer;
 mod model_lock;
 mod network;

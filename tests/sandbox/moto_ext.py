@@ -35,7 +35,8 @@ real containers on this machine's Docker engine and nothing sent off the machine
   to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
   open; 503 when none is registered), redirect, or fixed response. HTTPS listeners are not served.
 
-Task definitions get the registeredAt that ECS returns and moto leaves out.
+Task definitions get the registeredAt that ECS returns and moto leaves out, and DeleteCluster
+refuses a cluster with ACTIVE services (ClusterContainsServicesException), as ECS does.
 
 Containers are labelled `mldeploy.sandbox.task`; the ones of tasks moto no longer knows (a reset,
 a deleted service, a restart) are removed.
@@ -57,6 +58,7 @@ import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from moto.core.exceptions import JsonRESTError
 from moto.core.utils import utcnow
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ecs import models as ecs_models
@@ -708,6 +710,25 @@ def list_tasks(self, cluster_str=None, container_instance=None, family=None, sta
     return tasks
 
 
+_original_delete_cluster = Backend.delete_cluster
+
+
+class ClusterContainsServices(JsonRESTError):
+    def __init__(self):
+        super().__init__(
+            "ClusterContainsServicesException",
+            "The Cluster cannot be deleted while Services are active.",
+        )
+
+
+def delete_cluster(self, cluster_str):
+    """ECS refuses to delete a cluster that still has ACTIVE services; moto deletes it anyway."""
+    cluster = self._get_cluster(cluster_str)
+    if any(s.cluster_name == cluster.name and s.status == "ACTIVE" for s in self.services.values()):
+        raise ClusterContainsServices()
+    return _original_delete_cluster(self, cluster_str)
+
+
 _original_task_definition_init = ecs_models.TaskDefinition.__init__
 
 
@@ -719,6 +740,7 @@ def task_definition_init(self, *args, **kwargs):
 # moto sets an interface's DNS name only in VPCs with DNS host names on, and its ECS tasks read it.
 NetworkInterface.private_dns_name = None
 ecs_models.TaskDefinition.__init__ = task_definition_init
+Backend.delete_cluster = delete_cluster
 Responses.create_service = create_service_response
 Backend.update_service = update_service
 Backend.list_tasks = list_tasks

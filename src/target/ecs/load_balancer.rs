@@ -90,7 +90,7 @@ fn project_tag(project: &str) -> Tag {
     Tag::builder().key(PROJECT_TAG).value(project).build()
 }
 
-async fn is_ours(elb: &Client, arn: &str, project: &str) -> anyhow::Result<bool> {
+pub async fn is_ours(elb: &Client, arn: &str, project: &str) -> anyhow::Result<bool> {
     let out = elb
         .describe_tags()
         .resource_arns(arn)

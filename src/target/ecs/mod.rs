@@ -9,6 +9,7 @@ pub mod releases;
 pub mod security;
 pub mod service;
 pub mod task_definition;
+pub mod teardown;
 pub mod watcher;
 
 /// The tag on everything mldeploy creates for a project; destroy deletes nothing without it.

@@ -27,6 +27,10 @@ pub struct Release {
     pub ci_run: Option<String>,
     /// Whether the service runs this revision now.
     pub serving: bool,
+    /// Whether it carries the project's tag: registered by mldeploy, so `destroy` may
+    /// deregister it.
+    #[serde(skip)]
+    pub ours: bool,
 }
 
 /// A release and its task definition, for comparing with a wanted one.
@@ -102,6 +106,7 @@ pub async fn describe(
     };
     let spec = TaskSpec::from_registered(td);
     let arn = td.task_definition_arn().unwrap_or(&arn).to_string();
+    let ours = family_of(&arn).is_some_and(|f| tag(super::PROJECT_TAG).as_deref() == Some(f));
     let release = Release {
         revision: td.revision(),
         serving: serving == Some(arn.as_str()),
@@ -116,6 +121,7 @@ pub async fn describe(
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         git_commit: tag("mldeploy:git-commit"),
         ci_run: tag("mldeploy:ci-run"),
+        ours,
     };
     Ok(Revision { release, spec })
 }
