@@ -76,6 +76,19 @@ pub enum Command {
     History(HistoryArgs),
     /// Delete everything mldeploy created for the project, and nothing else
     Destroy(DestroyArgs),
+    /// The service's logs from CloudWatch, each line with the task it came from
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines until interrupted
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// How far back to start, like 90s, 10m or 2h
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub since: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

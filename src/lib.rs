@@ -34,6 +34,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Status(args) => commands::status::run(&session, args).await,
         Command::History(args) => commands::history::run(&session, args).await,
         Command::Destroy(args) => commands::destroy::run(&session, args).await,
+        Command::Logs(args) => commands::logs::run(&session, args).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod build;
 pub mod destroy;
 pub mod history;
 pub mod init;
+pub mod logs;
 pub mod push;
 pub mod rollback;
 pub mod status;

@@ -5,6 +5,7 @@ mod build_push;
 mod config_errors;
 mod destroy;
 mod load_balancer;
+mod logs;
 mod model_lock;
 mod network;
 mod resources;

@@ -35,6 +35,10 @@ real containers on this machine's Docker engine and nothing sent off the machine
   to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
   open; 503 when none is registered), redirect, or fixed response. HTTPS listeners are not served.
 
+A container's output goes to CloudWatch Logs as ECS's awslogs driver sends it: into the task
+definition's `awslogs-group`, stream `<awslogs-stream-prefix>/<container>/<task id>`, about once
+a second.
+
 Task definitions get the registeredAt that ECS returns and moto leaves out, and DeleteCluster
 refuses a cluster with ACTIVE services (ClusterContainsServicesException), as ECS does.
 
@@ -45,6 +49,7 @@ Usage: python moto_ext.py [moto_server arguments...]
 """
 
 import base64
+import calendar
 import http.client
 import itertools
 import json
@@ -66,6 +71,7 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.models import ecs_backends
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.models import elbv2_backends
+from moto.logs.models import logs_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
@@ -77,6 +83,7 @@ HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
 HOSTS_MARK = "# mldeploy-sandbox-alb"
 TASK_LABEL = "mldeploy.sandbox.task"
 SCHEDULER_SECONDS = 0.25
+LOGS_SECONDS = 1.0
 
 Backend = ecs_models.EC2ContainerServiceBackend
 Responses = ecs_responses.EC2ContainerServiceResponse
@@ -116,9 +123,9 @@ def docker(*args, timeout=120):
 
 
 class Run:
-    """One task's container, as the scheduler and the health checker see it."""
+    """One task's container, as the scheduler, the health checker and the log shipper see it."""
 
-    def __init__(self, task, service_arn, container_id, ip, port, target_groups):
+    def __init__(self, task, service_arn, container_id, ip, port, target_groups, awslogs=None):
         self.task = task
         self.service_arn = service_arn
         self.container_id = container_id
@@ -130,6 +137,9 @@ class Run:
         self.description = "Target registration is in progress"
         self.failures = 0
         self.unhealthy_since = None
+        # (log group, stream, region) the awslogs driver would write to; the last line shipped.
+        self.awslogs = awslogs
+        self.logs_since = None
 
 
 _runs: dict[str, Run] = {}  # task arn -> its container
@@ -273,13 +283,30 @@ def _start_task(backend, service, deployment):
     task.started_at = utcnow()
     for c in task.containers:
         c.last_status = "RUNNING"
-    _runs[task.task_arn] = Run(task, service.arn, cid, ip, port, groups)
+    _runs[task.task_arn] = Run(task, service.arn, cid, ip, port, groups, _awslogs(container, task))
     return task
+
+
+def _awslogs(container, task):
+    """Where ECS's awslogs driver sends a container's output: the group, and the stream
+    `<prefix>/<container name>/<task id>`."""
+    config = container.get("logConfiguration") or {}
+    options = config.get("options") or {}
+    if config.get("logDriver") != "awslogs" or "awslogs-group" not in options:
+        return None
+    prefix = options.get("awslogs-stream-prefix")
+    stream = f"{prefix}/{container['name']}/{task.id}" if prefix else task.id
+    return options["awslogs-group"], stream, options.get("awslogs-region", task.region_name)
 
 
 def _stop_task(task, reason, exit_code):
     """Stops a task: its container removed, its targets deregistered, moto's Task STOPPED."""
     run = _runs.pop(task.task_arn, None)
+    if run is not None and run.awslogs:
+        try:
+            _ship_logs(run)  # a crashed container's last lines are the ones that matter
+        except Exception:
+            log(f"shipping the last logs of {run.container_id[:12]} failed:\n{traceback.format_exc()}")
     if run is not None:
         for elbv2, arn in run.target_groups:
             try:
@@ -447,6 +474,49 @@ def _scheduler():
         except Exception:
             log(f"scheduler step failed:\n{traceback.format_exc()}")
         time.sleep(SCHEDULER_SECONDS)
+
+
+# ---------------------------------------------------------------- the awslogs driver
+
+
+def _ship_logs(run):
+    group, stream, region = run.awslogs
+    args = ["logs", "--timestamps"]
+    if run.logs_since:
+        args += ["--since", run.logs_since]
+    out = docker(*args, run.container_id, timeout=10)
+    events = []
+    for line in (out.stdout + out.stderr).splitlines():
+        stamp, _, message = line.partition(" ")
+        if not message or (run.logs_since and stamp <= run.logs_since):
+            continue
+        try:
+            seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            continue
+        events.append((stamp, {"timestamp": int(seconds * 1000) + int(stamp[20:23] or 0), "message": message}))
+    if not events:
+        return
+    events.sort(key=lambda e: e[0])
+    backend = logs_backends[run.task._account_id][region]
+    with _lock:
+        if group not in backend.groups:
+            return  # ECS would fail the task; mldeploy always creates the group first
+        if stream not in backend.groups[group].streams:
+            backend.create_log_stream(group, stream)
+        backend.put_log_events(group, stream, [e for _, e in events])
+    run.logs_since = events[-1][0]
+
+
+def _log_shipper():
+    while True:
+        for run in list(_runs.values()):
+            if run.awslogs:
+                try:
+                    _ship_logs(run)
+                except Exception:
+                    log(f"shipping logs of {run.container_id[:12]} failed:\n{traceback.format_exc()}")
+        time.sleep(LOGS_SECONDS)
 
 
 # ---------------------------------------------------------------- target health
@@ -757,4 +827,5 @@ if __name__ == "__main__":
         docker("rm", "-f", *leftover)
     threading.Thread(target=_scheduler, daemon=True, name="ecs-scheduler").start()
     threading.Thread(target=_health_checker, daemon=True, name="alb-health").start()
+    threading.Thread(target=_log_shipper, daemon=True, name="awslogs").start()
     main(sys.argv[1:])
