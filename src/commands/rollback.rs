@@ -165,6 +165,14 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
         }
     }
 
+    let image = match &target {
+        Target::Existing(r) => r.release.image.clone(),
+        Target::New { tags, .. } => Some(tags.image.clone()),
+    };
+    if let Some(image) = &image {
+        require_image(&aws.ecr(), &project, image).await?;
+    }
+
     let (registered, target_arn, release) = match &target {
         Target::Existing(r) => (false, r.release.task_definition.clone(), r.release.clone()),
         Target::New { tags, .. } => (
@@ -254,6 +262,31 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
     held.release().await?;
     printer.result(&report)?;
     Ok(ExitStatus::Success)
+}
+
+/// Refuses an image of the project's repository that ECR no longer holds (its lifecycle policy
+/// keeps the newest `image.keep_images`): ECS could not pull it, and the breaker would roll back.
+/// Images from elsewhere are not checked.
+async fn require_image(
+    ecr: &aws_sdk_ecr::Client,
+    project: &str,
+    image: &str,
+) -> anyhow::Result<()> {
+    let Some((repository_uri, digest)) = image.split_once('@') else {
+        return Ok(());
+    };
+    if repository_uri.rsplit('/').next() != Some(project) || !repository_uri.contains(".ecr.") {
+        return Ok(());
+    }
+    if crate::image::ecr::has_digest(ecr, project, digest).await? {
+        return Ok(());
+    }
+    Err(exit::error(
+        ExitStatus::Usage,
+        format!(
+            "the image of that release, {image}, is no longer in ECR (its lifecycle policy keeps the newest images, image.keep_images): pick a newer release, or rebuild it with `mldeploy up` from that commit"
+        ),
+    ))
 }
 
 /// "5 (model 7), 4 (model 6), ..." for errors that list what there is.

@@ -215,7 +215,30 @@ pub async fn digest_for_tag(
     repository: &str,
     tag: &str,
 ) -> anyhow::Result<Option<String>> {
-    let id = ImageIdentifier::builder().image_tag(tag).build();
+    find_digest(
+        ecr,
+        repository,
+        ImageIdentifier::builder().image_tag(tag).build(),
+    )
+    .await
+}
+
+/// Whether the repository still holds the image with this digest (the lifecycle policy expires
+/// old ones). A missing repository holds nothing.
+pub async fn has_digest(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    digest: &str,
+) -> anyhow::Result<bool> {
+    let id = ImageIdentifier::builder().image_digest(digest).build();
+    Ok(find_digest(ecr, repository, id).await?.is_some())
+}
+
+async fn find_digest(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    id: ImageIdentifier,
+) -> anyhow::Result<Option<String>> {
     match ecr
         .describe_images()
         .repository_name(repository)
@@ -229,8 +252,9 @@ pub async fn digest_for_tag(
             .into_iter()
             .find_map(|d| d.image_digest)),
         Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_image_not_found_exception()) =>
+            if e.as_service_error().is_some_and(|s| {
+                s.is_image_not_found_exception() || s.is_repository_not_found_exception()
+            }) =>
         {
             Ok(None)
         }

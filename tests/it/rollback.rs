@@ -226,3 +226,40 @@ fn status_exits_1_while_a_target_fails_its_health_check_and_wait_sees_it_recover
         waited.stdout
     );
 }
+
+#[test]
+fn rollback_to_a_release_whose_image_expired_from_ecr_exits_2_and_changes_nothing() {
+    let (project, bucket) = deployable("it-rbexpired");
+    project.mldeploy(&["up"]).expect_code(0);
+    let first = status(&project).1["image"].as_str().unwrap().to_string();
+    project.serve("/ready", "ready, second build");
+    project
+        .mldeploy(&["up", "--model-version", "7"])
+        .expect_code(0);
+    // ECR's lifecycle policy expires the first image.
+    let digest = first.split_once('@').unwrap().1;
+    aws(&[
+        "ecr",
+        "batch-delete-image",
+        "--repository-name",
+        &project.name,
+        "--image-ids",
+        &format!("imageDigest={digest}"),
+    ])
+    .expect_code(0);
+    let run = project.mldeploy(&["rollback", "--to-revision", "1"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "the image of that release, {first}, is no longer in ECR"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(serving(&project.name).0, format!("{}:2", project.name));
+    assert!(!lock_exists(&bucket, &project.name));
+    // The release whose image is still there is fine.
+    project
+        .mldeploy(&["rollback", "--model-version", "6"])
+        .expect_code(0);
+}
