@@ -48,6 +48,10 @@ pub struct GlobalArgs {
     /// Plain progress lines instead of bars (implied when stderr is not a terminal or CI is set)
     #[arg(long, global = true)]
     pub no_progress: bool,
+
+    /// Where the service runs (default: target.kind in mldeploy.toml, else ecs)
+    #[arg(long, global = true, value_enum, value_name = "TARGET")]
+    pub target: Option<crate::config::TargetKind>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -49,6 +49,7 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ("service.secrets", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
     ("network", &["subnets", "security_groups"]),
+    ("target", &["kind", "host_port"]),
 ];
 
 const REQUIRED: &[&str] = &["project.name", "model.bucket", "model.path"];
@@ -68,6 +69,24 @@ pub struct Config {
     /// Existing security groups the tasks get beside `<name>-tasks` (to reach a database, say);
     /// only with `subnets`. Checked, never modified.
     pub security_groups: Vec<String>,
+    pub target: Target,
+}
+
+/// Where the service runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: TargetKind,
+    /// The Docker target's port on the engine's host (default: `service.port`).
+    pub host_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// AWS ECS Fargate behind a load balancer.
+    Ecs,
+    /// One container on the Docker engine DOCKER_HOST names.
+    Docker,
 }
 
 /// The most security groups a Fargate task takes: five, one of them mldeploy's own.
@@ -180,6 +199,15 @@ struct RawConfig {
     smoke: Option<RawSmoke>,
     #[serde(default)]
     network: RawNetwork,
+    #[serde(default)]
+    target: RawTarget,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    kind: Option<String>,
+    host_port: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -778,6 +806,25 @@ fn validate(
         }
     });
 
+    let kind = match raw.target.kind.as_deref() {
+        None | Some("ecs") => TargetKind::Ecs,
+        Some("docker") => TargetKind::Docker,
+        Some(other) => {
+            report(
+                "target.kind",
+                format!("`target.kind` = {other:?} is not a target: \"ecs\" or \"docker\""),
+            );
+            TargetKind::Ecs
+        }
+    };
+    let host_port = raw.target.host_port.unwrap_or(port);
+    if host_port == 0 {
+        report(
+            "target.host_port",
+            "`target.host_port` must be a port, 1 to 65535".to_string(),
+        );
+    }
+
     Some(Config {
         file: file.to_path_buf(),
         project: Project {
@@ -813,6 +860,7 @@ fn validate(
         smoke,
         subnets,
         security_groups,
+        target: Target { kind, host_port },
     })
 }
 
@@ -1134,6 +1182,9 @@ DB_PASSWORD = "arn:aws:secretsmanager:eu-west-1:1:secret:db-AbCdEf"
 [network]
 subnets = ["subnet-1", "subnet-2"]
 security_groups = ["sg-1"]
+[target]
+kind = "docker"
+host_port = 9000
 [smoke]
 path = "/predict"
 method = "post"
@@ -1207,6 +1258,21 @@ expect_status = 200
             !err.to_string().contains("hunter2"),
             "a pasted secret is never echoed: {err}"
         );
+    }
+
+    #[test]
+    fn the_target_is_ecs_or_docker_and_the_host_port_defaults_to_the_service_port() {
+        let dir = project_dir();
+        let c = parse_in(dir.path(), GOOD).unwrap();
+        assert_eq!(c.target.kind, TargetKind::Ecs);
+        assert_eq!(c.target.host_port, c.service.port);
+        let c = parse_in(dir.path(), &format!("{GOOD}[target]\nkind = \"docker\"\n")).unwrap();
+        assert_eq!(c.target.kind, TargetKind::Docker);
+        let p = only_problem(
+            parse_in(dir.path(), &format!("{GOOD}[target]\nkind = \"k8s\"\n")).unwrap_err(),
+        );
+        assert_eq!(p.key.as_deref(), Some("target.kind"));
+        assert!(p.message.contains("\"ecs\" or \"docker\""), "{}", p.message);
     }
 
     #[test]

@@ -11,8 +11,11 @@ use serde::Serialize;
 
 use super::Session;
 use crate::cli::DestroyArgs;
+use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
+use crate::image::engine::Engine;
 use crate::model;
+use crate::target::docker;
 use crate::target::ecs::teardown::{self, Found, Kind};
 use crate::target::ecs::PROJECT_TAG;
 
@@ -87,7 +90,16 @@ pub async fn run(session: &Session<'_>, args: &DestroyArgs) -> anyhow::Result<Ex
     let aws = session.aws(&config).await?;
     let project = config.project.name.clone();
 
-    let found = teardown::find(&aws, &project).await?;
+    let docker_target = config.target.kind == TargetKind::Docker;
+    let engine = if docker_target {
+        Some(Engine::connect().await?)
+    } else {
+        None
+    };
+    let found = match &engine {
+        Some(engine) => docker_resources(engine, &project).await?,
+        None => teardown::find(&aws, &project).await?,
+    };
     let keep = |r: &Found| {
         (args.keep_logs && r.kind == Kind::LogGroup)
             || (args.keep_images && r.kind == Kind::Repository)
@@ -135,7 +147,12 @@ pub async fn run(session: &Session<'_>, args: &DestroyArgs) -> anyhow::Result<Ex
         .await?;
     let deadline = Instant::now() + args.timeout;
     for r in delete {
-        match teardown::delete(&aws, &r, deadline).await {
+        let outcome = match (&engine, r.kind) {
+            (Some(engine), Kind::Container) => docker::remove(engine, &r.id).await,
+            (Some(engine), Kind::Image) => docker::remove_image(engine, &r.id).await,
+            _ => teardown::delete(&aws, &r, deadline).await,
+        };
+        match outcome {
             Ok(()) => {
                 printer.info(format!("  deleted {r}"));
                 report.deleted.push(r);
@@ -163,6 +180,19 @@ pub async fn run(session: &Session<'_>, args: &DestroyArgs) -> anyhow::Result<Ex
             ),
         ))
     }
+}
+
+/// The Docker target's resources: the project's containers, then its images (all labelled).
+async fn docker_resources(engine: &Engine, project: &str) -> anyhow::Result<Vec<Found>> {
+    let mut found: Vec<Found> = docker::containers(engine, project)
+        .await?
+        .into_iter()
+        .map(|c| Found::new(Kind::Container, c.name, c.id, true))
+        .collect();
+    for (id, name) in docker::images(engine, project).await? {
+        found.push(Found::new(Kind::Image, name, id, true));
+    }
+    Ok(found)
 }
 
 /// On a terminal, asks for the project name; without one, `--yes` is the only way on.

@@ -29,7 +29,13 @@ pub struct LogLine {
 
 impl fmt::Display for LogLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let short = self.task.get(..8).unwrap_or(&self.task);
+        // ECS task ids are long hex; a container name is shown whole.
+        let is_id = self.task.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        let short = if is_id {
+            self.task.get(..8).unwrap_or(&self.task)
+        } else {
+            &self.task
+        };
         write!(f, "{} [{short}] {}", self.time, self.message)
     }
 }
@@ -58,6 +64,9 @@ pub async fn run(session: &Session<'_>, args: &LogsArgs) -> anyhow::Result<ExitS
         ));
     }
     let config = session.config()?;
+    if config.target.kind == crate::config::TargetKind::Docker {
+        return docker_logs(session, &config, args).await;
+    }
     let aws = session.aws(&config).await?;
     let logs = aws.logs();
     let group = log_group_name(&config.project.name);
@@ -102,6 +111,64 @@ pub async fn run(session: &Session<'_>, args: &LogsArgs) -> anyhow::Result<ExitS
         tokio::time::sleep(POLL).await;
         batch = fetch(&logs, &group, from, &mut seen).await?;
     }
+}
+
+/// The Docker target's logs: the engine's log of the project's newest container, each line with
+/// the container it came from.
+async fn docker_logs(
+    session: &Session<'_>,
+    config: &crate::config::Config,
+    args: &LogsArgs,
+) -> anyhow::Result<ExitStatus> {
+    use futures_util::StreamExt;
+    let engine = crate::image::engine::Engine::connect().await?;
+    let containers = crate::target::docker::containers(&engine, &config.project.name).await?;
+    let Some(c) = containers.iter().find(|c| c.running).or(containers.first()) else {
+        return Err(exit::error(
+            ExitStatus::Environment,
+            format!(
+                "no container of {} on the Docker engine at {}: nothing is deployed there",
+                config.project.name, engine.host
+            ),
+        ));
+    };
+    let since = millis(
+        SystemTime::now()
+            .checked_sub(args.since)
+            .unwrap_or(UNIX_EPOCH),
+    ) / 1000;
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .follow(args.follow)
+        .since(i32::try_from(since).unwrap_or(0))
+        .build();
+    let mut stream = engine.docker.logs(&c.id, Some(options));
+    let mut lines = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            crate::image::engine::engine_error(e, &engine, "reading the container's logs")
+        })?;
+        for text in chunk.to_string().lines() {
+            let (time, message) = text.split_once(' ').unwrap_or(("", text));
+            let line = LogLine {
+                time: time.to_string(),
+                task: c.name.clone(),
+                message: message.to_string(),
+            };
+            if args.follow {
+                println!("{line}");
+            } else {
+                lines.push(line);
+            }
+        }
+    }
+    session.printer.result(&LogsReport {
+        log_group: format!("container {}", c.name),
+        lines,
+    })?;
+    Ok(ExitStatus::Success)
 }
 
 fn millis(t: SystemTime) -> i64 {

@@ -10,6 +10,7 @@ pub mod push;
 pub mod rollback;
 pub mod status;
 pub mod up;
+pub mod up_docker;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -36,7 +37,11 @@ impl Session<'_> {
 
     /// The validated mldeploy.toml; nothing else is called before it loads.
     pub fn config(&self) -> anyhow::Result<Config> {
-        config::load(&self.dir())
+        let mut config = config::load(&self.dir())?;
+        if let Some(kind) = self.global.target {
+            config.target.kind = kind;
+        }
+        Ok(config)
     }
 
     /// Takes the project's deploy lock for `operation`, breaking a stale one when asked, and

@@ -87,6 +87,12 @@ enum Target {
 pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
     let printer = session.printer;
     let config = session.config()?;
+    if config.target.kind == crate::config::TargetKind::Docker {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            "`mldeploy rollback` is not available on the docker target yet (up, status, logs and destroy are): to serve another model version there, run `mldeploy up --model-version N`",
+        ));
+    }
     let aws = session.aws(&config).await?;
     let (ecs, elb, s3) = (aws.ecs(), aws.elbv2(), aws.s3());
     let project = config.project.name.clone();

@@ -144,6 +144,9 @@ impl fmt::Display for StatusReport {
 
 pub async fn run(session: &Session<'_>, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     let config = session.config()?;
+    if config.target.kind == crate::config::TargetKind::Docker {
+        return docker_status(session, args, &config).await;
+    }
     let aws = session.aws(&config).await?;
     let (ecs, elb) = (aws.ecs(), aws.elbv2());
     let project = config.project.name.as_str();
@@ -172,6 +175,107 @@ pub async fn run(session: &Session<'_>, args: &StatusArgs) -> anyhow::Result<Exi
             last_line = line;
         }
         tokio::time::sleep(POLL.min(args.timeout.saturating_sub(start.elapsed()))).await;
+    };
+    session.printer.result(&report)?;
+    Ok(if report.healthy {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failed
+    })
+}
+
+/// The Docker target's status: the project's newest running container, and whether it answers.
+#[derive(Debug, Serialize)]
+pub struct DockerStatusReport {
+    pub healthy: bool,
+    pub target: &'static str,
+    pub url: String,
+    pub container: String,
+    pub image: String,
+    pub release: u32,
+    pub model_version: Option<String>,
+    pub model_path: Option<String>,
+    pub running: bool,
+    /// Why it is not healthy; null when it is.
+    pub reason: Option<String>,
+}
+
+impl fmt::Display for DockerStatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let model = match (&self.model_version, &self.model_path) {
+            (Some(v), Some(p)) => format!("model version {v} ({p})"),
+            (None, Some(p)) => format!("the model at {p}"),
+            _ => "an unknown model".into(),
+        };
+        writeln!(
+            f,
+            "{}: {} - serves {model} at {}",
+            self.container,
+            if self.healthy { "healthy" } else { "unhealthy" },
+            self.url
+        )?;
+        if let Some(reason) = &self.reason {
+            writeln!(f, "  why: {reason}")?;
+        }
+        write!(f, "  image {}, release {}", self.image, self.release)
+    }
+}
+
+async fn docker_status(
+    session: &Session<'_>,
+    args: &StatusArgs,
+    config: &crate::config::Config,
+) -> anyhow::Result<ExitStatus> {
+    use crate::smoke::{Answer, Prober, SmokeRequest};
+    use crate::target::docker;
+    let engine = crate::image::engine::Engine::connect().await?;
+    let prober = Prober::new()?;
+    let start = Instant::now();
+    let report = loop {
+        let containers = docker::containers(&engine, &config.project.name).await?;
+        let Some(c) = containers.iter().find(|c| c.running).or(containers.first()) else {
+            return Err(crate::exit::error(
+                ExitStatus::Environment,
+                format!(
+                    "nothing is deployed for {} on the Docker engine at {}: run `mldeploy up --target docker` first",
+                    config.project.name, engine.host
+                ),
+            ));
+        };
+        let url = format!(
+            "http://{}:{}",
+            docker::address(&engine),
+            config.target.host_port
+        );
+        let ready = format!("{url}{}", config.service.ready_path);
+        let reason = if !c.running {
+            Some(format!("container {} is not running", c.name))
+        } else {
+            match prober
+                .send(&ready, &SmokeRequest::ready(&config.service.ready_path))
+                .await
+            {
+                Answer::Http { status, .. } if (200..300).contains(&status) => None,
+                Answer::Http { status, .. } => Some(format!("GET {ready} answered {status}")),
+                Answer::Unreachable(why) => Some(format!("GET {ready}: {why}")),
+            }
+        };
+        let report = DockerStatusReport {
+            healthy: reason.is_none(),
+            target: "docker",
+            url,
+            container: c.name.clone(),
+            image: c.image.clone(),
+            release: c.release,
+            model_version: c.model_version.clone(),
+            model_path: c.model_path.clone(),
+            running: c.running,
+            reason,
+        };
+        if !args.wait || report.healthy || start.elapsed() >= args.timeout {
+            break report;
+        }
+        tokio::time::sleep(POLL).await;
     };
     session.printer.result(&report)?;
     Ok(if report.healthy {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::verify::Verify;
 use super::Session;
 use crate::cli::UpArgs;
-use crate::config::Config;
+use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
@@ -81,12 +81,12 @@ impl fmt::Display for UpReport {
 }
 
 /// Which model to serve: a version of `model.path`, or an explicit key prefix.
-enum ModelChoice {
+pub(crate) enum ModelChoice {
     Version(String),
     Path(String),
 }
 
-fn model_choice(config: &Config, args: &UpArgs) -> anyhow::Result<ModelChoice> {
+pub(crate) fn model_choice(config: &Config, args: &UpArgs) -> anyhow::Result<ModelChoice> {
     if let Some(path) = &args.model_path {
         return Ok(ModelChoice::Path(path.trim_end_matches('/').to_string()));
     }
@@ -107,6 +107,9 @@ pub async fn run(
     let printer = session.printer;
     let config = session.config()?;
     let choice = model_choice(&config, args)?;
+    if config.target.kind == TargetKind::Docker {
+        return super::up_docker::run(session, args, &config, choice, dry_run).await;
+    }
     let (template, template_name) = read_template(&config)?;
     // A template that cannot become a task definition is refused before any call is made.
     task_definition::render(
@@ -125,34 +128,7 @@ pub async fn run(
     let aws = session.aws(&config).await?;
     let s3 = aws.s3();
     let project = config.project.name.clone();
-
-    // Nothing changes before the model version is known to exist.
-    let model = match &choice {
-        ModelChoice::Version(v) => {
-            model::require_version(&s3, &config.model.bucket, &config.model.path, v).await?
-        }
-        ModelChoice::Path(path) => {
-            model::require_path(
-                &s3,
-                &config.model.bucket,
-                path,
-                &format!("--model-path {path}"),
-            )
-            .await?;
-            ModelVersion {
-                version: String::new(),
-                path: path.clone(),
-            }
-        }
-    };
-    let version = match choice {
-        ModelChoice::Version(v) => Some(v),
-        ModelChoice::Path(_) => None,
-    };
-    printer.info(format!(
-        "Model: s3://{}/{}",
-        config.model.bucket, model.path
-    ));
+    let (model, version) = require_model(&s3, &config, choice, printer).await?;
 
     // Subnets named in [network] are checked before anything changes, like the model version.
     let mut changes = Vec::new();
@@ -345,6 +321,43 @@ pub async fn run(
     }
     printer.result(&report)?;
     Ok(ExitStatus::Success)
+}
+
+/// Checks that the chosen model exists in S3, before anything changes; returns it and its
+/// version (None for an explicit path).
+pub(crate) async fn require_model(
+    s3: &aws_sdk_s3::Client,
+    config: &Config,
+    choice: ModelChoice,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<(ModelVersion, Option<String>)> {
+    let model = match &choice {
+        ModelChoice::Version(v) => {
+            model::require_version(s3, &config.model.bucket, &config.model.path, v).await?
+        }
+        ModelChoice::Path(path) => {
+            model::require_path(
+                s3,
+                &config.model.bucket,
+                path,
+                &format!("--model-path {path}"),
+            )
+            .await?;
+            ModelVersion {
+                version: String::new(),
+                path: path.clone(),
+            }
+        }
+    };
+    printer.info(format!(
+        "Model: s3://{}/{}",
+        config.model.bucket, model.path
+    ));
+    let version = match choice {
+        ModelChoice::Version(v) => Some(v),
+        ModelChoice::Path(_) => None,
+    };
+    Ok((model, version))
 }
 
 /// The project's task-definition template, or the built-in one, with the name errors use.

@@ -1,6 +1,7 @@
 //! Deployment targets. Each converges what it needs (plan, then apply through the same code, a
 //! dry run stopping before anything changes) and reports every change as a [`Change`].
 
+pub mod docker;
 pub mod ecs;
 
 use serde::Serialize;

@@ -4,6 +4,7 @@
 mod build_push;
 mod config_errors;
 mod destroy;
+mod docker_target;
 mod load_balancer;
 mod logs;
 mod model_lock;

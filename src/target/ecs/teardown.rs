@@ -44,6 +44,9 @@ pub enum Kind {
     InternetGateway,
     Vpc,
     Repository,
+    /// The Docker target's.
+    Container,
+    Image,
 }
 
 impl Kind {
@@ -63,6 +66,8 @@ impl Kind {
             Kind::InternetGateway => "internet gateway",
             Kind::Vpc => "VPC",
             Kind::Repository => "ECR repository",
+            Kind::Container => "container",
+            Kind::Image => "image",
         }
     }
 }
@@ -83,7 +88,7 @@ pub struct Found {
 }
 
 impl Found {
-    fn new(kind: Kind, name: impl Into<String>, id: impl Into<String>, ours: bool) -> Found {
+    pub fn new(kind: Kind, name: impl Into<String>, id: impl Into<String>, ours: bool) -> Found {
         Found {
             kind,
             name: name.into(),
@@ -590,6 +595,11 @@ pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Resul
             while_busy(deadline, || ec2.delete_vpc().vpc_id(id).send())
                 .await
                 .map_err(|e| call_error("ec2:DeleteVpc", e))?;
+        }
+        Kind::Container | Kind::Image => {
+            anyhow::bail!(
+                "{item} is the Docker target's: commands::destroy removes it through the engine"
+            )
         }
         Kind::Repository => {
             aws.ecr()

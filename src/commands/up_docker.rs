@@ -1,0 +1,300 @@
+//! `mldeploy up` on the Docker-host target: check the model, take the deploy lock, build the image
+//! on the engine, start it as a candidate on an ephemeral port, wait for `ready_path` and run the
+//! smoke test there, and only then move `target.host_port` to it. Until that point the old
+//! container serves untouched; if anything fails it keeps (or goes back to) serving, and `up`
+//! exits 1 with the new container's last lines.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::up::{require_model, ModelChoice};
+use super::Session;
+use crate::cli::UpArgs;
+use crate::config::Config;
+use crate::exit::{self, ExitStatus};
+use crate::image::{build, engine::Engine};
+use crate::smoke::{self, SmokeCheck};
+use crate::target::docker::{self, ProjectContainer, Spec};
+
+/// The least time the final container gets to answer once it holds the host port.
+const CUTOVER_READY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize)]
+pub struct DockerUpReport {
+    pub dry_run: bool,
+    pub target: &'static str,
+    pub url: String,
+    pub image: String,
+    pub container: String,
+    pub release: u32,
+    pub model_version: Option<String>,
+    pub model_path: String,
+    /// The containers this run replaced.
+    pub replaced: Vec<String>,
+    pub smoke: Vec<SmokeCheck>,
+}
+
+impl fmt::Display for DockerUpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = self
+            .model_version
+            .as_deref()
+            .map(|v| format!("model version {v}"))
+            .unwrap_or_else(|| "the model".into());
+        if self.dry_run {
+            return write!(
+                f,
+                "Would build {} and run it as {} with {version} ({}) at {}{}. Nothing was changed.",
+                self.image,
+                self.container,
+                self.model_path,
+                self.url,
+                if self.replaced.is_empty() {
+                    String::new()
+                } else {
+                    format!(", replacing {}", self.replaced.join(", "))
+                }
+            );
+        }
+        writeln!(
+            f,
+            "{} serves {version} ({}) at {}",
+            self.container, self.model_path, self.url
+        )?;
+        write!(
+            f,
+            "  image {}, release {}, {}, smoke test passed ({} request(s))",
+            self.image,
+            self.release,
+            if self.replaced.is_empty() {
+                "nothing replaced".to_string()
+            } else {
+                format!("replaced {}", self.replaced.join(", "))
+            },
+            self.smoke.len()
+        )
+    }
+}
+
+pub(crate) async fn run(
+    session: &Session<'_>,
+    args: &UpArgs,
+    config: &Config,
+    choice: ModelChoice,
+    dry_run: bool,
+) -> anyhow::Result<ExitStatus> {
+    let printer = session.printer;
+    if !config.service.secrets.is_empty() {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            "service.secrets needs the ECS target, which reads Secrets Manager and SSM for the task; on the docker target pass values through the engine or service.environment",
+        ));
+    }
+    let aws = session.aws(config).await?;
+    let s3 = aws.s3();
+    let (model, version) = require_model(&s3, config, choice, printer).await?;
+    let project = config.project.name.as_str();
+    let engine = Engine::connect().await?;
+    let existing = docker::containers(&engine, project).await?;
+    let serving: Vec<&ProjectContainer> = existing.iter().filter(|c| c.running).collect();
+    let release = existing.iter().map(|c| c.release).max().unwrap_or(0) + 1;
+    let plan = build::plan(config).await?;
+    let address = docker::address(&engine);
+    let url = format!("http://{address}:{}", config.target.host_port);
+
+    let mut env = vec![
+        format!("MODEL_BUCKET_NAME={}", config.model.bucket),
+        format!("MODEL_PATH={}", model.path),
+    ];
+    env.extend(
+        config
+            .service
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    let env_hash = format!("{:x}", Sha256::digest(env.join("\n").as_bytes()))[..16].to_string();
+
+    let mut report = DockerUpReport {
+        dry_run,
+        target: "docker",
+        url: url.clone(),
+        image: plan.local_ref.clone(),
+        container: format!("{project}-{release}"),
+        release,
+        model_version: version.clone(),
+        model_path: model.path.clone(),
+        replaced: serving.iter().map(|c| c.name.clone()).collect(),
+        smoke: Vec::new(),
+    };
+    if dry_run {
+        printer.result(&report)?;
+        return Ok(ExitStatus::Success);
+    }
+
+    let held = session
+        .take_lock(&s3, config, "up", args.deploy.force_unlock)
+        .await?;
+    let built = build::build(&engine, config, plan, printer).await?;
+    let timeout = args.deploy.timeout;
+
+    // Nothing changed: the same image, model and environment already serve. Still ask it.
+    let unchanged = serving
+        .iter()
+        .find(|c| c.image == built.image && c.model_path.as_deref() == Some(model.path.as_str()));
+    if let Some(c) = unchanged.filter(|c| env_hash_of(&existing, &c.id) == Some(env_hash.as_str()))
+    {
+        printer.info(format!("{} already serves this image and model", c.name));
+        report.container = c.name.clone();
+        report.release = c.release;
+        report.replaced.clear();
+        report.smoke = smoke::run(
+            &url,
+            &config.service.ready_path,
+            config.smoke.as_ref(),
+            timeout,
+            printer,
+        )
+        .await?;
+        held.release().await?;
+        printer.result(&report)?;
+        return Ok(ExitStatus::Success);
+    }
+
+    let mut labels = HashMap::from([
+        (docker::PROJECT_LABEL.to_string(), project.to_string()),
+        (docker::MODEL_PATH_LABEL.to_string(), model.path.clone()),
+        (docker::RELEASE_LABEL.to_string(), release.to_string()),
+        (docker::ENV_LABEL.to_string(), env_hash),
+    ]);
+    if let Some(v) = &version {
+        labels.insert(docker::MODEL_VERSION_LABEL.to_string(), v.clone());
+    }
+    let spec = Spec {
+        name: format!("{project}-{release}-candidate"),
+        image: built.image.clone(),
+        env,
+        labels,
+        container_port: config.service.port,
+        host_port: None,
+        restart: false,
+    };
+
+    // The candidate, on a port of the engine's choosing, while the old container serves.
+    printer.info(format!("Starting {} from {}", spec.name, built.image));
+    let (candidate, port) = docker::start(&engine, &spec).await?;
+    let candidate_url = format!("http://{address}:{port}");
+    let checked = async {
+        docker::wait_ready(
+            &engine,
+            &candidate,
+            &candidate_url,
+            &config.service.ready_path,
+            config.service.port,
+            timeout,
+        )
+        .await?;
+        printer.info(format!("{} is ready on port {port}", spec.name));
+        smoke::run(
+            &candidate_url,
+            &config.service.ready_path,
+            config.smoke.as_ref(),
+            timeout,
+            printer,
+        )
+        .await
+    }
+    .await;
+    let keeps = match serving.first() {
+        Some(c) => format!("{} keeps serving", c.name),
+        None => "nothing served before".to_string(),
+    };
+    if let Err(e) = checked {
+        let lines = docker::last_lines(&engine, &candidate).await;
+        docker::remove(&engine, &candidate).await?;
+        return Err(e.context(exit::Classified {
+            status: ExitStatus::Failed,
+            message: format!(
+                "the new container failed its checks and was removed; {keeps}. Its last lines:\n{lines}"
+            ),
+        }));
+    }
+
+    // The cut-over: the old container stops (kept until the new one answers), the new release
+    // takes the host port.
+    for c in &serving {
+        docker::stop(&engine, &c.id).await?;
+    }
+    let final_spec = Spec {
+        name: format!("{project}-{release}"),
+        host_port: Some(config.target.host_port),
+        restart: true,
+        ..spec
+    };
+    let started = docker::start(&engine, &final_spec).await;
+    let ready = match &started {
+        Ok((id, _)) => {
+            docker::wait_ready(
+                &engine,
+                id,
+                &url,
+                &config.service.ready_path,
+                config.service.port,
+                CUTOVER_READY.max(timeout),
+            )
+            .await
+        }
+        Err(_) => Ok(()),
+    };
+    if let Err(e) = started
+        .as_ref()
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .and(ready)
+    {
+        if let Ok((id, _)) = &started {
+            docker::remove(&engine, id).await?;
+        }
+        for c in &serving {
+            docker::start_again(&engine, &c.id).await?;
+        }
+        docker::remove(&engine, &candidate).await?;
+        let back = match serving.first() {
+            Some(c) => format!("{} serves again", c.name),
+            None => "nothing serves".to_string(),
+        };
+        return Err(e.context(exit::Classified {
+            status: ExitStatus::Failed,
+            message: format!(
+                "the new container could not take port {}; {back}",
+                config.target.host_port
+            ),
+        }));
+    }
+    docker::remove(&engine, &candidate).await?;
+    for c in &existing {
+        docker::remove(&engine, &c.id).await?;
+    }
+    report.smoke = smoke::run(
+        &url,
+        &config.service.ready_path,
+        config.smoke.as_ref(),
+        timeout,
+        printer,
+    )
+    .await?;
+    held.release().await?;
+    printer.result(&report)?;
+    Ok(ExitStatus::Success)
+}
+
+fn env_hash_of<'a>(existing: &'a [ProjectContainer], id: &str) -> Option<&'a str> {
+    existing
+        .iter()
+        .find(|c| c.id == id)
+        .and_then(|c| c.env_hash.as_deref())
+}

@@ -1,0 +1,394 @@
+//! The Docker-host target: the service as one container on the engine `DOCKER_HOST` names (a
+//! laptop, a single VM), labelled as the project's, restarted unless stopped, published on
+//! `target.host_port`, with the same `MODEL_BUCKET_NAME` / `MODEL_PATH` contract as on ECS.
+//! This module starts, checks, stops and removes containers; `commands::up_docker` decides.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::exit::{self, ExitStatus};
+use crate::image::engine::{engine_error, Engine};
+use crate::smoke::{Answer, Prober, SmokeRequest};
+
+pub const PROJECT_LABEL: &str = "mldeploy.project";
+pub const MODEL_VERSION_LABEL: &str = "mldeploy.model-version";
+pub const MODEL_PATH_LABEL: &str = "mldeploy.model-path";
+pub const RELEASE_LABEL: &str = "mldeploy.release";
+/// A hash of the container's environment, so a changed `service.environment` deploys anew.
+pub const ENV_LABEL: &str = "mldeploy.env-hash";
+
+/// How many of a failed container's last log lines an error shows.
+const LAST_LINES: usize = 20;
+
+/// One of the project's containers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectContainer {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub release: u32,
+    pub model_version: Option<String>,
+    pub model_path: Option<String>,
+    #[serde(skip)]
+    pub env_hash: Option<String>,
+    pub running: bool,
+    /// The host port its service is published on, when it is.
+    pub host_port: Option<u16>,
+}
+
+/// Every container labelled as the project's, running or not, newest release first.
+pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<ProjectContainer>> {
+    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let list = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, "listing the project's containers"))?;
+    let mut found: Vec<ProjectContainer> = list
+        .into_iter()
+        .map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            ProjectContainer {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                release: labels
+                    .get(RELEASE_LABEL)
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0),
+                model_version: labels.get(MODEL_VERSION_LABEL).cloned(),
+                model_path: labels.get(MODEL_PATH_LABEL).cloned(),
+                env_hash: labels.get(ENV_LABEL).cloned(),
+                running: c.state.map(|s| s.to_string()) == Some("running".into()),
+                host_port: c
+                    .ports
+                    .unwrap_or_default()
+                    .iter()
+                    .find_map(|p| p.public_port),
+            }
+        })
+        .collect();
+    found.sort_by(|a, b| b.release.cmp(&a.release));
+    Ok(found)
+}
+
+/// A container to start.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub container_port: u16,
+    /// None: an ephemeral port the engine picks (a candidate under test).
+    pub host_port: Option<u16>,
+    /// `unless-stopped`, for the container that serves.
+    pub restart: bool,
+}
+
+/// Creates and starts the container; returns its id and the host port it is published on.
+pub async fn start(engine: &Engine, spec: &Spec) -> anyhow::Result<(String, u16)> {
+    let port_key = format!("{}/tcp", spec.container_port);
+    let binding = PortBinding {
+        host_ip: None,
+        host_port: Some(spec.host_port.map(|p| p.to_string()).unwrap_or_default()),
+    };
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(spec.env.clone()),
+        labels: Some(spec.labels.clone()),
+        exposed_ports: Some(vec![port_key.clone()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(HashMap::from([(port_key.clone(), Some(vec![binding]))])),
+            restart_policy: Some(RestartPolicy {
+                name: Some(if spec.restart {
+                    RestartPolicyNameEnum::UNLESS_STOPPED
+                } else {
+                    RestartPolicyNameEnum::NO
+                }),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default()
+        .name(&spec.name)
+        .build();
+    let created = engine
+        .docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|e| engine_error(e, engine, &format!("creating container {}", spec.name)))?;
+    engine
+        .docker
+        .start_container(&created.id, None)
+        .await
+        .map_err(|e| match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. }
+                if message.contains("port is already allocated")
+                    || message.contains("address already in use") =>
+            {
+                exit::error(
+                    ExitStatus::Environment,
+                    format!(
+                        "port {} on the Docker host is taken by something else: free it, or set target.host_port",
+                        spec.host_port.unwrap_or_default()
+                    ),
+                )
+            }
+            e => engine_error(e, engine, &format!("starting container {}", spec.name)),
+        })?;
+    let inspect = engine
+        .docker
+        .inspect_container(&created.id, None)
+        .await
+        .map_err(|e| engine_error(e, engine, "inspecting the new container"))?;
+    let published = inspect
+        .network_settings
+        .and_then(|n| n.ports)
+        .and_then(|p| p.get(&port_key).cloned().flatten())
+        .and_then(|b| b.into_iter().find_map(|b| b.host_port))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("the engine published no port for {}", spec.name))?;
+    Ok((created.id, published))
+}
+
+pub async fn stop(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    let options = StopContainerOptionsBuilder::default().t(10).build();
+    engine
+        .docker
+        .stop_container(id, Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, "stopping the old container"))
+}
+
+pub async fn start_again(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    engine
+        .docker
+        .start_container(id, None)
+        .await
+        .map_err(|e| engine_error(e, engine, "starting the old container again"))
+}
+
+pub async fn remove(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    engine
+        .docker
+        .remove_container(id, Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, "removing a container"))
+}
+
+/// The ids of the images built for the project (labelled by `mldeploy build`).
+pub async fn images(engine: &Engine, project: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let list = engine
+        .docker
+        .list_images(Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, "listing the project's images"))?;
+    Ok(list
+        .into_iter()
+        .map(|i| {
+            let name = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
+            (i.id, name)
+        })
+        .collect())
+}
+
+pub async fn remove_image(engine: &Engine, id: &str) -> anyhow::Result<()> {
+    let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+        .force(true)
+        .build();
+    engine
+        .docker
+        .remove_image(id, Some(options), None)
+        .await
+        .map(|_| ())
+        .map_err(|e| engine_error(e, engine, "removing an image"))
+}
+
+/// The container's last log lines, for an error.
+pub async fn last_lines(engine: &Engine, id: &str) -> String {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&LAST_LINES.to_string())
+        .build();
+    let mut stream = engine.docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    text.trim_end().to_string()
+}
+
+/// Where the engine's published ports answer: loopback for a local engine, else its host.
+pub fn address(engine: &Engine) -> String {
+    if engine.socket_path().is_some() {
+        return "127.0.0.1".into();
+    }
+    let rest = engine
+        .host
+        .split("://")
+        .nth(1)
+        .unwrap_or(engine.host.as_str());
+    rest.split(':').next().unwrap_or("127.0.0.1").to_string()
+}
+
+/// Waits until the container answers `ready_path` with 2xx on `port`. Fails at once when it
+/// exits (with its last lines) or when it listens on loopback only, which no one outside it
+/// can reach; fails at the deadline saying what it last saw.
+pub async fn wait_ready(
+    engine: &Engine,
+    id: &str,
+    base_url: &str,
+    ready_path: &str,
+    container_port: u16,
+    deadline: Duration,
+) -> anyhow::Result<()> {
+    let prober = Prober::new()?;
+    let start = Instant::now();
+    let url = format!("{base_url}{ready_path}");
+    let request = SmokeRequest::ready(ready_path);
+    loop {
+        let state = engine
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| engine_error(e, engine, "inspecting the new container"))?
+            .state
+            .unwrap_or_default();
+        if state.running != Some(true) {
+            return Err(exit::error(
+                ExitStatus::Failed,
+                format!(
+                    "the new container exited (exit code {}) before it was ready; its last lines:\n{}",
+                    state.exit_code.unwrap_or_default(),
+                    last_lines(engine, id).await
+                ),
+            ));
+        }
+        let last = match prober.send(&url, &request).await {
+            Answer::Http { status, .. } if (200..300).contains(&status) => return Ok(()),
+            Answer::Http { status, body, .. } => {
+                format!("GET {url} answered {status}: {}", body.trim())
+            }
+            Answer::Unreachable(why) => {
+                if let Some(listening) = state
+                    .pid
+                    .filter(|_| engine.socket_path().is_some())
+                    .and_then(|pid| loopback_only(pid, container_port))
+                {
+                    return Err(exit::error(
+                        ExitStatus::Failed,
+                        format!(
+                            "the app listens on {listening} inside the container, so nothing outside the container can reach it: bind 0.0.0.0:{container_port} instead (uvicorn: --host 0.0.0.0; Flask: app.run(host=\"0.0.0.0\"))"
+                        ),
+                    ));
+                }
+                format!("GET {url}: {why}")
+            }
+        };
+        if start.elapsed() >= deadline {
+            return Err(exit::error(
+                ExitStatus::Failed,
+                format!(
+                    "the new container was not ready within {}s; last: {last}; its last lines:\n{}",
+                    deadline.as_secs(),
+                    last_lines(engine, id).await
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// When the process `pid` listens on `port` on a loopback address only, that address. Read from
+/// the host's /proc, so it works whatever the image holds (a local engine only).
+pub fn loopback_only(pid: i64, port: u16) -> Option<String> {
+    let mut text = String::new();
+    for table in ["tcp", "tcp6"] {
+        if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) {
+            text.push_str(&t);
+        }
+    }
+    listening_on_loopback_only(&text, port)
+}
+
+/// The same, over the text of /proc/net/tcp and tcp6 (tested on its own).
+pub fn listening_on_loopback_only(tables: &str, port: u16) -> Option<String> {
+    let port_hex = format!("{port:04X}");
+    let mut loopback = None;
+    for line in tables.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // sl local_address rem_address st ...; st 0A is LISTEN.
+        let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+            continue;
+        };
+        let Some((addr, p)) = local.split_once(':') else {
+            continue;
+        };
+        if *state != "0A" || p != port_hex {
+            continue;
+        }
+        match addr {
+            "0100007F" => loopback = Some(format!("127.0.0.1:{port}")),
+            "00000000000000000000000001000000" => loopback = Some(format!("[::1]:{port}")),
+            _ => return None, // listening on a reachable address too
+        }
+    }
+    loopback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+
+    #[test]
+    fn a_listener_on_loopback_only_is_found() {
+        let tables = format!("{HEADER}   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n");
+        assert_eq!(
+            listening_on_loopback_only(&tables, 8080),
+            Some("127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            listening_on_loopback_only(&tables, 80),
+            None,
+            "another port"
+        );
+    }
+
+    #[test]
+    fn a_listener_on_every_address_is_reachable() {
+        let tables = format!(
+            "{HEADER}   0: 0100007F:1F90 00000000:0000 0A 0 0 0 0 0 1\n   1: 00000000:1F90 00000000:0000 0A 0 0 0 0 0 2\n"
+        );
+        assert_eq!(listening_on_loopback_only(&tables, 8080), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! The Docker-host target against the real engine: deploy, upgrade, a broken image that leaves
+//! the old container serving, the loopback-binding diagnosis, status, logs and destroy.
+
+use crate::support::*;
+
+/// A project on the docker target, published on a free port; returns (project, bucket, port).
+fn on_docker(prefix: &str) -> (Project, String, u16) {
+    let (project, bucket) = deployable(prefix);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    config.push_str(&format!(
+        "[target]\nkind = \"docker\"\nhost_port = {port}\n"
+    ));
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+    (project, bucket, port)
+}
+
+fn predict_on(port: u16) -> String {
+    predict_through(&format!("http://127.0.0.1:{port}")).stdout
+}
+
+/// The names of the project's containers, running or not.
+fn containers_of(project: &str) -> Vec<String> {
+    let run = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=mldeploy.project={project}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_docker_target_deploys_upgrades_reports_and_destroys() {
+    let (project, bucket, port) = on_docker("it-dk");
+    let name = &project.name;
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["target"], "docker");
+    assert_eq!(report["url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(report["smoke"].as_array().unwrap().len(), 2);
+    assert!(predict_on(port).contains(&format!("mlflow/models/{name}/6")));
+    let restart = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}}",
+        &format!("{name}-1"),
+    ]);
+    assert_eq!(restart.stdout.trim(), "unless-stopped");
+    assert!(!lock_exists(&bucket, name));
+
+    // Nothing changed: nothing replaced.
+    let again = project.mldeploy(&["up", "--output", "json"]);
+    again.expect_code(0);
+    assert_eq!(again.json()["container"], format!("{name}-1"));
+
+    let upgrade = project.mldeploy(&["up", "--model-version", "7", "--output", "json"]);
+    upgrade.expect_code(0);
+    assert_eq!(
+        upgrade.json()["replaced"],
+        serde_json::json!([format!("{name}-1")])
+    );
+    assert!(predict_on(port).contains(&format!("mlflow/models/{name}/7")));
+    assert_eq!(containers_of(name), [format!("{name}-2")]);
+
+    let status = project.mldeploy(&["status", "--output", "json"]);
+    status.expect_code(0);
+    assert_eq!(status.json()["healthy"], true);
+    assert_eq!(status.json()["model_version"], "7");
+    let logs = project.mldeploy(&["logs", "--output", "json"]);
+    logs.expect_code(0);
+    assert_eq!(logs.json()["log_group"], format!("container {name}-2"));
+
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+    assert!(containers_of(name).is_empty());
+    let images = docker(&[
+        "images",
+        "-q",
+        "--filter",
+        &format!("label=mldeploy.project={name}"),
+    ]);
+    assert!(
+        images.stdout.trim().is_empty(),
+        "no image of the project is left"
+    );
+    project.mldeploy(&["status"]).expect_code(3);
+    let never = project.mldeploy(&["destroy", "--yes"]);
+    never.expect_code(0);
+    assert!(never.stdout.contains("nothing to destroy"));
+}
+
+#[test]
+fn an_image_that_never_gets_ready_leaves_the_old_container_serving() {
+    let (project, _, port) = on_docker("it-dkbroken");
+    let name = &project.name;
+    project.mldeploy(&["up"]).expect_code(0);
+    // The new build serves /health but never /ready, and says why.
+    std::fs::remove_file(project.path().join("app/ready")).unwrap();
+    project.write(
+        "Dockerfile",
+        &SERVING_DOCKERFILE.replace(
+            "CMD [\"/bin/busybox\", \"httpd\"",
+            "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo model download failed: access denied >&2; exec /bin/busybox httpd -f -p 0.0.0.0:8080 -h /app\"]\n#",
+        ),
+    );
+    let run = project.mldeploy(&["up", "--model-version", "7", "--timeout", "5s"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("was not ready within 5s")
+            && run.stderr.contains(&format!("{name}-1 keeps serving"))
+            && run.stderr.contains("model download failed: access denied"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        predict_on(port).contains(&format!("mlflow/models/{name}/6")),
+        "the old one answers"
+    );
+    assert_eq!(containers_of(name), [format!("{name}-1")]);
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+}
+
+#[test]
+fn an_app_bound_to_loopback_inside_its_container_is_diagnosed() {
+    let (project, _, _) = on_docker("it-dkloopback");
+    project.write(
+        "Dockerfile",
+        &SERVING_DOCKERFILE.replace("0.0.0.0:8080", "127.0.0.1:8080"),
+    );
+    let run = project.mldeploy(&["up", "--timeout", "60s"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("the app listens on 127.0.0.1:8080 inside the container")
+            && run.stderr.contains("bind 0.0.0.0:8080 instead"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        containers_of(&project.name).is_empty(),
+        "the candidate was removed"
+    );
+}
