@@ -14,6 +14,15 @@ pub fn path_for(template: &str, version: &str) -> String {
     template.replace("{version}", version)
 }
 
+/// "model version 6 (path)", "the model at path", or "an unknown model", for reports.
+pub fn describe(version: Option<&str>, path: Option<&str>) -> String {
+    match (version, path) {
+        (Some(v), Some(p)) => format!("model version {v} ({p})"),
+        (None, Some(p)) => format!("the model at {p}"),
+        _ => "an unknown model".into(),
+    }
+}
+
 /// A model version that exists in S3.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelVersion {

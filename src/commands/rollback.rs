@@ -44,11 +44,8 @@ pub struct RollbackReport {
 
 impl fmt::Display for RollbackReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let model = match (&self.model_version, &self.model_path) {
-            (Some(v), Some(p)) => format!("model version {v} ({p})"),
-            (None, Some(p)) => format!("the model at {p}"),
-            _ => "its model".into(),
-        };
+        let model =
+            crate::model::describe(self.model_version.as_deref(), self.model_path.as_deref());
         let target = short_task_definition(&self.task_definition);
         let previous = short_task_definition(&self.previous_task_definition);
         if self.dry_run {

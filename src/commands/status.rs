@@ -78,11 +78,8 @@ pub struct StatusReport {
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let model = match (&self.model_version, &self.model_path) {
-            (Some(v), Some(p)) => format!("model version {v} ({p})"),
-            (None, Some(p)) => format!("the model at {p}"),
-            _ => "an unknown model".into(),
-        };
+        let model =
+            crate::model::describe(self.model_version.as_deref(), self.model_path.as_deref());
         writeln!(
             f,
             "{}: {} - serves {model} at {}",
@@ -202,11 +199,8 @@ pub struct DockerStatusReport {
 
 impl fmt::Display for DockerStatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let model = match (&self.model_version, &self.model_path) {
-            (Some(v), Some(p)) => format!("model version {v} ({p})"),
-            (None, Some(p)) => format!("the model at {p}"),
-            _ => "an unknown model".into(),
-        };
+        let model =
+            crate::model::describe(self.model_version.as_deref(), self.model_path.as_deref());
         writeln!(
             f,
             "{}: {} - serves {model} at {}",

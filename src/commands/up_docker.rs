@@ -146,51 +146,92 @@ pub(crate) async fn run(
     let unchanged = serving
         .iter()
         .find(|c| c.image == built.image && c.model_path.as_deref() == Some(model.path.as_str()));
-    if let Some(c) = unchanged.filter(|c| env_hash_of(&existing, &c.id) == Some(env_hash.as_str()))
-    {
+    let unchanged = unchanged.filter(|c| env_hash_of(&existing, &c.id) == Some(env_hash.as_str()));
+    if let Some(c) = unchanged {
         printer.info(format!("{} already serves this image and model", c.name));
         report.container = c.name.clone();
         report.release = c.release;
         report.replaced.clear();
-        report.smoke = smoke::run(
-            &url,
-            &config.service.ready_path,
-            config.smoke.as_ref(),
-            timeout,
-            printer,
-        )
-        .await?;
-        held.release().await?;
-        printer.result(&report)?;
-        return Ok(ExitStatus::Success);
+    } else {
+        let labels = release_labels(project, &model.path, version.as_deref(), release, env_hash);
+        let spec = Spec {
+            name: format!("{project}-{release}-candidate"),
+            image: built.image.clone(),
+            env,
+            labels,
+            container_port: config.service.port,
+            host_port: None,
+            restart: false,
+        };
+        replace(&engine, config, spec, &existing, timeout, printer).await?;
     }
+    report.smoke = smoke::run(
+        &url,
+        &config.service.ready_path,
+        config.smoke.as_ref(),
+        timeout,
+        printer,
+    )
+    .await?;
+    held.release().await?;
+    printer.result(&report)?;
+    Ok(ExitStatus::Success)
+}
 
+fn env_hash_of<'a>(existing: &'a [ProjectContainer], id: &str) -> Option<&'a str> {
+    existing
+        .iter()
+        .find(|c| c.id == id)
+        .and_then(|c| c.env_hash.as_deref())
+}
+
+/// The labels that make a container the project's release, and say what it serves.
+fn release_labels(
+    project: &str,
+    model_path: &str,
+    version: Option<&str>,
+    release: u32,
+    env_hash: String,
+) -> HashMap<String, String> {
     let mut labels = HashMap::from([
         (docker::PROJECT_LABEL.to_string(), project.to_string()),
-        (docker::MODEL_PATH_LABEL.to_string(), model.path.clone()),
+        (docker::MODEL_PATH_LABEL.to_string(), model_path.to_string()),
         (docker::RELEASE_LABEL.to_string(), release.to_string()),
         (docker::ENV_LABEL.to_string(), env_hash),
     ]);
-    if let Some(v) = &version {
-        labels.insert(docker::MODEL_VERSION_LABEL.to_string(), v.clone());
+    if let Some(v) = version {
+        labels.insert(docker::MODEL_VERSION_LABEL.to_string(), v.to_string());
     }
-    let spec = Spec {
-        name: format!("{project}-{release}-candidate"),
-        image: built.image.clone(),
-        env,
-        labels,
-        container_port: config.service.port,
-        host_port: None,
-        restart: false,
-    };
+    labels
+}
 
+/// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
+/// running containers of `existing`; removes every old container once the new one answers.
+/// On any failure the old container keeps, or goes back to, serving.
+async fn replace(
+    engine: &Engine,
+    config: &Config,
+    spec: Spec,
+    existing: &[ProjectContainer],
+    timeout: Duration,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<()> {
+    let project = config.project.name.as_str();
+    let release = spec
+        .labels
+        .get(docker::RELEASE_LABEL)
+        .cloned()
+        .unwrap_or_default();
+    let serving: Vec<&ProjectContainer> = existing.iter().filter(|c| c.running).collect();
+    let address = docker::address(engine);
+    let url = format!("http://{address}:{}", config.target.host_port);
     // The candidate, on a port of the engine's choosing, while the old container serves.
-    printer.info(format!("Starting {} from {}", spec.name, built.image));
-    let (candidate, port) = docker::start(&engine, &spec).await?;
+    printer.info(format!("Starting {} from {}", spec.name, spec.image));
+    let (candidate, port) = docker::start(engine, &spec).await?;
     let candidate_url = format!("http://{address}:{port}");
     let checked = async {
         docker::wait_ready(
-            &engine,
+            engine,
             &candidate,
             &candidate_url,
             &config.service.ready_path,
@@ -214,8 +255,8 @@ pub(crate) async fn run(
         None => "nothing served before".to_string(),
     };
     if let Err(e) = checked {
-        let lines = docker::last_lines(&engine, &candidate).await;
-        docker::remove(&engine, &candidate).await?;
+        let lines = docker::last_lines(engine, &candidate).await;
+        docker::remove(engine, &candidate).await?;
         return Err(e.context(exit::Classified {
             status: ExitStatus::Failed,
             message: format!(
@@ -227,7 +268,7 @@ pub(crate) async fn run(
     // The cut-over: the old container stops (kept until the new one answers), the new release
     // takes the host port.
     for c in &serving {
-        docker::stop(&engine, &c.id).await?;
+        docker::stop(engine, &c.id).await?;
     }
     let final_spec = Spec {
         name: format!("{project}-{release}"),
@@ -235,11 +276,11 @@ pub(crate) async fn run(
         restart: true,
         ..spec
     };
-    let started = docker::start(&engine, &final_spec).await;
+    let started = docker::start(engine, &final_spec).await;
     let ready = match &started {
         Ok((id, _)) => {
             docker::wait_ready(
-                &engine,
+                engine,
                 id,
                 &url,
                 &config.service.ready_path,
@@ -257,12 +298,12 @@ pub(crate) async fn run(
         .and(ready)
     {
         if let Ok((id, _)) = &started {
-            docker::remove(&engine, id).await?;
+            docker::remove(engine, id).await?;
         }
         for c in &serving {
-            docker::start_again(&engine, &c.id).await?;
+            docker::start_again(engine, &c.id).await?;
         }
-        docker::remove(&engine, &candidate).await?;
+        docker::remove(engine, &candidate).await?;
         let back = match serving.first() {
             Some(c) => format!("{} serves again", c.name),
             None => "nothing serves".to_string(),
@@ -275,26 +316,9 @@ pub(crate) async fn run(
             ),
         }));
     }
-    docker::remove(&engine, &candidate).await?;
-    for c in &existing {
-        docker::remove(&engine, &c.id).await?;
+    docker::remove(engine, &candidate).await?;
+    for c in existing {
+        docker::remove(engine, &c.id).await?;
     }
-    report.smoke = smoke::run(
-        &url,
-        &config.service.ready_path,
-        config.smoke.as_ref(),
-        timeout,
-        printer,
-    )
-    .await?;
-    held.release().await?;
-    printer.result(&report)?;
-    Ok(ExitStatus::Success)
-}
-
-fn env_hash_of<'a>(existing: &'a [ProjectContainer], id: &str) -> Option<&'a str> {
-    existing
-        .iter()
-        .find(|c| c.id == id)
-        .and_then(|c| c.env_hash.as_deref())
+    Ok(())
 }
