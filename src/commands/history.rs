@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Session;
 use crate::cli::HistoryArgs;
-use crate::exit::{self, ExitStatus};
+use crate::exit::ExitStatus;
 use crate::target::ecs::releases::{self, Release};
 use crate::target::ecs::service;
 
@@ -76,10 +76,7 @@ fn image_digest(image: Option<&str>) -> String {
 pub async fn run(session: &Session<'_>, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
     let config = session.config()?;
     if config.target.kind == crate::config::TargetKind::Docker {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            "`mldeploy history` is not available on the docker target yet (up, status, logs and destroy are): to serve another model version there, run `mldeploy up --model-version N`",
-        ));
+        return super::rollback_docker::history(session, &config).await;
     }
     let aws = session.aws(&config).await?;
     let ecs = aws.ecs();

@@ -8,6 +8,7 @@ pub mod init;
 pub mod logs;
 pub mod push;
 pub mod rollback;
+pub mod rollback_docker;
 pub mod status;
 pub mod up;
 pub mod up_docker;

@@ -85,10 +85,7 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
     let printer = session.printer;
     let config = session.config()?;
     if config.target.kind == crate::config::TargetKind::Docker {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            "`mldeploy rollback` is not available on the docker target yet (up, status, logs and destroy are): to serve another model version there, run `mldeploy up --model-version N`",
-        ));
+        return super::rollback_docker::rollback(session, args, &config).await;
     }
     let aws = session.aws(&config).await?;
     let (ecs, elb, s3) = (aws.ecs(), aws.elbv2(), aws.s3());

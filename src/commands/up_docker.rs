@@ -88,12 +88,7 @@ pub(crate) async fn run(
     dry_run: bool,
 ) -> anyhow::Result<ExitStatus> {
     let printer = session.printer;
-    if !config.service.secrets.is_empty() {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            "service.secrets needs the ECS target, which reads Secrets Manager and SSM for the task; on the docker target pass values through the engine or service.environment",
-        ));
-    }
+    refuse_secrets(config)?;
     let aws = session.aws(config).await?;
     let s3 = aws.s3();
     let (model, version) = require_model(&s3, config, choice, printer).await?;
@@ -106,18 +101,7 @@ pub(crate) async fn run(
     let address = docker::address(&engine);
     let url = format!("http://{address}:{}", config.target.host_port);
 
-    let mut env = vec![
-        format!("MODEL_BUCKET_NAME={}", config.model.bucket),
-        format!("MODEL_PATH={}", model.path),
-    ];
-    env.extend(
-        config
-            .service
-            .environment
-            .iter()
-            .map(|(k, v)| format!("{k}={v}")),
-    );
-    let env_hash = format!("{:x}", Sha256::digest(env.join("\n").as_bytes()))[..16].to_string();
+    let (env, env_hash) = release_env(config, &model.path);
 
     let mut report = DockerUpReport {
         dry_run,
@@ -185,8 +169,37 @@ fn env_hash_of<'a>(existing: &'a [ProjectContainer], id: &str) -> Option<&'a str
         .and_then(|c| c.env_hash.as_deref())
 }
 
+/// The container's environment (the ECS contract: MODEL_BUCKET_NAME, MODEL_PATH, then
+/// `service.environment`) and a short hash of it for the release's label.
+pub(crate) fn release_env(config: &Config, model_path: &str) -> (Vec<String>, String) {
+    let mut env = vec![
+        format!("MODEL_BUCKET_NAME={}", config.model.bucket),
+        format!("MODEL_PATH={model_path}"),
+    ];
+    env.extend(
+        config
+            .service
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    let hash = format!("{:x}", Sha256::digest(env.join("\n").as_bytes()))[..16].to_string();
+    (env, hash)
+}
+
+/// Secrets are read by ECS for its tasks; a Docker engine has no such reader here.
+pub(crate) fn refuse_secrets(config: &Config) -> anyhow::Result<()> {
+    if config.service.secrets.is_empty() {
+        return Ok(());
+    }
+    Err(exit::error(
+        ExitStatus::Usage,
+        "service.secrets needs the ECS target, which reads Secrets Manager and SSM for the task; on the docker target pass values through the engine or service.environment",
+    ))
+}
+
 /// The labels that make a container the project's release, and say what it serves.
-fn release_labels(
+pub(crate) fn release_labels(
     project: &str,
     model_path: &str,
     version: Option<&str>,
@@ -206,9 +219,10 @@ fn release_labels(
 }
 
 /// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
-/// running containers of `existing`; removes every old container once the new one answers.
+/// running containers of `existing`; once the new one answers, the old ones are kept stopped
+/// (the newest `KEPT_RELEASES`) or removed.
 /// On any failure the old container keeps, or goes back to, serving.
-async fn replace(
+pub(crate) async fn replace(
     engine: &Engine,
     config: &Config,
     spec: Spec,
@@ -317,8 +331,15 @@ async fn replace(
         }));
     }
     docker::remove(engine, &candidate).await?;
+    // The replaced releases stay, stopped, as what `history` lists and `rollback` goes back to;
+    // only the newest few, and never a leftover candidate.
+    let mut kept = 0;
     for c in existing {
-        docker::remove(engine, &c.id).await?;
+        if c.name.ends_with("-candidate") || kept >= docker::KEPT_RELEASES {
+            docker::remove(engine, &c.id).await?;
+        } else {
+            kept += 1;
+        }
     }
     Ok(())
 }

@@ -27,6 +27,9 @@ pub const RELEASE_LABEL: &str = "mldeploy.release";
 /// A hash of the container's environment, so a changed `service.environment` deploys anew.
 pub const ENV_LABEL: &str = "mldeploy.env-hash";
 
+/// How many replaced releases stay, stopped, for `history` and `rollback`.
+pub const KEPT_RELEASES: usize = 5;
+
 /// How many of a failed container's last log lines an error shows.
 const LAST_LINES: usize = 20;
 
@@ -42,6 +45,8 @@ pub struct ProjectContainer {
     #[serde(skip)]
     pub env_hash: Option<String>,
     pub running: bool,
+    /// When the container was created, RFC 3339.
+    pub created: Option<String>,
     /// The host port its service is published on, when it is.
     pub host_port: Option<u16>,
 }
@@ -79,6 +84,11 @@ pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<Pr
                 model_path: labels.get(MODEL_PATH_LABEL).cloned(),
                 env_hash: labels.get(ENV_LABEL).cloned(),
                 running: c.state.map(|s| s.to_string()) == Some("running".into()),
+                created: c.created.and_then(|t| {
+                    aws_smithy_types::DateTime::from_secs(t)
+                        .fmt(aws_smithy_types::date_time::Format::DateTime)
+                        .ok()
+                }),
                 host_port: c
                     .ports
                     .unwrap_or_default()

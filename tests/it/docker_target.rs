@@ -24,6 +24,17 @@ fn predict_on(port: u16) -> String {
 }
 
 /// The names of the project's containers, running or not.
+fn running_of(project: &str) -> Vec<String> {
+    let run = docker(&[
+        "ps",
+        "--filter",
+        &format!("label=mldeploy.project={project}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    run.stdout.lines().map(str::to_string).collect()
+}
+
 fn containers_of(project: &str) -> Vec<String> {
     let run = docker(&[
         "ps",
@@ -68,7 +79,12 @@ fn the_docker_target_deploys_upgrades_reports_and_destroys() {
         serde_json::json!([format!("{name}-1")])
     );
     assert!(predict_on(port).contains(&format!("mlflow/models/{name}/7")));
-    assert_eq!(containers_of(name), [format!("{name}-2")]);
+    // The replaced release stays, stopped, for history and rollback.
+    assert_eq!(
+        containers_of(name),
+        [format!("{name}-2"), format!("{name}-1")]
+    );
+    assert_eq!(running_of(name), [format!("{name}-2")]);
 
     let status = project.mldeploy(&["status", "--output", "json"]);
     status.expect_code(0);
@@ -147,4 +163,62 @@ fn an_app_bound_to_loopback_inside_its_container_is_diagnosed() {
         containers_of(&project.name).is_empty(),
         "the candidate was removed"
     );
+}
+
+#[test]
+fn rollback_and_history_on_the_docker_target() {
+    let (project, _, port) = on_docker("it-dkrollback");
+    let name = &project.name;
+    project.mldeploy(&["up"]).expect_code(0);
+    project
+        .mldeploy(&["up", "--model-version", "7"])
+        .expect_code(0);
+
+    // Back to the release before: release 1's image and model, as release 3.
+    let back = project.mldeploy(&["rollback", "--output", "json"]);
+    back.expect_code(0);
+    assert_eq!(back.json()["model_version"], "6");
+    assert_eq!(back.json()["container"], format!("{name}-3"));
+    assert!(predict_on(port).contains(&format!("mlflow/models/{name}/6")));
+
+    let missing = project.mldeploy(&["rollback", "--model-version", "99"]);
+    missing.expect_code(2);
+    assert!(
+        missing
+            .stderr
+            .contains("versions present (newest first): 7, 6"),
+        "{}",
+        missing.stderr
+    );
+
+    project
+        .mldeploy(&["rollback", "--to-revision", "2"])
+        .expect_code(0);
+    assert!(predict_on(port).contains(&format!("mlflow/models/{name}/7")));
+
+    let history = project.mldeploy(&["history", "--output", "json"]);
+    history.expect_code(0);
+    let releases: Vec<(i64, String, bool)> = history.json()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_i64().unwrap(),
+                r["model_version"].as_str().unwrap().to_string(),
+                r["serving"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        releases,
+        [
+            (4, "7".to_string(), true),
+            (3, "6".to_string(), false),
+            (2, "7".to_string(), false),
+            (1, "6".to_string(), false)
+        ]
+    );
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+    assert!(containers_of(name).is_empty());
 }
