@@ -79,9 +79,12 @@ def main():
     with mlflow.start_run(run_name=f"california-housing-v{args.version}"):
         mlflow.log_params({"n_estimators": args.n_estimators, "max_depth": 6})
         mlflow.log_metric("train_rmse", float(np.sqrt(np.mean((model.predict(x) - y) ** 2))))
-        export = os.path.join(tempfile.mkdtemp(), "model")
-        mlflow.xgboost.save_model(model, export, input_example=x.head(2))
-        mlflow.log_artifacts(export, artifact_path="model")
+        logged = mlflow.xgboost.log_model(
+            model, name="model", input_example=x.head(2), registered_model_name="california-housing"
+        )
+    print(f"registered california-housing as MLflow model version {logged.registered_model_version}")
+    # The exported directory is exactly what MLflow logged: MLmodel, the model, its environment.
+    export = mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=tempfile.mkdtemp())
 
     s3 = boto3.client("s3")
     prefix = f"{args.prefix}/{args.version}"
