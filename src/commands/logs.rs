@@ -123,7 +123,7 @@ async fn docker_logs(
     use futures_util::StreamExt;
     let engine = crate::image::engine::Engine::connect().await?;
     let containers = crate::target::docker::containers(&engine, &config.project.name).await?;
-    let Some(c) = containers.iter().find(|c| c.running).or(containers.first()) else {
+    let Some(c) = crate::target::docker::current(&containers) else {
         return Err(exit::error(
             ExitStatus::Environment,
             format!(

@@ -154,30 +154,11 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
                 })?,
         ),
     };
-    // Never go back to a model that is gone from S3.
-    if let Target::Existing(r) = &target {
-        if let Some(path) = &r.release.model_path {
-            let what = format!(
-                "{} serves the model at {path}, which is gone",
-                short_task_definition(&r.release.task_definition)
-            );
-            model::require_path(&s3, bucket, path, &what).await?;
-        }
-    }
-
-    let image = match &target {
-        Target::Existing(r) => r.release.image.clone(),
-        Target::New { tags, .. } => Some(tags.image.clone()),
-    };
-    if let Some(image) = &image {
-        require_image(&aws.ecr(), &project, image).await?;
-    }
-
-    let (registered, target_arn, release) = match &target {
-        Target::Existing(r) => (false, r.release.task_definition.clone(), r.release.clone()),
+    // What the target serves: an existing release, or the one a new revision would be.
+    let (registered, release) = match &target {
+        Target::Existing(r) => (false, r.release.clone()),
         Target::New { tags, .. } => (
             true,
-            format!("{project}:(next)"),
             releases::Release {
                 revision: 0,
                 task_definition: format!("{project}:(next)"),
@@ -192,6 +173,18 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
             },
         ),
     };
+    // Never go back to a model that is gone from S3 (--model-version checked its path already).
+    if let (None, Some(path)) = (&args.model_version, &release.model_path) {
+        let what = format!(
+            "{} serves the model at {path}, which is gone",
+            short_task_definition(&release.task_definition)
+        );
+        model::require_path(&s3, bucket, path, &what).await?;
+    }
+    if let Some(image) = &release.image {
+        require_image(&aws.ecr(), &project, image).await?;
+    }
+    let target_arn = release.task_definition.clone();
     let dns = load_balancer::dns_name_for_target_group(&elb, &shape.target_group_arn).await?;
     let mut report = RollbackReport {
         dry_run: args.deploy.dry_run,

@@ -4,7 +4,7 @@
 //! cut-over as `up`, under the same lock.
 
 use super::history::HistoryReport;
-use super::up_docker::{refuse_secrets, release_env, release_labels, replace, DockerUpReport};
+use super::up_docker::{candidate, refuse_secrets, replace, DockerUpReport};
 use super::Session;
 use crate::cli::RollbackArgs;
 use crate::config::Config;
@@ -12,7 +12,7 @@ use crate::exit::{self, ExitStatus};
 use crate::image::{build, engine::Engine};
 use crate::model;
 use crate::smoke;
-use crate::target::docker::{self, ProjectContainer, Spec};
+use crate::target::docker::{self, ProjectContainer};
 use crate::target::ecs::releases::Release;
 
 pub async fn history(session: &Session<'_>, config: &Config) -> anyhow::Result<ExitStatus> {
@@ -132,11 +132,7 @@ pub async fn rollback(
     }
 
     let release = existing.iter().map(|c| c.release).max().unwrap_or(0) + 1;
-    let url = format!(
-        "http://{}:{}",
-        docker::address(&engine),
-        config.target.host_port
-    );
+    let url = docker::url(&engine, config.target.host_port);
     let unchanged =
         serving.image == image && serving.model_path.as_deref() == Some(model_path.as_str());
     let mut report = DockerUpReport {
@@ -172,16 +168,7 @@ pub async fn rollback(
             serving.name
         ));
     } else {
-        let (env, env_hash) = release_env(config, &model_path);
-        let spec = Spec {
-            name: format!("{project}-{release}-candidate"),
-            image,
-            env,
-            labels: release_labels(project, &model_path, version.as_deref(), release, env_hash),
-            container_port: config.service.port,
-            host_port: None,
-            restart: false,
-        };
+        let spec = candidate(config, &image, &model_path, version.as_deref(), release);
         replace(
             &engine,
             config,

@@ -227,7 +227,7 @@ async fn docker_status(
     let start = Instant::now();
     let report = loop {
         let containers = docker::containers(&engine, &config.project.name).await?;
-        let Some(c) = containers.iter().find(|c| c.running).or(containers.first()) else {
+        let Some(c) = docker::current(&containers) else {
             return Err(crate::exit::error(
                 ExitStatus::Environment,
                 format!(
@@ -236,11 +236,7 @@ async fn docker_status(
                 ),
             ));
         };
-        let url = format!(
-            "http://{}:{}",
-            docker::address(&engine),
-            config.target.host_port
-        );
+        let url = docker::url(&engine, config.target.host_port);
         let ready = format!("{url}{}", config.service.ready_path);
         let reason = if !c.running {
             Some(format!("container {} is not running", c.name))
@@ -290,13 +286,7 @@ pub async fn look(
     let svc = service::require(ecs, project, region).await?;
     let shape = RunningShape::of(&svc)?;
     let serving = svc.task_definition().unwrap_or_default().to_string();
-    let primary_id = svc
-        .deployments()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY"))
-        .and_then(|d| d.id())
-        .unwrap_or_default()
-        .to_string();
+    let primary_id = service::primary(&svc).unwrap_or_default();
     let watch = Watch {
         ecs,
         elb,

@@ -98,10 +98,7 @@ pub(crate) async fn run(
     let serving: Vec<&ProjectContainer> = existing.iter().filter(|c| c.running).collect();
     let release = existing.iter().map(|c| c.release).max().unwrap_or(0) + 1;
     let plan = build::plan(config).await?;
-    let address = docker::address(&engine);
-    let url = format!("http://{address}:{}", config.target.host_port);
-
-    let (env, env_hash) = release_env(config, &model.path);
+    let url = docker::url(&engine, config.target.host_port);
 
     let mut report = DockerUpReport {
         dry_run,
@@ -126,27 +123,25 @@ pub(crate) async fn run(
     let built = build::build(&engine, config, plan, printer).await?;
     let timeout = args.deploy.timeout;
 
+    let spec = candidate(
+        config,
+        &built.image,
+        &model.path,
+        version.as_deref(),
+        release,
+    );
     // Nothing changed: the same image, model and environment already serve. Still ask it.
-    let unchanged = serving
-        .iter()
-        .find(|c| c.image == built.image && c.model_path.as_deref() == Some(model.path.as_str()));
-    let unchanged = unchanged.filter(|c| env_hash_of(&existing, &c.id) == Some(env_hash.as_str()));
+    let unchanged = serving.iter().find(|c| {
+        c.image == built.image
+            && c.model_path.as_deref() == Some(model.path.as_str())
+            && c.env_hash.as_ref() == spec.labels.get(docker::ENV_LABEL)
+    });
     if let Some(c) = unchanged {
         printer.info(format!("{} already serves this image and model", c.name));
         report.container = c.name.clone();
         report.release = c.release;
         report.replaced.clear();
     } else {
-        let labels = release_labels(project, &model.path, version.as_deref(), release, env_hash);
-        let spec = Spec {
-            name: format!("{project}-{release}-candidate"),
-            image: built.image.clone(),
-            env,
-            labels,
-            container_port: config.service.port,
-            host_port: None,
-            restart: false,
-        };
         replace(&engine, config, spec, &existing, timeout, printer).await?;
     }
     report.smoke = smoke::run(
@@ -162,16 +157,17 @@ pub(crate) async fn run(
     Ok(ExitStatus::Success)
 }
 
-fn env_hash_of<'a>(existing: &'a [ProjectContainer], id: &str) -> Option<&'a str> {
-    existing
-        .iter()
-        .find(|c| c.id == id)
-        .and_then(|c| c.env_hash.as_deref())
-}
-
-/// The container's environment (the ECS contract: MODEL_BUCKET_NAME, MODEL_PATH, then
-/// `service.environment`) and a short hash of it for the release's label.
-pub(crate) fn release_env(config: &Config, model_path: &str) -> (Vec<String>, String) {
+/// The new release's container, first as a candidate on an ephemeral port: the image, the
+/// environment (the ECS contract: MODEL_BUCKET_NAME, MODEL_PATH, then `service.environment`),
+/// and the labels that make it the project's release and say what it serves, a hash of the
+/// environment among them.
+pub(crate) fn candidate(
+    config: &Config,
+    image: &str,
+    model_path: &str,
+    version: Option<&str>,
+    release: u32,
+) -> Spec {
     let mut env = vec![
         format!("MODEL_BUCKET_NAME={}", config.model.bucket),
         format!("MODEL_PATH={model_path}"),
@@ -183,8 +179,26 @@ pub(crate) fn release_env(config: &Config, model_path: &str) -> (Vec<String>, St
             .iter()
             .map(|(k, v)| format!("{k}={v}")),
     );
-    let hash = format!("{:x}", Sha256::digest(env.join("\n").as_bytes()))[..16].to_string();
-    (env, hash)
+    let env_hash = format!("{:x}", Sha256::digest(env.join("\n").as_bytes()))[..16].to_string();
+    let project = config.project.name.as_str();
+    let mut labels = HashMap::from([
+        (docker::PROJECT_LABEL.to_string(), project.to_string()),
+        (docker::MODEL_PATH_LABEL.to_string(), model_path.to_string()),
+        (docker::RELEASE_LABEL.to_string(), release.to_string()),
+        (docker::ENV_LABEL.to_string(), env_hash),
+    ]);
+    if let Some(v) = version {
+        labels.insert(docker::MODEL_VERSION_LABEL.to_string(), v.to_string());
+    }
+    Spec {
+        name: format!("{project}-{release}-candidate"),
+        image: image.to_string(),
+        env,
+        labels,
+        container_port: config.service.port,
+        host_port: None,
+        restart: false,
+    }
 }
 
 /// Secrets are read by ECS for its tasks; a Docker engine has no such reader here.
@@ -196,26 +210,6 @@ pub(crate) fn refuse_secrets(config: &Config) -> anyhow::Result<()> {
         ExitStatus::Usage,
         "service.secrets needs the ECS target, which reads Secrets Manager and SSM for the task; on the docker target pass values through the engine or service.environment",
     ))
-}
-
-/// The labels that make a container the project's release, and say what it serves.
-pub(crate) fn release_labels(
-    project: &str,
-    model_path: &str,
-    version: Option<&str>,
-    release: u32,
-    env_hash: String,
-) -> HashMap<String, String> {
-    let mut labels = HashMap::from([
-        (docker::PROJECT_LABEL.to_string(), project.to_string()),
-        (docker::MODEL_PATH_LABEL.to_string(), model_path.to_string()),
-        (docker::RELEASE_LABEL.to_string(), release.to_string()),
-        (docker::ENV_LABEL.to_string(), env_hash),
-    ]);
-    if let Some(v) = version {
-        labels.insert(docker::MODEL_VERSION_LABEL.to_string(), v.to_string());
-    }
-    labels
 }
 
 /// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
@@ -237,12 +231,11 @@ pub(crate) async fn replace(
         .cloned()
         .unwrap_or_default();
     let serving: Vec<&ProjectContainer> = existing.iter().filter(|c| c.running).collect();
-    let address = docker::address(engine);
-    let url = format!("http://{address}:{}", config.target.host_port);
+    let url = docker::url(engine, config.target.host_port);
     // The candidate, on a port of the engine's choosing, while the old container serves.
     printer.info(format!("Starting {} from {}", spec.name, spec.image));
     let (candidate, port) = docker::start(engine, &spec).await?;
-    let candidate_url = format!("http://{address}:{port}");
+    let candidate_url = docker::url(engine, port);
     let checked = async {
         docker::wait_ready(
             engine,
@@ -290,30 +283,25 @@ pub(crate) async fn replace(
         restart: true,
         ..spec
     };
-    let started = docker::start(engine, &final_spec).await;
-    let ready = match &started {
+    let taken = match docker::start(engine, &final_spec).await {
         Ok((id, _)) => {
-            docker::wait_ready(
+            let ready = docker::wait_ready(
                 engine,
-                id,
+                &id,
                 &url,
                 &config.service.ready_path,
                 config.service.port,
                 CUTOVER_READY.max(timeout),
             )
-            .await
+            .await;
+            if ready.is_err() {
+                docker::remove(engine, &id).await?;
+            }
+            ready
         }
-        Err(_) => Ok(()),
+        Err(e) => Err(e),
     };
-    if let Err(e) = started
-        .as_ref()
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e:#}"))
-        .and(ready)
-    {
-        if let Ok((id, _)) = &started {
-            docker::remove(engine, id).await?;
-        }
+    if let Err(e) = taken {
         for c in &serving {
             docker::start_again(engine, &c.id).await?;
         }

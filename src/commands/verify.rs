@@ -138,11 +138,7 @@ impl Verify<'_> {
         }
     }
 
-    async fn redeploy(
-        &self,
-        previous: &str,
-        printer: &crate::output::Printer,
-    ) -> anyhow::Result<()> {
+    async fn redeploy(&self, previous: &str, printer: &Printer) -> anyhow::Result<()> {
         let spec = ServiceSpec {
             task_definition_arn: previous,
             force: false,

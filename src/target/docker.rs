@@ -256,17 +256,25 @@ pub async fn last_lines(engine: &Engine, id: &str) -> String {
     text.trim_end().to_string()
 }
 
-/// Where the engine's published ports answer: loopback for a local engine, else its host.
-pub fn address(engine: &Engine) -> String {
-    if engine.socket_path().is_some() {
-        return "127.0.0.1".into();
-    }
-    let rest = engine
-        .host
-        .split("://")
-        .nth(1)
-        .unwrap_or(engine.host.as_str());
-    rest.split(':').next().unwrap_or("127.0.0.1").to_string()
+/// The URL of a port the engine publishes: on loopback for a local engine, else on its host.
+pub fn url(engine: &Engine, port: u16) -> String {
+    let host = if engine.socket_path().is_some() {
+        "127.0.0.1"
+    } else {
+        let rest = engine
+            .host
+            .split("://")
+            .nth(1)
+            .unwrap_or(engine.host.as_str());
+        rest.split(':').next().unwrap_or("127.0.0.1")
+    };
+    format!("http://{host}:{port}")
+}
+
+/// The container that stands for the service: the running one, else the newest release
+/// (`containers` lists newest first).
+pub fn current(containers: &[ProjectContainer]) -> Option<&ProjectContainer> {
+    containers.iter().find(|c| c.running).or(containers.first())
 }
 
 /// Waits until the container answers `ready_path` with 2xx on `port`. Fails at once when it

@@ -146,7 +146,7 @@ impl RunningShape {
 }
 
 /// The PRIMARY deployment's id.
-fn primary(service: &Service) -> Option<String> {
+pub fn primary(service: &Service) -> Option<String> {
     service
         .deployments()
         .iter()
