@@ -1,6 +1,7 @@
 """What the bench scripts share: the sandbox's environment, timing a command, and a deployed
 fixture project (a FROM-scratch busybox web server, one model version in the sandbox's S3)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,8 +28,24 @@ def sandbox_env():
             for key in line.split()[1:]:
                 env.pop(key, None)
     env.pop("CI", None)
-    subprocess.run(["cargo", "build", "--locked", "--quiet"], cwd=ROOT, check=True)
+    build()
     return env
+
+
+def build():
+    """Builds target/debug/mldeploy the way the tests do: a plain `cargo build` resolves the AWS SDK
+    crates without the tests' features and compiles them all a second time (over 10 minutes)."""
+    subprocess.run(["cargo", "test", "--locked", "--no-run", "--quiet"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def record(bench, case, mldeploy, peer, peer_name, unit="s", note=""):
+    """Adds one measured row to the file bench/report collects (BENCH_ROWS), when it runs us."""
+    path = os.environ.get("BENCH_ROWS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"bench": bench, "case": case, "mldeploy": mldeploy, "peer": peer,
+                                "peer_name": peer_name, "unit": unit, "note": note}) + "\n")
 
 
 def timed(cmd, env, shell=False):

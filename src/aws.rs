@@ -1,9 +1,12 @@
 //! One AWS `SdkConfig` for the whole run (region, profile, `AWS_ENDPOINT_URL` honoured by the
 //! SDK itself) and the typed clients made from it; AWS errors mapped to exit codes in one place.
 
+pub mod retry;
+
 use std::fmt;
 
 use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -33,6 +36,22 @@ pub struct Aws {
     pub sdk: aws_config::SdkConfig,
     pub region: String,
     pub region_source: RegionSource,
+    /// Whether each retried call is said on stderr (`-v`).
+    pub log_retries: bool,
+}
+
+/// A typed client from the shared config, with the retry log attached.
+macro_rules! client {
+    ($name:ident, $krate:ident) => {
+        pub fn $name(&self) -> $krate::Client {
+            let config = $krate::config::Builder::from(&self.sdk)
+                .interceptor(retry::RetryLog {
+                    enabled: self.log_retries,
+                })
+                .build();
+            $krate::Client::from_conf(config)
+        }
+    };
 }
 
 impl Aws {
@@ -47,7 +66,8 @@ impl Aws {
             (None, Some(r)) => (Some(r.to_string()), RegionSource::ProjectConfig),
             (None, None) => (None, RegionSource::Environment),
         };
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(retry::config());
         if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
@@ -65,36 +85,23 @@ impl Aws {
             sdk,
             region,
             region_source: source,
+            log_retries: false,
         })
     }
 
-    pub fn ecr(&self) -> aws_sdk_ecr::Client {
-        aws_sdk_ecr::Client::new(&self.sdk)
+    /// The same, saying each retried call on stderr when `on`.
+    pub fn logging_retries(mut self, on: bool) -> Aws {
+        self.log_retries = on;
+        self
     }
 
-    pub fn ecs(&self) -> aws_sdk_ecs::Client {
-        aws_sdk_ecs::Client::new(&self.sdk)
-    }
-
-    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
-        aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk)
-    }
-
-    pub fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.sdk)
-    }
-
-    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
-        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
-    }
-
-    pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.sdk)
-    }
-
-    pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::new(&self.sdk)
-    }
+    client!(ecr, aws_sdk_ecr);
+    client!(ecs, aws_sdk_ecs);
+    client!(elbv2, aws_sdk_elasticloadbalancingv2);
+    client!(iam, aws_sdk_iam);
+    client!(logs, aws_sdk_cloudwatchlogs);
+    client!(ec2, aws_sdk_ec2);
+    client!(s3, aws_sdk_s3);
 }
 
 /// Error codes that mean "the credentials or permissions are wrong", not "the request was".
@@ -102,25 +109,56 @@ const ACCESS_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",
+    "UnauthorizedAccess",
     "UnrecognizedClientException",
     "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
+    "InvalidAccessKeyId",
     "InvalidSignatureException",
     "SignatureDoesNotMatch",
+    "AuthFailure",
+    "OptInRequired",
+];
+
+/// Error codes that mean the credentials (or their session) have expired.
+const EXPIRED_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "TokenRefreshRequired",
+    "RequestExpired",
+];
+
+/// Error codes AWS uses for throttling; the SDK retries them, so seeing one means it kept on.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "EC2ThrottledException",
+    "PriorRequestNotComplete",
+    "TransactionInProgressException",
+    "BandwidthLimitExceeded",
 ];
 
 /// Turns an SDK error into an error that names the call and carries the right exit status:
-/// unreachable endpoint, timeout, missing credentials or access denied -> 3; anything else -> 1.
-pub fn call_error<E, R>(call: &str, err: SdkError<E, R>) -> anyhow::Error
+/// unreachable endpoint, timeout, throttling or a server error past the retries, missing or
+/// expired credentials, access denied -> 3; anything else -> 1.
+pub fn call_error<E>(call: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
 {
+    let attempts = retry::max_attempts();
     let (status, message) = match &err {
+        _ if is_missing_credentials(&err) => (
+            ExitStatus::Environment,
+            format!("{call}: no AWS credentials were found; set AWS_PROFILE (or --profile), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them"),
+        ),
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
             ExitStatus::Environment,
-            format!("{call}: AWS did not answer; check the network, the region and AWS_ENDPOINT_URL"),
+            format!("{call}: AWS did not answer (tried {attempts} times with backoff); check the network, the region and AWS_ENDPOINT_URL, then run the command again"),
         ),
         SdkError::ConstructionFailure(_) => (
             ExitStatus::Environment,
@@ -129,10 +167,26 @@ where
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("unknown");
             let detail = service.err().message().unwrap_or("");
-            if ACCESS_CODES.contains(&code) {
+            let http = service.raw().status().as_u16();
+            if EXPIRED_CODES.contains(&code) {
+                let skew = if code == "RequestExpired" {
+                    " (or this machine's clock is off: check it)"
+                } else {
+                    ""
+                };
+                (
+                    ExitStatus::Environment,
+                    format!("{call} was refused ({code}): the AWS credentials have expired{skew}; refresh them (aws sso login, or a new AWS_SESSION_TOKEN) and run the command again. {detail}"),
+                )
+            } else if ACCESS_CODES.contains(&code) || http == 403 {
                 (
                     ExitStatus::Environment,
                     format!("{call} was refused ({code}): the credentials in use need permission for {call}. {detail}"),
+                )
+            } else if THROTTLING_CODES.contains(&code) || http >= 500 {
+                (
+                    ExitStatus::Environment,
+                    format!("{call}: AWS kept answering HTTP {http} {code} through {attempts} attempts with backoff; try again later, or raise AWS_MAX_ATTEMPTS. {detail}"),
                 )
             } else {
                 (ExitStatus::Failed, format!("{call} failed ({code}): {detail}"))
@@ -141,6 +195,23 @@ where
         _ => (ExitStatus::Failed, format!("{call} failed")),
     };
     anyhow::anyhow!(cause_chain(&err)).context(exit::Classified { status, message })
+}
+
+/// Whether the call failed because no credentials could be found at all.
+fn is_missing_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(creds) =
+            cause.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            return matches!(
+                creds,
+                aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// "a: b: c" from an error and its sources, each said once, without Debug dumps.

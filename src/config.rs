@@ -598,7 +598,15 @@ fn validate(
 
     let bucket = raw.model.bucket.unwrap_or_default();
     if present("model.bucket") {
-        if let Err(why) = check_bucket_name(&bucket) {
+        if bucket.contains(['*', '?']) {
+            report(
+                "model.bucket",
+                format!(
+                    "`model.bucket` = {bucket:?} has a wildcard: the task role may read one bucket, \
+                     named exactly, so a service can never read another team's models"
+                ),
+            );
+        } else if let Err(why) = check_bucket_name(&bucket) {
             report("model.bucket", format!("`model.bucket` = {bucket:?} {why}"));
         }
     }
@@ -610,6 +618,22 @@ fn validate(
                 format!(
                     "`model.path` = {model_path:?} has no `{{version}}`: write where a version lives, \
                      like \"mlflow/models/<model>/{{version}}\""
+                ),
+            );
+        } else if model_path.contains(['*', '?']) {
+            report(
+                "model.path",
+                format!(
+                    "`model.path` = {model_path:?} has a wildcard: the task role reads only the \
+                     prefix before `{{version}}`, so write it out, like \"mlflow/models/<model>/{{version}}\""
+                ),
+            );
+        } else if model_path.starts_with("{version}") {
+            report(
+                "model.path",
+                format!(
+                    "`model.path` = {model_path:?} starts with `{{version}}`: the task role would read \
+                     the whole bucket; put the model's own prefix first, like \"mlflow/models/<model>/{{version}}\""
                 ),
             );
         } else if model_path.starts_with('/') || model_path.starts_with("s3://") {
@@ -1085,6 +1109,27 @@ memory = 2048
         assert!(check_project_name("-housing").is_err());
         assert!(check_project_name("a--b").unwrap_err().contains("ECR"));
         assert!(check_project_name("internal-api").is_err());
+    }
+
+    #[test]
+    fn a_model_path_or_bucket_that_would_widen_the_task_role_is_refused() {
+        let dir = project_dir();
+        for (from, to, key, says) in [
+            ("/{version}\"", "/*/{version}\"", "model.path", "wildcard"),
+            (
+                "path = \"mlflow/models/california-housing/{version}\"",
+                "path = \"{version}\"",
+                "model.path",
+                "whole bucket",
+            ),
+            ("bucket = \"", "bucket = \"*", "model.bucket", "wildcard"),
+        ] {
+            let text = GOOD.replacen(from, to, 1);
+            assert_ne!(text, GOOD, "{from}");
+            let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+            assert_eq!(p.key.as_deref(), Some(key), "{to}");
+            assert!(p.message.contains(says), "{}", p.message);
+        }
     }
 
     #[test]

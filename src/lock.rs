@@ -60,6 +60,20 @@ impl Holder {
         unix_now() >= self.expires_at
     }
 
+    /// Whether the holder ran on this host and its process is gone (killed, or lost AWS before it
+    /// could release): then the lock is stale before it expires.
+    pub fn is_gone_from_this_host(&self) -> bool {
+        let here = gethostname::gethostname().to_string_lossy().into_owned();
+        if self.host != here || self.pid == std::process::id() {
+            return false;
+        }
+        // A live process with that pid that is not mldeploy is a reused pid: the holder is gone.
+        match std::fs::read_to_string(format!("/proc/{}/cmdline", self.pid)) {
+            Ok(cmdline) => !cmdline.contains("mldeploy"),
+            Err(_) => std::path::Path::new("/proc/self").exists(),
+        }
+    }
+
     /// "alice@build-7 (`mldeploy up`, GitHub Actions run 42) since 12:01:07 UTC".
     pub fn describe(&self) -> String {
         let ci = self
@@ -102,7 +116,9 @@ pub struct DeployLock {
     pub holder: Holder,
 }
 
-static HELD: Mutex<Vec<(Client, String, String, String)>> = Mutex::new(Vec::new());
+/// Locks this process holds: client, bucket, key, holder id, expiry.
+type Held = (Client, String, String, String, u64);
+static HELD: Mutex<Vec<Held>> = Mutex::new(Vec::new());
 
 /// Takes the project's lock, or exits 4 naming who holds it. With `force_unlock`, an existing
 /// lock is deleted first (and said so) before one conditional attempt.
@@ -141,7 +157,13 @@ pub async fn acquire(
     match put {
         Ok(_) => {
             if let Ok(mut held) = HELD.lock() {
-                held.push((s3.clone(), bucket.to_string(), key.clone(), holder.id.clone()));
+                held.push((
+                    s3.clone(),
+                    bucket.to_string(),
+                    key.clone(),
+                    holder.id.clone(),
+                    holder.expires_at,
+                ));
             }
             Ok((
                 DeployLock {
@@ -156,6 +178,14 @@ pub async fn acquire(
         Err(e) if is_precondition_failed(&e) => {
             let location = format!("s3://{bucket}/{key}");
             Err(match read_holder(s3, bucket, &key).await? {
+                Some(other) if other.is_gone_from_this_host() => exit::error(
+                    ExitStatus::Locked,
+                    format!(
+                        "the deploy lock {location} is stale: held by {}, which ran on this host and is no longer running (it expires at {}). Pass --force-unlock to break it",
+                        other.describe(),
+                        utc(other.expires_at)
+                    ),
+                ),
                 Some(other) if other.is_expired() => exit::error(
                     ExitStatus::Locked,
                     format!(
@@ -211,10 +241,12 @@ pub async fn read_holder(s3: &Client, bucket: &str, key: &str) -> anyhow::Result
 }
 
 impl DeployLock {
-    /// Releases the lock if it is still this process's.
+    /// Releases the lock if it is still this process's. When that fails, the lock stays recorded,
+    /// so that `main` tries once more and says what became of it.
     pub async fn release(self) -> anyhow::Result<()> {
+        release_if_ours(&self.s3, &self.bucket, &self.key, &self.holder.id).await?;
         forget(&self.key, &self.holder.id);
-        release_if_ours(&self.s3, &self.bucket, &self.key, &self.holder.id).await
+        Ok(())
     }
 }
 
@@ -235,24 +267,70 @@ async fn release_if_ours(s3: &Client, bucket: &str, key: &str, id: &str) -> anyh
 
 fn forget(key: &str, id: &str) {
     if let Ok(mut held) = HELD.lock() {
-        held.retain(|(_, _, k, i)| !(k == key && i == id));
+        held.retain(|(_, _, k, i, _)| !(k == key && i == id));
     }
 }
 
+/// What became of a lock this process still held when it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// Released: `s3://bucket/key`.
+    Released(String),
+    /// Could not be released; it stays until `expires_at` or `--force-unlock`.
+    Kept {
+        location: String,
+        expires_at: u64,
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Leftover::Released(location) => write!(f, "released the deploy lock {location}"),
+            Leftover::Kept {
+                location,
+                expires_at,
+                reason,
+            } => write!(
+                f,
+                "could not release the deploy lock {location} ({reason}); it expires at {}, and the next run on this host reports it as stale: pass --force-unlock then",
+                utc(*expires_at)
+            ),
+        }
+    }
+}
+
+/// How long releasing one lock may take at exit, retries included.
+const RELEASE_WAIT: Duration = Duration::from_secs(8);
+
 /// Releases every lock this process still holds (after an interrupt or an error that skipped the
-/// normal release). Returns the locations released.
-pub async fn release_all_held() -> Vec<String> {
+/// normal release), and says what became of each.
+pub async fn release_all_held() -> Vec<Leftover> {
     let held: Vec<_> = HELD
         .lock()
         .map(|mut h| std::mem::take(&mut *h))
         .unwrap_or_default();
-    let mut released = Vec::new();
-    for (s3, bucket, key, id) in held {
-        if release_if_ours(&s3, &bucket, &key, &id).await.is_ok() {
-            released.push(format!("s3://{bucket}/{key}"));
-        }
+    let mut leftovers = Vec::new();
+    for (s3, bucket, key, id, expires_at) in held {
+        let location = format!("s3://{bucket}/{key}");
+        let outcome =
+            tokio::time::timeout(RELEASE_WAIT, release_if_ours(&s3, &bucket, &key, &id)).await;
+        leftovers.push(match outcome {
+            Ok(Ok(())) => Leftover::Released(location),
+            Ok(Err(e)) => Leftover::Kept {
+                location,
+                expires_at,
+                reason: format!("{e}"),
+            },
+            Err(_) => Leftover::Kept {
+                location,
+                expires_at,
+                reason: format!("AWS did not answer within {} s", RELEASE_WAIT.as_secs()),
+            },
+        });
     }
-    released
+    leftovers
 }
 
 fn unix_now() -> u64 {
@@ -296,6 +374,35 @@ mod tests {
         assert!(!h.is_expired());
         h.expires_at = 1;
         assert!(h.is_expired());
+    }
+
+    #[test]
+    fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
+        let mut h = Holder::new("up", Duration::from_secs(60));
+        assert!(!h.is_gone_from_this_host(), "this process holds it");
+        h.pid = u32::MAX - 1; // no such process
+        assert!(h.is_gone_from_this_host());
+        h.host = "another-host".into();
+        assert!(
+            !h.is_gone_from_this_host(),
+            "another host's process cannot be checked"
+        );
+    }
+
+    #[test]
+    fn a_lock_left_behind_says_when_it_expires_and_how_to_go_on() {
+        let kept = Leftover::Kept {
+            location: "s3://models/.mldeploy/housing/lock".into(),
+            expires_at: 0,
+            reason: "AWS did not answer within 8 s".into(),
+        };
+        let text = kept.to_string();
+        assert!(
+            text.contains("s3://models/.mldeploy/housing/lock"),
+            "{text}"
+        );
+        assert!(text.contains("1970-01-01T00:00:00Z"), "{text}");
+        assert!(text.contains("--force-unlock"), "{text}");
     }
 
     #[test]

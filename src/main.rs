@@ -23,20 +23,11 @@ fn main() -> ExitCode {
             status = mldeploy::interrupted() => Err(exit::error(status, "interrupted")),
         }
     });
-    if outcome.is_err() {
-        // A command that failed or was interrupted may not have reached its own release.
-        let released = runtime.block_on(async {
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                mldeploy::lock::release_all_held(),
-            )
-            .await
-            .unwrap_or_default()
-        });
-        for location in released {
-            eprintln!("released the deploy lock {location}");
-        }
-    }
+    // A command that failed or was interrupted may not have reached its own release.
+    let leftovers = match outcome {
+        Ok(_) => Vec::new(),
+        Err(_) => runtime.block_on(mldeploy::lock::release_all_held()),
+    };
     // Do not wait for blocking work (a context still being hashed or sent) after an interrupt.
     runtime.shutdown_background();
     let status = match outcome {
@@ -52,5 +43,8 @@ fn main() -> ExitCode {
             status
         }
     };
+    for leftover in leftovers {
+        eprintln!("{leftover}");
+    }
     ExitCode::from(status.code())
 }

@@ -77,7 +77,8 @@ impl Session<'_> {
             config.project.region.as_deref(),
             self.global.profile.as_deref(),
         )
-        .await?;
+        .await?
+        .logging_retries(self.global.verbose > 0);
         self.printer
             .info(format!("Region {}, {}", aws.region, aws.region_source));
         Ok(aws)

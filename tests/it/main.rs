@@ -1,10 +1,12 @@
 //! Integration tests: the real binary against the shared local sandbox (scripts/sandbox). One
 //! test binary, so the suite links once.
 
+mod bad_input;
 mod build_push;
 mod config_errors;
 mod destroy;
 mod docker_target;
+mod faults;
 mod load_balancer;
 mod logs;
 mod model_lock;

@@ -125,3 +125,130 @@ async fn a_look_alike_group_without_our_tag_is_not_taken_over() {
         "{err:#}"
     );
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    crate::support::files_under(dir)
+        .into_iter()
+        .filter(|f| {
+            std::fs::read(f)
+                .map(|bytes| String::from_utf8_lossy(&bytes).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn no_secret_reaches_output_or_files_and_the_task_role_reads_only_the_model_prefix() {
+    use crate::support::{assert_says, deployable, mldeploy_cmd, unique_name, Run};
+    let (project, _bucket) = deployable("it-nosecret");
+    let value = format!("s3cr3t-{}", unique_name("v"));
+    let created = aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique_name("it-nosecret"),
+        "--secret-string",
+        &value,
+    ]);
+    let arn = created.expect_code(0).json()["ARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    config.push_str(&format!("[service.secrets]\nAPI_KEY = \"{arn}\"\n"));
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+
+    // Credentials of this test's own, so they can be told from anything else on the machine.
+    let access_key = format!("AKIA{}", unique_name("K").replace('-', "").to_uppercase());
+    let secret_key = format!("secret-key-{}", unique_name("s"));
+    let session_token = format!("session-token-{}", unique_name("t"));
+    let home = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> Run {
+        let mut cmd = mldeploy_cmd();
+        cmd.env("AWS_ACCESS_KEY_ID", &access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret_key)
+            .env("AWS_SESSION_TOKEN", &session_token)
+            .env("HOME", home.path())
+            .env("TMPDIR", tmp.path())
+            .arg("-C")
+            .arg(project.path())
+            .args(args);
+        Run::of(cmd)
+    };
+    let mut printed = String::new();
+    for (args, code) in [
+        (&["up", "-vv"][..], 0),
+        (&["up", "-vv"][..], 0),
+        (&["status", "-vv"][..], 0),
+        (&["history", "-vv"][..], 0),
+        (&["logs", "--since", "10m"][..], 0),
+        (&["rollback", "--model-version", "99", "-vv"][..], 2),
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, code, "{args:?}\n{}", r.stderr);
+        printed.push_str(&r.stdout);
+        printed.push_str(&r.stderr);
+    }
+    assert_says(&printed, &["Region us-east-1"]);
+
+    let token = aws(&["ecr", "get-authorization-token"])
+        .expect_code(0)
+        .json()["authorizationData"][0]["authorizationToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let password = aws(&["ecr", "get-login-password"])
+        .expect_code(0)
+        .stdout
+        .trim()
+        .to_string();
+    for (what, needle) in [
+        ("the ECR token", token.as_str()),
+        ("the registry password", password.as_str()),
+        ("the secret's value", value.as_str()),
+        ("the secret access key", secret_key.as_str()),
+        ("the session token", session_token.as_str()),
+    ] {
+        assert!(!printed.contains(needle), "{what} was printed");
+        for dir in [home.path(), tmp.path(), project.path()] {
+            assert_eq!(
+                files_holding(dir, needle),
+                Vec::<std::path::PathBuf>::new(),
+                "{what} was written"
+            );
+        }
+    }
+
+    // The task role reads objects under the model's prefix, and nothing wider.
+    let role = format!("{}-task", project.name);
+    let names = aws(&["iam", "list-role-policies", "--role-name", &role])
+        .expect_code(0)
+        .json();
+    for name in names["PolicyNames"].as_array().unwrap() {
+        let policy = aws(&[
+            "iam",
+            "get-role-policy",
+            "--role-name",
+            &role,
+            "--policy-name",
+            name.as_str().unwrap(),
+        ])
+        .expect_code(0)
+        .json()["PolicyDocument"]
+            .to_string();
+        assert!(
+            !policy.contains("s3:*") && !policy.contains("\"*\""),
+            "{policy}"
+        );
+        assert!(
+            policy.contains(&format!("mlflow/models/{}/", project.name)),
+            "{policy}"
+        );
+    }
+    let attached = aws(&["iam", "list-attached-role-policies", "--role-name", &role])
+        .expect_code(0)
+        .json();
+    assert_eq!(attached["AttachedPolicies"], serde_json::json!([]));
+}

@@ -226,6 +226,17 @@ pub fn interrupt_at(
     marker: &str,
     while_running: impl FnOnce(),
 ) -> Interrupted {
+    signal_at(project, command, marker, "INT", while_running)
+}
+
+/// Like [`interrupt_at`], with the signal named (`INT`, `TERM`).
+pub fn signal_at(
+    project: &Project,
+    command: &str,
+    marker: &str,
+    signal: &str,
+    while_running: impl FnOnce(),
+) -> Interrupted {
     use std::io::{BufRead, BufReader, Read};
     let mut child = mldeploy_cmd()
         .arg("-C")
@@ -246,7 +257,7 @@ pub fn interrupt_at(
     while_running();
     let start = Instant::now();
     Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     let code = child.wait().unwrap().code();
@@ -394,4 +405,32 @@ pub fn serving(project: &str) -> (String, usize) {
 pub fn revisions(family: &str) -> usize {
     let run = aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
     run.json()["taskDefinitionArns"].as_array().unwrap().len()
+}
+
+/// Asserts that `text` contains every one of `parts`, showing the whole text when one is missing.
+pub fn assert_says(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "expected {part:?} in:\n{text}");
+    }
+}
+
+/// Sends `signal` to an `up` waiting on a rollout that cannot complete, and checks that it exits
+/// 130 naming the deployment in flight, with the lock released.
+pub fn signal_during_rollout(signal: &str) {
+    let (project, bucket) = deployable(&format!("it-fault-{}", signal.to_lowercase()));
+    // A rollout that cannot complete: the targets never become healthy.
+    std::fs::remove_file(project.path().join("app/health")).unwrap();
+    let run = signal_at(&project, "up", "Watching deployment", signal, || {
+        assert!(lock_exists(&bucket, &project.name), "up holds the lock")
+    });
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    assert_says(
+        &run.stderr,
+        &[
+            "was still rolling out",
+            &format!("({}:1)", project.name),
+            "released the deploy lock",
+        ],
+    );
+    assert!(!lock_exists(&bucket, &project.name), "the lock is gone");
 }

@@ -518,26 +518,7 @@ fn targets_that_fail_their_health_checks_fail_the_deployment_with_the_reason() {
 
 #[test]
 fn an_interrupt_during_the_rollout_says_what_was_in_flight_and_releases_the_lock() {
-    let (project, bucket) = deployable("it-upintwatch");
-    // A rollout that cannot complete: the targets never become healthy.
-    std::fs::remove_file(project.path().join("app/health")).unwrap();
-    let run = interrupt_at(&project, "up", "Watching deployment", || {
-        assert!(lock_exists(&bucket, &project.name), "up holds the lock")
-    });
-    assert_eq!(run.code, Some(130), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("was still rolling out: ECS carries on with it")
-            && run.stderr.contains(&format!("({}:1)", project.name)),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("released the deploy lock"),
-        "{}",
-        run.stderr
-    );
-    assert!(!lock_exists(&bucket, &project.name), "the lock is gone");
+    signal_during_rollout("INT");
 }
 
 /// A security group of the user's in `vpc`, admitting tcp/5432 from `cidr`.

@@ -140,6 +140,10 @@ class Run:
         # (log group, stream, region) the awslogs driver would write to; the last line shipped.
         self.awslogs = awslogs
         self.logs_since = None
+        # The json-file log the engine writes for the container, read from where it was left:
+        # asking `docker logs` for every container every second loads the machine as tasks pile up.
+        self.log_path = None
+        self.log_offset = 0
 
 
 _runs: dict[str, Run] = {}  # task arn -> its container
@@ -479,25 +483,60 @@ def _scheduler():
 # ---------------------------------------------------------------- the awslogs driver
 
 
-def _ship_logs(run):
-    group, stream, region = run.awslogs
+def _new_log_lines(run):
+    """(timestamp, line) of the container's output since the last call: from its json-file log
+    when the engine writes one that this process can read, else from `docker logs --since`."""
+    if run.log_path is None:
+        path = docker("inspect", "-f", "{{.LogPath}}", run.container_id, timeout=10).stdout.strip()
+        run.log_path = path if path and os.access(path, os.R_OK) else ""
+    if run.log_path:
+        try:
+            with open(run.log_path, "rb") as f:
+                f.seek(run.log_offset)
+                data = f.read()
+        except OSError:
+            return []
+        end = data.rfind(b"\n") + 1  # only whole lines; the rest is read next time
+        run.log_offset += end
+        lines = []
+        for raw in data[:end].splitlines():
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            lines.append((entry.get("time", ""), entry.get("log", "").rstrip("\n")))
+        return lines
     args = ["logs", "--timestamps"]
     if run.logs_since:
         args += ["--since", run.logs_since]
     out = docker(*args, run.container_id, timeout=10)
-    events = []
+    lines = []
     for line in (out.stdout + out.stderr).splitlines():
         stamp, _, message = line.partition(" ")
-        if not message or (run.logs_since and stamp <= run.logs_since):
+        if run.logs_since and stamp <= run.logs_since:
+            continue
+        lines.append((stamp, message))
+    if lines:
+        run.logs_since = lines[-1][0]
+    return lines
+
+
+def _ship_logs(run):
+    events = []
+    for stamp, message in _new_log_lines(run):
+        if not message:
             continue
         try:
             seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
         except ValueError:
             continue
-        events.append((stamp, {"timestamp": int(seconds * 1000) + int(stamp[20:23] or 0), "message": message}))
+        fraction = "".join(itertools.takewhile(str.isdigit, stamp[20:]))
+        millis = int((fraction + "000")[:3])
+        events.append((seconds * 1000 + millis, {"timestamp": seconds * 1000 + millis, "message": message}))
     if not events:
         return
     events.sort(key=lambda e: e[0])
+    group, stream, region = run.awslogs
     backend = logs_backends[run.task._account_id][region]
     with _lock:
         if group not in backend.groups:
@@ -505,7 +544,6 @@ def _ship_logs(run):
         if stream not in backend.groups[group].streams:
             backend.create_log_stream(group, stream)
         backend.put_log_events(group, stream, [e for _, e in events])
-    run.logs_since = events[-1][0]
 
 
 def _log_shipper():

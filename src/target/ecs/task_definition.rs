@@ -14,6 +14,7 @@ use aws_sdk_ecs::types::{
 use serde::{Deserialize, Serialize};
 
 use crate::aws::call_error;
+use crate::config::fargate_memory_options;
 use crate::exit::{self, ExitStatus};
 use crate::target::{Action, Change};
 
@@ -125,6 +126,20 @@ pub struct LogSpec {
     pub options: BTreeMap<String, String>,
 }
 
+/// `task_role_arn` for `taskRoleArn`: the template input that holds it.
+fn snake(field: &str) -> String {
+    let mut out = String::new();
+    for c in field.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Renders the template and reads it into a spec. Errors name the template and the line, and
 /// are usage errors (exit 2): nothing has been called yet.
 pub fn render(
@@ -159,29 +174,146 @@ pub fn render(
             e.line()
         ))
     })?;
-    spec.check(template_name)?;
+    if let Err((field, problem)) = spec.check(inputs) {
+        return Err(usage(format!(
+            "{template_name}: {problem} (line {} of the output: `{}`)",
+            line_of(&rendered, field).0,
+            line_of(&rendered, field).1
+        )));
+    }
     Ok(spec.normalized())
 }
 
+/// The first line of the rendered output that holds `"field"`, numbered from 1, and its text.
+fn line_of<'a>(rendered: &'a str, field: &str) -> (usize, &'a str) {
+    let quoted = format!("\"{field}\"");
+    rendered
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains(&quoted))
+        .map(|(n, line)| (n + 1, line.trim()))
+        .unwrap_or((0, ""))
+}
+
+/// ECS's limits on a container health check: (field, least, most).
+const HEALTH_RANGES: &[(&str, i32, i32)] = &[
+    ("interval", 5, 300),
+    ("timeout", 2, 120),
+    ("retries", 1, 10),
+    ("startPeriod", 0, 300),
+];
+
 impl TaskSpec {
-    fn check(&self, template_name: &str) -> anyhow::Result<()> {
-        let fail = |what: String| {
-            Err(exit::error(
-                ExitStatus::Usage,
-                format!("{template_name}: {what}"),
-            ))
-        };
-        if self.container_definitions.is_empty() {
-            return fail("containerDefinitions is empty".into());
+    /// What ECS would refuse, or what would take the task out of mldeploy's hands: the field
+    /// (to find its line) and the problem.
+    fn check(&self, inputs: &TaskInputs) -> Result<(), (&'static str, String)> {
+        if self.family != inputs.project {
+            return Err((
+                "family",
+                format!(
+                    "family is {:?}; mldeploy manages the family named after the project, {:?}",
+                    self.family, inputs.project
+                ),
+            ));
         }
         if self.network_mode != "awsvpc" {
-            return fail(format!(
-                "networkMode is {:?}; Fargate needs \"awsvpc\"",
-                self.network_mode
+            return Err((
+                "networkMode",
+                format!(
+                    "networkMode is {:?}; Fargate needs \"awsvpc\"",
+                    self.network_mode
+                ),
             ));
         }
         if !self.requires_compatibilities.iter().any(|c| c == "FARGATE") {
-            return fail("requiresCompatibilities must include \"FARGATE\"".into());
+            return Err((
+                "requiresCompatibilities",
+                "requiresCompatibilities must include \"FARGATE\"".into(),
+            ));
+        }
+        for (field, value, expected) in [
+            (
+                "executionRoleArn",
+                &self.execution_role_arn,
+                &inputs.execution_role_arn,
+            ),
+            ("taskRoleArn", &self.task_role_arn, &inputs.task_role_arn),
+        ] {
+            if value != expected {
+                return Err((
+                    field,
+                    format!("{field} is {value:?}; it must be the role mldeploy manages, {{{{ {} }}}} ({expected})", snake(field)),
+                ));
+            }
+        }
+        let cpu = self.cpu.trim().parse::<u32>();
+        let memory = self.memory.trim().parse::<u32>();
+        match (cpu, memory) {
+            (Ok(cpu), Ok(memory))
+                if fargate_memory_options(cpu).is_some_and(|m| m.contains(&memory)) => {}
+            (Ok(cpu), Ok(memory)) if fargate_memory_options(cpu).is_some() => {
+                return Err((
+                    "memory",
+                    format!("memory {memory} MiB does not go with cpu {cpu} on Fargate; service.memory in the README lists the sizes it offers"),
+                ))
+            }
+            _ => {
+                return Err((
+                    "cpu",
+                    format!("cpu {:?} with memory {:?} is not a Fargate task size (cpu 256, 512, 1024, 2048, 4096, 8192 or 16384 units, memory in MiB)", self.cpu, self.memory),
+                ))
+            }
+        }
+        let Some(container) = self
+            .container_definitions
+            .iter()
+            .find(|c| c.name == inputs.container_name)
+        else {
+            return Err((
+                "containerDefinitions",
+                format!(
+                    "no container is named {:?}; the load balancer sends traffic to that container",
+                    inputs.container_name
+                ),
+            ));
+        };
+        if !container
+            .port_mappings
+            .iter()
+            .any(|p| p.container_port == inputs.port)
+        {
+            return Err((
+                "portMappings",
+                format!(
+                    "container {:?} maps no containerPort {}: service.port, where the load balancer sends traffic",
+                    container.name, inputs.port
+                ),
+            ));
+        }
+        if let Some(health) = &container.health_check {
+            if !matches!(
+                health.command.first().map(String::as_str),
+                Some("CMD" | "CMD-SHELL" | "NONE")
+            ) {
+                return Err((
+                    "healthCheck",
+                    "healthCheck.command must start with \"CMD\", \"CMD-SHELL\" or \"NONE\"".into(),
+                ));
+            }
+            let values = [
+                health.interval,
+                health.timeout,
+                health.retries,
+                health.start_period,
+            ];
+            for ((field, least, most), value) in HEALTH_RANGES.iter().zip(values) {
+                if let Some(v) = value.filter(|v| !(*least..=*most).contains(v)) {
+                    return Err((
+                        field,
+                        format!("healthCheck.{field} is {v}; ECS takes {least} to {most}"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -571,6 +703,61 @@ mod tests {
         );
         let err = render("{\n\n {{ no_such_input }} }", "t.json", &inputs()).unwrap_err();
         assert!(format!("{err:#}").starts_with("t.json:3:"), "{err:#}");
+    }
+
+    /// The refusal of the default template with `from` replaced by `to`.
+    fn refusal(from: &str, to: &str) -> String {
+        let template = DEFAULT_TEMPLATE.replacen(from, to, 1);
+        assert_ne!(template, DEFAULT_TEMPLATE, "{from:?} is in the template");
+        let err = render(&template, "t.json", &inputs()).unwrap_err();
+        assert_eq!(exit::status_of(&err), ExitStatus::Usage);
+        format!("{err:#}")
+    }
+
+    #[test]
+    fn a_template_that_takes_the_task_out_of_mldeploys_hands_is_refused_with_its_line() {
+        let text = refusal(
+            "\"taskRoleArn\": {{ task_role_arn | tojson }}",
+            "\"taskRoleArn\": \"arn:aws:iam::1:role/admin\"",
+        );
+        assert!(
+            text.contains("taskRoleArn is \"arn:aws:iam::1:role/admin\""),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "(line 8 of the output: `\"taskRoleArn\": \"arn:aws:iam::1:role/admin\",`)"
+            ),
+            "{text}"
+        );
+        let text = refusal(
+            "\"family\": {{ project | tojson }}",
+            "\"family\": \"other\"",
+        );
+        assert!(
+            text.contains("family is \"other\"") && text.contains("line 2"),
+            "{text}"
+        );
+        let text = refusal("\"memory\": \"{{ memory }}\"", "\"memory\": \"3000\"");
+        assert!(
+            text.contains("memory 3000 MiB does not go with cpu 512"),
+            "{text}"
+        );
+        let text = refusal("\"cpu\": \"{{ cpu }}\"", "\"cpu\": \"300\"");
+        assert!(text.contains("not a Fargate task size"), "{text}");
+        let text = refusal("\"containerPort\": {{ port }}", "\"containerPort\": 9999");
+        assert!(text.contains("maps no containerPort 8080"), "{text}");
+        let text = refusal(
+            "\"name\": {{ container_name | tojson }}",
+            "\"name\": \"sidecar\"",
+        );
+        assert!(text.contains("no container is named \"housing\""), "{text}");
+        let text = refusal("\"retries\": 3", "\"retries\": 11");
+        assert!(
+            text.contains("healthCheck.retries is 11; ECS takes 1 to 10"),
+            "{text}"
+        );
+        assert!(text.contains("`\"retries\": 11,`"), "{text}");
     }
 
     #[test]

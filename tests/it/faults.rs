@@ -1,0 +1,393 @@
+//! Real faults injected into the sandbox: AWS going away, throttling, 5xx, refused and expired
+//! credentials (through `tests/sandbox/fault_proxy.py` on loopback, in front of moto), the
+//! Docker engine going away mid-build and mid-push (`tests/sandbox/engine_cut.py`), signals
+//! during the rollout wait, and `up` during `destroy`. Each checks the exit code, what is said,
+//! the lock, and that a re-run converges.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::*;
+
+/// A fault proxy in front of the sandbox's AWS endpoint, with its rules (see fault_proxy.py).
+struct FaultProxy {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl FaultProxy {
+    fn start(rules: &[&str]) -> FaultProxy {
+        require_sandbox();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/sandbox/fault_proxy.py"
+            ))
+            .arg("--upstream")
+            .arg(std::env::var("AWS_ENDPOINT_URL").unwrap())
+            .arg("--log")
+            .arg(log.path())
+            .args(rules)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the proxy prints its port");
+        FaultProxy { child, port, log }
+    }
+
+    /// `mldeploy <args>` in the project, through this proxy.
+    fn command(&self, project: &Project, args: &[&str]) -> Command {
+        let mut cmd = mldeploy_cmd();
+        cmd.env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", self.port),
+        )
+        .arg("-C")
+        .arg(project.path())
+        .args(args);
+        cmd
+    }
+
+    fn mldeploy(&self, project: &Project, args: &[&str]) -> Run {
+        Run::of(self.command(project, args))
+    }
+
+    /// How many calls named `call` met `action` ("pass" for forwarded untouched).
+    fn count(&self, call: &str, action: &str) -> usize {
+        std::fs::read_to_string(self.log.path())
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["call"] == call && v["action"] == action)
+            .count()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count_of(args: &[&str], list: &str) -> usize {
+    aws(args).expect_code(0).json()[list]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// What the project owns in the sandbox, counted by awscli: one of each after a converged `up`.
+fn assert_one_of_each(project: &str) {
+    let tag = format!("Name=tag:mldeploy:project,Values={project}");
+    assert_eq!(
+        count_of(&["ec2", "describe-vpcs", "--filters", &tag], "Vpcs"),
+        1,
+        "VPCs"
+    );
+    assert_eq!(
+        count_of(&["ec2", "describe-subnets", "--filters", &tag], "Subnets"),
+        2,
+        "subnets"
+    );
+    let groups = count_of(
+        &["ec2", "describe-security-groups", "--filters", &tag],
+        "SecurityGroups",
+    );
+    assert_eq!(groups, 2, "security groups");
+    let lbs = count_of(
+        &["elbv2", "describe-load-balancers", "--names", project],
+        "LoadBalancers",
+    );
+    assert_eq!(lbs, 1, "ALBs");
+    let roles = aws(&["iam", "list-roles"]).expect_code(0).json()["Roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["RoleName"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{project}-"))
+        })
+        .count();
+    assert_eq!(roles, 2, "roles");
+    let services = count_of(
+        &["ecs", "list-services", "--cluster", project],
+        "serviceArns",
+    );
+    assert_eq!(services, 1, "services");
+}
+
+#[test]
+fn aws_going_away_mid_up_exits_3_reports_the_lock_and_a_rerun_converges_without_duplicates() {
+    let (project, bucket) = deployable("it-fault-gone");
+    // CreateVpc is carried out, its answer never arrives, and the endpoint is gone after it.
+    let proxy = FaultProxy::start(&["ec2:CreateVpc=lost"]);
+    let mut cmd = proxy.command(&project, &["up"]);
+    cmd.env("AWS_MAX_ATTEMPTS", "2");
+    let run = Run::of(cmd);
+    run.expect_code(3);
+    assert_says(&run.stderr, &["ec2:CreateVpc", "AWS did not answer"]);
+    assert_says(
+        &run.stderr,
+        &["could not release the deploy lock", "--force-unlock"],
+    );
+    assert!(lock_exists(&bucket, &project.name), "the lock stayed");
+
+    // The next run sees that the lock's holder, on this host, is gone.
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(4);
+    assert_says(
+        &run.stderr,
+        &["is stale", "no longer running", "--force-unlock"],
+    );
+
+    project.mldeploy(&["up", "--force-unlock"]).expect_code(0);
+    assert_one_of_each(&project.name);
+    assert!(!lock_exists(&bucket, &project.name));
+
+    // A region where nothing of it exists.
+    let run = project.mldeploy(&["status", "--region", "eu-west-1"]);
+    run.expect_code(3);
+    assert_says(&run.stderr, &["eu-west-1"]);
+}
+
+#[test]
+fn throttling_and_5xx_answers_are_retried_with_backoff_and_said_with_v() {
+    let (project, _bucket) = deployable("it-fault-throttle");
+    let proxy = FaultProxy::start(&[
+        "ecs:DescribeServices=throttle*2",
+        "elasticloadbalancing:DescribeTargetHealth=unavailable*2",
+        "ecr:GetAuthorizationToken=throttle*1",
+    ]);
+    let run = proxy.mldeploy(&project, &["up", "-v"]);
+    run.expect_code(0);
+    assert_says(
+        &run.stderr,
+        &[
+            "retrying ecs:DescribeServices (attempt 2 of 6) after",
+            "HTTP 400 ThrottlingException",
+            "retrying ecs:DescribeServices (attempt 3 of 6)",
+            "HTTP 503",
+        ],
+    );
+    assert_eq!(proxy.count("ecs:DescribeServices", "throttle"), 2);
+    assert_eq!(
+        proxy.count("elasticloadbalancing:DescribeTargetHealth", "unavailable"),
+        2
+    );
+    assert_eq!(proxy.count("ecr:GetAuthorizationToken", "throttle"), 1);
+    assert!(proxy.count("ecs:DescribeServices", "pass") >= 1);
+}
+
+#[test]
+fn throttling_that_never_ends_exits_3_after_the_configured_attempts() {
+    let (project, bucket) = deployable("it-fault-throttled");
+    let proxy = FaultProxy::start(&["ec2:DescribeVpcs=throttle"]);
+    let mut cmd = proxy.command(&project, &["up"]);
+    cmd.env("AWS_MAX_ATTEMPTS", "3");
+    let run = Run::of(cmd);
+    run.expect_code(3);
+    assert_says(
+        &run.stderr,
+        &["ec2:DescribeVpcs", "RequestLimitExceeded", "3 attempts"],
+    );
+    assert_eq!(proxy.count("ec2:DescribeVpcs", "throttle"), 3);
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the lock was released"
+    );
+}
+
+#[test]
+fn access_denied_exits_3_naming_the_call_and_permission_without_retrying() {
+    let (project, bucket) = deployable("it-fault-denied");
+    let proxy = FaultProxy::start(&["iam:CreateRole=deny"]);
+    let run = proxy.mldeploy(&project, &["up"]);
+    run.expect_code(3);
+    assert_says(
+        &run.stderr,
+        &[
+            "iam:CreateRole was refused",
+            "need permission for iam:CreateRole",
+        ],
+    );
+    assert_eq!(proxy.count("iam:CreateRole", "deny"), 1, "not retried");
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the lock was released"
+    );
+    project.mldeploy(&["up"]).expect_code(0);
+    assert_one_of_each(&project.name);
+}
+
+#[test]
+fn expired_credentials_exit_3_saying_to_refresh_them() {
+    let (project, bucket) = deployable("it-fault-expired");
+    let proxy = FaultProxy::start(&["(ec2|ecs|ecr|iam|elasticloadbalancing|logs):.*=expired"]);
+    let run = proxy.mldeploy(&project, &["up"]);
+    run.expect_code(3);
+    assert_says(&run.stderr, &["have expired", "refresh them"]);
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the lock was released"
+    );
+}
+
+#[test]
+fn missing_credentials_exit_3_naming_where_credentials_come_from() {
+    let (project, _bucket) = deployable("it-fault-nocreds");
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = mldeploy_cmd();
+    cmd.arg("-C")
+        .arg(project.path())
+        .arg("status")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home.path())
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        // Nothing may leave the machine: no instance metadata.
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let run = Run::of(cmd);
+    run.expect_code(3);
+    assert_says(&run.stderr, &["no AWS credentials", "AWS_PROFILE"]);
+}
+
+#[test]
+fn sigterm_during_the_rollout_wait_exits_130_and_releases_the_lock() {
+    signal_during_rollout("TERM");
+}
+
+#[test]
+fn up_while_destroy_runs_exits_4_naming_destroy_and_the_destroy_finishes() {
+    let (project, bucket) = deployable("it-fault-collide");
+    project.mldeploy(&["up"]).expect_code(0);
+    let proxy = FaultProxy::start(&["elasticloadbalancing:DeleteLoadBalancer=delay:4"]);
+    let destroy = proxy
+        .command(&project, &["destroy", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(60, "destroy to reach DeleteLoadBalancer", || {
+        (proxy.count("elasticloadbalancing:DeleteLoadBalancer", "delay:4") > 0).then_some(())
+    });
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(4);
+    assert_says(
+        &run.stderr,
+        &["another deploy holds the lock", "`mldeploy destroy`"],
+    );
+    let out = destroy.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!lock_exists(&bucket, &project.name));
+}
+
+/// A proxy in front of the engine that goes away `after` seconds into a request matching
+/// `pattern`, and the file that says it did.
+struct EngineCut {
+    child: Child,
+    socket: PathBuf,
+    cut: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineCut {
+    fn start(pattern: &str, after: f64) -> EngineCut {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("docker.sock");
+        let cut = dir.path().join("cut");
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/sandbox/engine_cut.py"
+            ))
+            .arg(&socket)
+            .arg(pattern)
+            .arg(after.to_string())
+            .arg(&cut)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        EngineCut {
+            child,
+            socket,
+            cut,
+            _dir: dir,
+        }
+    }
+
+    fn up(&self, project: &Project) -> Run {
+        let mut cmd = mldeploy_cmd();
+        cmd.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .arg("-C")
+            .arg(project.path())
+            .arg("up");
+        Run::of(cmd)
+    }
+
+    /// The request line the cut came in, or a failure if the engine was never cut.
+    fn cut_during(&self) -> String {
+        std::fs::read_to_string(&self.cut).expect("the engine was cut mid-request")
+    }
+}
+
+impl Drop for EngineCut {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_engine_going_away_mid_build_exits_3_and_the_next_up_completes() {
+    let (project, bucket) = deployable("it-fault-buildcut");
+    let serving = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
+    project.write("Dockerfile", SLOW_DOCKERFILE);
+    let cut = EngineCut::start(r"POST /(v[0-9.]+/)?build", 1.5);
+    let run = cut.up(&project);
+    run.expect_code(3);
+    assert_says(&cut.cut_during(), &["/build"]);
+    assert_says(&run.stderr, &["Docker engine"]);
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the lock was released"
+    );
+    project.write("Dockerfile", &serving);
+    project.mldeploy(&["up"]).expect_code(0);
+}
+
+#[test]
+fn the_engine_going_away_mid_push_exits_3_and_the_next_up_completes() {
+    let (project, bucket) = deployable("it-fault-pushcut");
+    let cut = EngineCut::start(r"POST /v[0-9.]+/images/.+/push", 0.0);
+    let run = cut.up(&project);
+    run.expect_code(3);
+    assert_says(&cut.cut_during(), &["/push"]);
+    assert_says(&run.stderr, &["Docker engine"]);
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the lock was released"
+    );
+    project.mldeploy(&["up"]).expect_code(0);
+}
