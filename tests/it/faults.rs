@@ -10,6 +10,24 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::*;
 
+/// Starts one of the sandbox's helper scripts with `args`; returns it and the first line it prints.
+fn start_helper(script: &str, args: &[&std::ffi::OsStr]) -> (Child, String) {
+    let mut child = Command::new("python3")
+        .arg(format!(
+            "{}/tests/sandbox/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the sandbox's helpers");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_string())
+}
+
 /// A fault proxy in front of the sandbox's AWS endpoint, with its rules (see fault_proxy.py).
 struct FaultProxy {
     child: Child,
@@ -21,24 +39,16 @@ impl FaultProxy {
     fn start(rules: &[&str]) -> FaultProxy {
         require_sandbox();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/sandbox/fault_proxy.py"
-            ))
-            .arg("--upstream")
-            .arg(std::env::var("AWS_ENDPOINT_URL").unwrap())
-            .arg("--log")
-            .arg(log.path())
-            .args(rules)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the fault proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("the proxy prints its port");
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--upstream".as_ref(),
+            endpoint.as_ref(),
+            "--log".as_ref(),
+            log.path().as_os_str(),
+        ];
+        args.extend(rules.iter().map(|r| std::ffi::OsStr::new(r)));
+        let (child, line) = start_helper("fault_proxy.py", &args);
+        let port = line.parse().expect("the proxy prints its port");
         FaultProxy { child, port, log }
     }
 
@@ -312,23 +322,17 @@ impl EngineCut {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("docker.sock");
         let cut = dir.path().join("cut");
-        let mut child = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/sandbox/engine_cut.py"
-            ))
-            .arg(&socket)
-            .arg(pattern)
-            .arg(after.to_string())
-            .arg(&cut)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
+        let after = after.to_string();
+        let (child, line) = start_helper(
+            "engine_cut.py",
+            &[
+                socket.as_os_str(),
+                pattern.as_ref(),
+                after.as_ref(),
+                cut.as_os_str(),
+            ],
+        );
+        assert_eq!(line, "ready");
         EngineCut {
             child,
             socket,

@@ -140,24 +140,12 @@ fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf>
 
 #[test]
 fn no_secret_reaches_output_or_files_and_the_task_role_reads_only_the_model_prefix() {
-    use crate::support::{assert_says, deployable, mldeploy_cmd, unique_name, Run};
+    use crate::support::{
+        assert_says, deployable, mldeploy_cmd, secret_in_config, unique_name, Run,
+    };
     let (project, _bucket) = deployable("it-nosecret");
     let value = format!("s3cr3t-{}", unique_name("v"));
-    let created = aws(&[
-        "secretsmanager",
-        "create-secret",
-        "--name",
-        &unique_name("it-nosecret"),
-        "--secret-string",
-        &value,
-    ]);
-    let arn = created.expect_code(0).json()["ARN"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
-    config.push_str(&format!("[service.secrets]\nAPI_KEY = \"{arn}\"\n"));
-    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+    secret_in_config(&project, "API_KEY", &value);
 
     // Credentials of this test's own, so they can be told from anything else on the machine.
     let access_key = format!("AKIA{}", unique_name("K").replace('-', "").to_uppercase());

@@ -434,3 +434,25 @@ pub fn signal_during_rollout(signal: &str) {
     );
     assert!(!lock_exists(&bucket, &project.name), "the lock is gone");
 }
+
+/// A new Secrets Manager secret holding `value`, given to the project's service as
+/// `[service.secrets] <env> = <arn>`; returns the ARN.
+pub fn secret_in_config(project: &Project, env: &str, value: &str) -> String {
+    let arn = aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique_name("it-secret"),
+        "--secret-string",
+        value,
+    ])
+    .expect_code(0)
+    .json()["ARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    config.push_str(&format!("[service.secrets]\n{env} = \"{arn}\"\n"));
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+    arn
+}

@@ -641,21 +641,7 @@ fn security_groups_network_names_join_the_tasks_and_are_never_modified() {
 fn secrets_reach_the_container_through_value_from_and_are_never_printed() {
     let (project, _) = deployable("it-upsecrets");
     let value = format!("pw-{}", project.name);
-    let arn = aws(&[
-        "secretsmanager",
-        "create-secret",
-        "--name",
-        &unique_name("db-password"),
-        "--secret-string",
-        &value,
-    ])
-    .json()["ARN"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
-    config.push_str(&format!("[service.secrets]\nDB_PASSWORD = \"{arn}\"\n"));
-    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+    let arn = secret_in_config(&project, "DB_PASSWORD", &value);
     // The service says how long its password is, never what it is.
     project.predict(r#"echo "{\"password_length\": ${#DB_PASSWORD}}""#);
 
