@@ -162,6 +162,30 @@ fn aws_going_away_mid_up_exits_3_reports_the_lock_and_a_rerun_converges_without_
     project.mldeploy(&["up", "--force-unlock"]).expect_code(0);
     assert_one_of_each(&project.name);
     assert!(!lock_exists(&bucket, &project.name));
+    // The VPC the lost call made never had its DNS turned on; the re-run did that.
+    let tag = format!("Name=tag:mldeploy:project,Values={}", project.name);
+    let vpcs = aws(&["ec2", "describe-vpcs", "--filters", &tag])
+        .expect_code(0)
+        .json();
+    let vpc = vpcs["Vpcs"][0]["VpcId"].as_str().unwrap();
+    for (attribute, field) in [
+        ("enableDnsSupport", "EnableDnsSupport"),
+        ("enableDnsHostnames", "EnableDnsHostnames"),
+    ] {
+        let run = aws(&[
+            "ec2",
+            "describe-vpc-attribute",
+            "--vpc-id",
+            vpc,
+            "--attribute",
+            attribute,
+        ]);
+        assert_eq!(
+            run.expect_code(0).json()[field]["Value"],
+            true,
+            "{attribute}"
+        );
+    }
 
     // A region where nothing of it exists.
     let run = project.mldeploy(&["status", "--region", "eu-west-1"]);

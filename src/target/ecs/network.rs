@@ -3,7 +3,9 @@
 //! found by the project tag and created or repaired only where it is missing, so a run that
 //! stopped half-way is finished by the next one.
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification, VpcAttributeName,
+};
 use aws_sdk_ec2::Client;
 
 use super::{Converge, PROJECT_TAG};
@@ -221,6 +223,21 @@ async fn ensure_vpc(
     ids.sort();
     if let Some(id) = ids.first() {
         changes.push(Change::new("VPC", project, Action::Keep).because(id));
+        // A run that lost AWS right after creating the VPC never turned its DNS on.
+        for attribute in [
+            VpcAttributeName::EnableDnsSupport,
+            VpcAttributeName::EnableDnsHostnames,
+        ] {
+            if !dns_attribute(ec2, id, attribute.clone()).await? {
+                changes.push(
+                    Change::new("VPC DNS", project, Action::Update)
+                        .because(format!("{} was off", attribute.as_str())),
+                );
+                if !cv.dry_run {
+                    enable_dns(ec2, id, attribute).await?;
+                }
+            }
+        }
         return Ok(id.clone());
     }
     changes.push(Change::new("VPC", project, Action::Create).because(VPC_CIDR));
@@ -238,20 +255,48 @@ async fn ensure_vpc(
         .and_then(|v| v.vpc_id)
         .ok_or_else(|| anyhow::anyhow!("ec2:CreateVpc returned no VPC id"))?;
     // Tasks resolve ECR, S3 and CloudWatch by name.
-    for hostnames in [false, true] {
-        let on = AttributeBooleanValue::builder().value(true).build();
-        let request = ec2.modify_vpc_attribute().vpc_id(&vpc);
-        let request = if hostnames {
-            request.enable_dns_hostnames(on)
-        } else {
-            request.enable_dns_support(on)
-        };
-        request
-            .send()
-            .await
-            .map_err(|e| call_error("ec2:ModifyVpcAttribute", e))?;
+    for attribute in [
+        VpcAttributeName::EnableDnsSupport,
+        VpcAttributeName::EnableDnsHostnames,
+    ] {
+        enable_dns(ec2, &vpc, attribute).await?;
     }
     Ok(vpc)
+}
+
+/// Whether the VPC's DNS attribute (support or hostnames) is on.
+async fn dns_attribute(
+    ec2: &Client,
+    vpc: &str,
+    attribute: VpcAttributeName,
+) -> anyhow::Result<bool> {
+    let out = ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc)
+        .attribute(attribute.clone())
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:DescribeVpcAttribute", e))?;
+    let value = match attribute {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames,
+        _ => out.enable_dns_support,
+    };
+    Ok(value.and_then(|v| v.value).unwrap_or(false))
+}
+
+/// Turns the VPC's DNS attribute (support or hostnames) on.
+async fn enable_dns(ec2: &Client, vpc: &str, attribute: VpcAttributeName) -> anyhow::Result<()> {
+    let on = AttributeBooleanValue::builder().value(true).build();
+    let request = ec2.modify_vpc_attribute().vpc_id(vpc);
+    let request = match attribute {
+        VpcAttributeName::EnableDnsHostnames => request.enable_dns_hostnames(on),
+        _ => request.enable_dns_support(on),
+    };
+    request
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:ModifyVpcAttribute", e))?;
+    Ok(())
 }
 
 /// The first two available zones of the region, by name.
