@@ -3,8 +3,10 @@
 //!
 //! The object says who holds it (host, user, CI run, command), since when, and until when. A held
 //! lock makes `up`, `rollback` and `destroy` exit 4 naming the holder; an expired one is reported
-//! as stale and broken only on request (`--force-unlock`). Locks this process holds are recorded so
-//! that `main` can release them after an interrupt, when the command's future has been dropped.
+//! as stale and broken only on request (`--force-unlock`). Breaking and releasing delete only the
+//! object that was read (`If-Match` its ETag), so two runs breaking one stale lock cannot both go
+//! on. Locks this process holds are recorded so that `main` can release them after an interrupt,
+//! when the command's future has been dropped.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -133,14 +135,17 @@ pub async fn acquire(
     let key = lock_key(project);
     let mut broken = None;
     if force_unlock {
-        broken = read_holder(s3, bucket, &key).await?;
-        if broken.is_some() {
-            s3.delete_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| call_error("s3:DeleteObject", e))?;
+        if let Some((bytes, etag)) = read_object(s3, bucket, &key).await? {
+            // Only the object that was read: if another run broke it and took the lock meanwhile,
+            // its lock stays, and this run is refused like any other.
+            if !delete_if_unchanged(s3, bucket, &key, etag).await? {
+                return Err(exit::error(
+                    ExitStatus::Locked,
+                    format!("the deploy lock s3://{bucket}/{key} changed while it was being broken: another run took it. Run again to see who holds it"),
+                ));
+            }
+            // An object that was not a lock at all is broken too, with no holder to name.
+            broken = serde_json::from_slice(&bytes).ok();
         }
     }
     let holder = Holder::new(command, ttl);
@@ -225,18 +230,64 @@ fn is_precondition_failed<E: ProvideErrorMetadata, R>(
 
 /// The current holder, or None when there is no lock.
 pub async fn read_holder(s3: &Client, bucket: &str, key: &str) -> anyhow::Result<Option<Holder>> {
+    Ok(read_lock(s3, bucket, key).await?.map(|(holder, _)| holder))
+}
+
+/// The current holder and the lock object's ETag, or None when there is no lock. An object that
+/// is not a lock is reported (exit 4).
+async fn read_lock(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Option<(Holder, Option<String>)>> {
+    let Some((bytes, etag)) = read_object(s3, bucket, key).await? else {
+        return Ok(None);
+    };
+    let holder = serde_json::from_slice(&bytes).map_err(|e| {
+        exit::error(
+            ExitStatus::Locked,
+            format!("s3://{bucket}/{key} exists but is not an mldeploy lock ({e}); remove it or pass --force-unlock"),
+        )
+    })?;
+    Ok(Some((holder, etag)))
+}
+
+/// The lock object's bytes and ETag, or None when there is none.
+async fn read_object(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Option<(bytes::Bytes, Option<String>)>> {
     match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => {
-            let bytes = out.body.collect().await?.into_bytes();
-            Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
-                exit::error(
-                    ExitStatus::Locked,
-                    format!("s3://{bucket}/{key} exists but is not an mldeploy lock ({e}); remove it or pass --force-unlock"),
-                )
-            })?))
+            let etag = out.e_tag.clone();
+            Ok(Some((out.body.collect().await?.into_bytes(), etag)))
         }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
         Err(e) => Err(call_error("s3:GetObject", e)),
+    }
+}
+
+/// Deletes the lock object only if it is still the one read (`If-Match` its ETag). True when it
+/// is gone now (deleted, or already gone); false when another run replaced it meanwhile.
+async fn delete_if_unchanged(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    etag: Option<String>,
+) -> anyhow::Result<bool> {
+    match s3
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .set_if_match(etag)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_precondition_failed(&e) => Ok(false),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchKey") => Ok(true),
+        Err(e) => Err(call_error("s3:DeleteObject", e)),
     }
 }
 
@@ -251,14 +302,10 @@ impl DeployLock {
 }
 
 async fn release_if_ours(s3: &Client, bucket: &str, key: &str, id: &str) -> anyhow::Result<()> {
-    match read_holder(s3, bucket, key).await? {
-        Some(current) if current.id == id => {
-            s3.delete_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| call_error("s3:DeleteObject", e))?;
+    match read_lock(s3, bucket, key).await? {
+        // Conditional, so a lock another run took after breaking ours is never deleted.
+        Some((current, etag)) if current.id == id => {
+            delete_if_unchanged(s3, bucket, key, etag).await?;
             Ok(())
         }
         _ => Ok(()), // broken by --force-unlock elsewhere, or already gone: not ours to delete

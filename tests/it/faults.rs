@@ -419,3 +419,53 @@ fn the_engine_going_away_mid_push_exits_3_and_the_next_up_completes() {
     );
     project.mldeploy(&["up"]).expect_code(0);
 }
+
+#[test]
+fn of_two_runs_breaking_one_stale_lock_only_the_first_goes_on() {
+    let (project, bucket) = deployable("it-fault-breakers");
+    // A stale lock: a holder on another host whose lock expired long ago.
+    let stale = serde_json::json!({
+        "id": "stale", "host": "gone-runner", "user": "ci", "pid": 1, "command": "up",
+        "ci_run": null, "acquired_at": 0, "expires_at": 1
+    });
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), stale.to_string()).unwrap();
+    let key = format!(".mldeploy/{}/lock", project.name);
+    let put = [
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        &key,
+        "--body",
+    ];
+    aws(&[&put[..], &[body.path().to_str().unwrap()]].concat()).expect_code(0);
+
+    // The second breaker read the stale lock, and its delete is slow to arrive...
+    let proxy = FaultProxy::start(&["s3:DeleteObject=delay:3*1"]);
+    let second = proxy
+        .command(&project, &["up", "--force-unlock"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(60, "the second breaker to send its delete", || {
+        (proxy.count("s3:DeleteObject", "delay:3") > 0).then_some(())
+    });
+    // ...while the first breaks it and takes the lock.
+    let first = project.mldeploy(&["up", "--force-unlock"]);
+    let second = second.wait_with_output().unwrap();
+    let second_err = String::from_utf8_lossy(&second.stderr);
+    first.expect_code(0);
+    assert_says(
+        &first.stderr,
+        &["broke the deploy lock held by ci@gone-runner"],
+    );
+    assert_eq!(second.status.code(), Some(4), "{second_err}");
+    assert_says(&second_err, &["changed while it was being broken"]);
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "the first released its lock"
+    );
+}

@@ -162,3 +162,28 @@ async fn a_stale_lock_is_reported_and_broken_only_on_request() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn force_unlock_breaks_an_object_that_is_not_a_lock() {
+    let s3 = s3().await;
+    let bucket = bucket_with(&[]);
+    s3.put_object()
+        .bucket(&bucket)
+        .key(lock::lock_key("junk"))
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"not json"))
+        .send()
+        .await
+        .unwrap();
+    let err = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_TTL, false)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("is not an mldeploy lock"),
+        "{err:#}"
+    );
+    let (held, broken) = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_TTL, true)
+        .await
+        .unwrap();
+    assert!(broken.is_none(), "no holder to name");
+    held.release().await.unwrap();
+}
