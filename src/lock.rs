@@ -39,6 +39,17 @@ pub struct Holder {
     /// Seconds since the Unix epoch.
     pub acquired_at: u64,
     pub expires_at: u64,
+    /// The holder's pid namespace (`/proc/self/ns/pid`), so that a pid is only looked up where it
+    /// means the same process: containers may share a host name but not their pids.
+    #[serde(default)]
+    pub pid_namespace: Option<String>,
+}
+
+/// This process's pid namespace, like `pid:[4026531836]`, where /proc tells it.
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 impl Holder {
@@ -55,6 +66,7 @@ impl Holder {
             ci_run: ci_run(),
             acquired_at: now,
             expires_at: now + ttl.as_secs(),
+            pid_namespace: pid_namespace(),
         }
     }
 
@@ -62,11 +74,15 @@ impl Holder {
         unix_now() >= self.expires_at
     }
 
-    /// Whether the holder ran on this host and its process is gone (killed, or lost AWS before it
-    /// could release): then the lock is stale before it expires.
+    /// Whether the holder ran on this host, in this pid namespace, and its process is gone
+    /// (killed, or lost AWS before it could release): then the lock is stale before it expires.
     pub fn is_gone_from_this_host(&self) -> bool {
         let here = gethostname::gethostname().to_string_lossy().into_owned();
-        if self.host != here || self.pid == std::process::id() {
+        if self.host != here
+            || self.pid == std::process::id()
+            || self.pid_namespace.is_none()
+            || self.pid_namespace != pid_namespace()
+        {
             return false;
         }
         // A live process with that pid that is not mldeploy is a reused pid: the holder is gone.
@@ -429,6 +445,12 @@ mod tests {
         assert!(!h.is_gone_from_this_host(), "this process holds it");
         h.pid = u32::MAX - 1; // no such process
         assert!(h.is_gone_from_this_host());
+        h.pid_namespace = Some("pid:[1]".into());
+        assert!(
+            !h.is_gone_from_this_host(),
+            "another pid namespace's process (a container) cannot be checked"
+        );
+        h.pid_namespace = pid_namespace();
         h.host = "another-host".into();
         assert!(
             !h.is_gone_from_this_host(),
