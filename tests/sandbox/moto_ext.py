@@ -30,8 +30,8 @@ real containers on this machine's Docker engine and nothing sent off the machine
   SANDBOX_HEALTH_CHECK_SECONDS (default 0.5, where ALB uses the group's interval): one success
   makes it healthy, two failures unhealthy, with ALB's reason codes in DescribeTargetHealth.
 - Load balancers. Each load balancer's DNS name resolves to SANDBOX_ALB_ADDRESS (127.0.0.2)
-  through an /etc/hosts line marked "# mldeploy-sandbox-alb" (kept in step with the load balancers
-  that exist; `scripts/sandbox down` removes them), where a proxy serves the HTTP listeners: forward
+  through an /etc/hosts line marked "# mldeploy-sandbox-alb" (appended when a load balancer
+  appears, never rewritten while the sandbox runs; `scripts/sandbox down` removes them), where a proxy serves the HTTP listeners: forward
   to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
   open; 503 when none is registered), redirect, or fixed response. HTTPS listeners are not served.
 
@@ -633,20 +633,25 @@ def _load_balancers():
 
 
 def _sync_hosts():
-    wanted = sorted({lb.dns_name.lower() for _, lb in _load_balancers()})
+    """Adds a line for each load balancer's DNS name that has none. Lines are only ever appended
+    while the sandbox runs: rewriting /etc/hosts in place empties it for a moment, and a name
+    resolved in that moment (the registry's during a push, another load balancer's during a smoke
+    test) is not found. `scripts/sandbox down` removes them all."""
+    wanted = {lb.dns_name.lower() for _, lb in _load_balancers()}
     try:
         with open(HOSTS_FILE) as f:
-            lines = f.read().splitlines()
+            text = f.read()
     except OSError:
         return
-    kept = [line for line in lines if not line.endswith(HOSTS_MARK)]
-    ours = [f"{ALB_ADDRESS} {name} {HOSTS_MARK}" for name in wanted]
-    if kept + ours == lines:
+    present = {line.split()[1] for line in text.splitlines() if line.endswith(HOSTS_MARK) and len(line.split()) > 2}
+    missing = sorted(wanted - present)
+    if not missing:
         return
     try:
-        # In place, not by rename: /etc/hosts may be a mount point.
-        with open(HOSTS_FILE, "w") as f:
-            f.write("\n".join(kept + ours) + "\n")
+        with open(HOSTS_FILE, "a") as f:
+            if text and not text.endswith("\n"):
+                f.write("\n")
+            f.write("".join(f"{ALB_ADDRESS} {name} {HOSTS_MARK}\n" for name in missing))
     except OSError as e:
         log(f"cannot write {HOSTS_FILE}: {e}")
 
