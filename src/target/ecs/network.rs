@@ -223,12 +223,18 @@ async fn ensure_vpc(
     ids.sort();
     if let Some(id) = ids.first() {
         changes.push(Change::new("VPC", project, Action::Keep).because(id));
-        // A run that lost AWS right after creating the VPC never turned its DNS on.
-        for attribute in [
+        // A run that lost AWS right after creating the VPC never turned its DNS on. Both are
+        // read at once: this runs on every `up`.
+        let attributes = [
             VpcAttributeName::EnableDnsSupport,
             VpcAttributeName::EnableDnsHostnames,
-        ] {
-            if !dns_attribute(ec2, id, attribute.clone()).await? {
+        ];
+        let on = futures_util::future::try_join_all(
+            attributes.iter().map(|a| dns_attribute(ec2, id, a.clone())),
+        )
+        .await?;
+        for (attribute, on) in attributes.into_iter().zip(on) {
+            if !on {
                 changes.push(
                     Change::new("VPC DNS", project, Action::Update)
                         .because(format!("{} was off", attribute.as_str())),

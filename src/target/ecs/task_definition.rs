@@ -126,20 +126,6 @@ pub struct LogSpec {
     pub options: BTreeMap<String, String>,
 }
 
-/// `task_role_arn` for `taskRoleArn`: the template input that holds it.
-fn snake(field: &str) -> String {
-    let mut out = String::new();
-    for c in field.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Renders the template and reads it into a spec. Errors name the template and the line, and
 /// are usage errors (exit 2): nothing has been called yet.
 pub fn render(
@@ -175,10 +161,9 @@ pub fn render(
         ))
     })?;
     if let Err((field, problem)) = spec.check(inputs) {
+        let (line, text) = line_of(&rendered, field);
         return Err(usage(format!(
-            "{template_name}: {problem} (line {} of the output: `{}`)",
-            line_of(&rendered, field).0,
-            line_of(&rendered, field).1
+            "{template_name}: {problem} (line {line} of the output: `{text}`)"
         )));
     }
     Ok(spec.normalized())
@@ -231,18 +216,24 @@ impl TaskSpec {
                 "requiresCompatibilities must include \"FARGATE\"".into(),
             ));
         }
-        for (field, value, expected) in [
+        for (field, input, value, expected) in [
             (
                 "executionRoleArn",
+                "execution_role_arn",
                 &self.execution_role_arn,
                 &inputs.execution_role_arn,
             ),
-            ("taskRoleArn", &self.task_role_arn, &inputs.task_role_arn),
+            (
+                "taskRoleArn",
+                "task_role_arn",
+                &self.task_role_arn,
+                &inputs.task_role_arn,
+            ),
         ] {
             if value != expected {
                 return Err((
                     field,
-                    format!("{field} is {value:?}; it must be the role mldeploy manages, {{{{ {} }}}} ({expected})", snake(field)),
+                    format!("{field} is {value:?}; it must be the role mldeploy manages, {{{{ {input} }}}} ({expected})"),
                 ));
             }
         }
