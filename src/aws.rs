@@ -2,6 +2,7 @@
 //! SDK itself) and the typed clients made from it; AWS errors mapped to exit codes in one place.
 
 pub mod retry;
+pub mod tags;
 
 use std::fmt;
 

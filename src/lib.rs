@@ -10,13 +10,15 @@ pub mod image;
 pub mod lock;
 pub mod model;
 pub mod output;
+pub mod reports;
+pub mod session;
 pub mod smoke;
-pub mod target;
+pub mod targets;
 
 use cli::{Cli, Command};
-use commands::Session;
 use exit::ExitStatus;
 use output::Printer;
+use session::Session;
 
 /// Runs one command to its end.
 pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -53,27 +55,4 @@ pub async fn interrupted() -> ExitStatus {
     }
     let _ = tokio::signal::ctrl_c().await;
     ExitStatus::Interrupted
-}
-
-/// Prints an error for people (stderr) and, with `--output json`, as the one JSON object on stdout.
-pub fn report_error(printer: &Printer, err: &anyhow::Error, status: ExitStatus) {
-    let mut chain = err.chain().map(|e| e.to_string());
-    let first = chain.next().unwrap_or_default();
-    eprintln!("error: {first}");
-    let mut previous = first.clone();
-    for cause in chain {
-        // anyhow repeats a cause that is also part of the message above it; show each once.
-        if !previous.contains(&cause) {
-            eprintln!("  caused by: {cause}");
-        }
-        previous = cause;
-    }
-    if printer.is_json() {
-        let object = serde_json::json!({
-            "error": format!("{err:#}"),
-            "status": status,
-            "exit_code": status.code(),
-        });
-        println!("{object}");
-    }
 }

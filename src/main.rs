@@ -34,17 +34,17 @@ fn main() -> ExitCode {
         Ok(status) => status,
         Err(err) => {
             let status = exit::status_of(&err);
-            mldeploy::report_error(&printer, &err, status);
+            printer.error(&err, status);
             if status == ExitStatus::Interrupted {
                 if let Some(note) = exit::interrupt_note() {
-                    eprintln!("{note}");
+                    printer.note(note);
                 }
             }
             status
         }
     };
     for leftover in leftovers {
-        eprintln!("{leftover}");
+        printer.note(leftover);
     }
     ExitCode::from(status.code())
 }

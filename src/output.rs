@@ -62,6 +62,50 @@ impl Printer {
         Ok(())
     }
 
+    /// One line of a stream the command prints as it comes (`logs --follow`), on stdout.
+    pub fn line(&self, line: impl Display) {
+        println!("{line}");
+    }
+
+    /// Asks a question on the terminal (stderr) and reads one line of answer from stdin.
+    pub fn ask(&self, question: impl Display) -> String {
+        use std::io::{BufRead, Write};
+        eprint!("{question}");
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).ok();
+        answer
+    }
+
+    /// An error for people (stderr), with each cause once; with `--output json`, also the one
+    /// JSON object on stdout.
+    pub fn error(&self, err: &anyhow::Error, status: crate::exit::ExitStatus) {
+        let mut chain = err.chain().map(|e| e.to_string());
+        let first = chain.next().unwrap_or_default();
+        eprintln!("error: {first}");
+        let mut previous = first.clone();
+        for cause in chain {
+            // anyhow repeats a cause that is also part of the message above it; show each once.
+            if !previous.contains(&cause) {
+                eprintln!("  caused by: {cause}");
+            }
+            previous = cause;
+        }
+        if self.is_json() {
+            let object = serde_json::json!({
+                "error": format!("{err:#}"),
+                "status": status,
+                "exit_code": status.code(),
+            });
+            println!("{object}");
+        }
+    }
+
+    /// A note after the error, for people (stderr), shown even with `-q`.
+    pub fn note(&self, msg: impl Display) {
+        eprintln!("{msg}");
+    }
+
     /// A one-line status that updates in place on a terminal (build steps).
     pub fn spinner(&self) -> StepLine {
         let bar = if self.bars {

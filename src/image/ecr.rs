@@ -2,7 +2,7 @@
 //! keeps the newest N images), the digest ECR holds for a tag, and registry credentials from
 //! `GetAuthorizationToken`, kept in memory only.
 
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, Tag};
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration};
 use base64::Engine as _;
 
 use crate::aws::call_error;
@@ -10,7 +10,7 @@ use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 
 /// The tag that marks what mldeploy created for a project.
-pub const PROJECT_TAG: &str = "mldeploy:project";
+pub use crate::aws::tags::PROJECT_TAG;
 
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -62,7 +62,7 @@ pub async fn ensure_repository(
     let (uri, arn, created) = match describe(ecr, project).await? {
         Some(found) => (found.0, found.1, false),
         None => {
-            let tag = Tag::builder().key(PROJECT_TAG).value(project).build()?;
+            let tag = crate::aws::tags::ecr(project)?;
             let result = ecr
                 .create_repository()
                 .repository_name(project)

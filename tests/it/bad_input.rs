@@ -4,7 +4,7 @@
 
 use mldeploy::config;
 use mldeploy::exit::{self, ExitStatus};
-use mldeploy::target::ecs::task_definition::{render, TaskInputs, DEFAULT_TEMPLATE};
+use mldeploy::targets::ecs::task_definition::{render, TaskInputs, DEFAULT_TEMPLATE};
 use proptest::prelude::*;
 
 /// The keys a user may write, listed here on their own (not read from the code's schema), with

@@ -1,9 +1,9 @@
 //! The load balancer, target group and listeners against moto's ELBv2.
 
 use mldeploy::aws::Aws;
-use mldeploy::target::ecs::load_balancer::{self, Listening};
-use mldeploy::target::ecs::{network, security, Converge};
-use mldeploy::target::Action;
+use mldeploy::targets::ecs::load_balancer::{self, Listening};
+use mldeploy::targets::ecs::{network, security, Converge};
+use mldeploy::targets::Action;
 
 use crate::support::{aws, require_sandbox, unique_name};
 

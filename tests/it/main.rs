@@ -14,6 +14,7 @@ mod network;
 mod resources;
 mod rollback;
 mod security;
+mod snapshots;
 mod support;
 mod up;
 mod watcher_scripted;

@@ -2,8 +2,8 @@
 //! piece is missing, and untouched by a dry run.
 
 use mldeploy::aws::Aws;
-use mldeploy::target::ecs::{network, Converge};
-use mldeploy::target::{Action, Change};
+use mldeploy::targets::ecs::{network, Converge};
+use mldeploy::targets::{Action, Change};
 
 use crate::support::{aws, require_sandbox, unique_name};
 

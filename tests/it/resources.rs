@@ -3,8 +3,8 @@
 
 use mldeploy::aws::Aws;
 use mldeploy::exit::{status_of, ExitStatus};
-use mldeploy::target::ecs::{cluster, iam, logs, Converge};
-use mldeploy::target::Action;
+use mldeploy::targets::ecs::{cluster, iam, logs, Converge};
+use mldeploy::targets::Action;
 
 use crate::support::{aws, require_sandbox, unique_name};
 

@@ -2,8 +2,8 @@
 
 use mldeploy::aws::Aws;
 use mldeploy::exit::{status_of, ExitStatus};
-use mldeploy::target::ecs::{security, Converge};
-use mldeploy::target::Action;
+use mldeploy::targets::ecs::{security, Converge};
+use mldeploy::targets::Action;
 
 use crate::support::{aws, require_sandbox, unique_name};
 

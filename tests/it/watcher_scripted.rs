@@ -12,7 +12,7 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use mldeploy::cli::{GlobalArgs, OutputFormat};
 use mldeploy::exit::{status_of, ExitStatus};
 use mldeploy::output::Printer;
-use mldeploy::target::ecs::watcher::Watch;
+use mldeploy::targets::ecs::watcher::Watch;
 
 const NEW: &str = "ecs-svc/1111";
 const TD2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:2";

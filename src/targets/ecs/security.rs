@@ -5,7 +5,7 @@
 //! `[network] security_groups` names for the tasks are checked and never modified.
 
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, Tag,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup,
     TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_ec2::Client;
@@ -13,8 +13,9 @@ use aws_sdk_ec2::Client;
 use super::network::TO_BE_CREATED;
 use super::{Converge, PROJECT_TAG};
 use crate::aws::call_error;
+use crate::aws::tags;
 use crate::exit::{self, ExitStatus};
-use crate::target::{Action, Change};
+use crate::targets::{Action, Change};
 
 /// The groups the load balancer and the tasks use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,16 +262,13 @@ async fn ensure_group(
     };
     if let Some(group) = found {
         let id = group.group_id().unwrap_or_default().to_string();
-        let ours = group
-            .tags()
-            .iter()
-            .any(|t| t.key() == Some(PROJECT_TAG) && t.value() == Some(cv.project.as_str()));
+        let ours = tags::is_ours(group.tags(), &cv.project);
         if !ours {
             return Err(exit::error(
                 ExitStatus::Environment,
                 format!(
-                    "security group {name} ({id}) in {vpc_id} exists but lacks the {PROJECT_TAG}={} tag: mldeploy will not take over a group it did not create. Rename or delete it, or name your own groups in [network]",
-                    cv.project
+                    "{}: mldeploy will not take over a group it did not create. Rename or delete it, or name your own groups in [network]",
+                    tags::not_ours(&format!("security group {name} ({id}) in {vpc_id}"), &cv.project)
                 ),
             ));
         }
@@ -290,8 +288,8 @@ async fn ensure_group(
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::SecurityGroup)
-                    .tags(Tag::builder().key("Name").value(name).build())
-                    .tags(Tag::builder().key(PROJECT_TAG).value(&cv.project).build())
+                    .tags(tags::ec2("Name", name))
+                    .tags(tags::ec2(PROJECT_TAG, &cv.project))
                     .build(),
             )
             .send()

@@ -1,7 +1,7 @@
 //! The Docker-host target: the service as one container on the engine `DOCKER_HOST` names (a
 //! laptop, a single VM), labelled as the project's, restarted unless stopped, published on
 //! `target.host_port`, with the same `MODEL_BUCKET_NAME` / `MODEL_PATH` contract as on ECS.
-//! This module starts, checks, stops and removes containers; `commands::up_docker` decides.
+//! This module starts, checks, stops and removes containers; `replace` decides.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -8,12 +8,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
+
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use serde::Serialize;
 
 use super::{iam, logs, releases, security, service, PROJECT_TAG};
-use crate::aws::{call_error, Aws};
+use crate::aws::{call_error, tags, Aws};
+use crate::targets::inventory::{Found, Kind};
 
 /// Pause between tries of a delete that waits for a dependency to go.
 const POLL: Duration = Duration::from_secs(2);
@@ -27,95 +28,6 @@ const BUSY: &[&str] = &[
     "ClusterContainsTasksException",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Service,
-    Listener,
-    LoadBalancer,
-    TargetGroup,
-    TaskDefinition,
-    Cluster,
-    LogGroup,
-    Role,
-    SecurityGroup,
-    Subnet,
-    RouteTable,
-    InternetGateway,
-    Vpc,
-    Repository,
-    /// The Docker target's.
-    Container,
-    Image,
-}
-
-impl Kind {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Kind::Service => "ECS service",
-            Kind::Listener => "listener",
-            Kind::LoadBalancer => "load balancer",
-            Kind::TargetGroup => "target group",
-            Kind::TaskDefinition => "task definition",
-            Kind::Cluster => "ECS cluster",
-            Kind::LogGroup => "log group",
-            Kind::Role => "IAM role",
-            Kind::SecurityGroup => "security group",
-            Kind::Subnet => "subnet",
-            Kind::RouteTable => "route table",
-            Kind::InternetGateway => "internet gateway",
-            Kind::Vpc => "VPC",
-            Kind::Repository => "ECR repository",
-            Kind::Container => "container",
-            Kind::Image => "image",
-        }
-    }
-}
-
-/// One resource found under the project's names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Found {
-    pub kind: Kind,
-    /// What people call it: a name, or an id where it has none.
-    pub name: String,
-    /// What deleting it takes: an ARN or an id.
-    pub id: String,
-    /// Whether it carries `mldeploy:project=<name>`: only then is it deleted.
-    pub ours: bool,
-    /// For an internet gateway, the VPC it is attached to.
-    #[serde(skip)]
-    pub parent: Option<String>,
-}
-
-impl Found {
-    pub fn new(kind: Kind, name: impl Into<String>, id: impl Into<String>, ours: bool) -> Found {
-        Found {
-            kind,
-            name: name.into(),
-            id: id.into(),
-            ours,
-            parent: None,
-        }
-    }
-}
-
-impl std::fmt::Display for Found {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind.describe(), self.name)?;
-        if self.id != self.name && !self.id.starts_with("arn:") {
-            write!(f, " ({})", self.id)?;
-        }
-        Ok(())
-    }
-}
-
-fn tagged<'a>(
-    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-    project: &str,
-) -> bool {
-    tags.any(|(k, v)| k == Some(PROJECT_TAG) && v == Some(project))
-}
-
 /// Everything of the project's that exists, in deletion order.
 pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
     let (ecs, elb, ec2) = (aws.ecs(), aws.elbv2(), aws.ec2());
@@ -123,13 +35,13 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
 
     if let Some(svc) = service::describe(&ecs, project, project).await? {
         let arn = svc.service_arn().unwrap_or_default().to_string();
-        let tags = ecs
+        let listed = ecs
             .list_tags_for_resource()
             .resource_arn(&arn)
             .send()
             .await
             .map_err(|e| call_error("ecs:ListTagsForResource", e))?;
-        let ours = tagged(tags.tags().iter().map(|t| (t.key(), t.value())), project);
+        let ours = tags::is_ours(listed.tags(), project);
         found.push(Found::new(Kind::Service, project, arn, ours));
     }
 
@@ -138,13 +50,7 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
             for lb in out.load_balancers() {
                 let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
                 let ours = super::load_balancer::is_ours(&elb, &arn, project).await?;
-                let listeners = elb
-                    .describe_listeners()
-                    .load_balancer_arn(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("elasticloadbalancing:DescribeListeners", e))?;
-                for l in listeners.listeners() {
+                for l in super::load_balancer::listeners(&elb, &arn).await? {
                     let name = format!(
                         "{}:{}",
                         l.protocol().map(|p| p.as_str()).unwrap_or("?"),
@@ -201,34 +107,21 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
         .iter()
         .filter(|c| c.status() == Some("ACTIVE"))
     {
-        let ours = tagged(c.tags().iter().map(|t| (t.key(), t.value())), project);
+        let ours = tags::is_ours(c.tags(), project);
         found.push(Found::new(Kind::Cluster, project, project, ours));
     }
 
     let log_name = logs::log_group_name(project);
-    let groups = aws
-        .logs()
-        .describe_log_groups()
-        .log_group_name_prefix(&log_name)
-        .send()
-        .await
-        .map_err(|e| call_error("logs:DescribeLogGroups", e))?;
-    if groups
-        .log_groups()
-        .iter()
-        .any(|g| g.log_group_name() == Some(log_name.as_str()))
-    {
+    if logs::find_group(&aws.logs(), &log_name).await?.is_some() {
         #[allow(deprecated)] // ListTagsForResource wants the ARN; this call takes the name.
-        let tags = aws
+        let listed = aws
             .logs()
             .list_tags_log_group()
             .log_group_name(&log_name)
             .send()
             .await
             .map_err(|e| call_error("logs:ListTagsLogGroup", e))?;
-        let ours = tags
-            .tags()
-            .is_some_and(|t| t.get(PROJECT_TAG).map(String::as_str) == Some(project));
+        let ours = tags::is_ours_map(listed.tags(), project);
         found.push(Found::new(Kind::LogGroup, &log_name, &log_name, ours));
     }
 
@@ -239,11 +132,7 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
     ] {
         match iam_client.get_role().role_name(&name).send().await {
             Ok(out) => {
-                let ours = out.role().is_some_and(|r| {
-                    r.tags()
-                        .iter()
-                        .any(|t| t.key() == PROJECT_TAG && t.value() == project)
-                });
+                let ours = out.role().is_some_and(|r| tags::is_ours(r.tags(), project));
                 found.push(Found::new(Kind::Role, &name, &name, ours));
             }
             Err(e)
@@ -265,7 +154,7 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
             .await
             .map_err(|e| call_error("ec2:DescribeSecurityGroups", e))?;
         for g in groups.security_groups() {
-            let ours = tagged(g.tags().iter().map(|t| (t.key(), t.value())), project);
+            let ours = tags::is_ours(g.tags(), project);
             found.push(Found::new(
                 Kind::SecurityGroup,
                 &name,
@@ -276,12 +165,7 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
     }
 
     // The network: only what carries our tag is looked at, so nothing here is a look-alike.
-    let ours_filter = || {
-        Filter::builder()
-            .name(format!("tag:{PROJECT_TAG}"))
-            .values(project)
-            .build()
-    };
+    let ours_filter = || tags::ec2_filter(project);
     let vpcs = ec2
         .describe_vpcs()
         .filters(ours_filter())
@@ -300,7 +184,7 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
             .map_err(|e| call_error("ec2:DescribeSubnets", e))?;
         for s in subnets.subnets() {
             let id = s.subnet_id().unwrap_or_default();
-            let name = name_tag(s.tags().iter().map(|t| (t.key(), t.value()))).unwrap_or(id);
+            let name = tags::value_of(s.tags(), "Name").unwrap_or(id);
             found.push(Found::new(Kind::Subnet, name, id, true));
         }
         let tables = ec2
@@ -341,25 +225,16 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
 
     let ecr = aws.ecr();
     if let Some((_, arn)) = crate::image::ecr::describe(&ecr, project).await? {
-        let tags = ecr
+        let listed = ecr
             .list_tags_for_resource()
             .resource_arn(&arn)
             .send()
             .await
             .map_err(|e| call_error("ecr:ListTagsForResource", e))?;
-        let ours = tagged(
-            tags.tags().iter().map(|t| (Some(t.key()), Some(t.value()))),
-            project,
-        );
+        let ours = tags::is_ours(listed.tags(), project);
         found.push(Found::new(Kind::Repository, project, project, ours));
     }
     Ok(found)
-}
-
-fn name_tag<'a>(
-    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> Option<&'a str> {
-    tags.find(|(k, _)| *k == Some("Name")).and_then(|(_, v)| v)
 }
 
 /// Retries a call while AWS answers that something still depends on the resource.
@@ -497,13 +372,15 @@ pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Resul
         }
         Kind::Role => {
             let iam_client = aws.iam();
-            let inline = iam_client
+            let inline: Vec<_> = iam_client
                 .list_role_policies()
                 .role_name(id)
+                .into_paginator()
                 .send()
+                .try_collect()
                 .await
                 .map_err(|e| call_error("iam:ListRolePolicies", e))?;
-            for policy in inline.policy_names() {
+            for policy in inline.iter().flat_map(|page| page.policy_names()) {
                 iam_client
                     .delete_role_policy()
                     .role_name(id)
@@ -512,13 +389,15 @@ pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Resul
                     .await
                     .map_err(|e| call_error("iam:DeleteRolePolicy", e))?;
             }
-            let attached = iam_client
+            let attached: Vec<_> = iam_client
                 .list_attached_role_policies()
                 .role_name(id)
+                .into_paginator()
                 .send()
+                .try_collect()
                 .await
                 .map_err(|e| call_error("iam:ListAttachedRolePolicies", e))?;
-            for policy in attached.attached_policies() {
+            for policy in attached.iter().flat_map(|page| page.attached_policies()) {
                 iam_client
                     .detach_role_policy()
                     .role_name(id)
@@ -597,9 +476,7 @@ pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Resul
                 .map_err(|e| call_error("ec2:DeleteVpc", e))?;
         }
         Kind::Container | Kind::Image => {
-            anyhow::bail!(
-                "{item} is the Docker target's: commands::destroy removes it through the engine"
-            )
+            anyhow::bail!("{item} is the Docker target's: the ECS target does not delete it")
         }
         Kind::Repository => {
             aws.ecr()

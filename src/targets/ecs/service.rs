@@ -6,29 +6,30 @@
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LaunchType, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service, Tag,
+    LaunchType, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service,
 };
 use aws_sdk_ecs::Client;
 
-use super::{Converge, PROJECT_TAG};
+use super::Converge;
 use crate::aws::call_error;
-use crate::target::{Action, Change};
+use crate::aws::tags;
+use crate::targets::{Action, Change};
 
 /// Time a new task gets before failed load-balancer health checks count against it.
 pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;
 
 /// Where and how the service runs.
 #[derive(Debug, Clone)]
-pub struct ServiceSpec<'a> {
-    pub cluster: &'a str,
-    pub task_definition_arn: &'a str,
+pub struct ServiceSpec {
+    pub cluster: String,
+    pub task_definition_arn: String,
     pub desired_count: u32,
-    pub target_group_arn: &'a str,
-    pub container_name: &'a str,
+    pub target_group_arn: String,
+    pub container_name: String,
     pub container_port: u16,
-    pub subnets: &'a [String],
+    pub subnets: Vec<String>,
     /// `<name>-tasks` first, then the groups `[network]` names.
-    pub security_groups: &'a [String],
+    pub security_groups: Vec<String>,
     /// Open a new deployment of the same task definition (the old `--force-new-deployment`).
     pub force: bool,
 }
@@ -130,16 +131,16 @@ impl RunningShape {
     }
 
     /// The service spec that keeps this shape and runs `task_definition_arn`.
-    pub fn spec<'a>(&'a self, cluster: &'a str, task_definition_arn: &'a str) -> ServiceSpec<'a> {
+    pub fn spec(&self, cluster: &str, task_definition_arn: &str) -> ServiceSpec {
         ServiceSpec {
-            cluster,
-            task_definition_arn,
+            cluster: cluster.to_string(),
+            task_definition_arn: task_definition_arn.to_string(),
             desired_count: self.desired_count,
-            target_group_arn: &self.target_group_arn,
-            container_name: &self.container_name,
+            target_group_arn: self.target_group_arn.clone(),
+            container_name: self.container_name.clone(),
             container_port: self.container_port,
-            subnets: &self.subnets,
-            security_groups: &self.security_groups,
+            subnets: self.subnets.clone(),
+            security_groups: self.security_groups.clone(),
             force: false,
         }
     }
@@ -160,7 +161,7 @@ pub fn primary(service: &Service) -> Option<String> {
 pub async fn ensure(
     ecs: &Client,
     cv: &Converge,
-    spec: &ServiceSpec<'_>,
+    spec: &ServiceSpec,
     existing: Option<Service>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Deployed> {
@@ -171,7 +172,7 @@ pub async fn ensure(
             Change::new("ECS service", name, Action::Create).because(format!(
                 "{} task(s) of {}",
                 spec.desired_count,
-                short_task_definition(spec.task_definition_arn)
+                short_task_definition(&spec.task_definition_arn)
             )),
         );
         if cv.dry_run {
@@ -182,15 +183,15 @@ pub async fn ensure(
         }
         let created = ecs
             .create_service()
-            .cluster(spec.cluster)
+            .cluster(&spec.cluster)
             .service_name(name)
-            .task_definition(spec.task_definition_arn)
+            .task_definition(&spec.task_definition_arn)
             .desired_count(desired)
             .launch_type(LaunchType::Fargate)
             .load_balancers(
                 EcsLoadBalancer::builder()
-                    .target_group_arn(spec.target_group_arn)
-                    .container_name(spec.container_name)
+                    .target_group_arn(&spec.target_group_arn)
+                    .container_name(&spec.container_name)
                     .container_port(i32::from(spec.container_port))
                     .build(),
             )
@@ -198,7 +199,7 @@ pub async fn ensure(
             .deployment_configuration(deployment_configuration())
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
             .propagate_tags(PropagateTags::TaskDefinition)
-            .tags(Tag::builder().key(PROJECT_TAG).value(name).build())
+            .tags(tags::ecs(name))
             .send()
             .await
             .map_err(|e| call_error("ecs:CreateService", e))?;
@@ -214,7 +215,7 @@ pub async fn ensure(
         why.push(format!(
             "{} -> {}",
             short_task_definition(&serving),
-            short_task_definition(spec.task_definition_arn)
+            short_task_definition(&spec.task_definition_arn)
         ));
     }
     if service.desired_count() != desired {
@@ -248,9 +249,9 @@ pub async fn ensure(
     }
     let updated = ecs
         .update_service()
-        .cluster(spec.cluster)
+        .cluster(&spec.cluster)
         .service(name)
-        .task_definition(spec.task_definition_arn)
+        .task_definition(&spec.task_definition_arn)
         .desired_count(desired)
         .force_new_deployment(spec.force)
         .network_configuration(network_configuration(spec)?)
@@ -269,7 +270,7 @@ pub async fn ensure(
 }
 
 /// How the service's subnets or security groups differ from the spec, in words.
-fn network_drift(service: &Service, spec: &ServiceSpec<'_>) -> Option<String> {
+fn network_drift(service: &Service, spec: &ServiceSpec) -> Option<String> {
     let vpc = service
         .network_configuration()
         .and_then(|n| n.awsvpc_configuration());
@@ -283,24 +284,24 @@ fn network_drift(service: &Service, spec: &ServiceSpec<'_>) -> Option<String> {
         None => (Vec::new(), Vec::new()),
     };
     let mut what = Vec::new();
-    if subnets != sorted(spec.subnets) {
+    if subnets != sorted(&spec.subnets) {
         what.push(format!(
             "subnets {} -> {}",
             subnets.join(","),
-            sorted(spec.subnets).join(",")
+            sorted(&spec.subnets).join(",")
         ));
     }
-    if groups != sorted(spec.security_groups) {
+    if groups != sorted(&spec.security_groups) {
         what.push(format!(
             "security groups {} -> {}",
             groups.join(","),
-            sorted(spec.security_groups).join(",")
+            sorted(&spec.security_groups).join(",")
         ));
     }
     (!what.is_empty()).then(|| what.join(", "))
 }
 
-fn network_configuration(spec: &ServiceSpec<'_>) -> anyhow::Result<NetworkConfiguration> {
+fn network_configuration(spec: &ServiceSpec) -> anyhow::Result<NetworkConfiguration> {
     Ok(NetworkConfiguration::builder()
         .awsvpc_configuration(
             AwsVpcConfiguration::builder()

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::call_error;
 use crate::config::fargate_memory_options;
 use crate::exit::{self, ExitStatus};
-use crate::target::{Action, Change};
+use crate::targets::{Action, Change};
 
 /// The template mldeploy ships; `mldeploy init` users start from it.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../../templates/task-definition.json");

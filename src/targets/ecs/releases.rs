@@ -5,7 +5,6 @@
 use aws_sdk_ecs::types::{SortOrder, TaskDefinitionField, TaskDefinitionStatus};
 use aws_sdk_ecs::Client;
 use futures_util::{StreamExt, TryStreamExt};
-use serde::Serialize;
 
 use super::task_definition::TaskSpec;
 use crate::aws::call_error;
@@ -13,25 +12,7 @@ use crate::aws::call_error;
 /// How many revisions are described at once.
 const CONCURRENT_DESCRIBES: usize = 4;
 
-/// One revision of the family, as a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Release {
-    pub revision: i32,
-    pub task_definition: String,
-    pub model_version: Option<String>,
-    pub model_path: Option<String>,
-    pub image: Option<String>,
-    /// When the revision was registered, RFC 3339.
-    pub created: Option<String>,
-    pub git_commit: Option<String>,
-    pub ci_run: Option<String>,
-    /// Whether the service runs this revision now.
-    pub serving: bool,
-    /// Whether it carries the project's tag: registered by mldeploy, so `destroy` may
-    /// deregister it.
-    #[serde(skip)]
-    pub ours: bool,
-}
+pub use crate::reports::history::Release;
 
 /// A release and its task definition, for comparing with a wanted one.
 #[derive(Debug, Clone)]
@@ -97,13 +78,7 @@ pub async fn describe(
     let td = out
         .task_definition()
         .ok_or_else(|| anyhow::anyhow!("ecs:DescribeTaskDefinition returned nothing for {arn}"))?;
-    let tag = |key: &str| {
-        out.tags()
-            .iter()
-            .find(|t| t.key() == Some(key))
-            .and_then(|t| t.value())
-            .map(str::to_string)
-    };
+    let tag = |key: &str| crate::aws::tags::value_of(out.tags(), key).map(str::to_string);
     let spec = TaskSpec::from_registered(td);
     let arn = td.task_definition_arn().unwrap_or(&arn).to_string();
     let ours = family_of(&arn).is_some_and(|f| tag(super::PROJECT_TAG).as_deref() == Some(f));

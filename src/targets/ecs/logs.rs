@@ -1,13 +1,30 @@
 //! The service's CloudWatch log group, `/ecs/<name>`, tagged, with its retention converged.
 
+use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::Converge;
 use crate::aws::call_error;
-use crate::target::{Action, Change};
+use crate::targets::{Action, Change};
 
 pub fn log_group_name(project: &str) -> String {
     format!("/ecs/{project}")
+}
+
+/// The log group named `name`, when it exists; every page of groups sharing its prefix is read.
+pub async fn find_group(logs: &Client, name: &str) -> anyhow::Result<Option<LogGroup>> {
+    let pages: Vec<_> = logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("logs:DescribeLogGroups", e))?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.log_groups.unwrap_or_default())
+        .find(|g| g.log_group_name() == Some(name)))
 }
 
 /// Creates the log group when missing and sets its retention when it differs.
@@ -18,22 +35,12 @@ pub async fn ensure(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<String> {
     let name = log_group_name(&cv.project);
-    let out = logs
-        .describe_log_groups()
-        .log_group_name_prefix(&name)
-        .send()
-        .await
-        .map_err(|e| call_error("logs:DescribeLogGroups", e))?;
-    let existing = out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name.as_str()));
-    match existing {
+    match find_group(logs, &name).await? {
         None => {
             if !cv.dry_run {
                 logs.create_log_group()
                     .log_group_name(&name)
-                    .tags(super::PROJECT_TAG, &cv.project)
+                    .tags(crate::aws::tags::PROJECT_TAG, &cv.project)
                     .send()
                     .await
                     .map_err(|e| call_error("logs:CreateLogGroup", e))?;

@@ -4,14 +4,15 @@
 //! stopped half-way is finished by the next one.
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification, VpcAttributeName,
+    AttributeBooleanValue, Filter, ResourceType, TagSpecification, VpcAttributeName,
 };
 use aws_sdk_ec2::Client;
 
 use super::{Converge, PROJECT_TAG};
 use crate::aws::call_error;
+use crate::aws::tags;
 use crate::exit::{self, ExitStatus};
-use crate::target::{Action, Change};
+use crate::targets::{Action, Change};
 
 pub const VPC_CIDR: &str = "10.0.0.0/16";
 /// The id reported for a resource a dry run would create.
@@ -24,15 +25,11 @@ pub struct Network {
     pub subnet_ids: Vec<String>,
 }
 
-fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder().key(key).value(value).build()
-}
-
 fn tagged(kind: ResourceType, project: &str, name: &str) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)
-        .tags(tag("Name", name))
-        .tags(tag(PROJECT_TAG, project))
+        .tags(tags::ec2("Name", name))
+        .tags(tags::ec2(PROJECT_TAG, project))
         .build()
 }
 
@@ -41,7 +38,7 @@ fn filter(name: &str, value: &str) -> Filter {
 }
 
 fn project_filter(project: &str) -> Filter {
-    filter(&format!("tag:{PROJECT_TAG}"), project)
+    tags::ec2_filter(project)
 }
 
 /// Finds or creates every piece of the project's network, reporting each in `changes`.
@@ -73,10 +70,7 @@ pub async fn ensure(
     let mut subnet_ids = Vec::new();
     for zone in &zones {
         let ours = existing.iter().find(|s| {
-            s.availability_zone() == Some(zone.as_str())
-                && s.tags()
-                    .iter()
-                    .any(|t| t.key() == Some(PROJECT_TAG) && t.value() == Some(project))
+            s.availability_zone() == Some(zone.as_str()) && tags::is_ours(s.tags(), project)
         });
         let name = format!("{project}-public-{zone}");
         match ours {

@@ -5,15 +5,15 @@
 //! is what the container runs as: it reads objects under the model prefix of the model bucket,
 //! and nothing else.
 
-use aws_sdk_iam::types::Tag;
 use aws_sdk_iam::Client;
 use serde_json::{json, Value};
 
-use super::{Converge, PROJECT_TAG};
+use super::Converge;
 use crate::aws::call_error;
+use crate::aws::tags;
 use crate::config::SecretResource;
 use crate::exit::{self, ExitStatus};
-use crate::target::{Action, Change};
+use crate::targets::{Action, Change};
 
 pub const EXECUTION_POLICY_NAME: &str = "mldeploy-pull-and-log";
 pub const MODEL_POLICY_NAME: &str = "mldeploy-model-read";
@@ -297,14 +297,13 @@ async fn ensure_role(
             let role = out
                 .role
                 .ok_or_else(|| anyhow::anyhow!("iam:GetRole returned no role for {name}"))?;
-            if !role
-                .tags()
-                .iter()
-                .any(|t| t.key() == PROJECT_TAG && t.value() == cv.project)
-            {
+            if !tags::is_ours(role.tags(), &cv.project) {
                 return Err(exit::error(
                     ExitStatus::Environment,
-                    format!("IAM role {name} exists but lacks the {PROJECT_TAG}={} tag: mldeploy will not take over a role it did not create", cv.project),
+                    format!(
+                        "{}: mldeploy will not take over a role it did not create",
+                        tags::not_ours(&format!("IAM role {name}"), &cv.project)
+                    ),
                 ));
             }
             let mut notes = RoleNotes {
@@ -340,7 +339,7 @@ async fn ensure_role(
                     .role_name(name)
                     .description(description)
                     .assume_role_policy_document(trust.to_string())
-                    .tags(Tag::builder().key(PROJECT_TAG).value(&cv.project).build()?)
+                    .tags(tags::iam(&cv.project)?)
                     .send()
                     .await
                     .map_err(|e| call_error("iam:CreateRole", e))?

@@ -5,16 +5,17 @@
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as ListenerAction, ActionTypeEnum, Certificate, Listener, LoadBalancerSchemeEnum,
     LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, Tag, TargetTypeEnum,
+    RedirectActionStatusCodeEnum, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::network::{Network, TO_BE_CREATED};
 use super::security::SecurityGroups;
-use super::{Converge, PROJECT_TAG};
+use super::Converge;
 use crate::aws::call_error;
+use crate::aws::tags;
 use crate::exit::{self, ExitStatus};
-use crate::target::{Action, Change};
+use crate::targets::{Action, Change};
 
 pub const HEALTH_CHECK_INTERVAL_SECONDS: i32 = 30;
 
@@ -86,8 +87,23 @@ pub fn url(dns_name: &str, certificate_arn: Option<&str>) -> String {
     format!("{scheme}://{dns_name}")
 }
 
-fn project_tag(project: &str) -> Tag {
-    Tag::builder().key(PROJECT_TAG).value(project).build()
+/// Every listener of the load balancer, all pages read.
+pub async fn listeners(
+    elb: &Client,
+    lb_arn: &str,
+) -> anyhow::Result<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>> {
+    let pages: Vec<_> = elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DescribeListeners", e))?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.listeners.unwrap_or_default())
+        .collect())
 }
 
 pub async fn is_ours(elb: &Client, arn: &str, project: &str) -> anyhow::Result<bool> {
@@ -100,14 +116,16 @@ pub async fn is_ours(elb: &Client, arn: &str, project: &str) -> anyhow::Result<b
     Ok(out
         .tag_descriptions()
         .iter()
-        .flat_map(|d| d.tags())
-        .any(|t| t.key() == Some(PROJECT_TAG) && t.value() == Some(project)))
+        .any(|d| tags::is_ours(d.tags(), project)))
 }
 
 fn not_ours(kind: &str, name: &str, project: &str) -> anyhow::Error {
     exit::error(
         ExitStatus::Environment,
-        format!("{kind} {name} exists but lacks the {PROJECT_TAG}={project} tag: mldeploy will not take over a {kind} it did not create"),
+        format!(
+            "{}: mldeploy will not take over a {kind} it did not create",
+            tags::not_ours(&format!("{kind} {name}"), project)
+        ),
     )
 }
 
@@ -190,7 +208,7 @@ async fn ensure_alb(
         .scheme(LoadBalancerSchemeEnum::InternetFacing)
         .set_subnets(Some(network.subnet_ids.clone()))
         .security_groups(&groups.alb)
-        .tags(project_tag(name))
+        .tags(tags::elbv2(name))
         .send()
         .await
         .map_err(|e| call_error("elasticloadbalancing:CreateLoadBalancer", e))?;
@@ -290,7 +308,7 @@ async fn ensure_target_group(
         .health_check_path(listening.health_check_path)
         .health_check_interval_seconds(HEALTH_CHECK_INTERVAL_SECONDS)
         .matcher(Matcher::builder().http_code("200").build())
-        .tags(project_tag(name))
+        .tags(tags::elbv2(name))
         .send()
         .await
         .map_err(|e| call_error("elasticloadbalancing:CreateTargetGroup", e))?;
@@ -354,13 +372,7 @@ async fn ensure_listeners(
     let existing = if lb_arn == TO_BE_CREATED {
         Vec::new()
     } else {
-        elb.describe_listeners()
-            .load_balancer_arn(lb_arn)
-            .send()
-            .await
-            .map_err(|e| call_error("elasticloadbalancing:DescribeListeners", e))?
-            .listeners
-            .unwrap_or_default()
+        listeners(elb, lb_arn).await?
     };
     for (port, protocol, action) in wanted_listeners(target_group_arn, listening) {
         let label = format!("{}:{port}", protocol.as_str());
@@ -403,7 +415,7 @@ async fn ensure_listeners(
                                 .map(|c| vec![Certificate::builder().certificate_arn(c).build()]),
                         )
                         .default_actions(action)
-                        .tags(project_tag(&cv.project))
+                        .tags(tags::elbv2(&cv.project))
                         .send()
                         .await
                         .map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;

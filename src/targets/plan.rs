@@ -1,8 +1,5 @@
-//! Deployment targets. Each converges what it needs (plan, then apply through the same code, a
-//! dry run stopping before anything changes) and reports every change as a [`Change`].
-
-pub mod docker;
-pub mod ecs;
+//! A plan's steps: what converging one resource did, or would do in a dry run, as a [`Change`]
+//! (create, update and why, or keep).
 
 use serde::Serialize;
 

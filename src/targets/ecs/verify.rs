@@ -1,17 +1,17 @@
-//! After a deployment is opened, by `up` or `rollback`: watch it to its end, smoke-test the
+//! After a deployment is opened on ECS, by `up` or `rollback`: watch it to its end, smoke-test the
 //! service through its load balancer, and when the smoke test fails redeploy the revision that
 //! served before. Success is reported only when all of it passed.
 
 use std::time::Duration;
 
+use super::service::{self, Deployed, ServiceSpec};
+use super::watcher::{human_duration, Watch};
+use super::Converge;
 use crate::cli::DeployArgs;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 use crate::smoke::{self, SmokeCheck};
-use crate::target::ecs::service::{self, ServiceSpec};
-use crate::target::ecs::watcher::{human_duration, Watch};
-use crate::target::ecs::Converge;
 
 /// The least time the smoke test gets, however much of `--timeout` the rollout used.
 const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
@@ -21,10 +21,10 @@ pub struct Verify<'a> {
     pub ecs: &'a aws_sdk_ecs::Client,
     pub cv: &'a Converge,
     /// The service as it was deployed; a rollback after a failed smoke test reuses it.
-    pub spec: &'a ServiceSpec<'a>,
+    pub spec: &'a ServiceSpec,
     /// The watch of the deployment opened (its id is empty when nothing was deployed).
     pub watch: Watch<'a>,
-    pub deployed: &'a service::Deployed,
+    pub deployed: &'a Deployed,
     pub url: &'a str,
     /// `service.ready_path` and `[smoke]`.
     pub config: &'a Config,
@@ -50,7 +50,7 @@ impl Verify<'_> {
                     "Watching deployment {id} (timeout {})",
                     human_duration(self.flags.timeout)
                 ));
-                exit::note_for_interrupt(Some(in_flight_note(id, self.spec.task_definition_arn)));
+                exit::note_for_interrupt(Some(in_flight_note(id, &self.spec.task_definition_arn)));
                 let rollout = self.watch.run(printer).await;
                 exit::note_for_interrupt(None);
                 let rollout = rollout?;
@@ -94,7 +94,7 @@ impl Verify<'_> {
     /// replaced it and `--no-rollback` was not given. Returns the error the command ends with:
     /// the smoke test's, and what was done about it.
     async fn undo(&self, failed: anyhow::Error, printer: &Printer) -> anyhow::Error {
-        let new = service::short_task_definition(self.spec.task_definition_arn).to_string();
+        let new = service::short_task_definition(&self.spec.task_definition_arn).to_string();
         let previous = match (&self.deployed.deployment_id, &self.deployed.previous_task_definition) {
             (None, _) => {
                 return failed.context(exit::Classified {
@@ -140,11 +140,11 @@ impl Verify<'_> {
 
     async fn redeploy(&self, previous: &str, printer: &Printer) -> anyhow::Result<()> {
         let spec = ServiceSpec {
-            task_definition_arn: previous,
+            task_definition_arn: previous.to_string(),
             force: false,
             ..self.spec.clone()
         };
-        let existing = service::describe(self.ecs, spec.cluster, &self.cv.project).await?;
+        let existing = service::describe(self.ecs, &spec.cluster, &self.cv.project).await?;
         let deployed = service::ensure(self.ecs, self.cv, &spec, existing, &mut Vec::new()).await?;
         let Some(id) = deployed.deployment_id else {
             return Ok(());

@@ -1,12 +1,12 @@
 //! The ECS cluster `<name>`: created tagged when missing. A cluster of that name that mldeploy
 //! did not create is used as it is, and never deleted by `destroy`.
 
-use aws_sdk_ecs::types::Tag;
 use aws_sdk_ecs::Client;
 
-use super::{Converge, PROJECT_TAG};
+use super::Converge;
 use crate::aws::call_error;
-use crate::target::{Action, Change};
+use crate::aws::tags;
+use crate::targets::{Action, Change};
 
 pub async fn ensure(
     ecs: &Client,
@@ -23,10 +23,7 @@ pub async fn ensure(
         .map_err(|e| call_error("ecs:DescribeClusters", e))?;
     let active = out.clusters().iter().find(|c| c.status() == Some("ACTIVE"));
     if let Some(cluster) = active {
-        let ours = cluster
-            .tags()
-            .iter()
-            .any(|t| t.key() == Some(PROJECT_TAG) && t.value() == Some(name));
+        let ours = tags::is_ours(cluster.tags(), name);
         let change = Change::new("ECS cluster", name, Action::Keep);
         changes.push(if ours {
             change
@@ -42,7 +39,7 @@ pub async fn ensure(
     let created = ecs
         .create_cluster()
         .cluster_name(name)
-        .tags(Tag::builder().key(PROJECT_TAG).value(name).build())
+        .tags(tags::ecs(name))
         .send()
         .await
         .map_err(|e| call_error("ecs:CreateCluster", e))?;

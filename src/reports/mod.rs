@@ -1,0 +1,24 @@
+//! What each command reports: one type per command, the same JSON shape on every target (a
+//! `target` field says which, target-only fields sit beside the shared ones), and `Display` for
+//! people. The Printer prints them; nothing else writes a result.
+
+pub mod destroy;
+pub mod history;
+pub mod logs;
+pub mod rollback;
+pub mod status;
+pub mod up;
+
+pub use destroy::DestroyReport;
+pub use history::HistoryReport;
+pub use logs::{LogLine, LogsReport};
+pub use rollback::RollbackReport;
+pub use status::StatusReport;
+pub use up::UpReport;
+
+/// "model version 7" when the version is known, else "the model".
+pub(crate) fn model_words(version: Option<&str>) -> String {
+    version
+        .map(|v| format!("model version {v}"))
+        .unwrap_or_else(|| "the model".into())
+}

@@ -1,0 +1,175 @@
+//! `status`'s report: what serves and whether it is healthy, with the reason when it is not.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::TargetKind;
+use crate::targets::ecs::service::short_task_definition;
+use crate::targets::ecs::watcher::{DeploymentView, StoppedTask};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The only deployment is complete, every task runs and every target is healthy.
+    Healthy,
+    /// A deployment is under way (or ECS is rolling one back).
+    RollingOut,
+    /// Deployed and complete, but fewer tasks or healthy targets than desired.
+    Degraded,
+    /// The newest deployment failed.
+    Failed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Healthy => "healthy",
+            State::RollingOut => "rolling out",
+            State::Degraded => "degraded",
+            State::Failed => "failed",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub healthy: bool,
+    pub target: TargetKind,
+    /// Why it is not healthy, in words; null when it is.
+    pub reason: Option<String>,
+    pub url: Option<String>,
+    pub image: Option<String>,
+    pub model_version: Option<String>,
+    pub model_path: Option<String>,
+    #[serde(flatten)]
+    pub on: StatusOn,
+}
+
+/// What only one target reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StatusOn {
+    Ecs(EcsStatus),
+    Docker(DockerStatus),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Targets {
+    pub healthy: usize,
+    /// Each unhealthy target with ALB's reason.
+    pub unhealthy: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EcsStatus {
+    pub state: State,
+    pub cluster: String,
+    pub service: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    pub deployments: Vec<DeploymentView>,
+    pub targets: Targets,
+    /// The latest stopped tasks of the serving deployment.
+    pub stopped_tasks: Vec<StoppedTask>,
+    /// The newest service events first, each "<time> <message>".
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DockerStatus {
+    pub container: String,
+    pub release: u32,
+    pub running: bool,
+}
+
+impl StatusReport {
+    /// Whether waiting longer can change the verdict: not once healthy, nor once failed.
+    pub fn settled(&self) -> bool {
+        self.healthy || matches!(&self.on, StatusOn::Ecs(e) if e.state == State::Failed)
+    }
+
+    /// One line for `--wait`'s progress.
+    pub fn progress_line(&self) -> String {
+        let state = match &self.on {
+            StatusOn::Ecs(e) => e.state.to_string(),
+            StatusOn::Docker(_) if self.healthy => "healthy".into(),
+            StatusOn::Docker(_) => "unhealthy".into(),
+        };
+        format!("  {state}: {}", self.reason.as_deref().unwrap_or_default())
+    }
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let model =
+            crate::model::describe(self.model_version.as_deref(), self.model_path.as_deref());
+        let url = self.url.as_deref().unwrap_or("(no load balancer)");
+        let image = self.image.as_deref().unwrap_or("?");
+        match &self.on {
+            StatusOn::Docker(d) => {
+                let state = if self.healthy { "healthy" } else { "unhealthy" };
+                writeln!(f, "{}: {state} - serves {model} at {url}", d.container)?;
+                if let Some(reason) = &self.reason {
+                    writeln!(f, "  why: {reason}")?;
+                }
+                write!(f, "  image {image}, release {}", d.release)
+            }
+            StatusOn::Ecs(e) => {
+                writeln!(f, "{}: {} - serves {model} at {url}", e.service, e.state)?;
+                if let Some(reason) = &self.reason {
+                    writeln!(f, "  why: {reason}")?;
+                }
+                writeln!(
+                    f,
+                    "  task definition {}, image {image}",
+                    short_task_definition(&e.task_definition)
+                )?;
+                writeln!(
+                    f,
+                    "  tasks: {}/{} running, {} pending; targets: {} healthy, {} unhealthy",
+                    e.running,
+                    e.desired,
+                    e.pending,
+                    e.targets.healthy,
+                    e.targets.unhealthy.len()
+                )?;
+                for t in &e.targets.unhealthy {
+                    writeln!(f, "    unhealthy {t}")?;
+                }
+                writeln!(f, "  deployments:")?;
+                for d in &e.deployments {
+                    writeln!(
+                        f,
+                        "    {:<7} {} {} {}: {}/{} running, {} pending",
+                        d.status,
+                        d.id,
+                        short_task_definition(&d.task_definition),
+                        d.rollout_state,
+                        d.running,
+                        d.desired,
+                        d.pending
+                    )?;
+                }
+                if !e.stopped_tasks.is_empty() {
+                    writeln!(f, "  latest stopped tasks:")?;
+                    for t in &e.stopped_tasks {
+                        match t.exit_code {
+                            Some(code) => {
+                                writeln!(f, "    {}: {} (exit code {code})", t.id, t.reason)?
+                            }
+                            None => writeln!(f, "    {}: {}", t.id, t.reason)?,
+                        }
+                    }
+                }
+                write!(f, "  recent events:")?;
+                for ev in &e.events {
+                    write!(f, "\n    {ev}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

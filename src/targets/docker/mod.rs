@@ -1,0 +1,248 @@
+//! The Docker-host target: the service as one container on the engine `DOCKER_HOST` names,
+//! replaced through a candidate checked on an ephemeral port. [`Docker`] puts `containers`,
+//! `replace`, `up` and `rollback` together as a [`Target`].
+
+pub mod containers;
+pub mod replace;
+pub mod rollback;
+pub mod up;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+
+use crate::cli::{DeployArgs, RollbackArgs};
+use crate::config::TargetKind;
+use crate::exit::{self, ExitStatus};
+use crate::image::engine::{engine_error, Engine};
+use crate::reports::status::{DockerStatus, StatusOn};
+use crate::reports::{HistoryReport, LogLine, LogsReport, RollbackReport, StatusReport, UpReport};
+use crate::session::Ctx;
+use crate::smoke::{self, Answer, Prober, SmokeRequest};
+use crate::targets::inventory::{Found, Kind};
+use crate::targets::{Applied, Deploy, Target, Verified};
+
+/// One container on a Docker engine.
+pub struct Docker {
+    pub engine: Engine,
+}
+
+/// What `up` or `rollback` started: the release on the host port.
+#[derive(Debug)]
+pub struct DockerDeployed {
+    pub url: String,
+}
+
+impl Docker {
+    /// The project's newest container, or the error that nothing is deployed here.
+    async fn current(&self, ctx: &Ctx<'_>) -> anyhow::Result<containers::ProjectContainer> {
+        let found = containers::containers(&self.engine, ctx.project()).await?;
+        containers::current(&found).cloned().ok_or_else(|| {
+            exit::error(
+                ExitStatus::Environment,
+                format!(
+                    "nothing is deployed for {} on the Docker engine at {}: run `mldeploy up --target docker` first",
+                    ctx.project(),
+                    self.engine.host
+                ),
+            )
+        })
+    }
+}
+
+impl Target for Docker {
+    type Checked = up::Checked;
+    type Chosen = rollback::Chosen;
+    type Deployed = DockerDeployed;
+
+    /// Secrets are read by ECS for its tasks; a Docker engine has no such reader here.
+    fn preflight(ctx: &Ctx<'_>, _builds: bool) -> anyhow::Result<()> {
+        if ctx.config.service.secrets.is_empty() {
+            return Ok(());
+        }
+        Err(exit::error(
+            ExitStatus::Usage,
+            "service.secrets needs the ECS target, which reads Secrets Manager and SSM for the task; on the docker target pass values through the engine or service.environment",
+        ))
+    }
+
+    async fn connect(_ctx: &Ctx<'_>) -> anyhow::Result<Docker> {
+        Ok(Docker {
+            engine: Engine::connect().await?,
+        })
+    }
+
+    async fn check(&self, ctx: &Ctx<'_>) -> anyhow::Result<up::Checked> {
+        up::check(self, ctx).await
+    }
+
+    async fn plan(
+        &self,
+        ctx: &Ctx<'_>,
+        deploy: &Deploy<'_>,
+        checked: up::Checked,
+    ) -> anyhow::Result<UpReport> {
+        up::plan(self, ctx, deploy, checked).await
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Ctx<'_>,
+        deploy: &Deploy<'_>,
+        checked: up::Checked,
+    ) -> anyhow::Result<Applied<DockerDeployed, UpReport>> {
+        up::apply(self, ctx, deploy, checked).await
+    }
+
+    async fn choose(
+        &self,
+        ctx: &Ctx<'_>,
+        args: &RollbackArgs,
+    ) -> anyhow::Result<(rollback::Chosen, RollbackReport)> {
+        rollback::choose(self, ctx, args).await
+    }
+
+    async fn apply_rollback(
+        &self,
+        ctx: &Ctx<'_>,
+        chosen: rollback::Chosen,
+        report: RollbackReport,
+        flags: &DeployArgs,
+    ) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
+        rollback::apply(self, ctx, chosen, report, flags).await
+    }
+
+    /// The candidate passed its checks before the cut-over; ask the release on the host port.
+    async fn verify(
+        &self,
+        ctx: &Ctx<'_>,
+        deployed: &DockerDeployed,
+        flags: &DeployArgs,
+    ) -> anyhow::Result<Verified> {
+        let smoke = smoke::run(
+            &deployed.url,
+            &ctx.config.service.ready_path,
+            ctx.config.smoke.as_ref(),
+            flags.timeout,
+            ctx.printer,
+        )
+        .await?;
+        Ok(Verified {
+            healthy_targets: None,
+            smoke,
+        })
+    }
+
+    /// The project's newest container, and whether it answers `ready_path`.
+    async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {
+        let c = self.current(ctx).await?;
+        let ready_path = &ctx.config.service.ready_path;
+        let url = containers::url(&self.engine, ctx.config.target.host_port);
+        let ready = format!("{url}{ready_path}");
+        let reason = if !c.running {
+            Some(format!("container {} is not running", c.name))
+        } else {
+            match Prober::new()?
+                .send(&ready, &SmokeRequest::ready(ready_path))
+                .await
+            {
+                Answer::Http { status, .. } if (200..300).contains(&status) => None,
+                Answer::Http { status, .. } => Some(format!("GET {ready} answered {status}")),
+                Answer::Unreachable(why) => Some(format!("GET {ready}: {why}")),
+            }
+        };
+        Ok(StatusReport {
+            healthy: reason.is_none(),
+            target: TargetKind::Docker,
+            reason,
+            url: Some(url),
+            image: Some(c.image.clone()),
+            model_version: c.model_version.clone(),
+            model_path: c.model_path.clone(),
+            on: StatusOn::Docker(DockerStatus {
+                container: c.name.clone(),
+                release: c.release,
+                running: c.running,
+            }),
+        })
+    }
+
+    async fn releases(
+        &self,
+        ctx: &Ctx<'_>,
+        _limit: Option<usize>,
+    ) -> anyhow::Result<HistoryReport> {
+        rollback::releases(self, ctx).await
+    }
+
+    /// The engine's log of the project's newest container, each line with the container.
+    async fn logs(
+        &self,
+        ctx: &Ctx<'_>,
+        since: Duration,
+        follow: bool,
+    ) -> anyhow::Result<LogsReport> {
+        let c = self.current(ctx).await?;
+        let since = SystemTime::now()
+            .checked_sub(since)
+            .unwrap_or(UNIX_EPOCH)
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(follow)
+            .since(i32::try_from(since).unwrap_or(0))
+            .build();
+        let mut stream = self.engine.docker.logs(&c.id, Some(options));
+        let mut lines = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| engine_error(e, &self.engine, "reading the container's logs"))?;
+            for text in chunk.to_string().lines() {
+                let (time, message) = text.split_once(' ').unwrap_or(("", text));
+                let line = LogLine {
+                    time: time.to_string(),
+                    task: c.name.clone(),
+                    message: message.to_string(),
+                };
+                if follow {
+                    ctx.printer.line(&line);
+                } else {
+                    lines.push(line);
+                }
+            }
+        }
+        Ok(LogsReport {
+            log_group: format!("container {}", c.name),
+            lines,
+        })
+    }
+
+    /// The project's containers, then its images (all labelled as the project's).
+    async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
+        let project = ctx.project();
+        let mut found: Vec<Found> = containers::containers(&self.engine, project)
+            .await?
+            .into_iter()
+            .map(|c| Found::new(Kind::Container, c.name, c.id, true))
+            .collect();
+        for (id, name) in containers::images(&self.engine, project).await? {
+            found.push(Found::new(Kind::Image, name, id, true));
+        }
+        Ok(found)
+    }
+
+    async fn delete(&self, _ctx: &Ctx<'_>, item: &Found, _deadline: Instant) -> anyhow::Result<()> {
+        match item.kind {
+            Kind::Container => containers::remove(&self.engine, &item.id).await,
+            Kind::Image => containers::remove_image(&self.engine, &item.id).await,
+            other => Err(anyhow::anyhow!(
+                "the Docker target has no {} to delete",
+                other.describe()
+            )),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! How the Docker target replaces a release: the new container first runs as a candidate on an
+//! ephemeral port, where `ready_path` and the smoke test are checked; only then is the old one
+//! stopped and the new release started on `target.host_port`. Until that point the old container
+//! serves untouched; if anything fails it keeps (or goes back to) serving.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::containers::{self, ProjectContainer, Spec};
+use crate::config::Config;
+use crate::exit::{self, ExitStatus};
+use crate::image::engine::Engine;
+use crate::smoke;
+
+/// The least time the final container gets to answer once it holds the host port.
+const CUTOVER_READY: Duration = Duration::from_secs(60);
+
+/// The new release's container, first as a candidate on an ephemeral port: the image, the
+/// environment (the ECS contract: MODEL_BUCKET_NAME, MODEL_PATH, then `service.environment`),
+/// and the labels that make it the project's release and say what it serves, a hash of the
+/// environment among them.
+pub(crate) fn candidate(
+    config: &Config,
+    image: &str,
+    model_path: &str,
+    version: Option<&str>,
+    release: u32,
+) -> Spec {
+    let mut env = vec![
+        format!("MODEL_BUCKET_NAME={}", config.model.bucket),
+        format!("MODEL_PATH={model_path}"),
+    ];
+    env.extend(
+        config
+            .service
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}")),
+    );
+    let env_hash = format!("{:x}", Sha256::digest(env.join("\n").as_bytes()))[..16].to_string();
+    let project = config.project.name.as_str();
+    let mut labels = HashMap::from([
+        (containers::PROJECT_LABEL.to_string(), project.to_string()),
+        (
+            containers::MODEL_PATH_LABEL.to_string(),
+            model_path.to_string(),
+        ),
+        (containers::RELEASE_LABEL.to_string(), release.to_string()),
+        (containers::ENV_LABEL.to_string(), env_hash),
+    ]);
+    if let Some(v) = version {
+        labels.insert(containers::MODEL_VERSION_LABEL.to_string(), v.to_string());
+    }
+    Spec {
+        name: format!("{project}-{release}-candidate"),
+        image: image.to_string(),
+        env,
+        labels,
+        container_port: config.service.port,
+        host_port: None,
+        restart: false,
+    }
+}
+
+/// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
+/// running containers of `existing`; once the new one answers, the old ones are kept stopped
+/// (the newest `KEPT_RELEASES`) or removed.
+/// On any failure the old container keeps, or goes back to, serving.
+pub(crate) async fn replace(
+    engine: &Engine,
+    config: &Config,
+    spec: Spec,
+    existing: &[ProjectContainer],
+    timeout: Duration,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<()> {
+    let project = config.project.name.as_str();
+    let release = spec
+        .labels
+        .get(containers::RELEASE_LABEL)
+        .cloned()
+        .unwrap_or_default();
+    let serving: Vec<&ProjectContainer> = existing.iter().filter(|c| c.running).collect();
+    let url = containers::url(engine, config.target.host_port);
+    // The candidate, on a port of the engine's choosing, while the old container serves.
+    printer.info(format!("Starting {} from {}", spec.name, spec.image));
+    let (candidate, port) = containers::start(engine, &spec).await?;
+    let candidate_url = containers::url(engine, port);
+    let checked = async {
+        containers::wait_ready(
+            engine,
+            &candidate,
+            &candidate_url,
+            &config.service.ready_path,
+            config.service.port,
+            timeout,
+        )
+        .await?;
+        printer.info(format!("{} is ready on port {port}", spec.name));
+        smoke::run(
+            &candidate_url,
+            &config.service.ready_path,
+            config.smoke.as_ref(),
+            timeout,
+            printer,
+        )
+        .await
+    }
+    .await;
+    let keeps = match serving.first() {
+        Some(c) => format!("{} keeps serving", c.name),
+        None => "nothing served before".to_string(),
+    };
+    if let Err(e) = checked {
+        let lines = containers::last_lines(engine, &candidate).await;
+        containers::remove(engine, &candidate).await?;
+        return Err(e.context(exit::Classified {
+            status: ExitStatus::Failed,
+            message: format!(
+                "the new container failed its checks and was removed; {keeps}. Its last lines:\n{lines}"
+            ),
+        }));
+    }
+
+    // The cut-over: the old container stops (kept until the new one answers), the new release
+    // takes the host port.
+    for c in &serving {
+        containers::stop(engine, &c.id).await?;
+    }
+    let final_spec = Spec {
+        name: format!("{project}-{release}"),
+        host_port: Some(config.target.host_port),
+        restart: true,
+        ..spec
+    };
+    let taken = match containers::start(engine, &final_spec).await {
+        Ok((id, _)) => {
+            let ready = containers::wait_ready(
+                engine,
+                &id,
+                &url,
+                &config.service.ready_path,
+                config.service.port,
+                CUTOVER_READY.max(timeout),
+            )
+            .await;
+            if ready.is_err() {
+                containers::remove(engine, &id).await?;
+            }
+            ready
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = taken {
+        for c in &serving {
+            containers::start_again(engine, &c.id).await?;
+        }
+        containers::remove(engine, &candidate).await?;
+        let back = match serving.first() {
+            Some(c) => format!("{} serves again", c.name),
+            None => "nothing serves".to_string(),
+        };
+        return Err(e.context(exit::Classified {
+            status: ExitStatus::Failed,
+            message: format!(
+                "the new container could not take port {}; {back}",
+                config.target.host_port
+            ),
+        }));
+    }
+    containers::remove(engine, &candidate).await?;
+    // The replaced releases stay, stopped, as what `history` lists and `rollback` goes back to;
+    // only the newest few, and never a leftover candidate.
+    let mut kept = 0;
+    for c in existing {
+        if c.name.ends_with("-candidate") || kept >= containers::KEPT_RELEASES {
+            containers::remove(engine, &c.id).await?;
+        } else {
+            kept += 1;
+        }
+    }
+    Ok(())
+}

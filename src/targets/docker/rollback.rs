@@ -1,0 +1,231 @@
+//! `rollback` and `history` on the Docker target. A release there is a container: the one
+//! serving, and the newest replaced ones kept stopped. `rollback` checks the model in S3 and the
+//! image on the engine first, then goes through the same candidate, smoke test and cut-over as
+//! `up`.
+
+use super::containers::{self, ProjectContainer};
+use super::{replace, Docker, DockerDeployed};
+use crate::cli::{DeployArgs, RollbackArgs};
+use crate::config::TargetKind;
+use crate::exit::{self, ExitStatus};
+use crate::image::build;
+use crate::model;
+use crate::reports::history::Release;
+use crate::reports::rollback::{RollbackOn, RollbackReport};
+use crate::reports::up::DockerUp;
+use crate::reports::HistoryReport;
+use crate::session::Ctx;
+use crate::targets::Applied;
+
+/// What `rollback` resolved: the release to start, or that it serves already.
+#[derive(Debug)]
+pub struct Chosen {
+    existing: Vec<ProjectContainer>,
+    image: String,
+    model_path: String,
+    version: Option<String>,
+    release: u32,
+    /// The serving container already runs this image and model.
+    unchanged: Option<String>,
+}
+
+pub async fn releases(docker: &Docker, ctx: &Ctx<'_>) -> anyhow::Result<HistoryReport> {
+    let found = containers::containers(&docker.engine, ctx.project()).await?;
+    Ok(HistoryReport {
+        target: TargetKind::Docker,
+        family: ctx.project().to_string(),
+        serving: found.iter().find(|c| c.running).map(|c| c.name.clone()),
+        releases: found.iter().map(release_of).collect(),
+    })
+}
+
+fn release_of(c: &ProjectContainer) -> Release {
+    Release {
+        revision: i32::try_from(c.release).unwrap_or(i32::MAX),
+        task_definition: c.name.clone(),
+        model_version: c.model_version.clone(),
+        model_path: c.model_path.clone(),
+        image: Some(c.image.clone()),
+        created: c.created.clone(),
+        git_commit: None,
+        ci_run: None,
+        serving: c.running,
+        ours: true,
+    }
+}
+
+pub async fn choose(
+    docker: &Docker,
+    ctx: &Ctx<'_>,
+    args: &RollbackArgs,
+) -> anyhow::Result<(Chosen, RollbackReport)> {
+    let config = &ctx.config;
+    let s3 = ctx.aws().await?.s3();
+    let project = ctx.project();
+    let engine = &docker.engine;
+    let existing = containers::containers(engine, project).await?;
+    let Some(serving) = existing.iter().find(|c| c.running) else {
+        return Err(exit::error(
+            ExitStatus::Environment,
+            format!(
+                "nothing serves {project} on the Docker engine at {}: run `mldeploy up` first",
+                engine.host
+            ),
+        ));
+    };
+    let kept = || {
+        existing
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} (model {})",
+                    c.release,
+                    c.model_version.as_deref().unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    // What to serve: (image, model path, model version).
+    let (image, model_path, version) = match (&args.model_version, args.to_revision) {
+        (Some(v), _) => {
+            let m =
+                model::require_version(&s3, &config.model.bucket, &config.model.path, v).await?;
+            (serving.image.clone(), m.path, Some(v.clone()))
+        }
+        (None, Some(r)) => {
+            let c = existing
+                .iter()
+                .find(|c| i64::from(c.release) == i64::from(r))
+                .ok_or_else(|| {
+                    exit::error(
+                        ExitStatus::Usage,
+                        format!("--to-revision {r}: release {r} of {project} is not kept on this engine; kept: {}", kept()),
+                    )
+                })?;
+            from_release(c)?
+        }
+        (None, None) => {
+            let c = existing
+                .iter()
+                .filter(|c| c.release < serving.release)
+                .max_by_key(|c| c.release)
+                .ok_or_else(|| {
+                    exit::error(
+                        ExitStatus::Usage,
+                        format!("there is no release before {} to go back to; kept: {}. Name one with --model-version or --to-revision", serving.name, kept()),
+                    )
+                })?;
+            from_release(c)?
+        }
+    };
+    let what = format!(
+        "the release with {}",
+        model::describe(version.as_deref(), Some(&model_path))
+    );
+    model::require_path(
+        &s3,
+        &config.model.bucket,
+        &model_path,
+        &format!("{what} serves a model that is gone"),
+    )
+    .await?;
+    if build::inspect_local(engine, &image).await?.is_none() {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            format!("{what}: its image {image} is no longer on the engine; rebuild it with `mldeploy up` from that commit"),
+        ));
+    }
+
+    let release = super::up::next_release(&existing);
+    let unchanged = (serving.image == image
+        && serving.model_path.as_deref() == Some(model_path.as_str()))
+    .then(|| serving.name.clone());
+    let report = RollbackReport {
+        dry_run: args.deploy.dry_run,
+        target: TargetKind::Docker,
+        url: Some(containers::url(engine, config.target.host_port)),
+        model_version: version.clone(),
+        model_path: Some(model_path.clone()),
+        image: Some(image.clone()),
+        smoke: Vec::new(),
+        on: RollbackOn::Docker(DockerUp {
+            container: match &unchanged {
+                Some(name) => name.clone(),
+                None => format!("{project}-{release}"),
+            },
+            release: if unchanged.is_some() {
+                serving.release
+            } else {
+                release
+            },
+            replaced: if unchanged.is_some() {
+                Vec::new()
+            } else {
+                vec![serving.name.clone()]
+            },
+        }),
+    };
+    let chosen = Chosen {
+        existing: existing.clone(),
+        image,
+        model_path,
+        version,
+        release,
+        unchanged,
+    };
+    Ok((chosen, report))
+}
+
+pub async fn apply(
+    docker: &Docker,
+    ctx: &Ctx<'_>,
+    chosen: Chosen,
+    report: RollbackReport,
+    flags: &DeployArgs,
+) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
+    match &chosen.unchanged {
+        Some(name) => ctx
+            .printer
+            .info(format!("{name} already serves this image and model")),
+        None => {
+            let spec = replace::candidate(
+                &ctx.config,
+                &chosen.image,
+                &chosen.model_path,
+                chosen.version.as_deref(),
+                chosen.release,
+            );
+            replace::replace(
+                &docker.engine,
+                &ctx.config,
+                spec,
+                &chosen.existing,
+                flags.timeout,
+                ctx.printer,
+            )
+            .await?;
+        }
+    }
+    Ok(Applied {
+        deployed: DockerDeployed {
+            url: report.url.clone().unwrap_or_default(),
+        },
+        report,
+    })
+}
+
+/// A kept release's image, model path and model version.
+fn from_release(c: &ProjectContainer) -> anyhow::Result<(String, String, Option<String>)> {
+    let path = c.model_path.clone().ok_or_else(|| {
+        exit::error(
+            ExitStatus::Usage,
+            format!(
+                "release {} ({}) records no model path; it was not started by mldeploy",
+                c.release, c.name
+            ),
+        )
+    })?;
+    Ok((c.image.clone(), path, c.model_version.clone()))
+}

@@ -1,0 +1,133 @@
+//! `up` on the Docker target: build the image on the engine, then replace the serving container
+//! through a candidate (see `replace`), unless the same image, model and environment already
+//! serve.
+
+use super::containers::{self, ProjectContainer};
+use super::{replace, Docker, DockerDeployed};
+use crate::config::TargetKind;
+use crate::image::build::{self, ImagePlan};
+use crate::reports::up::{DockerUp, UpOn, UpReport};
+use crate::session::Ctx;
+use crate::targets::{Action, Applied, Change, Deploy};
+
+/// What `up` reads before the lock: the project's containers and the image the context makes.
+#[derive(Debug)]
+pub struct Checked {
+    existing: Vec<ProjectContainer>,
+    image: ImagePlan,
+}
+
+pub async fn check(docker: &Docker, ctx: &Ctx<'_>) -> anyhow::Result<Checked> {
+    let existing = containers::containers(&docker.engine, ctx.project()).await?;
+    let image = build::plan(&ctx.config).await?;
+    Ok(Checked { existing, image })
+}
+
+/// The report as it stands before anything runs: the next release, replacing what serves.
+fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked) -> UpReport {
+    let project = ctx.project();
+    let release = next_release(&checked.existing);
+    UpReport {
+        dry_run: false,
+        target: TargetKind::Docker,
+        url: containers::url(&docker.engine, ctx.config.target.host_port),
+        image: checked.image.local_ref.clone(),
+        model_version: deploy.version.map(str::to_string),
+        model_path: deploy.model.path.clone(),
+        smoke: Vec::new(),
+        changes: Vec::new(),
+        on: UpOn::Docker(DockerUp {
+            container: format!("{project}-{release}"),
+            release,
+            replaced: serving(&checked.existing).map(|c| c.name.clone()).collect(),
+        }),
+    }
+}
+
+pub async fn plan(
+    docker: &Docker,
+    ctx: &Ctx<'_>,
+    deploy: &Deploy<'_>,
+    checked: Checked,
+) -> anyhow::Result<UpReport> {
+    let mut report = report(docker, ctx, deploy, &checked);
+    report.dry_run = true;
+    let local = build::inspect_local(&docker.engine, &checked.image.local_ref).await?;
+    report.changes.push(match local {
+        Some(_) => Change::new("image", &checked.image.local_ref, Action::Keep)
+            .because("on the engine already"),
+        None => Change::new("image", &checked.image.local_ref, Action::Create)
+            .because(format!("build on {}", docker.engine.host)),
+    });
+    if let UpOn::Docker(d) = &report.on {
+        report.changes.push(
+            Change::new("container", &d.container, Action::Create).because(format!(
+                "{} on port {}",
+                deploy.model.path, ctx.config.target.host_port
+            )),
+        );
+        for old in &d.replaced {
+            report.changes.push(
+                Change::new("container", old, Action::Update).because("stopped, kept for rollback"),
+            );
+        }
+    }
+    Ok(report)
+}
+
+pub async fn apply(
+    docker: &Docker,
+    ctx: &Ctx<'_>,
+    deploy: &Deploy<'_>,
+    checked: Checked,
+) -> anyhow::Result<Applied<DockerDeployed, UpReport>> {
+    let mut report = report(docker, ctx, deploy, &checked);
+    let Checked { existing, image } = checked;
+    let built = build::build(&docker.engine, &ctx.config, image, ctx.printer).await?;
+    let release = next_release(&existing);
+    let spec = replace::candidate(
+        &ctx.config,
+        &built.image,
+        &deploy.model.path,
+        deploy.version,
+        release,
+    );
+    // Nothing changed: the same image, model and environment already serve. Still ask it.
+    let unchanged = serving(&existing).find(|c| {
+        c.image == built.image
+            && c.model_path.as_deref() == Some(deploy.model.path.as_str())
+            && c.env_hash.as_ref() == spec.labels.get(containers::ENV_LABEL)
+    });
+    if let (Some(c), UpOn::Docker(d)) = (unchanged, &mut report.on) {
+        ctx.printer
+            .info(format!("{} already serves this image and model", c.name));
+        d.container = c.name.clone();
+        d.release = c.release;
+        d.replaced.clear();
+    } else {
+        replace::replace(
+            &docker.engine,
+            &ctx.config,
+            spec,
+            &existing,
+            deploy.flags.timeout,
+            ctx.printer,
+        )
+        .await?;
+    }
+    Ok(Applied {
+        deployed: DockerDeployed {
+            url: report.url.clone(),
+        },
+        report,
+    })
+}
+
+fn serving(existing: &[ProjectContainer]) -> impl Iterator<Item = &ProjectContainer> {
+    existing.iter().filter(|c| c.running)
+}
+
+/// The release number the next container gets.
+pub(super) fn next_release(existing: &[ProjectContainer]) -> u32 {
+    existing.iter().map(|c| c.release).max().unwrap_or(0) + 1
+}

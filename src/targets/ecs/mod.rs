@@ -1,0 +1,197 @@
+//! The ECS Fargate target: one module per AWS resource (find by tag, ensure, delete), the task
+//! definition, the rollout watcher, and [`Ecs`], which puts them together as a [`Target`].
+
+pub mod cluster;
+pub mod iam;
+pub mod load_balancer;
+pub mod log_lines;
+pub mod logs;
+pub mod network;
+pub mod releases;
+pub mod rollback;
+pub mod security;
+pub mod service;
+pub mod status;
+pub mod task_definition;
+pub mod teardown;
+pub mod up;
+pub mod verify;
+pub mod watcher;
+
+use std::time::{Duration, Instant};
+
+pub use crate::aws::tags::PROJECT_TAG;
+use crate::cli::{DeployArgs, RollbackArgs};
+use crate::config::TargetKind;
+use crate::reports::{HistoryReport, LogsReport, RollbackReport, StatusReport, UpReport};
+use crate::session::Ctx;
+use crate::targets::inventory::Found;
+use crate::targets::{Applied, Deploy, Target, Verified};
+
+/// What every converge step needs: the project, the clients, and whether to change anything.
+#[derive(Debug, Clone)]
+pub struct Converge {
+    pub project: String,
+    /// Plan only: look, decide, and report, but change nothing.
+    pub dry_run: bool,
+}
+
+/// What `up` or `rollback` deployed on ECS, for the watch and the smoke test.
+#[derive(Debug)]
+pub struct EcsDeployed {
+    /// The service as it was deployed; a rollback after a failed smoke test reuses it.
+    pub spec: service::ServiceSpec,
+    pub deployed: service::Deployed,
+    /// The load balancer's URL, where the smoke test goes.
+    pub url: String,
+}
+
+/// AWS ECS Fargate behind a load balancer. AWS is reached through the command's [`Ctx`].
+pub struct Ecs;
+
+impl Target for Ecs {
+    type Checked = up::Checked;
+    type Chosen = rollback::Chosen;
+    type Deployed = EcsDeployed;
+
+    fn preflight(ctx: &Ctx<'_>, builds: bool) -> anyhow::Result<()> {
+        if builds {
+            up::preflight(&ctx.config)?;
+        }
+        Ok(())
+    }
+
+    async fn connect(_ctx: &Ctx<'_>) -> anyhow::Result<Ecs> {
+        Ok(Ecs)
+    }
+
+    async fn check(&self, ctx: &Ctx<'_>) -> anyhow::Result<up::Checked> {
+        up::check(ctx).await
+    }
+
+    async fn plan(
+        &self,
+        ctx: &Ctx<'_>,
+        deploy: &Deploy<'_>,
+        checked: up::Checked,
+    ) -> anyhow::Result<UpReport> {
+        Ok(up::converge(ctx, deploy, checked, true).await?.0)
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Ctx<'_>,
+        deploy: &Deploy<'_>,
+        checked: up::Checked,
+    ) -> anyhow::Result<Applied<EcsDeployed, UpReport>> {
+        let (report, deployed) = up::converge(ctx, deploy, checked, false).await?;
+        Ok(Applied { deployed, report })
+    }
+
+    async fn choose(
+        &self,
+        ctx: &Ctx<'_>,
+        args: &RollbackArgs,
+    ) -> anyhow::Result<(rollback::Chosen, RollbackReport)> {
+        rollback::choose(ctx, args).await
+    }
+
+    async fn apply_rollback(
+        &self,
+        ctx: &Ctx<'_>,
+        chosen: rollback::Chosen,
+        report: RollbackReport,
+        flags: &DeployArgs,
+    ) -> anyhow::Result<Applied<EcsDeployed, RollbackReport>> {
+        rollback::apply(ctx, chosen, report, flags).await
+    }
+
+    async fn verify(
+        &self,
+        ctx: &Ctx<'_>,
+        deployed: &EcsDeployed,
+        flags: &DeployArgs,
+    ) -> anyhow::Result<Verified> {
+        let aws = ctx.aws().await?;
+        let (ecs, elb) = (aws.ecs(), aws.elbv2());
+        let project = ctx.project();
+        let cv = Converge {
+            project: project.to_string(),
+            dry_run: false,
+        };
+        let watch = watcher::Watch {
+            ecs: &ecs,
+            elb: &elb,
+            cluster: &deployed.spec.cluster,
+            service: project,
+            deployment_id: deployed
+                .deployed
+                .deployment_id
+                .as_deref()
+                .unwrap_or_default(),
+            target_group_arn: &deployed.spec.target_group_arn,
+            timeout: flags.timeout,
+            poll: Duration::from_secs(2),
+        };
+        let verified = verify::Verify {
+            ecs: &ecs,
+            cv: &cv,
+            spec: &deployed.spec,
+            watch,
+            deployed: &deployed.deployed,
+            url: &deployed.url,
+            config: &ctx.config,
+            flags,
+        }
+        .run(ctx.printer)
+        .await?;
+        Ok(Verified {
+            healthy_targets: Some(verified.healthy_targets),
+            smoke: verified.smoke,
+        })
+    }
+
+    async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {
+        let aws = ctx.aws().await?;
+        status::look(
+            &aws.ecs(),
+            &aws.elbv2(),
+            ctx.project(),
+            &aws.region,
+            ctx.config.service.certificate_arn.as_deref(),
+        )
+        .await
+    }
+
+    async fn releases(&self, ctx: &Ctx<'_>, limit: Option<usize>) -> anyhow::Result<HistoryReport> {
+        let ecs = ctx.aws().await?.ecs();
+        let project = ctx.project();
+        let serving = service::describe(&ecs, project, project)
+            .await?
+            .and_then(|s| s.task_definition().map(str::to_string));
+        let revisions = releases::list(&ecs, project, serving.as_deref(), limit).await?;
+        Ok(HistoryReport {
+            target: TargetKind::Ecs,
+            family: project.to_string(),
+            serving,
+            releases: revisions.into_iter().map(|r| r.release).collect(),
+        })
+    }
+
+    async fn logs(
+        &self,
+        ctx: &Ctx<'_>,
+        since: Duration,
+        follow: bool,
+    ) -> anyhow::Result<LogsReport> {
+        log_lines::read(ctx, since, follow).await
+    }
+
+    async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
+        teardown::find(ctx.aws().await?, ctx.project()).await
+    }
+
+    async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()> {
+        teardown::delete(ctx.aws().await?, item, deadline).await
+    }
+}

@@ -1,0 +1,243 @@
+//! `rollback` on ECS: the revision to serve, from the family's active revisions (an existing one
+//! when one is exactly what was asked, else a new one to register), checked before anything
+//! changes; then the service is pointed at it, keeping everything else as it runs.
+
+use aws_sdk_ecs::types::Service;
+
+use super::releases::{self, Release, Revision};
+use super::service::{self, short_task_definition, RunningShape};
+use super::task_definition::{self, ReleaseTags, TaskSpec};
+use super::{load_balancer, Converge, EcsDeployed};
+use crate::cli::{DeployArgs, RollbackArgs};
+use crate::config::TargetKind;
+use crate::exit::{self, ExitStatus};
+use crate::lock;
+use crate::model;
+use crate::reports::rollback::{EcsRollback, RollbackOn, RollbackReport};
+use crate::session::Ctx;
+use crate::targets::Applied;
+
+/// The revision to serve: one that exists, or a new one to register.
+#[derive(Debug)]
+enum Wanted {
+    Existing(Revision),
+    New { spec: TaskSpec, tags: ReleaseTags },
+}
+
+/// What `rollback` resolved: the service as it runs, and what it will run.
+#[derive(Debug)]
+pub struct Chosen {
+    service: Service,
+    shape: RunningShape,
+    wanted: Wanted,
+}
+
+pub async fn choose(
+    ctx: &Ctx<'_>,
+    args: &RollbackArgs,
+) -> anyhow::Result<(Chosen, RollbackReport)> {
+    let config = &ctx.config;
+    let aws = ctx.aws().await?;
+    let (ecs, elb, s3) = (aws.ecs(), aws.elbv2(), aws.s3());
+    let project = config.project.name.clone();
+    let bucket = &config.model.bucket;
+
+    let svc = service::require(&ecs, &project, &aws.region).await?;
+    let shape = RunningShape::of(&svc)?;
+    let serving = svc.task_definition().unwrap_or_default().to_string();
+    let revisions = releases::list(&ecs, &project, Some(&serving), None).await?;
+    let current = match revisions.iter().find(|r| r.release.serving) {
+        Some(r) => r.clone(),
+        // The serving revision may have been deregistered by hand: it still describes.
+        None => releases::describe(&ecs, serving.clone(), Some(&serving)).await?,
+    };
+
+    let wanted = match (&args.model_version, args.to_revision) {
+        (Some(version), _) => {
+            let model = model::require_version(&s3, bucket, &config.model.path, version).await?;
+            let spec = current.spec.clone().with_env("MODEL_PATH", &model.path);
+            match revisions.iter().find(|r| r.spec == spec) {
+                Some(r) => Wanted::Existing(r.clone()),
+                None => Wanted::New {
+                    spec,
+                    tags: ReleaseTags {
+                        model_version: Some(version.clone()),
+                        model_path: model.path,
+                        image: current.release.image.clone().unwrap_or_default(),
+                        git_commit: current.release.git_commit.clone(),
+                        ci_run: lock::ci_run(),
+                    },
+                },
+            }
+        }
+        (None, Some(revision)) => Wanted::Existing(
+            revisions
+                .iter()
+                .find(|r| r.release.revision == revision)
+                .cloned()
+                .ok_or_else(|| {
+                    exit::error(
+                        ExitStatus::Usage,
+                        format!(
+                            "--to-revision {revision}: {project}:{revision} is not an active revision; active: {}",
+                            listing(&revisions)
+                        ),
+                    )
+                })?,
+        ),
+        (None, None) => Wanted::Existing(
+            revisions
+                .iter()
+                .filter(|r| r.release.revision < current.release.revision)
+                .max_by_key(|r| r.release.revision)
+                .cloned()
+                .ok_or_else(|| {
+                    exit::error(
+                        ExitStatus::Usage,
+                        format!(
+                            "there is no release before {} to go back to; active: {}. Name one with --model-version or --to-revision",
+                            short_task_definition(&serving),
+                            listing(&revisions)
+                        ),
+                    )
+                })?,
+        ),
+    };
+    // What the target serves: an existing release, or the one a new revision would be.
+    let (registered, release) = match &wanted {
+        Wanted::Existing(r) => (false, r.release.clone()),
+        Wanted::New { tags, .. } => (
+            true,
+            Release {
+                revision: 0,
+                task_definition: format!("{project}:(next)"),
+                model_version: tags.model_version.clone(),
+                model_path: Some(tags.model_path.clone()),
+                image: Some(tags.image.clone()),
+                created: None,
+                git_commit: tags.git_commit.clone(),
+                ci_run: tags.ci_run.clone(),
+                serving: false,
+                ours: true,
+            },
+        ),
+    };
+    // Never go back to a model that is gone from S3 (--model-version checked its path already).
+    if let (None, Some(path)) = (&args.model_version, &release.model_path) {
+        let what = format!(
+            "{} serves the model at {path}, which is gone",
+            short_task_definition(&release.task_definition)
+        );
+        model::require_path(&s3, bucket, path, &what).await?;
+    }
+    if let Some(image) = &release.image {
+        require_image(&aws.ecr(), &project, image).await?;
+    }
+    let dns = load_balancer::dns_name_for_target_group(&elb, &shape.target_group_arn).await?;
+    let report = RollbackReport {
+        dry_run: args.deploy.dry_run,
+        target: TargetKind::Ecs,
+        url: dns.map(|d| load_balancer::url(&d, config.service.certificate_arn.as_deref())),
+        model_version: release.model_version,
+        model_path: release.model_path,
+        image: release.image,
+        smoke: Vec::new(),
+        on: RollbackOn::Ecs(EcsRollback {
+            cluster: project.clone(),
+            service: project,
+            task_definition: release.task_definition,
+            previous_task_definition: serving,
+            registered,
+            deployment_id: None,
+            healthy_targets: 0,
+        }),
+    };
+    Ok((
+        Chosen {
+            service: svc,
+            shape,
+            wanted,
+        },
+        report,
+    ))
+}
+
+/// Registers the chosen revision when it is new, and points the service at it.
+pub async fn apply(
+    ctx: &Ctx<'_>,
+    chosen: Chosen,
+    mut report: RollbackReport,
+    _flags: &DeployArgs,
+) -> anyhow::Result<Applied<EcsDeployed, RollbackReport>> {
+    let ecs = ctx.aws().await?.ecs();
+    let project = ctx.project().to_string();
+    let cv = Converge {
+        project: project.clone(),
+        dry_run: false,
+    };
+    let mut changes = Vec::new();
+    let td = match &chosen.wanted {
+        Wanted::Existing(r) => r.release.task_definition.clone(),
+        Wanted::New { spec, tags } => {
+            task_definition::ensure_registered(&ecs, &cv, spec, tags, None, &mut changes).await?
+        }
+    };
+    let spec = chosen.shape.spec(&project, &td);
+    let deployed = service::ensure(&ecs, &cv, &spec, Some(chosen.service), &mut changes).await?;
+    for c in &changes {
+        ctx.printer.info(format!("  {c}"));
+    }
+    if let RollbackOn::Ecs(e) = &mut report.on {
+        e.task_definition = td;
+        e.deployment_id = deployed.deployment_id.clone();
+    }
+    let url = report.url.clone().unwrap_or_default();
+    Ok(Applied {
+        deployed: EcsDeployed {
+            spec,
+            deployed,
+            url,
+        },
+        report,
+    })
+}
+
+/// Refuses an image of the project's repository that ECR no longer holds (its lifecycle policy
+/// keeps the newest `image.keep_images`): ECS could not pull it, and the breaker would roll back.
+/// Images from elsewhere are not checked.
+async fn require_image(
+    ecr: &aws_sdk_ecr::Client,
+    project: &str,
+    image: &str,
+) -> anyhow::Result<()> {
+    let Some((repository_uri, digest)) = image.split_once('@') else {
+        return Ok(());
+    };
+    if repository_uri.rsplit('/').next() != Some(project) || !repository_uri.contains(".ecr.") {
+        return Ok(());
+    }
+    if crate::image::ecr::has_digest(ecr, project, digest).await? {
+        return Ok(());
+    }
+    Err(exit::error(
+        ExitStatus::Usage,
+        format!(
+            "the image of that release, {image}, is no longer in ECR (its lifecycle policy keeps the newest images, image.keep_images): pick a newer release, or rebuild it with `mldeploy up` from that commit"
+        ),
+    ))
+}
+
+/// "5 (model 7), 4 (model 6), ..." for errors that list what there is.
+fn listing(revisions: &[Revision]) -> String {
+    if revisions.is_empty() {
+        return "none".into();
+    }
+    revisions
+        .iter()
+        .map(|r| match &r.release.model_version {
+            Some(v) => format!("{} (model {v})", r.release.revision),
+            None => r.release.revision.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

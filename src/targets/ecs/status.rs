@@ -1,0 +1,171 @@
+//! `status` on ECS: one look at the service, judged the way the rollout watcher judges a
+//! deployment: healthy, rolling out, degraded or failed, with the reason.
+
+use std::time::Duration;
+
+use super::load_balancer;
+use super::releases;
+use super::service::{self, RunningShape};
+use super::watcher::{judge, Verdict, Watch};
+use crate::config::TargetKind;
+use crate::reports::status::{EcsStatus, State, StatusOn, StatusReport, Targets};
+
+/// How many of the service's events the report carries.
+const EVENTS: usize = 5;
+/// The watcher's poll interval (a status look never waits).
+const POLL: Duration = Duration::from_secs(2);
+
+/// One look at the service.
+pub async fn look(
+    ecs: &aws_sdk_ecs::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    project: &str,
+    region: &str,
+    certificate_arn: Option<&str>,
+) -> anyhow::Result<StatusReport> {
+    let svc = service::require(ecs, project, region).await?;
+    let shape = RunningShape::of(&svc)?;
+    let serving = svc.task_definition().unwrap_or_default().to_string();
+    let primary_id = service::primary(&svc).unwrap_or_default();
+    let watch = Watch {
+        ecs,
+        elb,
+        cluster: project,
+        service: project,
+        deployment_id: &primary_id,
+        target_group_arn: &shape.target_group_arn,
+        timeout: Duration::ZERO,
+        poll: POLL,
+    };
+    let (snapshot, release, dns) = tokio::try_join!(
+        watch.snapshot(),
+        releases::describe(ecs, serving.clone(), Some(&serving)),
+        load_balancer::dns_name_for_target_group(elb, &shape.target_group_arn),
+    )?;
+    let (state, reason) = assess(&primary_id, &snapshot);
+    let events = svc
+        .events()
+        .iter()
+        .take(EVENTS)
+        .map(|e| {
+            let at = e
+                .created_at()
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                .unwrap_or_default();
+            format!("{at} {}", e.message().unwrap_or_default())
+        })
+        .collect();
+    Ok(StatusReport {
+        healthy: state == State::Healthy,
+        target: TargetKind::Ecs,
+        reason,
+        url: dns.map(|d| load_balancer::url(&d, certificate_arn)),
+        image: release.release.image,
+        model_version: release.release.model_version,
+        model_path: release.release.model_path,
+        on: StatusOn::Ecs(EcsStatus {
+            state,
+            cluster: project.to_string(),
+            service: project.to_string(),
+            task_definition: serving,
+            desired: svc.desired_count(),
+            running: svc.running_count(),
+            pending: svc.pending_count(),
+            deployments: snapshot.deployments.clone(),
+            targets: Targets {
+                healthy: snapshot.healthy_targets,
+                unhealthy: snapshot.unhealthy_targets.clone(),
+            },
+            stopped_tasks: snapshot.stopped.iter().take(3).cloned().collect(),
+            events,
+        }),
+    })
+}
+
+/// The service's state from one snapshot, judged like the rollout watcher judges a deployment,
+/// except that tasks stopped and replaced over a service's life do not count against it.
+pub fn assess(primary_id: &str, snapshot: &super::watcher::Snapshot) -> (State, Option<String>) {
+    let mut snap = snapshot.clone();
+    snap.stopped.clear();
+    match judge(primary_id, &snap) {
+        Verdict::Done => (State::Healthy, None),
+        Verdict::Failed(reason) => (State::Failed, Some(reason)),
+        Verdict::Waiting(what) => {
+            let primary = snap.deployments.iter().find(|d| d.id == primary_id);
+            let settled = snap.deployments.len() == 1
+                && primary.is_some_and(|d| d.rollout_state == "COMPLETED");
+            if settled {
+                (State::Degraded, Some(what))
+            } else {
+                (State::RollingOut, Some(what))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::targets::ecs::watcher::Snapshot;
+    use crate::targets::ecs::watcher::{DeploymentView, StoppedTask};
+
+    fn deployment(id: &str, status: &str, state: &str, running: i32) -> DeploymentView {
+        DeploymentView {
+            id: id.into(),
+            status: status.into(),
+            rollout_state: state.into(),
+            rollout_reason: "ECS deployment circuit breaker: tasks failed to start.".into(),
+            task_definition: "arn:aws:ecs:us-east-1:1:task-definition/app:3".into(),
+            desired: 2,
+            running,
+            pending: 0,
+        }
+    }
+
+    #[test]
+    fn a_complete_deployment_with_all_targets_healthy_is_healthy() {
+        let snap = Snapshot {
+            deployments: vec![deployment("d1", "PRIMARY", "COMPLETED", 2)],
+            healthy_targets: 2,
+            ..Default::default()
+        };
+        assert_eq!(assess("d1", &snap), (State::Healthy, None));
+    }
+
+    #[test]
+    fn fewer_healthy_targets_than_desired_is_degraded_with_the_reason() {
+        let snap = Snapshot {
+            deployments: vec![deployment("d1", "PRIMARY", "COMPLETED", 2)],
+            healthy_targets: 1,
+            unhealthy_targets: vec!["10.0.0.9: Health checks failed with these codes: [500]".into()],
+            // Tasks replaced over the service's life do not make it failed.
+            stopped: (0..5)
+                .map(|n| StoppedTask {
+                    id: format!("t{n}"),
+                    reason: "Essential container in task exited".into(),
+                    exit_code: Some(1),
+                })
+                .collect(),
+        };
+        let (state, reason) = assess("d1", &snap);
+        assert_eq!(state, State::Degraded);
+        assert!(reason.unwrap().contains("[500]"));
+    }
+
+    #[test]
+    fn a_deployment_under_way_is_rolling_out_and_a_failed_one_failed() {
+        let mut snap = Snapshot {
+            deployments: vec![
+                deployment("d2", "PRIMARY", "IN_PROGRESS", 0),
+                deployment("d1", "ACTIVE", "COMPLETED", 2),
+            ],
+            healthy_targets: 2,
+            ..Default::default()
+        };
+        assert_eq!(assess("d2", &snap).0, State::RollingOut);
+        snap.deployments[0].rollout_state = "FAILED".into();
+        let (state, reason) = assess("d2", &snap);
+        assert_eq!(state, State::Failed);
+        assert!(reason.unwrap().contains("circuit breaker"));
+    }
+}

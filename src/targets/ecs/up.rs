@@ -1,0 +1,305 @@
+//! `up` on ECS: converge the stack (network, security groups, load balancer, roles, log group,
+//! cluster), register a revision when something changed, and create or update the service. A
+//! plan runs the same steps with nothing changed, so it shows what `up` would do.
+
+use super::load_balancer::{self, Listening};
+use super::network::{self, Network};
+use super::service::{self, ServiceSpec};
+use super::task_definition::{self, ReleaseTags, TaskInputs};
+use super::{cluster, iam, logs, security, Converge, EcsDeployed};
+use crate::config::{Config, TargetKind};
+use crate::exit::{self, ExitStatus};
+use crate::image::{build, ecr, engine::Engine, push};
+use crate::lock;
+use crate::model;
+use crate::reports::up::{EcsUp, UpOn, UpReport};
+use crate::session::Ctx;
+use crate::targets::{Action, Change, Deploy};
+
+/// What `up` reads before the lock: the subnets and groups `[network]` names, checked.
+#[derive(Debug)]
+pub struct Checked {
+    pub named_network: Option<Network>,
+    pub changes: Vec<Change>,
+}
+
+/// Renders the project's template with placeholder values: one that cannot become a task
+/// definition is refused before any call is made.
+pub fn preflight(config: &Config) -> anyhow::Result<()> {
+    let (template, template_name) = read_template(config)?;
+    task_definition::render(
+        &template,
+        &template_name,
+        &task_inputs(
+            config,
+            format!("{}@sha256:{}", config.project.name, "0".repeat(64)),
+            model::path_for(&config.model.path, "0"),
+            "arn:aws:iam::000000000000:role/execution".into(),
+            "arn:aws:iam::000000000000:role/task".into(),
+            "/ecs/check".into(),
+            "us-east-1".into(),
+        ),
+    )?;
+    Ok(())
+}
+
+/// Subnets named in [network] are checked before anything changes, like the model version.
+pub async fn check(ctx: &Ctx<'_>) -> anyhow::Result<Checked> {
+    let config = &ctx.config;
+    let mut changes = Vec::new();
+    if config.subnets.is_empty() {
+        return Ok(Checked {
+            named_network: None,
+            changes,
+        });
+    }
+    let ec2 = ctx.aws().await?.ec2();
+    let net = network::existing(&ec2, &config.subnets, &mut changes).await?;
+    security::existing_for_tasks(&ec2, &config.security_groups, &net.vpc_id, &mut changes).await?;
+    Ok(Checked {
+        named_network: Some(net),
+        changes,
+    })
+}
+
+/// Converges everything and deploys; with `dry_run`, decides the same and changes nothing.
+pub async fn converge(
+    ctx: &Ctx<'_>,
+    deploy: &Deploy<'_>,
+    checked: Checked,
+    dry_run: bool,
+) -> anyhow::Result<(UpReport, EcsDeployed)> {
+    let (config, printer) = (&ctx.config, ctx.printer);
+    let aws = ctx.aws().await?;
+    let project = config.project.name.clone();
+    let Checked {
+        named_network,
+        mut changes,
+    } = checked;
+    let cv = Converge {
+        project: project.clone(),
+        dry_run,
+    };
+    let (image, git_commit) = if dry_run {
+        planned_image(aws, config, &mut changes).await?
+    } else {
+        let engine = Engine::connect().await?;
+        let pushed = push::push(&engine, aws, config, printer, false).await?;
+        (
+            format!("{}@{}", pushed.repository, pushed.digest),
+            pushed.git_commit,
+        )
+    };
+
+    let ec2 = aws.ec2();
+    let net = match named_network {
+        Some(net) => net,
+        None => network::ensure(&ec2, &cv, &mut changes).await?,
+    };
+    let listening = Listening {
+        container_port: config.service.port,
+        health_check_path: &config.service.health_check_path,
+        certificate_arn: config.service.certificate_arn.as_deref(),
+    };
+    let groups = security::ensure(
+        &ec2,
+        &cv,
+        &net.vpc_id,
+        &listening.ports(),
+        config.service.port,
+        &mut changes,
+    )
+    .await?;
+    let elb = aws.elbv2();
+    let lb = load_balancer::ensure(&elb, &cv, &net, &groups, &listening, &mut changes).await?;
+    let roles = iam::ensure(
+        &aws.iam(),
+        &cv,
+        &aws.region,
+        &config.model.bucket,
+        model::prefix_of(&config.model.path),
+        &config
+            .service
+            .secrets
+            .values()
+            .filter_map(|arn| crate::config::secret_resource(arn))
+            .collect::<Vec<_>>(),
+        &mut changes,
+    )
+    .await?;
+    let log_group = logs::ensure(
+        &aws.logs(),
+        &cv,
+        config.service.log_retention_days,
+        &mut changes,
+    )
+    .await?;
+    let ecs = aws.ecs();
+    let cluster = cluster::ensure(&ecs, &cv, &mut changes).await?;
+
+    let (template, template_name) = read_template(config)?;
+    let spec = task_definition::render(
+        &template,
+        &template_name,
+        &task_inputs(
+            config,
+            image.clone(),
+            deploy.model.path.clone(),
+            roles.execution_arn,
+            roles.task_arn,
+            log_group,
+            aws.region.clone(),
+        ),
+    )?;
+    let existing = if cluster == network::TO_BE_CREATED {
+        None
+    } else {
+        service::describe(&ecs, &cluster, &project).await?
+    };
+    let serving = existing
+        .as_ref()
+        .and_then(|s| s.task_definition().map(str::to_string));
+    let release = ReleaseTags {
+        model_version: deploy.version.map(str::to_string),
+        model_path: deploy.model.path.clone(),
+        image: image.clone(),
+        git_commit,
+        ci_run: lock::ci_run(),
+    };
+    let td = task_definition::ensure_registered(
+        &ecs,
+        &cv,
+        &spec,
+        &release,
+        serving.as_deref(),
+        &mut changes,
+    )
+    .await?;
+    let service_spec = ServiceSpec {
+        cluster: cluster.clone(),
+        task_definition_arn: td.clone(),
+        desired_count: config.service.desired_count,
+        target_group_arn: lb.target_group_arn.clone(),
+        container_name: project.clone(),
+        container_port: config.service.port,
+        subnets: net.subnet_ids.clone(),
+        security_groups: std::iter::once(groups.tasks.clone())
+            .chain(config.security_groups.iter().cloned())
+            .collect(),
+        force: deploy.force,
+    };
+    let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
+    let url = load_balancer::url(&lb.dns_name, config.service.certificate_arn.as_deref());
+    let report = UpReport {
+        dry_run,
+        target: TargetKind::Ecs,
+        url: url.clone(),
+        image,
+        model_version: deploy.version.map(str::to_string),
+        model_path: deploy.model.path.clone(),
+        smoke: Vec::new(),
+        changes,
+        on: UpOn::Ecs(EcsUp {
+            task_definition: td,
+            cluster: project.clone(),
+            service: project,
+            deployment_id: deployed.deployment_id.clone(),
+            healthy_targets: 0,
+        }),
+    };
+    if !dry_run {
+        for c in report.changes.iter().filter(|c| c.action != Action::Keep) {
+            printer.info(format!("  {c}"));
+        }
+    }
+    Ok((
+        report,
+        EcsDeployed {
+            spec: service_spec,
+            deployed,
+            url,
+        },
+    ))
+}
+
+/// The project's task-definition template, or the built-in one, with the name errors use.
+fn read_template(config: &Config) -> anyhow::Result<(String, String)> {
+    Ok(match &config.service.task_definition_template {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                exit::error(
+                    ExitStatus::Usage,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?,
+            path.display().to_string(),
+        ),
+        None => (
+            task_definition::DEFAULT_TEMPLATE.to_string(),
+            task_definition::DEFAULT_TEMPLATE_NAME.to_string(),
+        ),
+    })
+}
+
+fn task_inputs(
+    config: &Config,
+    image: String,
+    model_path: String,
+    execution_role_arn: String,
+    task_role_arn: String,
+    log_group: String,
+    region: String,
+) -> TaskInputs {
+    TaskInputs {
+        project: config.project.name.clone(),
+        container_name: config.project.name.clone(),
+        image,
+        cpu: config.service.cpu,
+        memory: config.service.memory,
+        port: config.service.port,
+        ready_path: config.service.ready_path.clone(),
+        model_bucket: config.model.bucket.clone(),
+        model_path,
+        environment: config.service.environment.clone(),
+        secrets: config.service.secrets.clone(),
+        execution_role_arn,
+        task_role_arn,
+        log_group,
+        region,
+    }
+}
+
+/// For a plan: the image `up` would deploy, without building or pushing anything.
+async fn planned_image(
+    aws: &crate::aws::Aws,
+    config: &Config,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<(String, Option<String>)> {
+    let plan = build::plan(config).await?;
+    let client = aws.ecr();
+    let repo = ecr::describe(&client, &config.project.name).await?;
+    let digest = match &repo {
+        Some((uri, _)) => ecr::digest_for_tag(&client, &config.project.name, &plan.tag)
+            .await?
+            .map(|d| format!("{uri}@{d}")),
+        None => None,
+    };
+    if repo.is_none() {
+        changes.push(Change::new(
+            "ECR repository",
+            &config.project.name,
+            Action::Create,
+        ));
+    }
+    let image = match digest {
+        Some(image) => {
+            changes.push(Change::new("image", &plan.tag, Action::Keep).because("in ECR already"));
+            image
+        }
+        None => {
+            changes.push(Change::new("image", &plan.tag, Action::Create).because("build and push"));
+            format!("{}:{}", config.project.name, plan.tag)
+        }
+    };
+    Ok((image, plan.git_commit))
+}

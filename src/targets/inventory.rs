@@ -1,0 +1,87 @@
+//! What `destroy` finds of a project on any target: each resource with its kind, its name and
+//! id, and whether it carries the project's mark (the AWS tag, or the Docker label). Only what is
+//! ours is ever deleted.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Service,
+    Listener,
+    LoadBalancer,
+    TargetGroup,
+    TaskDefinition,
+    Cluster,
+    LogGroup,
+    Role,
+    SecurityGroup,
+    Subnet,
+    RouteTable,
+    InternetGateway,
+    Vpc,
+    Repository,
+    /// The Docker target's.
+    Container,
+    Image,
+}
+
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Service => "ECS service",
+            Kind::Listener => "listener",
+            Kind::LoadBalancer => "load balancer",
+            Kind::TargetGroup => "target group",
+            Kind::TaskDefinition => "task definition",
+            Kind::Cluster => "ECS cluster",
+            Kind::LogGroup => "log group",
+            Kind::Role => "IAM role",
+            Kind::SecurityGroup => "security group",
+            Kind::Subnet => "subnet",
+            Kind::RouteTable => "route table",
+            Kind::InternetGateway => "internet gateway",
+            Kind::Vpc => "VPC",
+            Kind::Repository => "ECR repository",
+            Kind::Container => "container",
+            Kind::Image => "image",
+        }
+    }
+}
+
+/// One resource found under the project's names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub kind: Kind,
+    /// What people call it: a name, or an id where it has none.
+    pub name: String,
+    /// What deleting it takes: an ARN or an id.
+    pub id: String,
+    /// Whether it carries `mldeploy:project=<name>`: only then is it deleted.
+    pub ours: bool,
+    /// For an internet gateway, the VPC it is attached to.
+    #[serde(skip)]
+    pub parent: Option<String>,
+}
+
+impl Found {
+    pub fn new(kind: Kind, name: impl Into<String>, id: impl Into<String>, ours: bool) -> Found {
+        Found {
+            kind,
+            name: name.into(),
+            id: id.into(),
+            ours,
+            parent: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.describe(), self.name)?;
+        if self.id != self.name && !self.id.starts_with("arn:") {
+            write!(f, " ({})", self.id)?;
+        }
+        Ok(())
+    }
+}

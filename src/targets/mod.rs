@@ -1,0 +1,149 @@
+//! Where a service runs. Each target implements [`Target`]: the commands in `commands/` are
+//! written once against it, and [`with_target!`] picks the implementation from `target.kind`.
+//! A command reads as preflight -> model check -> lock -> plan (a dry run stops there) ->
+//! apply -> verify -> report, whatever the target.
+
+pub mod docker;
+pub mod ecs;
+pub mod inventory;
+pub mod plan;
+
+use std::time::{Duration, Instant};
+
+pub use plan::{Action, Change};
+
+use crate::cli::{DeployArgs, RollbackArgs};
+use crate::model::ModelVersion;
+use crate::reports::{HistoryReport, LogsReport, RollbackReport, StatusReport, UpReport};
+use crate::session::Ctx;
+use crate::smoke::SmokeCheck;
+use inventory::Found;
+
+/// What `up` deploys: a model of the bucket, and the image built from the project's context.
+#[derive(Debug, Clone)]
+pub struct Deploy<'a> {
+    pub model: &'a ModelVersion,
+    /// The version asked for; None for an explicit `--model-path`.
+    pub version: Option<&'a str>,
+    /// `up --force`: deploy anew what already serves.
+    pub force: bool,
+    pub flags: &'a DeployArgs,
+}
+
+/// What `apply` started, and the report that says so; `verify` sees it through.
+#[derive(Debug)]
+pub struct Applied<D, R> {
+    pub deployed: D,
+    pub report: R,
+}
+
+/// What a deployment that passed its checks looked like.
+#[derive(Debug, Clone, Default)]
+pub struct Verified {
+    /// Healthy load-balancer targets, where the target has a load balancer.
+    pub healthy_targets: Option<usize>,
+    pub smoke: Vec<SmokeCheck>,
+}
+
+/// One place a service runs. Every method that changes something is preceded, in the commands,
+/// by the checks that read only and by the deploy lock.
+#[allow(async_fn_in_trait)] // dispatched statically (`with_target!`); never a trait object
+pub trait Target: Sized {
+    /// What `up` read before taking the lock (named subnets, the engine's containers).
+    type Checked;
+    /// The release `rollback` resolved, checked to exist everywhere it must.
+    type Chosen;
+    /// What `apply` started, for `verify`.
+    type Deployed;
+
+    /// Refusals that need no call, such as a template that cannot be registered or a setting
+    /// this target cannot honour: exit 2 before anything is asked of AWS or the engine.
+    /// `builds`: the command renders and builds (`up`), rather than deploying a release as it
+    /// was (`rollback`, which must work whatever the project's files now hold).
+    fn preflight(ctx: &Ctx<'_>, builds: bool) -> anyhow::Result<()>;
+
+    /// Connects to what the target runs on (the Docker engine; AWS is loaded on first use).
+    async fn connect(ctx: &Ctx<'_>) -> anyhow::Result<Self>;
+
+    /// `up`: what must be read and checked before the lock is taken; changes nothing.
+    async fn check(&self, ctx: &Ctx<'_>) -> anyhow::Result<Self::Checked>;
+
+    /// `up --dry-run` and `plan`: every step `apply` would take; changes nothing.
+    async fn plan(
+        &self,
+        ctx: &Ctx<'_>,
+        deploy: &Deploy<'_>,
+        checked: Self::Checked,
+    ) -> anyhow::Result<UpReport>;
+
+    /// `up`: builds, pushes, converges and deploys.
+    async fn apply(
+        &self,
+        ctx: &Ctx<'_>,
+        deploy: &Deploy<'_>,
+        checked: Self::Checked,
+    ) -> anyhow::Result<Applied<Self::Deployed, UpReport>>;
+
+    /// `rollback`: the release asked for, with its model checked in S3 and its image where the
+    /// target pulls it; changes nothing. The report says what would serve.
+    async fn choose(
+        &self,
+        ctx: &Ctx<'_>,
+        args: &RollbackArgs,
+    ) -> anyhow::Result<(Self::Chosen, RollbackReport)>;
+
+    /// `rollback`: deploys the chosen release; nothing is built or converged.
+    async fn apply_rollback(
+        &self,
+        ctx: &Ctx<'_>,
+        chosen: Self::Chosen,
+        report: RollbackReport,
+        flags: &DeployArgs,
+    ) -> anyhow::Result<Applied<Self::Deployed, RollbackReport>>;
+
+    /// Watches what `apply` started, smoke-tests it, and undoes it when that fails.
+    async fn verify(
+        &self,
+        ctx: &Ctx<'_>,
+        deployed: &Self::Deployed,
+        flags: &DeployArgs,
+    ) -> anyhow::Result<Verified>;
+
+    /// One look at what serves and whether it is healthy.
+    async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport>;
+
+    /// The releases, newest first (`limit` of them, or all), and which one serves.
+    async fn releases(&self, ctx: &Ctx<'_>, limit: Option<usize>) -> anyhow::Result<HistoryReport>;
+
+    /// The service's lines since `since`; with `follow`, printed as they come until interrupted.
+    async fn logs(
+        &self,
+        ctx: &Ctx<'_>,
+        since: Duration,
+        follow: bool,
+    ) -> anyhow::Result<LogsReport>;
+
+    /// Everything of the project's that exists on this target, in deletion order.
+    async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>>;
+
+    /// Deletes one resource of the inventory, waiting for what it depends on until `deadline`.
+    async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()>;
+}
+
+/// Evaluates `$body` with the type `$T` bound to the target that `$kind` (a `TargetKind`) names:
+/// the one place that chooses between targets. `with_target!(kind, T => up::<T>(&ctx).await)`
+#[macro_export]
+macro_rules! with_target {
+    ($kind:expr, $T:ident => $body:expr) => {
+        match $kind {
+            $crate::config::TargetKind::Ecs => {
+                type $T = $crate::targets::ecs::Ecs;
+                $body
+            }
+            $crate::config::TargetKind::Docker => {
+                type $T = $crate::targets::docker::Docker;
+                $body
+            }
+        }
+    };
+}
