@@ -1,0 +1,204 @@
+//! `mldeploy.toml` -> a validated [`Config`]. Every check happens here, before any call to Docker
+//! or AWS, and every problem names the file, the line, the key and what would be valid. All
+//! problems are reported at once, as a usage error (exit 2).
+//!
+//! `raw` holds the TOML shapes, `diagnostics` how a problem is told, `validate` and `service`
+//! one validator per table, `limits` the AWS and Fargate limits they check against.
+
+mod diagnostics;
+mod limits;
+mod raw;
+mod service;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::exit::{self, ExitStatus};
+use diagnostics::{walk_keys, Positions};
+pub use diagnostics::{ConfigError, Problem};
+pub use limits::{
+    check_project_name, fargate_memory_options, secret_resource, SecretResource,
+    LOG_RETENTION_DAYS, MAX_EXTRA_SECURITY_GROUPS, RESERVED_ENV,
+};
+use raw::RawConfig;
+
+pub const FILE_NAME: &str = "mldeploy.toml";
+
+/// A validated configuration; paths are absolute.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The mldeploy.toml this came from.
+    pub file: PathBuf,
+    pub project: Project,
+    pub image: Image,
+    pub model: Model,
+    pub service: Service,
+    pub smoke: Option<Smoke>,
+    /// Existing subnets to use instead of creating a VPC; empty when mldeploy makes the network.
+    pub subnets: Vec<String>,
+    /// Existing security groups the tasks get beside `<name>-tasks` (to reach a database, say);
+    /// only with `subnets`. Checked, never modified.
+    pub security_groups: Vec<String>,
+    pub target: Target,
+}
+
+/// Where the service runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: TargetKind,
+    /// The Docker target's port on the engine's host (default: `service.port`).
+    pub host_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// AWS ECS Fargate behind a load balancer.
+    Ecs,
+    /// One container on the Docker engine DOCKER_HOST names.
+    Docker,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub context: PathBuf,
+    pub dockerfile: PathBuf,
+    pub build_args: BTreeMap<String, String>,
+    pub platform: Option<String>,
+    pub target: Option<String>,
+    /// How many images the ECR lifecycle policy keeps.
+    pub keep_images: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub bucket: String,
+    /// The key prefix of a model version, with `{version}` in it.
+    pub path: String,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub port: u16,
+    pub cpu: u32,
+    pub memory: u32,
+    pub desired_count: u32,
+    pub health_check_path: String,
+    pub ready_path: String,
+    /// Extra environment for the container (MODEL_BUCKET_NAME and MODEL_PATH are mldeploy's).
+    pub environment: BTreeMap<String, String>,
+    /// Environment names to Secrets Manager secret or SSM parameter ARNs: the task definition's
+    /// `secrets` (`valueFrom`), and exactly what the execution role may read.
+    pub secrets: BTreeMap<String, String>,
+    /// An ACM certificate: HTTPS on 443, and HTTP redirected to it.
+    pub certificate_arn: Option<String>,
+    pub log_retention_days: i32,
+    /// The project's own task-definition template; None for the built-in one.
+    pub task_definition_template: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smoke {
+    pub path: String,
+    pub method: String,
+    pub body: Option<String>,
+    pub expect_status: u16,
+}
+
+/// Loads and validates `<dir>/mldeploy.toml`.
+pub fn load(dir: &Path) -> anyhow::Result<Config> {
+    let file = dir.join(FILE_NAME);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!(
+                "no {FILE_NAME} in {}: run `mldeploy init` there, or point -C/--dir at the project",
+                display_dir(dir)
+            ),
+            ))
+        }
+        Err(e) => {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!("cannot read {}: {e}", file.display()),
+            ))
+        }
+    };
+    parse(&text, &file).map_err(|e| exit::error(ExitStatus::Usage, e.to_string()))
+}
+
+fn display_dir(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        dir.display().to_string()
+    }
+}
+
+/// Parses and validates the text of a config file; `file` names it in messages and anchors
+/// relative paths.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let fail = |problems| ConfigError {
+        file: file.to_path_buf(),
+        problems,
+    };
+    let mut positions = Positions {
+        lines: std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
+        ..Default::default()
+    };
+
+    let table = match toml::de::DeTable::parse(text) {
+        Ok(table) => table,
+        Err(e) => {
+            return Err(fail(vec![Problem {
+                key: None,
+                line: e.span().map(|s| positions.line_of(s.start)),
+                message: format!("not valid TOML: {}", e.message().trim()),
+            }]))
+        }
+    };
+    let mut problems = Vec::new();
+    walk_keys(table.get_ref(), "", &mut positions, &mut problems);
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let key = e
+                .span()
+                .and_then(|s| positions.key_at(s.start))
+                .map(str::to_string);
+            let line = e.span().map(|s| positions.line_of(s.start));
+            let message = match &key {
+                Some(k) => format!("`{k}`: {}", e.message().trim()),
+                None => e.message().trim().to_string(),
+            };
+            return Err(fail(vec![Problem { key, line, message }]));
+        }
+    };
+
+    let base = file.parent().unwrap_or(Path::new("."));
+    let config = validate::config(raw, base, file, &positions, &mut problems);
+    if problems.is_empty() {
+        config.ok_or_else(|| fail(Vec::new()))
+    } else {
+        Err(fail(problems))
+    }
+}

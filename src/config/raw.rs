@@ -1,0 +1,146 @@
+//! What `mldeploy.toml` may say, before validation: the schema of known keys (for unknown-key
+//! errors and did-you-mean) and the raw TOML shapes serde reads. The validators in `validate`
+//! destructure each raw table without `..`, so a key added here but never read fails to compile.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The keys mldeploy knows, table by table. A `*` entry is a table of free-form string values.
+pub(super) const SCHEMA: &[(&str, &[&str])] = &[
+    ("project", &["name", "region"]),
+    (
+        "image",
+        &[
+            "context",
+            "dockerfile",
+            "build_args",
+            "platform",
+            "target",
+            "keep_images",
+        ],
+    ),
+    ("image.build_args", &["*"]),
+    ("model", &["bucket", "path", "version"]),
+    (
+        "service",
+        &[
+            "port",
+            "cpu",
+            "memory",
+            "desired_count",
+            "health_check_path",
+            "ready_path",
+            "environment",
+            "secrets",
+            "certificate_arn",
+            "log_retention_days",
+            "task_definition_template",
+        ],
+    ),
+    ("service.environment", &["*"]),
+    ("service.secrets", &["*"]),
+    ("smoke", &["path", "method", "body", "expect_status"]),
+    ("network", &["subnets", "security_groups"]),
+    ("target", &["kind", "host_port"]),
+];
+
+/// The keys that must be given.
+pub(super) const REQUIRED: &[&str] = &["project.name", "model.bucket", "model.path"];
+
+/// What the file says, before validation. Field names are the keys in SCHEMA.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) project: RawProject,
+    #[serde(default)]
+    pub(super) image: RawImage,
+    #[serde(default)]
+    pub(super) model: RawModel,
+    #[serde(default)]
+    pub(super) service: RawService,
+    pub(super) smoke: Option<RawSmoke>,
+    #[serde(default)]
+    pub(super) network: RawNetwork,
+    #[serde(default)]
+    pub(super) target: RawTarget,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    pub(super) kind: Option<String>,
+    pub(super) host_port: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    #[serde(default)]
+    pub(super) subnets: Vec<String>,
+    #[serde(default)]
+    pub(super) security_groups: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProject {
+    pub(super) name: Option<String>,
+    pub(super) region: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImage {
+    pub(super) context: Option<String>,
+    pub(super) dockerfile: Option<String>,
+    #[serde(default)]
+    pub(super) build_args: BTreeMap<String, String>,
+    pub(super) platform: Option<String>,
+    pub(super) target: Option<String>,
+    pub(super) keep_images: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModel {
+    pub(super) bucket: Option<String>,
+    pub(super) path: Option<String>,
+    pub(super) version: Option<VersionValue>,
+}
+
+/// MLflow versions are numbers, but a string is accepted too.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum VersionValue {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub(super) port: Option<u16>,
+    pub(super) cpu: Option<u32>,
+    pub(super) memory: Option<u32>,
+    pub(super) desired_count: Option<u32>,
+    pub(super) health_check_path: Option<String>,
+    pub(super) ready_path: Option<String>,
+    #[serde(default)]
+    pub(super) environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) secrets: BTreeMap<String, String>,
+    pub(super) certificate_arn: Option<String>,
+    pub(super) log_retention_days: Option<i32>,
+    pub(super) task_definition_template: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSmoke {
+    pub(super) path: Option<String>,
+    pub(super) method: Option<String>,
+    pub(super) body: Option<String>,
+    pub(super) expect_status: Option<u16>,
+}

@@ -1,0 +1,175 @@
+//! The validators of [service] and [network], like those in `validate`: each destructures its
+//! raw table without `..` and reports every problem with its key.
+
+use std::path::Path;
+
+use super::diagnostics::Report;
+use super::limits::{
+    fargate_memory_options, format_memory_options, secret_resource, FARGATE_CPU,
+    LOG_RETENTION_DAYS, MAX_EXTRA_SECURITY_GROUPS, RESERVED_ENV,
+};
+use super::raw::{RawNetwork, RawService};
+use super::Service;
+
+pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report<'_>) -> Service {
+    let RawService {
+        port,
+        cpu,
+        memory,
+        desired_count,
+        health_check_path,
+        ready_path,
+        environment,
+        secrets,
+        certificate_arn,
+        log_retention_days,
+        task_definition_template,
+    } = raw;
+    let cpu = cpu.unwrap_or(256);
+    let memory = memory.unwrap_or(512);
+    match fargate_memory_options(cpu) {
+        None => report.add(
+            "service.cpu",
+            format!(
+                "`service.cpu` = {cpu} is not a Fargate size; valid: {}",
+                FARGATE_CPU.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Some(options) if !options.contains(&memory) => report.add(
+            "service.memory",
+            format!(
+                "`service.memory` = {memory} is not offered by Fargate with service.cpu = {cpu}; valid: {}",
+                format_memory_options(&options)
+            ),
+        ),
+        Some(_) => {}
+    }
+    let port = port.unwrap_or(80);
+    if port == 0 {
+        report.add(
+            "service.port",
+            "`service.port` must be between 1 and 65535".to_string(),
+        );
+    }
+    let health_check_path = health_check_path.unwrap_or_else(|| "/health".into());
+    let ready_path = ready_path.unwrap_or_else(|| "/ready".into());
+    for (key, value) in [
+        ("service.health_check_path", &health_check_path),
+        ("service.ready_path", &ready_path),
+    ] {
+        if !value.starts_with('/') {
+            report.add(key, format!("`{key}` = {value:?} must start with \"/\""));
+        }
+    }
+
+    for name in environment.keys() {
+        if RESERVED_ENV.contains(&name.as_str()) {
+            report.add(
+                "service.environment",
+                format!("`service.environment.{name}` is set by mldeploy from [model]; remove it"),
+            );
+        }
+    }
+    for (name, arn) in &secrets {
+        // A value here should be an ARN; it could be a pasted secret, so no message quotes it.
+        if RESERVED_ENV.contains(&name.as_str()) || environment.contains_key(name) {
+            report.add(
+                "service.secrets",
+                format!("`service.secrets.{name}` names a variable that is already set ({}); a name is either plain environment or a secret", if RESERVED_ENV.contains(&name.as_str()) { "by mldeploy from [model]" } else { "in [service.environment]" }),
+            );
+        } else if secret_resource(arn).is_none() {
+            report.add(
+                "service.secrets",
+                format!("`service.secrets.{name}` is not a Secrets Manager secret or SSM parameter ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name> or arn:aws:ssm:<region>:<account>:parameter/<name>); its value is not shown, in case it is the secret itself"),
+            );
+        }
+    }
+    if let Some(arn) = &certificate_arn {
+        if !arn.starts_with("arn:") || !arn.contains(":acm:") {
+            report.add(
+                "service.certificate_arn",
+                format!("`service.certificate_arn` = {arn:?} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"),
+            );
+        }
+    }
+    let log_retention_days = log_retention_days.unwrap_or(7);
+    if !LOG_RETENTION_DAYS.contains(&log_retention_days) {
+        report.add(
+            "service.log_retention_days",
+            format!(
+                "`service.log_retention_days` = {log_retention_days} is not a CloudWatch retention; valid: {}",
+                LOG_RETENTION_DAYS.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    let task_definition_template = task_definition_template.as_deref().map(|t| base.join(t));
+    if let Some(template) = &task_definition_template {
+        if !template.is_file() {
+            report.add(
+                "service.task_definition_template",
+                format!(
+                    "`service.task_definition_template`: {} does not exist (start from mldeploy's templates/task-definition.json)",
+                    template.display()
+                ),
+            );
+        }
+    }
+    Service {
+        port,
+        cpu,
+        memory,
+        desired_count: desired_count.unwrap_or(1),
+        health_check_path,
+        ready_path,
+        environment,
+        secrets,
+        certificate_arn,
+        log_retention_days,
+        task_definition_template,
+    }
+}
+
+/// The subnets and the extra task security groups [network] names.
+pub(super) fn validate_network(
+    raw: RawNetwork,
+    project: &str,
+    report: &mut Report<'_>,
+) -> (Vec<String>, Vec<String>) {
+    let RawNetwork {
+        subnets,
+        security_groups,
+    } = raw;
+    if !subnets.is_empty() {
+        if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
+            report.add(
+                "network.subnets",
+                format!("`network.subnets` holds {bad:?}, which is not a subnet id (subnet-...)"),
+            );
+        } else if subnets.len() < 2 {
+            report.add(
+                "network.subnets",
+                "`network.subnets` needs at least two subnets, in two availability zones: a load balancer spans two".to_string(),
+            );
+        }
+    }
+    if let Some(bad) = security_groups.iter().find(|g| !g.starts_with("sg-")) {
+        report.add(
+            "network.security_groups",
+            format!("`network.security_groups` holds {bad:?}, which is not a security group id (sg-...)"),
+        );
+    } else if !security_groups.is_empty() && subnets.is_empty() {
+        report.add(
+            "network.security_groups",
+            "`network.security_groups` needs `network.subnets`: the groups belong to your VPC, and the VPC mldeploy creates has none of them".to_string(),
+        );
+    } else if security_groups.len() > MAX_EXTRA_SECURITY_GROUPS {
+        report.add(
+            "network.security_groups",
+            format!(
+                "`network.security_groups` names {} groups; a Fargate task takes five, one of them mldeploy's {project}-tasks, so at most {MAX_EXTRA_SECURITY_GROUPS}",
+                security_groups.len(),
+            ),
+        );
+    }
+    (subnets, security_groups)
+}

@@ -1,0 +1,404 @@
+//! Unit tests of parsing and validating mldeploy.toml.
+
+use super::raw::SCHEMA;
+use super::*;
+
+fn project_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    dir
+}
+
+const GOOD: &str = r#"
+[project]
+name = "housing"
+region = "us-east-1"
+
+[model]
+bucket = "my-models"
+path = "mlflow/models/california-housing/{version}"
+version = 6
+
+[service]
+port = 8080
+cpu = 512
+memory = 2048
+"#;
+
+fn parse_in(dir: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse(text, &dir.join(FILE_NAME))
+}
+
+fn only_problem(err: ConfigError) -> Problem {
+    assert_eq!(err.problems.len(), 1, "{err}");
+    err.problems.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_good_file_loads_with_defaults_filled_in() {
+    let dir = project_dir();
+    let c = parse_in(dir.path(), GOOD).unwrap();
+    assert_eq!(c.project.name, "housing");
+    assert_eq!(c.model.version.as_deref(), Some("6"));
+    assert_eq!(c.service.health_check_path, "/health");
+    assert_eq!(c.service.ready_path, "/ready");
+    assert_eq!(c.service.desired_count, 1);
+    assert_eq!(c.image.keep_images, 30);
+    assert_eq!(c.image.dockerfile, dir.path().join("./Dockerfile"));
+    assert!(c.smoke.is_none());
+}
+
+#[test]
+fn an_unknown_key_names_its_line_and_the_closest_known_key() {
+    let dir = project_dir();
+    let text = GOOD.replace("[service]\n", "[image]\ncontxt = \".\"\n\n[service]\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("image.contxt"));
+    assert_eq!(p.line, Some(12));
+    assert!(
+        p.message.contains("did you mean `image.context`?"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn an_unknown_table_is_reported_too() {
+    let dir = project_dir();
+    let text = format!("{GOOD}\n[servcie]\nport = 1\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("servcie"));
+    assert!(
+        p.message.contains("did you mean `service`?"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn missing_required_keys_are_all_listed() {
+    let dir = project_dir();
+    let err = parse_in(dir.path(), "[service]\nport = 80\n").unwrap_err();
+    let keys: Vec<_> = err.problems.iter().filter_map(|p| p.key.clone()).collect();
+    assert_eq!(keys, ["project.name", "model.bucket", "model.path"]);
+    assert!(err
+        .to_string()
+        .contains("missing required key `project.name`"));
+}
+
+#[test]
+fn a_wrong_type_names_the_key_and_line() {
+    let dir = project_dir();
+    let text = GOOD.replace("port = 8080", "port = \"eighty\"");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("service.port"));
+    assert_eq!(p.line, Some(12));
+}
+
+#[test]
+fn invalid_toml_names_the_line() {
+    let dir = project_dir();
+    let p = only_problem(parse_in(dir.path(), "[project]\nname = \n").unwrap_err());
+    assert_eq!(p.line, Some(2));
+    assert!(p.message.starts_with("not valid TOML"), "{}", p.message);
+}
+
+#[test]
+fn project_names_follow_the_strictest_aws_rule() {
+    assert!(check_project_name("california-housing").is_ok());
+    assert!(check_project_name("a-name-that-is-much-longer-than-32")
+        .unwrap_err()
+        .contains("32"));
+    assert!(check_project_name("Housing").unwrap_err().contains("'H'"));
+    assert!(check_project_name("house_prices")
+        .unwrap_err()
+        .contains("'_'"));
+    assert!(check_project_name("-housing").is_err());
+    assert!(check_project_name("a--b").unwrap_err().contains("ECR"));
+    assert!(check_project_name("internal-api").is_err());
+}
+
+#[test]
+fn a_model_path_or_bucket_that_would_widen_the_task_role_is_refused() {
+    let dir = project_dir();
+    for (from, to, key, says) in [
+        ("/{version}\"", "/*/{version}\"", "model.path", "wildcard"),
+        (
+            "path = \"mlflow/models/california-housing/{version}\"",
+            "path = \"{version}\"",
+            "model.path",
+            "whole bucket",
+        ),
+        ("bucket = \"", "bucket = \"*", "model.bucket", "wildcard"),
+    ] {
+        let text = GOOD.replacen(from, to, 1);
+        assert_ne!(text, GOOD, "{from}");
+        let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some(key), "{to}");
+        assert!(p.message.contains(says), "{}", p.message);
+    }
+}
+
+#[test]
+fn a_model_path_without_version_is_refused() {
+    let dir = project_dir();
+    let text = GOOD.replace("/{version}\"", "/latest\"");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("model.path"));
+    assert!(p.message.contains("{version}"));
+    assert_eq!(p.line, Some(8));
+}
+
+#[test]
+fn a_cpu_memory_pair_fargate_lacks_lists_the_valid_memory() {
+    let dir = project_dir();
+    let text = GOOD.replace("cpu = 512\nmemory = 2048", "cpu = 256\nmemory = 4096");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("service.memory"));
+    assert!(
+        p.message.ends_with("valid: 512, 1024, 2048"),
+        "{}",
+        p.message
+    );
+
+    let text = GOOD.replace("cpu = 512", "cpu = 300");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert!(p.message.contains("256, 512, 1024"), "{}", p.message);
+
+    let text = GOOD.replace("memory = 2048", "memory = 5000");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert!(
+        p.message.ends_with("valid: 1024, 2048, 3072, 4096"),
+        "{}",
+        p.message
+    );
+
+    let text = GOOD.replace("cpu = 512\nmemory = 2048", "cpu = 1024\nmemory = 5000");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert!(
+        p.message.contains("2048 to 8192 in steps of 1024"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn a_missing_context_or_dockerfile_is_named() {
+    let dir = project_dir();
+    let text = GOOD.replace("[service]\n", "[image]\ncontext = \"app\"\n\n[service]\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("image.context"));
+    assert!(p.message.contains("app"));
+
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("image.dockerfile"));
+    assert!(p.message.contains("app/Dockerfile"), "{}", p.message);
+}
+
+#[test]
+fn every_schema_key_is_read_by_the_typed_config() {
+    // deny_unknown_fields on the Raw structs refuses any key the schema allows but the
+    // structs forget; this file sets every key in SCHEMA.
+    let dir = project_dir();
+    let text = r#"
+[project]
+name = "p1"
+region = "eu-west-1"
+[image]
+context = "."
+dockerfile = "Dockerfile"
+platform = "linux/amd64"
+target = "runtime"
+keep_images = 5
+[image.build_args]
+PYTHON = "3.11"
+[model]
+bucket = "b-1"
+path = "m/{version}"
+version = "7"
+[service]
+port = 80
+cpu = 1024
+memory = 2048
+desired_count = 2
+health_check_path = "/h"
+ready_path = "/r"
+certificate_arn = "arn:aws:acm:eu-west-1:1:certificate/x"
+log_retention_days = 14
+task_definition_template = "Dockerfile"
+[service.environment]
+LOG_LEVEL = "info"
+[service.secrets]
+DB_PASSWORD = "arn:aws:secretsmanager:eu-west-1:1:secret:db-AbCdEf"
+[network]
+subnets = ["subnet-1", "subnet-2"]
+security_groups = ["sg-1"]
+[target]
+kind = "docker"
+host_port = 9000
+[smoke]
+path = "/predict"
+method = "post"
+body = "{}"
+expect_status = 200
+"#;
+    let c = parse_in(dir.path(), text).unwrap();
+    let table: toml::Table = toml::from_str(text).unwrap();
+    let mut set_here: Vec<String> = Vec::new();
+    for (t, keys) in &table {
+        // A free-form table counts as its key, not its entries.
+        for k in keys.as_table().unwrap().keys() {
+            set_here.push(format!("{t}.{k}"));
+        }
+    }
+    let mut listed: Vec<String> = SCHEMA
+        .iter()
+        .flat_map(|(t, keys)| {
+            keys.iter()
+                .filter(|k| **k != "*")
+                .map(move |k| format!("{t}.{k}"))
+        })
+        .collect();
+    set_here.sort();
+    listed.sort();
+    assert_eq!(set_here, listed, "this test must set every key in SCHEMA");
+    assert_eq!(c.image.build_args["PYTHON"], "3.11");
+    assert_eq!(c.smoke.unwrap().method, "POST");
+    assert_eq!(c.image.keep_images, 5);
+    assert_eq!(c.service.environment["LOG_LEVEL"], "info");
+    assert_eq!(c.service.log_retention_days, 14);
+}
+
+#[test]
+fn secrets_must_be_secret_or_parameter_arns_and_not_plain_environment() {
+    assert_eq!(
+        secret_resource("arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf:password::"),
+        Some(SecretResource::Secret(
+            "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf".into()
+        ))
+    );
+    assert_eq!(
+        secret_resource("arn:aws:ssm:us-east-1:1:parameter/prod/api-key"),
+        Some(SecretResource::Parameter(
+            "arn:aws:ssm:us-east-1:1:parameter/prod/api-key".into()
+        ))
+    );
+    for bad in [
+        "db-password",
+        "arn:aws:s3:::bucket/key",
+        "arn:aws:ssm:us-east-1:1:parameter/",
+    ] {
+        assert_eq!(secret_resource(bad), None, "{bad}");
+    }
+    let dir = project_dir();
+    let err = parse_in(
+            dir.path(),
+            &format!("{GOOD}[service.environment]\nTOKEN = \"x\"\n[service.secrets]\nTOKEN = \"arn:aws:ssm:us-east-1:1:parameter/t\"\nKEY = \"hunter2\"\n"),
+        )
+        .unwrap_err();
+    let messages: Vec<&str> = err.problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("`service.secrets.TOKEN` names a variable that is already set (in [service.environment])")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains(
+            "`service.secrets.KEY` is not a Secrets Manager secret or SSM parameter ARN"
+        )),
+        "{messages:?}"
+    );
+    assert!(
+        !err.to_string().contains("hunter2"),
+        "a pasted secret is never echoed: {err}"
+    );
+}
+
+#[test]
+fn the_target_is_ecs_or_docker_and_the_host_port_defaults_to_the_service_port() {
+    let dir = project_dir();
+    let c = parse_in(dir.path(), GOOD).unwrap();
+    assert_eq!(c.target.kind, TargetKind::Ecs);
+    assert_eq!(c.target.host_port, c.service.port);
+    let c = parse_in(dir.path(), &format!("{GOOD}[target]\nkind = \"docker\"\n")).unwrap();
+    assert_eq!(c.target.kind, TargetKind::Docker);
+    let p = only_problem(
+        parse_in(dir.path(), &format!("{GOOD}[target]\nkind = \"k8s\"\n")).unwrap_err(),
+    );
+    assert_eq!(p.key.as_deref(), Some("target.kind"));
+    assert!(p.message.contains("\"ecs\" or \"docker\""), "{}", p.message);
+}
+
+#[test]
+fn extra_security_groups_need_subnets_ids_and_room() {
+    let dir = project_dir();
+    let problem = |network: &str| {
+        only_problem(parse_in(dir.path(), &format!("{GOOD}[network]\n{network}")).unwrap_err())
+    };
+    let p = problem("security_groups = [\"sg-1\"]\n");
+    assert_eq!(p.key.as_deref(), Some("network.security_groups"));
+    assert!(
+        p.message.contains("needs `network.subnets`"),
+        "{}",
+        p.message
+    );
+    let subnets = "subnets = [\"subnet-1\", \"subnet-2\"]\n";
+    let p = problem(&format!("{subnets}security_groups = [\"default\"]\n"));
+    assert!(
+        p.message
+            .contains("\"default\", which is not a security group id"),
+        "{}",
+        p.message
+    );
+    let p = problem(&format!(
+        "{subnets}security_groups = [\"sg-1\", \"sg-2\", \"sg-3\", \"sg-4\", \"sg-5\"]\n"
+    ));
+    assert!(p.message.contains("so at most 4"), "{}", p.message);
+    let ok = parse_in(
+        dir.path(),
+        &format!("{GOOD}[network]\n{subnets}security_groups = [\"sg-1\"]\n"),
+    )
+    .unwrap();
+    assert_eq!(ok.security_groups, ["sg-1"]);
+}
+
+#[test]
+fn named_subnets_must_be_subnet_ids_and_at_least_two() {
+    let dir = project_dir();
+    let p = only_problem(
+        parse_in(
+            dir.path(),
+            &format!("{GOOD}[network]\nsubnets = [\"subnet-1\"]\n"),
+        )
+        .unwrap_err(),
+    );
+    assert!(p.message.contains("at least two subnets"), "{}", p.message);
+    let p = only_problem(
+        parse_in(
+            dir.path(),
+            &format!("{GOOD}[network]\nsubnets = [\"vpc-1\", \"subnet-2\"]\n"),
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        p.message.contains("\"vpc-1\", which is not a subnet id"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn mldeploys_own_environment_and_odd_retentions_are_refused() {
+    let dir = project_dir();
+    let text =
+        format!("{GOOD}log_retention_days = 10\n[service.environment]\nMODEL_PATH = \"x\"\n");
+    let err = parse_in(dir.path(), &text).unwrap_err();
+    let keys: Vec<_> = err
+        .problems
+        .iter()
+        .filter_map(|p| p.key.as_deref())
+        .collect();
+    assert_eq!(
+        keys,
+        ["service.environment", "service.log_retention_days"],
+        "{err}"
+    );
+}

@@ -1,0 +1,284 @@
+//! One validator per table of `mldeploy.toml`: each destructures its raw table without `..` (a
+//! key added to the schema but never read fails to compile), reports every problem with its key,
+//! and returns the validated table. `config` puts them together. [service] and [network] are in
+//! `service`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::diagnostics::{Positions, Problem, Report};
+use super::limits::{check_bucket_name, check_project_name, is_region_like};
+use super::raw::{
+    RawConfig, RawImage, RawModel, RawProject, RawSmoke, RawTarget, VersionValue, REQUIRED,
+};
+use super::{service, Config, Image, Model, Project, Smoke, Target, TargetKind};
+
+/// The whole file: required keys first, then each table.
+pub(super) fn config(
+    raw: RawConfig,
+    base: &Path,
+    file: &Path,
+    positions: &Positions,
+    problems: &mut Vec<Problem>,
+) -> Option<Config> {
+    let mut report = Report {
+        positions,
+        problems,
+    };
+    let RawConfig {
+        project,
+        image,
+        model,
+        service,
+        smoke,
+        network,
+        target,
+    } = raw;
+
+    let given: HashMap<&str, bool> = HashMap::from([
+        ("project.name", project.name.is_some()),
+        ("model.bucket", model.bucket.is_some()),
+        ("model.path", model.path.is_some()),
+    ]);
+    for key in REQUIRED {
+        if !given.get(key).copied().unwrap_or(true) {
+            let (table, leaf) = key.split_once('.').unwrap_or(("", key));
+            report.add(
+                key,
+                format!("missing required key `{key}` (`{leaf} = ...` under [{table}])"),
+            );
+        }
+    }
+
+    let project = validate_project(project, &mut report);
+    let image = validate_image(image, base, &mut report);
+    let model = validate_model(model, &mut report);
+    let service = service::validate_service(service, base, &mut report);
+    let (subnets, security_groups) = service::validate_network(network, &project.name, &mut report);
+    let smoke = smoke.map(|s| validate_smoke(s, &service.ready_path, &mut report));
+    let target = validate_target(target, service.port, &mut report);
+    Some(Config {
+        file: file.to_path_buf(),
+        project,
+        image,
+        model,
+        service,
+        smoke,
+        subnets,
+        security_groups,
+        target,
+    })
+}
+
+fn validate_project(raw: RawProject, report: &mut Report<'_>) -> Project {
+    let RawProject { name, region } = raw;
+    if let Some(name) = &name {
+        if let Err(why) = check_project_name(name) {
+            report.add("project.name", format!("`project.name` = {name:?} {why}"));
+        }
+    }
+    if let Some(region) = &region {
+        if !is_region_like(region) {
+            report.add(
+                "project.region",
+                format!(
+                    "`project.region` = {region:?} is not an AWS region name (like \"us-east-1\")"
+                ),
+            );
+        }
+    }
+    Project {
+        name: name.unwrap_or_default(),
+        region,
+    }
+}
+
+fn validate_image(raw: RawImage, base: &Path, report: &mut Report<'_>) -> Image {
+    let RawImage {
+        context,
+        dockerfile,
+        build_args,
+        platform,
+        target,
+        keep_images,
+    } = raw;
+    let context_dir = base.join(context.as_deref().unwrap_or("."));
+    let context_ok = context_dir.is_dir();
+    if !context_ok {
+        report.add(
+            "image.context",
+            format!(
+                "`image.context`: the build context directory {} does not exist",
+                context_dir.display()
+            ),
+        );
+    }
+    let dockerfile_path = match &dockerfile {
+        Some(d) => base.join(d),
+        None => context_dir.join("Dockerfile"),
+    };
+    if context_ok && !dockerfile_path.is_file() {
+        let how = if dockerfile.is_some() {
+            "`image.dockerfile`"
+        } else {
+            "`image.dockerfile` (default: Dockerfile in the context)"
+        };
+        report.add(
+            "image.dockerfile",
+            format!(
+                "{how}: the Dockerfile {} does not exist",
+                dockerfile_path.display()
+            ),
+        );
+    }
+    let keep_images = keep_images.unwrap_or(30);
+    if keep_images == 0 {
+        report.add(
+            "image.keep_images",
+            "`image.keep_images` must be at least 1".to_string(),
+        );
+    }
+    Image {
+        context: context_dir,
+        dockerfile: dockerfile_path,
+        build_args,
+        platform,
+        target,
+        keep_images,
+    }
+}
+
+fn validate_model(raw: RawModel, report: &mut Report<'_>) -> Model {
+    let RawModel {
+        bucket,
+        path,
+        version,
+    } = raw;
+    if let Some(bucket) = &bucket {
+        if bucket.contains(['*', '?']) {
+            report.add(
+                "model.bucket",
+                format!(
+                    "`model.bucket` = {bucket:?} has a wildcard: the task role may read one bucket, \
+                     named exactly, so a service can never read another team's models"
+                ),
+            );
+        } else if let Err(why) = check_bucket_name(bucket) {
+            report.add("model.bucket", format!("`model.bucket` = {bucket:?} {why}"));
+        }
+    }
+    if let Some(model_path) = &path {
+        if let Some(why) = model_path_problem(model_path) {
+            report.add("model.path", format!("`model.path` = {model_path:?} {why}"));
+        }
+    }
+    let version = version.map(|v| match v {
+        VersionValue::Number(n) => n.to_string(),
+        VersionValue::Text(s) => s,
+    });
+    if let Some(v) = &version {
+        if v.is_empty() || v.contains('/') {
+            report.add(
+                "model.version",
+                format!("`model.version` = {v:?} must be a non-empty name without \"/\""),
+            );
+        }
+    }
+    Model {
+        bucket: bucket.unwrap_or_default(),
+        path: path.unwrap_or_default(),
+        version,
+    }
+}
+
+/// What is wrong with a `model.path`, in words that follow its quoted value.
+fn model_path_problem(model_path: &str) -> Option<&'static str> {
+    if !model_path.contains("{version}") {
+        Some(
+            "has no `{version}`: write where a version lives, \
+             like \"mlflow/models/<model>/{version}\"",
+        )
+    } else if model_path.contains(['*', '?']) {
+        Some(
+            "has a wildcard: the task role reads only the \
+             prefix before `{version}`, so write it out, like \"mlflow/models/<model>/{version}\"",
+        )
+    } else if model_path.starts_with("{version}") {
+        Some(
+            "starts with `{version}`: the task role would read \
+             the whole bucket; put the model's own prefix first, like \"mlflow/models/<model>/{version}\"",
+        )
+    } else if model_path.starts_with('/') || model_path.starts_with("s3://") {
+        Some(
+            "must be a key prefix inside model.bucket, without \
+             a leading \"/\" or \"s3://\"",
+        )
+    } else {
+        None
+    }
+}
+
+fn validate_smoke(raw: RawSmoke, ready_path: &str, report: &mut Report<'_>) -> Smoke {
+    let RawSmoke {
+        path,
+        method,
+        body,
+        expect_status,
+    } = raw;
+    let path = path.unwrap_or_else(|| ready_path.to_string());
+    if !path.starts_with('/') {
+        report.add(
+            "smoke.path",
+            format!("`smoke.path` = {path:?} must start with \"/\""),
+        );
+    }
+    let method = method.map(|m| m.to_ascii_uppercase()).unwrap_or_else(|| {
+        if body.is_some() {
+            "POST".into()
+        } else {
+            "GET".into()
+        }
+    });
+    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "HEAD") {
+        report.add(
+            "smoke.method",
+            format!("`smoke.method` = {method:?} must be GET, POST, PUT or HEAD"),
+        );
+    }
+    let expect_status = expect_status.unwrap_or(200);
+    if !(100..=599).contains(&expect_status) {
+        report.add(
+            "smoke.expect_status",
+            format!("`smoke.expect_status` = {expect_status} is not an HTTP status"),
+        );
+    }
+    Smoke {
+        path,
+        method,
+        body,
+        expect_status,
+    }
+}
+
+fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target {
+    let RawTarget { kind, host_port } = raw;
+    let kind = match kind.as_deref() {
+        None | Some("ecs") => TargetKind::Ecs,
+        Some("docker") => TargetKind::Docker,
+        Some(other) => {
+            report.add(
+                "target.kind",
+                format!("`target.kind` = {other:?} is not a target: \"ecs\" or \"docker\""),
+            );
+            TargetKind::Ecs
+        }
+    };
+    let host_port = host_port.unwrap_or(port);
+    if host_port == 0 {
+        report.add(
+            "target.host_port",
+            "`target.host_port` must be a port, 1 to 65535".to_string(),
+        );
+    }
+    Target { kind, host_port }
+}
