@@ -152,7 +152,7 @@ pub async fn describe(
     }
 }
 
-async fn has_project_tag(
+pub async fn has_project_tag(
     ecr: &aws_sdk_ecr::Client,
     arn: &str,
     project: &str,

@@ -1,6 +1,7 @@
 //! The ECS cluster `<name>`: created tagged when missing. A cluster of that name that mldeploy
 //! did not create is used as it is, and never deleted by `destroy`.
 
+use aws_sdk_ecs::types::Cluster;
 use aws_sdk_ecs::Client;
 
 use super::Converge;
@@ -8,12 +9,8 @@ use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
 
-pub async fn ensure(
-    ecs: &Client,
-    cv: &Converge,
-    changes: &mut Vec<Change>,
-) -> anyhow::Result<String> {
-    let name = cv.project.as_str();
+/// The ACTIVE cluster named `name`, with its tags, when there is one.
+pub async fn find(ecs: &Client, name: &str) -> anyhow::Result<Option<Cluster>> {
     let out = ecs
         .describe_clusters()
         .clusters(name)
@@ -21,8 +18,20 @@ pub async fn ensure(
         .send()
         .await
         .map_err(|e| call_error("ecs:DescribeClusters", e))?;
-    let active = out.clusters().iter().find(|c| c.status() == Some("ACTIVE"));
-    if let Some(cluster) = active {
+    Ok(out
+        .clusters
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.status() == Some("ACTIVE")))
+}
+
+pub async fn ensure(
+    ecs: &Client,
+    cv: &Converge,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<String> {
+    let name = cv.project.as_str();
+    if let Some(cluster) = find(ecs, name).await? {
         let ours = tags::is_ours(cluster.tags(), name);
         let change = Change::new("ECS cluster", name, Action::Keep);
         changes.push(if ours {

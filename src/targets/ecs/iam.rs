@@ -5,6 +5,7 @@
 //! is what the container runs as: it reads objects under the model prefix of the model bucket,
 //! and nothing else.
 
+use aws_sdk_iam::types::Role;
 use aws_sdk_iam::Client;
 use serde_json::{json, Value};
 
@@ -292,11 +293,8 @@ async fn ensure_role(
     description: &str,
 ) -> anyhow::Result<(String, RoleNotes)> {
     let trust = trust_policy();
-    match iam.get_role().role_name(name).send().await {
-        Ok(out) => {
-            let role = out
-                .role
-                .ok_or_else(|| anyhow::anyhow!("iam:GetRole returned no role for {name}"))?;
+    match find_role(iam, name).await? {
+        Some(role) => {
             if !tags::is_ours(role.tags(), &cv.project) {
                 return Err(exit::error(
                     ExitStatus::Environment,
@@ -328,10 +326,7 @@ async fn ensure_role(
             }
             Ok((role.arn, notes))
         }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
+        None => {
             let arn = if cv.dry_run {
                 super::network::TO_BE_CREATED.to_string()
             } else {
@@ -354,6 +349,19 @@ async fn ensure_role(
                     what: Vec::new(),
                 },
             ))
+        }
+    }
+}
+
+/// The IAM role named `name`, when it exists.
+pub async fn find_role(iam: &Client, name: &str) -> anyhow::Result<Option<Role>> {
+    match iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Ok(None)
         }
         Err(e) => Err(call_error("iam:GetRole", e)),
     }

@@ -3,9 +3,9 @@
 //! group, or, with a certificate, HTTPS :443 forwarding and HTTP :80 redirecting to it.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action as ListenerAction, ActionTypeEnum, Certificate, Listener, LoadBalancerSchemeEnum,
-    LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, TargetTypeEnum,
+    Action as ListenerAction, ActionTypeEnum, Certificate, Listener, LoadBalancer as Alb,
+    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, TargetGroup, TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
@@ -87,6 +87,34 @@ pub fn url(dns_name: &str, certificate_arn: Option<&str>) -> String {
     format!("{scheme}://{dns_name}")
 }
 
+/// The load balancer named `name`, when there is one (names are unique in a region).
+pub async fn find_alb(elb: &Client, name: &str) -> anyhow::Result<Option<Alb>> {
+    match elb.describe_load_balancers().names(name).send().await {
+        Ok(out) => Ok(out.load_balancers.unwrap_or_default().into_iter().next()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(call_error("elasticloadbalancing:DescribeLoadBalancers", e)),
+    }
+}
+
+/// The target group named `name`, when there is one (names are unique in a region).
+pub async fn find_target_group(elb: &Client, name: &str) -> anyhow::Result<Option<TargetGroup>> {
+    match elb.describe_target_groups().names(name).send().await {
+        Ok(out) => Ok(out.target_groups.unwrap_or_default().into_iter().next()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_target_group_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(call_error("elasticloadbalancing:DescribeTargetGroups", e)),
+    }
+}
+
 /// Every listener of the load balancer, all pages read.
 pub async fn listeners(
     elb: &Client,
@@ -156,17 +184,7 @@ async fn ensure_alb(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<(String, String)> {
     let name = cv.project.as_str();
-    let found = match elb.describe_load_balancers().names(name).send().await {
-        Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(call_error("elasticloadbalancing:DescribeLoadBalancers", e)),
-    };
-    if let Some(lb) = found {
+    if let Some(lb) = find_alb(elb, name).await? {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         if !is_ours(elb, &arn, name).await? {
             return Err(not_ours("load balancer", name, name));
@@ -234,18 +252,8 @@ async fn ensure_target_group(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<String> {
     let name = cv.project.as_str();
-    let found = match elb.describe_target_groups().names(name).send().await {
-        Ok(out) => out.target_groups.unwrap_or_default().into_iter().next(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_target_group_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(call_error("elasticloadbalancing:DescribeTargetGroups", e)),
-    };
     let port = i32::from(listening.container_port);
-    if let Some(tg) = found {
+    if let Some(tg) = find_target_group(elb, name).await? {
         let arn = tg.target_group_arn().unwrap_or_default().to_string();
         if !is_ours(elb, &arn, name).await? {
             return Err(not_ours("target group", name, name));

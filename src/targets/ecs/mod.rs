@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod iam;
+pub mod inventory;
 pub mod load_balancer;
 pub mod log_lines;
 pub mod logs;
@@ -188,7 +189,7 @@ impl Target for Ecs {
     }
 
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
-        teardown::find(ctx.aws().await?, ctx.project()).await
+        inventory::find(ctx.aws().await?, ctx.project()).await
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 //! stopped half-way is finished by the next one.
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, ResourceType, TagSpecification, VpcAttributeName,
+    AttributeBooleanValue, Filter, ResourceType, TagSpecification, Vpc, VpcAttributeName,
 };
 use aws_sdk_ec2::Client;
 
@@ -13,6 +13,9 @@ use crate::aws::call_error;
 use crate::aws::tags;
 use crate::exit::{self, ExitStatus};
 use crate::targets::{Action, Change};
+
+mod named;
+pub use named::existing;
 
 pub const VPC_CIDR: &str = "10.0.0.0/16";
 /// The id reported for a resource a dry run would create.
@@ -130,70 +133,20 @@ pub async fn ensure(
     Ok(Network { vpc_id, subnet_ids })
 }
 
-/// The subnets `[network]` names, checked: they exist, share one VPC, and span two zones. They
-/// are the user's: reported as kept, never changed.
-pub async fn existing(
-    ec2: &Client,
-    subnet_ids: &[String],
-    changes: &mut Vec<Change>,
-) -> anyhow::Result<Network> {
-    let out = ec2
-        .describe_subnets()
-        .set_subnet_ids(Some(subnet_ids.to_vec()))
+/// The VPCs that carry the project's tag, all pages read.
+pub async fn find_vpcs(ec2: &Client, project: &str) -> anyhow::Result<Vec<Vpc>> {
+    let pages: Vec<_> = ec2
+        .describe_vpcs()
+        .filters(project_filter(project))
+        .into_paginator()
         .send()
+        .try_collect()
         .await
-        .map_err(|e| {
-            if e.as_service_error()
-                .and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s))
-                == Some("InvalidSubnetID.NotFound")
-            {
-                exit::error(
-                    ExitStatus::Environment,
-                    format!(
-                        "network.subnets names a subnet this account and region do not have: {}",
-                        subnet_ids.join(", ")
-                    ),
-                )
-            } else {
-                call_error("ec2:DescribeSubnets", e)
-            }
-        })?;
-    let subnets = out.subnets.unwrap_or_default();
-    let mut vpcs: Vec<&str> = subnets.iter().filter_map(|s| s.vpc_id()).collect();
-    vpcs.sort();
-    vpcs.dedup();
-    let [vpc] = vpcs.as_slice() else {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            format!(
-                "network.subnets must all be in one VPC; they are in {}",
-                vpcs.join(", ")
-            ),
-        ));
-    };
-    let mut zones: Vec<&str> = subnets
-        .iter()
-        .filter_map(|s| s.availability_zone())
-        .collect();
-    zones.sort();
-    zones.dedup();
-    if zones.len() < 2 {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            format!("network.subnets are all in {}: a load balancer needs subnets in two availability zones", zones.join(", ")),
-        ));
-    }
-    for s in &subnets {
-        let id = s.subnet_id().unwrap_or_default();
-        changes.push(Change::new("subnet", id, Action::Keep).because(format!(
-            "named in [network], {}",
-            s.availability_zone().unwrap_or("?")
-        )));
-    }
-    Ok(Network {
-        vpc_id: vpc.to_string(),
-        subnet_ids: subnet_ids.to_vec(),
-    })
+        .map_err(|e| call_error("ec2:DescribeVpcs", e))?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.vpcs.unwrap_or_default())
+        .collect())
 }
 
 async fn ensure_vpc(
@@ -202,14 +155,7 @@ async fn ensure_vpc(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<String> {
     let project = cv.project.as_str();
-    let found = ec2
-        .describe_vpcs()
-        .filters(project_filter(project))
-        .send()
-        .await
-        .map_err(|e| call_error("ec2:DescribeVpcs", e))?
-        .vpcs
-        .unwrap_or_default();
+    let found = find_vpcs(ec2, project).await?;
     let mut ids: Vec<String> = found
         .iter()
         .filter_map(|v| v.vpc_id().map(str::to_string))

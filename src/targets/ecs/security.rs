@@ -239,6 +239,30 @@ struct Found {
     created: bool,
 }
 
+/// The security groups named `name`, in `vpc_id` or in any VPC, all pages read.
+pub async fn find_groups(
+    ec2: &Client,
+    vpc_id: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Vec<SecurityGroup>> {
+    let mut call = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values(name).build());
+    if let Some(vpc_id) = vpc_id {
+        call = call.filters(Filter::builder().name("vpc-id").values(vpc_id).build());
+    }
+    let pages: Vec<_> = call
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("ec2:DescribeSecurityGroups", e))?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.security_groups.unwrap_or_default())
+        .collect())
+}
+
 async fn ensure_group(
     ec2: &Client,
     cv: &Converge,
@@ -249,14 +273,8 @@ async fn ensure_group(
     let found = if vpc_id == TO_BE_CREATED {
         None
     } else {
-        ec2.describe_security_groups()
-            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
-            .filters(Filter::builder().name("group-name").values(name).build())
-            .send()
-            .await
-            .map_err(|e| call_error("ec2:DescribeSecurityGroups", e))?
-            .security_groups
-            .unwrap_or_default()
+        find_groups(ec2, Some(vpc_id), name)
+            .await?
             .into_iter()
             .next()
     };

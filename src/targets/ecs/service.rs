@@ -82,6 +82,17 @@ pub async fn describe(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result
         .find(|s| s.status() == Some("ACTIVE")))
 }
 
+/// Whether the service carries the project's tag.
+pub async fn is_ours(ecs: &Client, service_arn: &str, project: &str) -> anyhow::Result<bool> {
+    let listed = ecs
+        .list_tags_for_resource()
+        .resource_arn(service_arn)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:ListTagsForResource", e))?;
+    Ok(tags::is_ours(listed.tags(), project))
+}
+
 /// The project's service, which `status` and `rollback` need: none is the environment's fault
 /// (exit 3), with the way out.
 pub async fn require(ecs: &Client, project: &str, region: &str) -> anyhow::Result<Service> {

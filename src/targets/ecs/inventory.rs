@@ -1,0 +1,158 @@
+//! What `destroy` finds of a project on ECS, in the order it must be deleted: each resource under
+//! the name DESIGN.md gives it, looked up by its own module's `find`, with whether it carries the
+//! project's tag. A look-alike without the tag is listed so `destroy` can say it left it.
+
+use aws_sdk_ec2::types::Filter;
+
+use super::{cluster, iam, load_balancer, logs, network, releases, security, service};
+use crate::aws::{call_error, tags, Aws};
+use crate::targets::inventory::{Found, Kind};
+
+/// Everything of the project's that exists, in deletion order.
+pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
+    let (ecs, elb, ec2) = (aws.ecs(), aws.elbv2(), aws.ec2());
+    let mut found = Vec::new();
+
+    if let Some(svc) = service::describe(&ecs, project, project).await? {
+        let arn = svc.service_arn().unwrap_or_default().to_string();
+        let ours = service::is_ours(&ecs, &arn, project).await?;
+        found.push(Found::new(Kind::Service, project, arn, ours));
+    }
+    if let Some(lb) = load_balancer::find_alb(&elb, project).await? {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let ours = load_balancer::is_ours(&elb, &arn, project).await?;
+        for l in load_balancer::listeners(&elb, &arn).await? {
+            let name = format!(
+                "{}:{}",
+                l.protocol().map(|p| p.as_str()).unwrap_or("?"),
+                l.port().unwrap_or_default()
+            );
+            let id = l.listener_arn().unwrap_or_default();
+            found.push(Found::new(Kind::Listener, name, id, ours));
+        }
+        found.push(Found::new(Kind::LoadBalancer, project, arn, ours));
+    }
+    if let Some(tg) = load_balancer::find_target_group(&elb, project).await? {
+        let arn = tg.target_group_arn().unwrap_or_default().to_string();
+        let ours = load_balancer::is_ours(&elb, &arn, project).await?;
+        found.push(Found::new(Kind::TargetGroup, project, arn, ours));
+    }
+    for r in releases::list(&ecs, project, None, None).await? {
+        let name = service::short_task_definition(&r.release.task_definition).to_string();
+        let (arn, ours) = (r.release.task_definition, r.release.ours);
+        found.push(Found::new(Kind::TaskDefinition, name, arn, ours));
+    }
+    if let Some(c) = cluster::find(&ecs, project).await? {
+        let ours = tags::is_ours(c.tags(), project);
+        found.push(Found::new(Kind::Cluster, project, project, ours));
+    }
+
+    let log_name = logs::log_group_name(project);
+    if logs::find_group(&aws.logs(), &log_name).await?.is_some() {
+        #[allow(deprecated)] // ListTagsForResource wants the ARN; this call takes the name.
+        let listed = aws
+            .logs()
+            .list_tags_log_group()
+            .log_group_name(&log_name)
+            .send()
+            .await
+            .map_err(|e| call_error("logs:ListTagsLogGroup", e))?;
+        let ours = tags::is_ours_map(listed.tags(), project);
+        found.push(Found::new(Kind::LogGroup, &log_name, &log_name, ours));
+    }
+
+    let iam_client = aws.iam();
+    for name in [
+        iam::execution_role_name(project),
+        iam::task_role_name(project),
+    ] {
+        if let Some(role) = iam::find_role(&iam_client, &name).await? {
+            let ours = tags::is_ours(role.tags(), project);
+            found.push(Found::new(Kind::Role, &name, &name, ours));
+        }
+    }
+
+    // The tasks' group first: its rule names the load balancer's group.
+    for name in [
+        security::tasks_group_name(project),
+        security::alb_group_name(project),
+    ] {
+        for g in security::find_groups(&ec2, None, &name).await? {
+            let ours = tags::is_ours(g.tags(), project);
+            let id = g.group_id().unwrap_or_default();
+            found.push(Found::new(Kind::SecurityGroup, &name, id, ours));
+        }
+    }
+
+    for vpc in network::find_vpcs(&ec2, project).await? {
+        let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
+        found.extend(network_of(&ec2, project, &vpc_id).await?);
+    }
+
+    let ecr = aws.ecr();
+    if let Some((_, arn)) = crate::image::ecr::describe(&ecr, project).await? {
+        let ours = crate::image::ecr::has_project_tag(&ecr, &arn, project).await?;
+        found.push(Found::new(Kind::Repository, project, project, ours));
+    }
+    Ok(found)
+}
+
+/// A tagged VPC's subnets, route tables and internet gateway, then the VPC. Only what carries
+/// the project's tag is looked at, so nothing here is a look-alike.
+async fn network_of(
+    ec2: &aws_sdk_ec2::Client,
+    project: &str,
+    vpc_id: &str,
+) -> anyhow::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    let in_vpc = || Filter::builder().name("vpc-id").values(vpc_id).build();
+    let subnets: Vec<_> = ec2
+        .describe_subnets()
+        .filters(in_vpc())
+        .filters(tags::ec2_filter(project))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("ec2:DescribeSubnets", e))?;
+    for s in subnets.iter().flat_map(|p| p.subnets()) {
+        let id = s.subnet_id().unwrap_or_default();
+        let name = tags::value_of(s.tags(), "Name").unwrap_or(id);
+        found.push(Found::new(Kind::Subnet, name, id, true));
+    }
+    let tables: Vec<_> = ec2
+        .describe_route_tables()
+        .filters(in_vpc())
+        .filters(tags::ec2_filter(project))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("ec2:DescribeRouteTables", e))?;
+    for t in tables.iter().flat_map(|p| p.route_tables()) {
+        let id = t.route_table_id().unwrap_or_default();
+        found.push(Found::new(Kind::RouteTable, project, id, true));
+    }
+    let gateways: Vec<_> = ec2
+        .describe_internet_gateways()
+        .filters(
+            Filter::builder()
+                .name("attachment.vpc-id")
+                .values(vpc_id)
+                .build(),
+        )
+        .filters(tags::ec2_filter(project))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("ec2:DescribeInternetGateways", e))?;
+    for g in gateways.iter().flat_map(|p| p.internet_gateways()) {
+        let id = g.internet_gateway_id().unwrap_or_default();
+        let mut item = Found::new(Kind::InternetGateway, project, id, true);
+        item.parent = Some(vpc_id.to_string());
+        found.push(item);
+    }
+    found.push(Found::new(Kind::Vpc, project, vpc_id, true));
+    Ok(found)
+}

@@ -1,0 +1,320 @@
+//! The task definition: rendered from `templates/task-definition.json` (embedded; a project may
+//! point at its own copy) with minijinja, read into a typed [`TaskSpec`], and compared with the
+//! revision that serves so that a new revision is registered only when something changed.
+//!
+//! The spec holds the fields mldeploy maps to and from the ECS API. A template field outside it
+//! is refused by name before any AWS call, rather than dropped without a word (`checks`).
+//! `sdk` maps a spec to and from the ECS API's types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::call_error;
+use crate::exit::{self, ExitStatus};
+use crate::targets::{Action, Change};
+
+mod checks;
+mod sdk;
+
+use checks::line_of;
+
+/// The template mldeploy ships; `mldeploy init` users start from it.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../../../templates/task-definition.json");
+pub const DEFAULT_TEMPLATE_NAME: &str = "templates/task-definition.json (built in)";
+
+/// What the template is rendered with.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskInputs {
+    pub project: String,
+    pub container_name: String,
+    /// `<repositoryUri>@<digest>`: a digest, so a revision always means one image.
+    pub image: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub port: u16,
+    pub ready_path: String,
+    pub model_bucket: String,
+    pub model_path: String,
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub execution_role_arn: String,
+    pub task_role_arn: String,
+    pub log_group: String,
+    pub region: String,
+}
+
+/// A Fargate task definition, as far as mldeploy reads and writes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskSpec {
+    pub family: String,
+    pub network_mode: String,
+    pub requires_compatibilities: Vec<String>,
+    pub cpu: String,
+    pub memory: String,
+    pub execution_role_arn: String,
+    pub task_role_arn: String,
+    pub container_definitions: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    #[serde(default = "yes")]
+    pub essential: bool,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub entry_point: Vec<String>,
+    #[serde(default)]
+    pub port_mappings: Vec<PortSpec>,
+    #[serde(default)]
+    pub environment: Vec<NameValue>,
+    #[serde(default)]
+    pub secrets: Vec<SecretSpec>,
+    pub health_check: Option<HealthSpec>,
+    pub log_configuration: Option<LogSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortSpec {
+    pub container_port: u16,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "tcp".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretSpec {
+    pub name: String,
+    pub value_from: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthSpec {
+    pub command: Vec<String>,
+    pub interval: Option<i32>,
+    pub timeout: Option<i32>,
+    pub retries: Option<i32>,
+    pub start_period: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogSpec {
+    pub log_driver: String,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Renders the template and reads it into a spec. Errors name the template and the line, and
+/// are usage errors (exit 2): nothing has been called yet.
+pub fn render(
+    template: &str,
+    template_name: &str,
+    inputs: &TaskInputs,
+) -> anyhow::Result<TaskSpec> {
+    let usage = |msg: String| exit::error(ExitStatus::Usage, msg);
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("task-definition", template).map_err(|e| {
+        usage(format!(
+            "{template_name}:{}: {}",
+            e.line().unwrap_or(0),
+            e.detail().unwrap_or("invalid template")
+        ))
+    })?;
+    let rendered = env
+        .get_template("task-definition")
+        .and_then(|t| t.render(minijinja::value::Serde(inputs)))
+        .map_err(|e| {
+            usage(format!(
+                "{template_name}:{}: {}",
+                e.line().unwrap_or(0),
+                e.detail().unwrap_or(&e.to_string())
+            ))
+        })?;
+    let spec: TaskSpec = serde_json::from_str(&rendered).map_err(|e| {
+        let line = rendered.lines().nth(e.line().saturating_sub(1)).unwrap_or("").trim();
+        usage(format!(
+            "{template_name} rendered something that is not a task definition mldeploy can register, at line {} of the output (`{line}`): {e}",
+            e.line()
+        ))
+    })?;
+    if let Err((field, problem)) = spec.check(inputs) {
+        let (line, text) = line_of(&rendered, field);
+        return Err(usage(format!(
+            "{template_name}: {problem} (line {line} of the output: `{text}`)"
+        )));
+    }
+    Ok(spec.normalized())
+}
+
+impl TaskSpec {
+    /// Lists in a stable order, so two specs that mean the same compare equal.
+    fn normalized(mut self) -> TaskSpec {
+        for c in &mut self.container_definitions {
+            c.environment.sort();
+            c.secrets.sort();
+            c.port_mappings.sort();
+        }
+        self
+    }
+
+    pub fn container(&self) -> Option<&ContainerSpec> {
+        self.container_definitions.first()
+    }
+
+    /// The value of an environment variable of the first container.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.container()?
+            .environment
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.value.as_str())
+    }
+
+    /// The same spec with one environment variable of the first container set (added when
+    /// missing): how a rollback changes only the model path.
+    pub fn with_env(mut self, name: &str, value: &str) -> TaskSpec {
+        if let Some(c) = self.container_definitions.first_mut() {
+            c.environment.retain(|e| e.name != name);
+            c.environment.push(NameValue {
+                name: name.to_string(),
+                value: value.to_string(),
+            });
+        }
+        self.normalized()
+    }
+}
+
+/// What a release was, recorded as tags on its revision (what `history` reads back).
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseTags {
+    pub model_version: Option<String>,
+    pub model_path: String,
+    pub image: String,
+    pub git_commit: Option<String>,
+    pub ci_run: Option<String>,
+}
+
+impl ReleaseTags {
+    fn tags(&self, project: &str) -> Vec<aws_sdk_ecs::types::Tag> {
+        let pairs = [
+            Some((super::PROJECT_TAG, project.to_string())),
+            self.model_version
+                .clone()
+                .map(|v| ("mldeploy:model-version", v)),
+            Some(("mldeploy:model-path", self.model_path.clone())),
+            Some(("mldeploy:image", self.image.clone())),
+            self.git_commit.clone().map(|c| ("mldeploy:git-commit", c)),
+            self.ci_run.clone().map(|c| ("mldeploy:ci-run", c)),
+        ];
+        pairs
+            .into_iter()
+            .flatten()
+            // Tag values are at most 256 characters.
+            .map(|(k, v)| {
+                aws_sdk_ecs::types::Tag::builder()
+                    .key(k)
+                    .value(v.chars().take(256).collect::<String>())
+                    .build()
+            })
+            .collect()
+    }
+}
+
+/// Registers the spec as a new revision unless `serving` already is exactly this spec. Returns
+/// the ARN of the revision to deploy.
+pub async fn ensure_registered(
+    ecs: &aws_sdk_ecs::Client,
+    cv: &super::Converge,
+    spec: &TaskSpec,
+    release: &ReleaseTags,
+    serving: Option<&str>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<String> {
+    if let Some(arn) = serving {
+        let current = ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| call_error("ecs:DescribeTaskDefinition", e))?
+            .task_definition
+            .map(|td| TaskSpec::from_registered(&td));
+        if current.as_ref() == Some(spec) {
+            changes.push(
+                Change::new(
+                    "task definition",
+                    super::service::short_task_definition(arn),
+                    Action::Keep,
+                )
+                .because("unchanged"),
+            );
+            return Ok(arn.to_string());
+        }
+    }
+    let what = format!("image {}, MODEL_PATH {}", release.image, release.model_path);
+    if cv.dry_run {
+        changes.push(
+            Change::new(
+                "task definition",
+                format!("{}:(next)", spec.family),
+                Action::Create,
+            )
+            .because(what),
+        );
+        return Ok(super::network::TO_BE_CREATED.to_string());
+    }
+    let out = ecs
+        .register_task_definition()
+        .family(&spec.family)
+        .network_mode(spec.sdk_network_mode())
+        .set_requires_compatibilities(Some(spec.sdk_compatibilities()))
+        .cpu(&spec.cpu)
+        .memory(&spec.memory)
+        .execution_role_arn(&spec.execution_role_arn)
+        .task_role_arn(&spec.task_role_arn)
+        .set_container_definitions(Some(spec.sdk_containers()?))
+        .set_tags(Some(release.tags(&cv.project)))
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:RegisterTaskDefinition", e))?;
+    let arn = out
+        .task_definition
+        .and_then(|td| td.task_definition_arn)
+        .ok_or_else(|| anyhow::anyhow!("ecs:RegisterTaskDefinition returned no ARN"))?;
+    changes.push(
+        Change::new(
+            "task definition",
+            super::service::short_task_definition(&arn),
+            Action::Create,
+        )
+        .because(what),
+    );
+    Ok(arn)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! Unit tests of rendering, checking and comparing task definitions.
+
+use aws_sdk_ecs::types::TaskDefinition;
+
+use super::*;
+
+fn inputs() -> TaskInputs {
+    TaskInputs {
+        project: "housing".into(),
+        container_name: "housing".into(),
+        image: "123.dkr.ecr.us-east-1.amazonaws.com/housing@sha256:aa".into(),
+        cpu: 512,
+        memory: 1024,
+        port: 8080,
+        ready_path: "/ready".into(),
+        model_bucket: "models".into(),
+        model_path: "mlflow/models/housing/6".into(),
+        environment: BTreeMap::from([("LOG_LEVEL".into(), "info \"quoted\"".into())]),
+        secrets: BTreeMap::from([(
+            "API_KEY".into(),
+            "arn:aws:secretsmanager:us-east-1:1:secret:k".into(),
+        )]),
+        execution_role_arn: "arn:aws:iam::1:role/housing-execution".into(),
+        task_role_arn: "arn:aws:iam::1:role/housing-task".into(),
+        log_group: "/ecs/housing".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+#[test]
+fn the_default_template_renders_the_model_contract_health_check_and_logs() {
+    let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &inputs()).unwrap();
+    assert_eq!(spec.cpu, "512");
+    assert_eq!(spec.env("MODEL_BUCKET_NAME"), Some("models"));
+    assert_eq!(spec.env("MODEL_PATH"), Some("mlflow/models/housing/6"));
+    assert_eq!(
+        spec.env("LOG_LEVEL"),
+        Some("info \"quoted\""),
+        "values are JSON-escaped"
+    );
+    let c = spec.container().unwrap();
+    assert_eq!(
+        c.secrets[0].value_from,
+        "arn:aws:secretsmanager:us-east-1:1:secret:k"
+    );
+    let health = c.health_check.as_ref().unwrap();
+    assert!(
+        health.command[1].contains("http://127.0.0.1:8080/ready"),
+        "{:?}",
+        health.command
+    );
+    let logs = c.log_configuration.as_ref().unwrap();
+    assert_eq!(logs.log_driver, "awslogs");
+    assert_eq!(logs.options["awslogs-group"], "/ecs/housing");
+    assert_eq!(
+        c.port_mappings,
+        [PortSpec {
+            container_port: 8080,
+            protocol: "tcp".into()
+        }]
+    );
+}
+
+#[test]
+fn without_secrets_the_list_is_empty_and_valid() {
+    let mut i = inputs();
+    i.secrets.clear();
+    let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &i).unwrap();
+    assert!(spec.container().unwrap().secrets.is_empty());
+}
+
+#[test]
+fn a_field_mldeploy_cannot_map_is_refused_by_name() {
+    let template = DEFAULT_TEMPLATE.replace(
+        "\"essential\": true,",
+        "\"essential\": true, \"ulimits\": [],",
+    );
+    let err = render(&template, "my-task.json", &inputs()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("my-task.json") && text.contains("unknown field `ulimits`"),
+        "{text}"
+    );
+    assert_eq!(exit::status_of(&err), ExitStatus::Usage);
+}
+
+#[test]
+fn invalid_json_and_undefined_variables_name_the_line() {
+    let err = render("{\n  \"family\": {{ project }},\n}", "t.json", &inputs()).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("at line 2 of the output"),
+        "{err:#}"
+    );
+    let err = render("{\n\n {{ no_such_input }} }", "t.json", &inputs()).unwrap_err();
+    assert!(format!("{err:#}").starts_with("t.json:3:"), "{err:#}");
+}
+
+/// The refusal of the default template with `from` replaced by `to`.
+fn refusal(from: &str, to: &str) -> String {
+    let template = DEFAULT_TEMPLATE.replacen(from, to, 1);
+    assert_ne!(template, DEFAULT_TEMPLATE, "{from:?} is in the template");
+    let err = render(&template, "t.json", &inputs()).unwrap_err();
+    assert_eq!(exit::status_of(&err), ExitStatus::Usage);
+    format!("{err:#}")
+}
+
+#[test]
+fn a_template_that_takes_the_task_out_of_mldeploys_hands_is_refused_with_its_line() {
+    let text = refusal(
+        "\"taskRoleArn\": {{ task_role_arn | tojson }}",
+        "\"taskRoleArn\": \"arn:aws:iam::1:role/admin\"",
+    );
+    assert!(
+        text.contains("taskRoleArn is \"arn:aws:iam::1:role/admin\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("(line 8 of the output: `\"taskRoleArn\": \"arn:aws:iam::1:role/admin\",`)"),
+        "{text}"
+    );
+    let text = refusal(
+        "\"family\": {{ project | tojson }}",
+        "\"family\": \"other\"",
+    );
+    assert!(
+        text.contains("family is \"other\"") && text.contains("line 2"),
+        "{text}"
+    );
+    let text = refusal("\"memory\": \"{{ memory }}\"", "\"memory\": \"3000\"");
+    assert!(
+        text.contains("memory 3000 MiB does not go with cpu 512"),
+        "{text}"
+    );
+    let text = refusal("\"cpu\": \"{{ cpu }}\"", "\"cpu\": \"300\"");
+    assert!(text.contains("not a Fargate task size"), "{text}");
+    let text = refusal("\"containerPort\": {{ port }}", "\"containerPort\": 9999");
+    assert!(text.contains("maps no containerPort 8080"), "{text}");
+    let text = refusal(
+        "\"name\": {{ container_name | tojson }}",
+        "\"name\": \"sidecar\"",
+    );
+    assert!(text.contains("no container is named \"housing\""), "{text}");
+    let text = refusal("\"retries\": 3", "\"retries\": 11");
+    assert!(
+        text.contains("healthCheck.retries is 11; ECS takes 1 to 10"),
+        "{text}"
+    );
+    assert!(text.contains("`\"retries\": 11,`"), "{text}");
+}
+
+#[test]
+fn a_spec_survives_the_trip_through_the_sdk_types() {
+    let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &inputs()).unwrap();
+    let registered = TaskDefinition::builder()
+        .family(&spec.family)
+        .network_mode(spec.sdk_network_mode())
+        .set_requires_compatibilities(Some(spec.sdk_compatibilities()))
+        .cpu(&spec.cpu)
+        .memory(&spec.memory)
+        .execution_role_arn(&spec.execution_role_arn)
+        .task_role_arn(&spec.task_role_arn)
+        .set_container_definitions(Some(spec.sdk_containers().unwrap()))
+        .build();
+    assert_eq!(TaskSpec::from_registered(&registered), spec);
+}
