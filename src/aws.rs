@@ -144,6 +144,20 @@ const THROTTLING_CODES: &[&str] = &[
     "BandwidthLimitExceeded",
 ];
 
+/// Every page of a paginated SDK call, the error named for its IAM action:
+/// `all_pages!(ec2.describe_vpcs().filters(f), "ec2:DescribeVpcs")?` is a `Vec` of pages.
+#[macro_export]
+macro_rules! all_pages {
+    ($call:expr, $action:expr) => {
+        $call
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| $crate::aws::call_error($action, e))
+    };
+}
+
 /// Turns an SDK error into an error that names the call and carries the right exit status:
 /// unreachable endpoint, timeout, throttling or a server error past the retries, missing or
 /// expired credentials, access denied -> 3; anything else -> 1.

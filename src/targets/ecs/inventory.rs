@@ -106,47 +106,38 @@ async fn network_of(
 ) -> anyhow::Result<Vec<Found>> {
     let mut found = Vec::new();
     let in_vpc = || Filter::builder().name("vpc-id").values(vpc_id).build();
-    let subnets: Vec<_> = ec2
-        .describe_subnets()
-        .filters(in_vpc())
-        .filters(tags::ec2_filter(project))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("ec2:DescribeSubnets", e))?;
+    let subnets: Vec<_> = crate::all_pages!(
+        ec2.describe_subnets()
+            .filters(in_vpc())
+            .filters(tags::ec2_filter(project)),
+        "ec2:DescribeSubnets"
+    )?;
     for s in subnets.iter().flat_map(|p| p.subnets()) {
         let id = s.subnet_id().unwrap_or_default();
         let name = tags::value_of(s.tags(), "Name").unwrap_or(id);
         found.push(Found::new(Kind::Subnet, name, id, true));
     }
-    let tables: Vec<_> = ec2
-        .describe_route_tables()
-        .filters(in_vpc())
-        .filters(tags::ec2_filter(project))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("ec2:DescribeRouteTables", e))?;
+    let tables: Vec<_> = crate::all_pages!(
+        ec2.describe_route_tables()
+            .filters(in_vpc())
+            .filters(tags::ec2_filter(project)),
+        "ec2:DescribeRouteTables"
+    )?;
     for t in tables.iter().flat_map(|p| p.route_tables()) {
         let id = t.route_table_id().unwrap_or_default();
         found.push(Found::new(Kind::RouteTable, project, id, true));
     }
-    let gateways: Vec<_> = ec2
-        .describe_internet_gateways()
-        .filters(
-            Filter::builder()
-                .name("attachment.vpc-id")
-                .values(vpc_id)
-                .build(),
-        )
-        .filters(tags::ec2_filter(project))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("ec2:DescribeInternetGateways", e))?;
+    let gateways: Vec<_> = crate::all_pages!(
+        ec2.describe_internet_gateways()
+            .filters(
+                Filter::builder()
+                    .name("attachment.vpc-id")
+                    .values(vpc_id)
+                    .build(),
+            )
+            .filters(tags::ec2_filter(project)),
+        "ec2:DescribeInternetGateways"
+    )?;
     for g in gateways.iter().flat_map(|p| p.internet_gateways()) {
         let id = g.internet_gateway_id().unwrap_or_default();
         let mut item = Found::new(Kind::InternetGateway, project, id, true);

@@ -120,14 +120,10 @@ pub async fn listeners(
     elb: &Client,
     lb_arn: &str,
 ) -> anyhow::Result<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>> {
-    let pages: Vec<_> = elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("elasticloadbalancing:DescribeListeners", e))?;
+    let pages: Vec<_> = crate::all_pages!(
+        elb.describe_listeners().load_balancer_arn(lb_arn),
+        "elasticloadbalancing:DescribeListeners"
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.listeners.unwrap_or_default())

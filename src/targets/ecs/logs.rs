@@ -13,14 +13,10 @@ pub fn log_group_name(project: &str) -> String {
 
 /// The log group named `name`, when it exists; every page of groups sharing its prefix is read.
 pub async fn find_group(logs: &Client, name: &str) -> anyhow::Result<Option<LogGroup>> {
-    let pages: Vec<_> = logs
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("logs:DescribeLogGroups", e))?;
+    let pages: Vec<_> = crate::all_pages!(
+        logs.describe_log_groups().log_group_name_prefix(name),
+        "logs:DescribeLogGroups"
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.log_groups.unwrap_or_default())

@@ -58,13 +58,14 @@ pub async fn ensure(
     let existing = if vpc_id == TO_BE_CREATED {
         Vec::new()
     } else {
-        ec2.describe_subnets()
-            .filters(filter("vpc-id", &vpc_id))
-            .send()
-            .await
-            .map_err(|e| call_error("ec2:DescribeSubnets", e))?
-            .subnets
-            .unwrap_or_default()
+        let pages: Vec<_> = crate::all_pages!(
+            ec2.describe_subnets().filters(filter("vpc-id", &vpc_id)),
+            "ec2:DescribeSubnets"
+        )?;
+        pages
+            .into_iter()
+            .flat_map(|p| p.subnets.unwrap_or_default())
+            .collect()
     };
     let mut used: Vec<String> = existing
         .iter()
@@ -135,14 +136,10 @@ pub async fn ensure(
 
 /// The VPCs that carry the project's tag, all pages read.
 pub async fn find_vpcs(ec2: &Client, project: &str) -> anyhow::Result<Vec<Vpc>> {
-    let pages: Vec<_> = ec2
-        .describe_vpcs()
-        .filters(project_filter(project))
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("ec2:DescribeVpcs", e))?;
+    let pages: Vec<_> = crate::all_pages!(
+        ec2.describe_vpcs().filters(project_filter(project)),
+        "ec2:DescribeVpcs"
+    )?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.vpcs.unwrap_or_default())
@@ -290,14 +287,13 @@ async fn ensure_internet_gateway(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<String> {
     let project = cv.project.as_str();
-    let found = ec2
+    let call = ec2
         .describe_internet_gateways()
-        .filters(project_filter(project))
-        .send()
-        .await
-        .map_err(|e| call_error("ec2:DescribeInternetGateways", e))?
-        .internet_gateways
-        .unwrap_or_default();
+        .filters(project_filter(project));
+    let found: Vec<_> = crate::all_pages!(call, "ec2:DescribeInternetGateways")?
+        .into_iter()
+        .flat_map(|p| p.internet_gateways.unwrap_or_default())
+        .collect();
     let (id, attached) = match found.first() {
         Some(igw) => {
             let id = igw.internet_gateway_id().unwrap_or_default().to_string();
@@ -358,14 +354,16 @@ async fn ensure_route_table(
     let found = if vpc_id == TO_BE_CREATED {
         Vec::new()
     } else {
-        ec2.describe_route_tables()
-            .filters(filter("vpc-id", vpc_id))
-            .filters(project_filter(project))
-            .send()
-            .await
-            .map_err(|e| call_error("ec2:DescribeRouteTables", e))?
-            .route_tables
-            .unwrap_or_default()
+        let pages: Vec<_> = crate::all_pages!(
+            ec2.describe_route_tables()
+                .filters(filter("vpc-id", vpc_id))
+                .filters(project_filter(project)),
+            "ec2:DescribeRouteTables"
+        )?;
+        pages
+            .into_iter()
+            .flat_map(|p| p.route_tables.unwrap_or_default())
+            .collect()
     };
     let table = found.first();
     let id = match table {

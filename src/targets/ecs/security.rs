@@ -251,12 +251,7 @@ pub async fn find_groups(
     if let Some(vpc_id) = vpc_id {
         call = call.filters(Filter::builder().name("vpc-id").values(vpc_id).build());
     }
-    let pages: Vec<_> = call
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("ec2:DescribeSecurityGroups", e))?;
+    let pages: Vec<_> = crate::all_pages!(call, "ec2:DescribeSecurityGroups")?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.security_groups.unwrap_or_default())

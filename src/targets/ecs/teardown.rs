@@ -160,14 +160,10 @@ pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Resul
         }
         Kind::Role => {
             let iam_client = aws.iam();
-            let inline: Vec<_> = iam_client
-                .list_role_policies()
-                .role_name(id)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("iam:ListRolePolicies", e))?;
+            let inline: Vec<_> = crate::all_pages!(
+                iam_client.list_role_policies().role_name(id),
+                "iam:ListRolePolicies"
+            )?;
             for policy in inline.iter().flat_map(|page| page.policy_names()) {
                 iam_client
                     .delete_role_policy()
@@ -177,14 +173,10 @@ pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Resul
                     .await
                     .map_err(|e| call_error("iam:DeleteRolePolicy", e))?;
             }
-            let attached: Vec<_> = iam_client
-                .list_attached_role_policies()
-                .role_name(id)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| call_error("iam:ListAttachedRolePolicies", e))?;
+            let attached: Vec<_> = crate::all_pages!(
+                iam_client.list_attached_role_policies().role_name(id),
+                "iam:ListAttachedRolePolicies"
+            )?;
             for policy in attached.iter().flat_map(|page| page.attached_policies()) {
                 iam_client
                     .detach_role_policy()
