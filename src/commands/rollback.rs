@@ -15,7 +15,7 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
 }
 
 async fn rollback<T: Target>(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
-    T::preflight(ctx, false)?;
+    T::preflight(ctx)?;
     let target = T::connect(ctx).await?;
     let (chosen, report) = target.choose(ctx, args).await?;
     if args.deploy.dry_run {

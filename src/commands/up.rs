@@ -19,10 +19,11 @@ pub async fn run(
 
 async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::Result<ExitStatus> {
     let choice = model_choice(&ctx.config, args)?;
-    T::preflight(ctx, true)?;
+    T::preflight(ctx)?;
+    let prepared = T::prepare(ctx)?;
     let (model, version) = require_model(ctx, choice).await?;
     let target = T::connect(ctx).await?;
-    let checked = target.check(ctx).await?;
+    let checked = target.check(ctx, prepared).await?;
     let deploy = Deploy {
         model: &model,
         version: version.as_deref(),

@@ -152,6 +152,7 @@ pub async fn describe(
     }
 }
 
+/// Whether the repository carries the project's tag.
 pub async fn has_project_tag(
     ecr: &aws_sdk_ecr::Client,
     arn: &str,
@@ -163,10 +164,7 @@ pub async fn has_project_tag(
         .send()
         .await
         .map_err(|e| call_error("ecr:ListTagsForResource", e))?;
-    Ok(out
-        .tags()
-        .iter()
-        .any(|t| t.key() == PROJECT_TAG && t.value() == project))
+    Ok(crate::aws::tags::is_ours(out.tags(), project))
 }
 
 async fn ensure_lifecycle_policy(

@@ -15,10 +15,3 @@ pub use logs::{LogLine, LogsReport};
 pub use rollback::RollbackReport;
 pub use status::StatusReport;
 pub use up::UpReport;
-
-/// "model version 7" when the version is known, else "the model".
-pub(crate) fn model_words(version: Option<&str>) -> String {
-    version
-        .map(|v| format!("model version {v}"))
-        .unwrap_or_else(|| "the model".into())
-}

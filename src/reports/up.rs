@@ -83,7 +83,10 @@ impl fmt::Display for UpReport {
         if self.dry_run {
             return write_plan(f, &self.changes);
         }
-        let version = super::model_words(self.model_version.as_deref());
+        let version = match &self.model_version {
+            Some(v) => format!("model version {v}"),
+            None => "the model".to_string(),
+        };
         let who = match &self.on {
             UpOn::Ecs(e) => &e.service,
             UpOn::Docker(d) => &d.container,

@@ -49,6 +49,8 @@ pub struct Verified {
 /// by the checks that read only and by the deploy lock.
 #[allow(async_fn_in_trait)] // dispatched statically (`with_target!`); never a trait object
 pub trait Target: Sized {
+    /// What `up` read from the project's files before any call (the task-definition template).
+    type Prepared;
     /// What `up` read before taking the lock (named subnets, the engine's containers).
     type Checked;
     /// The release `rollback` resolved, checked to exist everywhere it must.
@@ -56,17 +58,21 @@ pub trait Target: Sized {
     /// What `apply` started, for `verify`.
     type Deployed;
 
-    /// Refusals that need no call, such as a template that cannot be registered or a setting
-    /// this target cannot honour: exit 2 before anything is asked of AWS or the engine.
-    /// `builds`: the command renders and builds (`up`), rather than deploying a release as it
-    /// was (`rollback`, which must work whatever the project's files now hold).
-    fn preflight(ctx: &Ctx<'_>, builds: bool) -> anyhow::Result<()>;
+    /// Refusals that need no call, for every command that deploys: a setting this target cannot
+    /// honour is exit 2 before anything is asked of AWS or the engine.
+    fn preflight(ctx: &Ctx<'_>) -> anyhow::Result<()>;
+
+    /// `up`: reads and checks what it renders from the project's files (a template that cannot
+    /// be registered is exit 2), before any call. `rollback` does not: it deploys a release as it
+    /// was, whatever the files now hold.
+    fn prepare(ctx: &Ctx<'_>) -> anyhow::Result<Self::Prepared>;
 
     /// Connects to what the target runs on (the Docker engine; AWS is loaded on first use).
     async fn connect(ctx: &Ctx<'_>) -> anyhow::Result<Self>;
 
     /// `up`: what must be read and checked before the lock is taken; changes nothing.
-    async fn check(&self, ctx: &Ctx<'_>) -> anyhow::Result<Self::Checked>;
+    async fn check(&self, ctx: &Ctx<'_>, prepared: Self::Prepared)
+        -> anyhow::Result<Self::Checked>;
 
     /// `up --dry-run` and `plan`: every step `apply` would take; changes nothing.
     async fn plan(

@@ -51,12 +51,13 @@ impl Docker {
 }
 
 impl Target for Docker {
+    type Prepared = ();
     type Checked = up::Checked;
     type Chosen = rollback::Chosen;
     type Deployed = DockerDeployed;
 
     /// Secrets are read by ECS for its tasks; a Docker engine has no such reader here.
-    fn preflight(ctx: &Ctx<'_>, _builds: bool) -> anyhow::Result<()> {
+    fn preflight(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         if ctx.config.service.secrets.is_empty() {
             return Ok(());
         }
@@ -72,7 +73,12 @@ impl Target for Docker {
         })
     }
 
-    async fn check(&self, ctx: &Ctx<'_>) -> anyhow::Result<up::Checked> {
+    /// The image is built from the context, so there is nothing to read ahead.
+    fn prepare(_ctx: &Ctx<'_>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn check(&self, ctx: &Ctx<'_>, _prepared: ()) -> anyhow::Result<up::Checked> {
         up::check(self, ctx).await
     }
 

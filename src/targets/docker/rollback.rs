@@ -168,7 +168,7 @@ pub async fn choose(
         }),
     };
     let chosen = Chosen {
-        existing: existing.clone(),
+        existing,
         image,
         model_path,
         version,

@@ -47,7 +47,7 @@ pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Resul
     }
 }
 
-pub(crate) fn millis(t: SystemTime) -> i64 {
+fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)

@@ -51,23 +51,25 @@ pub struct EcsDeployed {
 pub struct Ecs;
 
 impl Target for Ecs {
+    type Prepared = up::Template;
     type Checked = up::Checked;
     type Chosen = rollback::Chosen;
     type Deployed = EcsDeployed;
 
-    fn preflight(ctx: &Ctx<'_>, builds: bool) -> anyhow::Result<()> {
-        if builds {
-            up::preflight(&ctx.config)?;
-        }
+    fn preflight(_ctx: &Ctx<'_>) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    fn prepare(ctx: &Ctx<'_>) -> anyhow::Result<up::Template> {
+        up::prepare(&ctx.config)
     }
 
     async fn connect(_ctx: &Ctx<'_>) -> anyhow::Result<Ecs> {
         Ok(Ecs)
     }
 
-    async fn check(&self, ctx: &Ctx<'_>) -> anyhow::Result<up::Checked> {
-        up::check(ctx).await
+    async fn check(&self, ctx: &Ctx<'_>, template: up::Template) -> anyhow::Result<up::Checked> {
+        up::check(ctx, template).await
     }
 
     async fn plan(
@@ -134,7 +136,7 @@ impl Target for Ecs {
             timeout: flags.timeout,
             poll: Duration::from_secs(2),
         };
-        let verified = verify::Verify {
+        verify::Verify {
             ecs: &ecs,
             cv: &cv,
             spec: &deployed.spec,
@@ -145,11 +147,7 @@ impl Target for Ecs {
             flags,
         }
         .run(ctx.printer)
-        .await?;
-        Ok(Verified {
-            healthy_targets: Some(verified.healthy_targets),
-            smoke: verified.smoke,
-        })
+        .await
     }
 
     async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {

@@ -16,20 +16,30 @@ use crate::reports::up::{EcsUp, UpOn, UpReport};
 use crate::session::Ctx;
 use crate::targets::{Action, Change, Deploy};
 
-/// What `up` reads before the lock: the subnets and groups `[network]` names, checked.
+/// The task-definition template, read once: checked before any call, rendered by `converge`.
+#[derive(Debug)]
+pub struct Template {
+    text: String,
+    /// What errors call it: the project's file, or the built-in one.
+    name: String,
+}
+
+/// What `up` reads before the lock: the subnets and groups `[network]` names, checked, and the
+/// template.
 #[derive(Debug)]
 pub struct Checked {
     pub named_network: Option<Network>,
     pub changes: Vec<Change>,
+    template: Template,
 }
 
-/// Renders the project's template with placeholder values: one that cannot become a task
-/// definition is refused before any call is made.
-pub fn preflight(config: &Config) -> anyhow::Result<()> {
-    let (template, template_name) = read_template(config)?;
+/// Reads the project's template and renders it with placeholder values: one that cannot become
+/// a task definition is refused before any call is made.
+pub fn prepare(config: &Config) -> anyhow::Result<Template> {
+    let (text, name) = read_template(config)?;
     task_definition::render(
-        &template,
-        &template_name,
+        &text,
+        &name,
         &task_inputs(
             config,
             format!("{}@sha256:{}", config.project.name, "0".repeat(64)),
@@ -40,17 +50,18 @@ pub fn preflight(config: &Config) -> anyhow::Result<()> {
             "us-east-1".into(),
         ),
     )?;
-    Ok(())
+    Ok(Template { text, name })
 }
 
 /// Subnets named in [network] are checked before anything changes, like the model version.
-pub async fn check(ctx: &Ctx<'_>) -> anyhow::Result<Checked> {
+pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked> {
     let config = &ctx.config;
     let mut changes = Vec::new();
     if config.subnets.is_empty() {
         return Ok(Checked {
             named_network: None,
             changes,
+            template,
         });
     }
     let ec2 = ctx.aws().await?.ec2();
@@ -59,6 +70,7 @@ pub async fn check(ctx: &Ctx<'_>) -> anyhow::Result<Checked> {
     Ok(Checked {
         named_network: Some(net),
         changes,
+        template,
     })
 }
 
@@ -75,6 +87,7 @@ pub async fn converge(
     let Checked {
         named_network,
         mut changes,
+        template,
     } = checked;
     let cv = Converge {
         project: project.clone(),
@@ -137,10 +150,9 @@ pub async fn converge(
     let ecs = aws.ecs();
     let cluster = cluster::ensure(&ecs, &cv, &mut changes).await?;
 
-    let (template, template_name) = read_template(config)?;
     let spec = task_definition::render(
-        &template,
-        &template_name,
+        &template.text,
+        &template.name,
         &task_inputs(
             config,
             image.clone(),

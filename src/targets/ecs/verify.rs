@@ -11,7 +11,8 @@ use crate::cli::DeployArgs;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
-use crate::smoke::{self, SmokeCheck};
+use crate::smoke;
+use crate::targets::Verified;
 
 /// The least time the smoke test gets, however much of `--timeout` the rollout used.
 const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
@@ -30,13 +31,6 @@ pub struct Verify<'a> {
     pub config: &'a Config,
     /// `--timeout` and `--no-rollback`.
     pub flags: &'a DeployArgs,
-}
-
-/// What a deployment that passed looked like.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub healthy_targets: usize,
-    pub smoke: Vec<SmokeCheck>,
 }
 
 impl Verify<'_> {
@@ -83,7 +77,7 @@ impl Verify<'_> {
         let (ready, configured) = (&self.config.service.ready_path, self.config.smoke.as_ref());
         match smoke::run(self.url, ready, configured, deadline, printer).await {
             Ok(smoke) => Ok(Verified {
-                healthy_targets,
+                healthy_targets: Some(healthy_targets),
                 smoke,
             }),
             Err(failed) => Err(self.undo(failed, printer).await),
