@@ -273,6 +273,7 @@ fn destroy_while_an_up_holds_the_lock_exits_4_and_deletes_nothing() {
     project.mldeploy(&["up"]).expect_code(0);
     let before = leftovers(&project.name);
     let run = interrupt_during_build(&project, "up", || {
+        assert!(lock_exists(&bucket, &project.name), "up holds the lock");
         let destroy = project.mldeploy(&["destroy", "--yes"]);
         destroy.expect_code(4);
         assert!(

@@ -391,7 +391,7 @@ impl Drop for EngineCut {
 fn the_engine_going_away_mid_build_exits_3_and_the_next_up_completes() {
     let (project, bucket) = deployable("it-fault-buildcut");
     let serving = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
-    project.write("Dockerfile", SLOW_DOCKERFILE);
+    project.write("Dockerfile", &slow_dockerfile());
     let cut = EngineCut::start(r"POST /(v[0-9.]+/)?build", 1.5);
     let run = cut.up(&project);
     run.expect_code(3);

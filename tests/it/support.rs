@@ -194,9 +194,18 @@ pub fn aws(args: &[&str]) -> Run {
     Run::of(cmd)
 }
 
-/// A Dockerfile whose RUN step sleeps: a command interrupted there is still in its build.
-pub const SLOW_DOCKERFILE: &str =
-    "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n";
+/// A Dockerfile whose RUN step never ends by itself: a command is in its build until it is
+/// signalled or its engine goes away (the engine cancels the step when the client disconnects).
+///
+/// A step that ended on a timer made the tests that act while the build runs depend on how fast
+/// the machine was: a `destroy` slower than the timer found the `up` done and its lock released.
+/// Each file is unique (an `ENV` before the RUN), so no build can take the step from the cache.
+pub fn slow_dockerfile() -> String {
+    format!(
+        "FROM scratch\nCOPY busybox /bin/busybox\nENV MLDEPLOY_TEST_BUILD={}\nRUN [\"/bin/busybox\", \"sleep\", \"86400\"]\n",
+        unique_name("slow")
+    )
+}
 
 /// A run of mldeploy that was interrupted with SIGINT.
 pub struct Interrupted {
@@ -207,14 +216,14 @@ pub struct Interrupted {
     pub took: Duration,
 }
 
-/// Runs `mldeploy <command>` in the project (with [`SLOW_DOCKERFILE`]), waits until the build's
+/// Runs `mldeploy <command>` in the project (with a [`slow_dockerfile`]), waits until the build's
 /// RUN step starts, calls `while_running`, then sends SIGINT and waits for the exit.
 pub fn interrupt_during_build(
     project: &Project,
     command: &str,
     while_running: impl FnOnce(),
 ) -> Interrupted {
-    project.write("Dockerfile", SLOW_DOCKERFILE);
+    project.write("Dockerfile", &slow_dockerfile());
     interrupt_at(project, command, ": RUN", while_running)
 }
 
@@ -254,7 +263,9 @@ pub fn signal_at(
         line.clear();
     }
     assert!(line.contains(marker), "never printed {marker:?}:\n{seen}");
-    while_running();
+    // A check that fails here still signals the command, and shows what the command said after
+    // the marker: that is where the reason is.
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(while_running));
     let start = Instant::now();
     Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
@@ -264,6 +275,10 @@ pub fn signal_at(
     let took = start.elapsed();
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
+    if let Err(panic) = checked {
+        eprintln!("mldeploy {command} exited {code:?}; after {marker:?} it said:\n{rest}");
+        std::panic::resume_unwind(panic);
+    }
     Interrupted {
         code,
         stderr: rest,
