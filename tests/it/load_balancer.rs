@@ -49,12 +49,12 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
         lb_changes.iter().all(|c| c.action == Action::Create),
         "{lb_changes:#?}"
     );
-    assert!(!lb.dns_name.is_empty());
+    assert!(!lb.dns_name.known().unwrap().is_empty());
 
     let run = aws(&["elbv2", "describe-load-balancers", "--names", &cv.project]);
     let alb = run.json()["LoadBalancers"][0].clone();
     assert_eq!(alb["Scheme"], "internet-facing");
-    assert_eq!(alb["SecurityGroups"][0], groups.alb.as_str());
+    assert_eq!(alb["SecurityGroups"][0], groups.alb.known().unwrap());
     assert_eq!(alb["AvailabilityZones"].as_array().unwrap().len(), 2);
 
     let tg = aws(&["elbv2", "describe-target-groups", "--names", &cv.project]).json()
@@ -79,7 +79,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
         "elbv2",
         "describe-listeners",
         "--load-balancer-arn",
-        &lb.arn,
+        lb.arn.known().unwrap(),
     ])
     .json()["Listeners"]
         .clone();
@@ -88,7 +88,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
     assert_eq!(listeners[0]["DefaultActions"][0]["Type"], "forward");
     assert_eq!(
         listeners[0]["DefaultActions"][0]["TargetGroupArn"],
-        lb.target_group_arn.as_str()
+        lb.target_group_arn.known().unwrap()
     );
 
     // Unchanged: everything kept. A new health check path: the target group is updated in place.

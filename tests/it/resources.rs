@@ -116,9 +116,13 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
     );
     assert!(roles
         .execution_arn
+        .known()
+        .unwrap()
         .ends_with(&format!("role/{}-execution", cv.project)));
     assert!(roles
         .task_arn
+        .known()
+        .unwrap()
         .ends_with(&format!("role/{}-task", cv.project)));
 
     let execution = aws(&[

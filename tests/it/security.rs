@@ -2,7 +2,7 @@
 
 use mldeploy::aws::Aws;
 use mldeploy::exit::{status_of, ExitStatus};
-use mldeploy::targets::ecs::{security, Converge};
+use mldeploy::targets::ecs::{security, Converge, Id};
 use mldeploy::targets::Action;
 
 use crate::support::{aws, require_sandbox, unique_name};
@@ -15,7 +15,8 @@ async fn ec2_and_vpc() -> (aws_sdk_ec2::Client, String) {
     (Aws::load(None, None, None).await.unwrap().ec2(), vpc)
 }
 
-fn ingress(group_id: &str) -> serde_json::Value {
+fn ingress(group: &Id) -> serde_json::Value {
+    let group_id = group.known().expect("the group exists");
     let run = aws(&["ec2", "describe-security-groups", "--group-ids", group_id]);
     run.expect_code(0);
     run.json()["SecurityGroups"][0]["IpPermissions"].clone()
@@ -29,7 +30,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         dry_run: false,
     };
     let mut changes = Vec::new();
-    let groups = security::ensure(&ec2, &cv, &vpc, &[80], 8080, &mut changes)
+    let groups = security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut changes)
         .await
         .unwrap();
     assert_eq!(changes.len(), 2);
@@ -44,7 +45,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     assert_eq!(tasks[0]["FromPort"], 8080);
     assert_eq!(
         tasks[0]["UserIdGroupPairs"][0]["GroupId"],
-        groups.alb.as_str()
+        groups.alb.known().unwrap()
     );
     assert!(
         tasks[0]["IpRanges"].as_array().unwrap().is_empty(),
@@ -56,7 +57,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         "ec2",
         "authorize-security-group-ingress",
         "--group-id",
-        &groups.tasks,
+        groups.tasks.known().unwrap(),
         "--protocol",
         "tcp",
         "--port",
@@ -66,7 +67,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     ])
     .expect_code(0);
     let mut again = Vec::new();
-    let same = security::ensure(&ec2, &cv, &vpc, &[80], 8080, &mut again)
+    let same = security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut again)
         .await
         .unwrap();
     assert_eq!(same, groups);
@@ -90,7 +91,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     );
 
     let mut third = Vec::new();
-    security::ensure(&ec2, &cv, &vpc, &[80], 8080, &mut third)
+    security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut third)
         .await
         .unwrap();
     assert!(third.iter().all(|c| c.action == Action::Keep), "{third:#?}");
@@ -116,7 +117,7 @@ async fn a_look_alike_group_without_our_tag_is_not_taken_over() {
         project,
         dry_run: false,
     };
-    let err = security::ensure(&ec2, &cv, &vpc, &[80], 8080, &mut Vec::new())
+    let err = security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut Vec::new())
         .await
         .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Environment);

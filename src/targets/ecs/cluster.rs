@@ -4,7 +4,7 @@
 use aws_sdk_ecs::types::Cluster;
 use aws_sdk_ecs::Client;
 
-use super::Converge;
+use super::{Converge, Id, Planned};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
@@ -25,26 +25,35 @@ pub async fn find(ecs: &Client, name: &str) -> anyhow::Result<Option<Cluster>> {
         .find(|c| c.status() == Some("ACTIVE")))
 }
 
-pub async fn ensure(
-    ecs: &Client,
-    cv: &Converge,
-    changes: &mut Vec<Change>,
-) -> anyhow::Result<String> {
+/// Decides, from what [`find`] found, what the cluster `name` needs: nothing, or to be created.
+pub fn plan(name: &str, found: Option<&Cluster>) -> Planned<()> {
+    let Some(cluster) = found else {
+        return Planned::change(
+            Change::new("ECS cluster", name, Action::Create),
+            Id::AfterApply,
+            (),
+        );
+    };
+    let change = Change::new("ECS cluster", name, Action::Keep);
+    let change = if tags::is_ours(cluster.tags(), name) {
+        change
+    } else {
+        change.because("not created by mldeploy: used as it is")
+    };
+    Planned::keep(
+        change,
+        Id::Known(cluster.cluster_arn().unwrap_or(name).to_string()),
+    )
+}
+
+/// The cluster's ARN, or [`Id::AfterApply`] in a dry run that would create it.
+pub async fn ensure(ecs: &Client, cv: &Converge, changes: &mut Vec<Change>) -> anyhow::Result<Id> {
     let name = cv.project.as_str();
-    if let Some(cluster) = find(ecs, name).await? {
-        let ours = tags::is_ours(cluster.tags(), name);
-        let change = Change::new("ECS cluster", name, Action::Keep);
-        changes.push(if ours {
-            change
-        } else {
-            change.because("not created by mldeploy: used as it is")
-        });
-        return Ok(cluster.cluster_arn().unwrap_or(name).to_string());
-    }
-    changes.push(Change::new("ECS cluster", name, Action::Create));
-    if cv.dry_run {
-        return Ok(super::network::TO_BE_CREATED.to_string());
-    }
+    let planned = plan(name, find(ecs, name).await?.as_ref());
+    cv.carry_out(planned, changes, |()| create(ecs, name)).await
+}
+
+async fn create(ecs: &Client, name: &str) -> anyhow::Result<Option<Id>> {
     let created = ecs
         .create_cluster()
         .cluster_name(name)
@@ -52,8 +61,10 @@ pub async fn ensure(
         .send()
         .await
         .map_err(|e| call_error("ecs:CreateCluster", e))?;
-    Ok(created
-        .cluster
-        .and_then(|c| c.cluster_arn)
-        .unwrap_or_else(|| name.to_string()))
+    Ok(Some(Id::Known(
+        created
+            .cluster
+            .and_then(|c| c.cluster_arn)
+            .unwrap_or_else(|| name.to_string()),
+    )))
 }

@@ -3,7 +3,7 @@
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::Converge;
+use super::{Converge, Planned};
 use crate::aws::call_error;
 use crate::targets::{Action, Change};
 
@@ -23,6 +23,44 @@ pub async fn find_group(logs: &Client, name: &str) -> anyhow::Result<Option<LogG
         .find(|g| g.log_group_name() == Some(name)))
 }
 
+/// What the log group needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogGroupStep {
+    Create { retention_days: i32 },
+    SetRetention { retention_days: i32 },
+}
+
+/// Decides, from what [`find_group`] found, what the log group `name` needs.
+pub fn plan(
+    name: &str,
+    found: Option<&LogGroup>,
+    retention_days: i32,
+) -> Planned<LogGroupStep, ()> {
+    match found {
+        None => Planned::change(
+            Change::new("log group", name, Action::Create)
+                .because(format!("{retention_days}-day retention")),
+            (),
+            LogGroupStep::Create { retention_days },
+        ),
+        Some(group) if group.retention_in_days() == Some(retention_days) => {
+            Planned::keep(Change::new("log group", name, Action::Keep), ())
+        }
+        Some(group) => {
+            let before = group
+                .retention_in_days()
+                .map(|d| format!("{d} days"))
+                .unwrap_or_else(|| "never expire".into());
+            Planned::change(
+                Change::new("log group", name, Action::Update)
+                    .because(format!("retention {before} -> {retention_days} days")),
+                (),
+                LogGroupStep::SetRetention { retention_days },
+            )
+        }
+    }
+}
+
 /// Creates the log group when missing and sets its retention when it differs.
 pub async fn ensure(
     logs: &Client,
@@ -31,40 +69,33 @@ pub async fn ensure(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<String> {
     let name = log_group_name(&cv.project);
-    match find_group(logs, &name).await? {
-        None => {
-            if !cv.dry_run {
-                logs.create_log_group()
-                    .log_group_name(&name)
-                    .tags(crate::aws::tags::PROJECT_TAG, &cv.project)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("logs:CreateLogGroup", e))?;
-                set_retention(logs, &name, retention_days).await?;
-            }
-            changes.push(
-                Change::new("log group", &name, Action::Create)
-                    .because(format!("{retention_days}-day retention")),
-            );
+    let planned = plan(&name, find_group(logs, &name).await?.as_ref(), retention_days);
+    cv.carry_out(planned, changes, |step| apply(logs, &cv.project, &name, step))
+        .await?;
+    Ok(name)
+}
+
+async fn apply(
+    logs: &Client,
+    project: &str,
+    name: &str,
+    step: LogGroupStep,
+) -> anyhow::Result<Option<()>> {
+    match step {
+        LogGroupStep::Create { retention_days } => {
+            logs.create_log_group()
+                .log_group_name(name)
+                .tags(crate::aws::tags::PROJECT_TAG, project)
+                .send()
+                .await
+                .map_err(|e| call_error("logs:CreateLogGroup", e))?;
+            set_retention(logs, name, retention_days).await?;
         }
-        Some(group) if group.retention_in_days() == Some(retention_days) => {
-            changes.push(Change::new("log group", &name, Action::Keep));
-        }
-        Some(group) => {
-            if !cv.dry_run {
-                set_retention(logs, &name, retention_days).await?;
-            }
-            let before = group
-                .retention_in_days()
-                .map(|d| format!("{d} days"))
-                .unwrap_or_else(|| "never expire".into());
-            changes.push(
-                Change::new("log group", &name, Action::Update)
-                    .because(format!("retention {before} -> {retention_days} days")),
-            );
+        LogGroupStep::SetRetention { retention_days } => {
+            set_retention(logs, name, retention_days).await?;
         }
     }
-    Ok(name)
+    Ok(None)
 }
 
 async fn set_retention(logs: &Client, name: &str, days: i32) -> anyhow::Result<()> {
@@ -75,4 +106,23 @@ async fn set_retention(logs: &Client, name: &str, days: i32) -> anyhow::Result<(
         .await
         .map_err(|e| call_error("logs:PutRetentionPolicy", e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_group_is_created_kept_or_has_its_retention_set() {
+        let created = plan("/ecs/p", None, 30);
+        assert_eq!(created.step, Some(LogGroupStep::Create { retention_days: 30 }));
+        let group = |days: Option<i32>| LogGroup::builder().set_retention_in_days(days).build();
+        assert_eq!(plan("/ecs/p", Some(&group(Some(30))), 30).step, None);
+        let never = plan("/ecs/p", Some(&group(None)), 7);
+        assert_eq!(never.step, Some(LogGroupStep::SetRetention { retention_days: 7 }));
+        assert_eq!(
+            never.changes[0].detail.as_deref(),
+            Some("retention never expire -> 7 days")
+        );
+    }
 }

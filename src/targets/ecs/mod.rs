@@ -1,5 +1,6 @@
-//! The ECS Fargate target: one module per AWS resource (find by tag, ensure, delete), the task
-//! definition, the rollout watcher, and [`Ecs`], which puts them together as a [`Target`].
+//! The ECS Fargate target: one module per AWS resource (find by tag; plan a step as a value; apply
+//! it; delete), the task definition, the rollout watcher, and [`Ecs`], which puts them together
+//! as a [`Target`]. [`step`] holds [`Id`] and the one place a dry run stops.
 
 pub mod cluster;
 pub mod iam;
@@ -12,6 +13,7 @@ pub mod releases;
 pub mod rollback;
 pub mod security;
 pub mod service;
+pub mod step;
 pub mod status;
 pub mod task_definition;
 pub mod teardown;
@@ -22,6 +24,7 @@ pub mod watcher;
 use std::time::{Duration, Instant};
 
 pub use crate::aws::tags::PROJECT_TAG;
+pub use step::{Id, Planned};
 use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::reports::{HistoryReport, LogsReport, RollbackReport, StatusReport, UpReport};
@@ -29,7 +32,7 @@ use crate::session::Ctx;
 use crate::targets::inventory::Found;
 use crate::targets::{Applied, Deploy, Target, Verified};
 
-/// What every converge step needs: the project, the clients, and whether to change anything.
+/// What every converge step needs: the project, and whether to apply the steps planned.
 #[derive(Debug, Clone)]
 pub struct Converge {
     pub project: String,

@@ -179,7 +179,10 @@ pub async fn apply(
     let td = match &chosen.wanted {
         Wanted::Existing(r) => r.release.task_definition.clone(),
         Wanted::New { spec, tags } => {
-            task_definition::ensure_registered(&ecs, &cv, spec, tags, None, &mut changes).await?
+            task_definition::ensure_registered(&ecs, &cv, spec, tags, None, &mut changes)
+                .await?
+                .applied("task definition")?
+                .to_string()
         }
     };
     let spec = chosen.shape.spec(&project, &td);

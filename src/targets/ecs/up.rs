@@ -66,7 +66,8 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
     }
     let ec2 = ctx.aws().await?.ec2();
     let net = network::existing(&ec2, &config.subnets, &mut changes).await?;
-    security::existing_for_tasks(&ec2, &config.security_groups, &net.vpc_id, &mut changes).await?;
+    let vpc = net.vpc_id.applied("VPC of network.subnets")?;
+    security::existing_for_tasks(&ec2, &config.security_groups, vpc, &mut changes).await?;
     Ok(Checked {
         named_network: Some(net),
         changes,
@@ -157,16 +158,15 @@ pub async fn converge(
             config,
             image.clone(),
             deploy.model.path.clone(),
-            roles.execution_arn,
-            roles.task_arn,
+            cv.text(&roles.execution_arn, "execution role")?,
+            cv.text(&roles.task_arn, "task role")?,
             log_group,
             aws.region.clone(),
         ),
     )?;
-    let existing = if cluster == network::TO_BE_CREATED {
-        None
-    } else {
-        service::describe(&ecs, &cluster, &project).await?
+    let existing = match cluster.known() {
+        Some(cluster) => service::describe(&ecs, cluster, &project).await?,
+        None => None,
     };
     let serving = existing
         .as_ref()
@@ -188,20 +188,27 @@ pub async fn converge(
     )
     .await?;
     let service_spec = ServiceSpec {
-        cluster: cluster.clone(),
-        task_definition_arn: td.clone(),
+        cluster: cv.text(&cluster, "cluster")?,
+        task_definition_arn: cv.text(&td, "task definition")?,
         desired_count: config.service.desired_count,
-        target_group_arn: lb.target_group_arn.clone(),
+        target_group_arn: cv.text(&lb.target_group_arn, "target group")?,
         container_name: project.clone(),
         container_port: config.service.port,
-        subnets: net.subnet_ids.clone(),
-        security_groups: std::iter::once(groups.tasks.clone())
+        subnets: net
+            .subnet_ids
+            .iter()
+            .map(|s| cv.text(s, "subnet"))
+            .collect::<anyhow::Result<_>>()?,
+        security_groups: std::iter::once(cv.text(&groups.tasks, "tasks' security group")?)
             .chain(config.security_groups.iter().cloned())
             .collect(),
         force: deploy.force,
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
-    let url = load_balancer::url(&lb.dns_name, config.service.certificate_arn.as_deref());
+    let url = load_balancer::url(
+        &lb.dns_name.to_string(),
+        config.service.certificate_arn.as_deref(),
+    );
     let report = UpReport {
         dry_run,
         target: TargetKind::Ecs,
@@ -212,7 +219,7 @@ pub async fn converge(
         smoke: Vec::new(),
         changes,
         on: UpOn::Ecs(EcsUp {
-            task_definition: td,
+            task_definition: service_spec.task_definition_arn.clone(),
             cluster: project.clone(),
             service: project,
             deployment_id: deployed.deployment_id.clone(),

@@ -9,7 +9,7 @@ use aws_sdk_iam::types::Role;
 use aws_sdk_iam::Client;
 use serde_json::{json, Value};
 
-use super::Converge;
+use super::{Converge, Id, Planned};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::config::SecretResource;
@@ -21,8 +21,8 @@ pub const MODEL_POLICY_NAME: &str = "mldeploy-model-read";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roles {
-    pub execution_arn: String,
-    pub task_arn: String,
+    pub execution_arn: Id,
+    pub task_arn: Id,
 }
 
 pub fn execution_role_name(project: &str) -> String {
@@ -166,190 +166,194 @@ pub async fn ensure(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Roles> {
     let project = cv.project.as_str();
-    let execution_name = execution_role_name(project);
-    let (execution_arn, mut notes) = ensure_role(
-        iam,
-        cv,
-        &execution_name,
-        "mldeploy: ECS pulls the image and writes logs",
-    )
-    .await?;
-    let policy = execution_policy(region, project, secrets);
-    if ensure_inline_policy(
-        iam,
-        cv,
-        &execution_name,
-        EXECUTION_POLICY_NAME,
-        &policy,
-        notes.created,
-    )
-    .await?
-    {
-        let mut what = format!("pull {project} from ECR, write /ecs/{project}");
-        if !secrets.is_empty() {
-            what.push_str(&format!(", read {} secret(s)", secrets.len()));
-        }
-        notes.add(what);
+    let mut pulls = format!("pull {project} from ECR, write /ecs/{project}");
+    if !secrets.is_empty() {
+        pulls.push_str(&format!(", read {} secret(s)", secrets.len()));
     }
-    changes.push(notes.into_change(&execution_name));
-
-    let task_name = task_role_name(project);
-    let (task_arn, mut notes) =
-        ensure_role(iam, cv, &task_name, "mldeploy: the service reads its model").await?;
-    let policy = model_read_policy(bucket, model_prefix);
-    if ensure_inline_policy(
-        iam,
-        cv,
-        &task_name,
-        MODEL_POLICY_NAME,
-        &policy,
-        notes.created,
-    )
-    .await?
-    {
-        notes.add(format!("read s3://{bucket}/{model_prefix}*"));
-    }
-    changes.push(notes.into_change(&task_name));
+    let execution = Wanted {
+        name: execution_role_name(project),
+        description: "mldeploy: ECS pulls the image and writes logs",
+        policy_name: EXECUTION_POLICY_NAME,
+        policy: execution_policy(region, project, secrets),
+        grants: pulls,
+    };
+    let task = Wanted {
+        name: task_role_name(project),
+        description: "mldeploy: the service reads its model",
+        policy_name: MODEL_POLICY_NAME,
+        policy: model_read_policy(bucket, model_prefix),
+        grants: format!("read s3://{bucket}/{model_prefix}*"),
+    };
+    let execution_arn = ensure_role(iam, cv, &execution, changes).await?;
+    let task_arn = ensure_role(iam, cv, &task, changes).await?;
     Ok(Roles {
         execution_arn,
         task_arn,
     })
 }
 
-/// Puts the inline policy when it is missing or differs; says whether it did (or would).
-async fn ensure_inline_policy(
-    iam: &Client,
-    cv: &Converge,
-    role: &str,
-    name: &str,
-    wanted: &Value,
-    new_role: bool,
-) -> anyhow::Result<bool> {
-    let current = if new_role {
-        None
-    } else {
-        match iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => decode_policy(&out.policy_document),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(call_error("iam:GetRolePolicy", e)),
-        }
-    };
-    if current.as_ref() == Some(wanted) {
-        return Ok(false);
-    }
-    if !cv.dry_run {
-        iam.put_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .policy_document(wanted.to_string())
-            .send()
-            .await
-            .map_err(|e| call_error("iam:PutRolePolicy", e))?;
-    }
-    Ok(true)
+/// One role as mldeploy wants it: trusted by ECS tasks, with one inline policy.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub name: String,
+    pub description: &'static str,
+    pub policy_name: &'static str,
+    pub policy: Value,
+    /// What the policy grants, in words, for the plan.
+    pub grants: String,
 }
 
-/// What happened to one role, gathered into one Change.
-struct RoleNotes {
-    created: bool,
-    what: Vec<String>,
-}
-
-impl RoleNotes {
-    fn add(&mut self, what: impl Into<String>) {
-        self.what.push(what.into());
-    }
-
-    fn into_change(self, name: &str) -> Change {
-        let action = match (self.created, self.what.is_empty()) {
-            (true, _) => Action::Create,
-            (false, true) => Action::Keep,
-            (false, false) => Action::Update,
-        };
-        let change = Change::new("IAM role", name, action);
-        if self.what.is_empty() {
-            change
-        } else {
-            change.because(self.what.join(", "))
-        }
-    }
+/// What one role needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleStep {
+    /// Create the role (trusting ECS tasks), or it exists.
+    pub create: bool,
+    /// Replace its trust policy with ECS tasks only.
+    pub set_trust: bool,
+    /// Put the inline policy: it is missing or differs.
+    pub put_policy: bool,
 }
 
 async fn ensure_role(
     iam: &Client,
     cv: &Converge,
-    name: &str,
-    description: &str,
-) -> anyhow::Result<(String, RoleNotes)> {
-    let trust = trust_policy();
-    match find_role(iam, name).await? {
-        Some(role) => {
-            if !tags::is_ours(role.tags(), &cv.project) {
-                return Err(exit::error(
-                    ExitStatus::Environment,
-                    format!(
-                        "{}: mldeploy will not take over a role it did not create",
-                        tags::not_ours(&format!("IAM role {name}"), &cv.project)
-                    ),
-                ));
-            }
-            let mut notes = RoleNotes {
-                created: false,
-                what: Vec::new(),
-            };
-            if role
-                .assume_role_policy_document()
-                .and_then(decode_policy)
-                .as_ref()
-                != Some(&trust)
-            {
-                if !cv.dry_run {
-                    iam.update_assume_role_policy()
-                        .role_name(name)
-                        .policy_document(trust.to_string())
-                        .send()
-                        .await
-                        .map_err(|e| call_error("iam:UpdateAssumeRolePolicy", e))?;
-                }
-                notes.add("trust ecs-tasks.amazonaws.com only");
-            }
-            Ok((role.arn, notes))
+    wanted: &Wanted,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Id> {
+    let role = find_role(iam, &wanted.name).await?;
+    let policy = match &role {
+        Some(_) => find_inline_policy(iam, &wanted.name, wanted.policy_name).await?,
+        None => None,
+    };
+    let planned = plan_role(&cv.project, wanted, role.as_ref(), policy.as_ref())?;
+    cv.carry_out(planned, changes, |step| {
+        apply_role(iam, &cv.project, wanted, step)
+    })
+    .await
+}
+
+/// Decides, from the role and inline policy found, what the role needs. A role of that name
+/// that mldeploy did not create is refused.
+pub fn plan_role(
+    project: &str,
+    wanted: &Wanted,
+    role: Option<&Role>,
+    policy: Option<&Value>,
+) -> anyhow::Result<Planned<RoleStep>> {
+    let name = wanted.name.as_str();
+    let Some(role) = role else {
+        return Ok(Planned::change(
+            Change::new("IAM role", name, Action::Create).because(&wanted.grants),
+            Id::AfterApply,
+            RoleStep {
+                create: true,
+                set_trust: false,
+                put_policy: true,
+            },
+        ));
+    };
+    if !tags::is_ours(role.tags(), project) {
+        return Err(exit::error(
+            ExitStatus::Environment,
+            format!(
+                "{}: mldeploy will not take over a role it did not create",
+                tags::not_ours(&format!("IAM role {name}"), project)
+            ),
+        ));
+    }
+    let step = RoleStep {
+        create: false,
+        set_trust: role
+            .assume_role_policy_document()
+            .and_then(decode_policy)
+            .as_ref()
+            != Some(&trust_policy()),
+        put_policy: policy != Some(&wanted.policy),
+    };
+    let mut what = Vec::new();
+    if step.set_trust {
+        what.push("trust ecs-tasks.amazonaws.com only");
+    }
+    if step.put_policy {
+        what.push(wanted.grants.as_str());
+    }
+    let found = Id::Known(role.arn.clone());
+    Ok(if what.is_empty() {
+        Planned::keep(Change::new("IAM role", name, Action::Keep), found)
+    } else {
+        Planned::change(
+            Change::new("IAM role", name, Action::Update).because(what.join(", ")),
+            found,
+            step,
+        )
+    })
+}
+
+async fn apply_role(
+    iam: &Client,
+    project: &str,
+    wanted: &Wanted,
+    step: RoleStep,
+) -> anyhow::Result<Option<Id>> {
+    let name = wanted.name.as_str();
+    let trust = trust_policy().to_string();
+    let mut created = None;
+    if step.create {
+        let arn = iam
+            .create_role()
+            .role_name(name)
+            .description(wanted.description)
+            .assume_role_policy_document(&trust)
+            .tags(tags::iam(project)?)
+            .send()
+            .await
+            .map_err(|e| call_error("iam:CreateRole", e))?
+            .role
+            .map(|r| r.arn)
+            .unwrap_or_default();
+        created = Some(Id::Known(arn));
+    }
+    if step.set_trust {
+        iam.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(&trust)
+            .send()
+            .await
+            .map_err(|e| call_error("iam:UpdateAssumeRolePolicy", e))?;
+    }
+    if step.put_policy {
+        iam.put_role_policy()
+            .role_name(name)
+            .policy_name(wanted.policy_name)
+            .policy_document(wanted.policy.to_string())
+            .send()
+            .await
+            .map_err(|e| call_error("iam:PutRolePolicy", e))?;
+    }
+    Ok(created)
+}
+
+/// The role's inline policy `policy_name`, decoded, when it has one.
+async fn find_inline_policy(
+    iam: &Client,
+    role: &str,
+    policy_name: &str,
+) -> anyhow::Result<Option<Value>> {
+    match iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(policy_name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(decode_policy(&out.policy_document)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Ok(None)
         }
-        None => {
-            let arn = if cv.dry_run {
-                super::network::TO_BE_CREATED.to_string()
-            } else {
-                iam.create_role()
-                    .role_name(name)
-                    .description(description)
-                    .assume_role_policy_document(trust.to_string())
-                    .tags(tags::iam(&cv.project)?)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("iam:CreateRole", e))?
-                    .role
-                    .map(|r| r.arn)
-                    .unwrap_or_default()
-            };
-            Ok((
-                arn,
-                RoleNotes {
-                    created: true,
-                    what: Vec::new(),
-                },
-            ))
-        }
+        Err(e) => Err(call_error("iam:GetRolePolicy", e)),
     }
 }
 
@@ -368,82 +372,4 @@ pub async fn find_role(iam: &Client, name: &str) -> anyhow::Result<Option<Role>>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_task_policy_names_only_the_model_prefix_of_the_model_bucket() {
-        let p = model_read_policy("my-models", "mlflow/models/housing/");
-        let text = p.to_string();
-        assert!(
-            !text.contains("s3:*") && !text.contains("arn:aws:s3:::*"),
-            "{text}"
-        );
-        assert_eq!(
-            p["Statement"][0]["Resource"][0],
-            "arn:aws:s3:::my-models/mlflow/models/housing/*"
-        );
-        assert_eq!(
-            p["Statement"][1]["Condition"]["StringLike"]["s3:prefix"][0],
-            "mlflow/models/housing/*"
-        );
-    }
-
-    #[test]
-    fn the_execution_policy_names_only_this_projects_repository_and_log_group() {
-        let p = execution_policy("eu-west-1", "housing", &[]);
-        assert_eq!(
-            p["Statement"].as_array().unwrap().len(),
-            3,
-            "no secrets, no secret statement"
-        );
-        assert_eq!(
-            p["Statement"][1]["Resource"][0],
-            "arn:aws:ecr:eu-west-1:*:repository/housing"
-        );
-        assert_eq!(
-            p["Statement"][2]["Resource"][0],
-            "arn:aws:logs:eu-west-1:*:log-group:/ecs/housing:*"
-        );
-    }
-
-    #[test]
-    fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
-        let p = execution_policy(
-            "us-east-1",
-            "housing",
-            &[
-                SecretResource::Secret(
-                    "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf".into(),
-                ),
-                SecretResource::Secret("arn:aws:secretsmanager:us-east-1:1:secret:token".into()),
-                SecretResource::Parameter("arn:aws:ssm:us-east-1:1:parameter/prod/key".into()),
-            ],
-        );
-        assert_eq!(
-            p["Statement"][3]["Action"],
-            json!(["secretsmanager:GetSecretValue"])
-        );
-        assert_eq!(
-            p["Statement"][3]["Resource"],
-            json!([
-                "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf",
-                "arn:aws:secretsmanager:us-east-1:1:secret:token-??????"
-            ])
-        );
-        assert_eq!(p["Statement"][4]["Action"], json!(["ssm:GetParameters"]));
-        assert_eq!(
-            p["Statement"][4]["Resource"],
-            json!(["arn:aws:ssm:us-east-1:1:parameter/prod/key"])
-        );
-    }
-
-    #[test]
-    fn policy_documents_are_decoded_from_iams_url_encoding() {
-        let encoded = "%7B%22Version%22%3A%222012-10-17%22%7D";
-        assert_eq!(
-            decode_policy(encoded),
-            Some(json!({"Version": "2012-10-17"}))
-        );
-    }
-}
+mod tests;

@@ -2,29 +2,30 @@
 //! on `service.health_check_path` every 30 s) and its listeners: HTTP :80 forwarding to the target
 //! group, or, with a certificate, HTTPS :443 forwarding and HTTP :80 redirecting to it.
 
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action as ListenerAction, ActionTypeEnum, Certificate, Listener, LoadBalancer as Alb,
-    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, TargetGroup, TargetTypeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer as Alb, TargetGroup};
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::network::{Network, TO_BE_CREATED};
+use super::network::Network;
 use super::security::SecurityGroups;
-use super::Converge;
+use super::{Converge, Id};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::exit::{self, ExitStatus};
-use crate::targets::{Action, Change};
+use crate::targets::Change;
+
+mod alb;
+mod listeners;
+mod target_group;
 
 pub const HEALTH_CHECK_INTERVAL_SECONDS: i32 = 30;
 
 /// What the service is attached to, and where users reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadBalancer {
-    pub arn: String,
-    pub dns_name: String,
-    pub target_group_arn: String,
+    pub arn: Id,
+    /// Known once the load balancer exists.
+    pub dns_name: Id,
+    pub target_group_arn: Id,
 }
 
 /// What the load balancer needs to know about the service.
@@ -143,7 +144,7 @@ pub async fn is_ours(elb: &Client, arn: &str, project: &str) -> anyhow::Result<b
         .any(|d| tags::is_ours(d.tags(), project)))
 }
 
-fn not_ours(kind: &str, name: &str, project: &str) -> anyhow::Error {
+pub(super) fn not_ours(kind: &str, name: &str, project: &str) -> anyhow::Error {
     exit::error(
         ExitStatus::Environment,
         format!(
@@ -161,272 +162,53 @@ pub async fn ensure(
     listening: &Listening<'_>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<LoadBalancer> {
-    let (arn, dns_name) = ensure_alb(elb, cv, network, groups, changes).await?;
-    let target_group_arn =
-        ensure_target_group(elb, cv, &network.vpc_id, listening, changes).await?;
-    ensure_listeners(elb, cv, &arn, &target_group_arn, listening, changes).await?;
+    let name = cv.project.as_str();
+    let found = match find_alb(elb, name).await? {
+        Some(lb) => {
+            let ours = is_ours(elb, lb.load_balancer_arn().unwrap_or_default(), name).await?;
+            Some((lb, ours))
+        }
+        None => None,
+    };
+    let planned = alb::plan(name, found.as_ref().map(|(lb, ours)| (lb, *ours)), &groups.alb)?;
+    let (arn, dns_name) = cv
+        .carry_out(planned, changes, |step| {
+            alb::apply(elb, name, network, groups, step)
+        })
+        .await?;
+
+    let found = match find_target_group(elb, name).await? {
+        Some(tg) => {
+            let ours = is_ours(elb, tg.target_group_arn().unwrap_or_default(), name).await?;
+            Some((tg, ours))
+        }
+        None => None,
+    };
+    let planned = target_group::plan(
+        name,
+        found.as_ref().map(|(tg, ours)| (tg, *ours)),
+        &network.vpc_id,
+        listening,
+    )?;
+    let target_group_arn = cv
+        .carry_out(planned, changes, |step| {
+            target_group::apply(elb, name, &network.vpc_id, listening, step)
+        })
+        .await?;
+
+    let existing = match arn.known() {
+        Some(arn) => listeners(elb, arn).await?,
+        None => Vec::new(),
+    };
+    for planned in listeners::plan(name, &existing, &target_group_arn, listening) {
+        cv.carry_out(planned, changes, |step| {
+            listeners::apply(elb, name, &arn, &target_group_arn, listening, step)
+        })
+        .await?;
+    }
     Ok(LoadBalancer {
         arn,
         dns_name,
         target_group_arn,
     })
-}
-
-async fn ensure_alb(
-    elb: &Client,
-    cv: &Converge,
-    network: &Network,
-    groups: &SecurityGroups,
-    changes: &mut Vec<Change>,
-) -> anyhow::Result<(String, String)> {
-    let name = cv.project.as_str();
-    if let Some(lb) = find_alb(elb, name).await? {
-        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-        if !is_ours(elb, &arn, name).await? {
-            return Err(not_ours("load balancer", name, name));
-        }
-        let mut current: Vec<&str> = lb.security_groups().iter().map(String::as_str).collect();
-        current.sort();
-        if current == [groups.alb.as_str()] {
-            changes.push(
-                Change::new("load balancer", name, Action::Keep)
-                    .because(lb.dns_name().unwrap_or_default()),
-            );
-        } else {
-            if !cv.dry_run {
-                elb.set_security_groups()
-                    .load_balancer_arn(&arn)
-                    .security_groups(&groups.alb)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("elasticloadbalancing:SetSecurityGroups", e))?;
-            }
-            changes.push(
-                Change::new("load balancer", name, Action::Update)
-                    .because(format!("security group {}", groups.alb)),
-            );
-        }
-        return Ok((arn, lb.dns_name().unwrap_or_default().to_string()));
-    }
-    changes.push(
-        Change::new("load balancer", name, Action::Create)
-            .because("internet-facing, in both public subnets"),
-    );
-    if cv.dry_run {
-        return Ok((TO_BE_CREATED.to_string(), TO_BE_CREATED.to_string()));
-    }
-    let out = elb
-        .create_load_balancer()
-        .name(name)
-        .r#type(LoadBalancerTypeEnum::Application)
-        .scheme(LoadBalancerSchemeEnum::InternetFacing)
-        .set_subnets(Some(network.subnet_ids.clone()))
-        .security_groups(&groups.alb)
-        .tags(tags::elbv2(name))
-        .send()
-        .await
-        .map_err(|e| call_error("elasticloadbalancing:CreateLoadBalancer", e))?;
-    let lb = out
-        .load_balancers
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            anyhow::anyhow!("elasticloadbalancing:CreateLoadBalancer returned no load balancer")
-        })?;
-    Ok((
-        lb.load_balancer_arn.unwrap_or_default(),
-        lb.dns_name.unwrap_or_default(),
-    ))
-}
-
-async fn ensure_target_group(
-    elb: &Client,
-    cv: &Converge,
-    vpc_id: &str,
-    listening: &Listening<'_>,
-    changes: &mut Vec<Change>,
-) -> anyhow::Result<String> {
-    let name = cv.project.as_str();
-    let port = i32::from(listening.container_port);
-    if let Some(tg) = find_target_group(elb, name).await? {
-        let arn = tg.target_group_arn().unwrap_or_default().to_string();
-        if !is_ours(elb, &arn, name).await? {
-            return Err(not_ours("target group", name, name));
-        }
-        if tg.port() != Some(port)
-            || tg.vpc_id() != Some(vpc_id)
-            || tg.target_type() != Some(&TargetTypeEnum::Ip)
-        {
-            return Err(exit::error(
-                ExitStatus::Usage,
-                format!(
-                    "target group {name} routes to port {} in {}, and service.port is now {port}: a target group's port cannot change in place. Run `mldeploy destroy` and `mldeploy up` to replace it, or set service.port back",
-                    tg.port().unwrap_or_default(),
-                    tg.vpc_id().unwrap_or_default()
-                ),
-            ));
-        }
-        let mut what = Vec::new();
-        if tg.health_check_path() != Some(listening.health_check_path) {
-            what.push(format!("health check path {}", listening.health_check_path));
-        }
-        if tg.health_check_interval_seconds() != Some(HEALTH_CHECK_INTERVAL_SECONDS) {
-            what.push(format!(
-                "health check every {HEALTH_CHECK_INTERVAL_SECONDS} s"
-            ));
-        }
-        if what.is_empty() {
-            changes.push(Change::new("target group", name, Action::Keep));
-        } else {
-            if !cv.dry_run {
-                elb.modify_target_group()
-                    .target_group_arn(&arn)
-                    .health_check_path(listening.health_check_path)
-                    .health_check_interval_seconds(HEALTH_CHECK_INTERVAL_SECONDS)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("elasticloadbalancing:ModifyTargetGroup", e))?;
-            }
-            changes
-                .push(Change::new("target group", name, Action::Update).because(what.join(", ")));
-        }
-        return Ok(arn);
-    }
-    changes.push(
-        Change::new("target group", name, Action::Create).because(format!(
-            "ip targets on port {port}, health check {} every {HEALTH_CHECK_INTERVAL_SECONDS} s",
-            listening.health_check_path
-        )),
-    );
-    if cv.dry_run {
-        return Ok(TO_BE_CREATED.to_string());
-    }
-    let out = elb
-        .create_target_group()
-        .name(name)
-        .protocol(ProtocolEnum::Http)
-        .port(port)
-        .vpc_id(vpc_id)
-        .target_type(TargetTypeEnum::Ip)
-        .health_check_path(listening.health_check_path)
-        .health_check_interval_seconds(HEALTH_CHECK_INTERVAL_SECONDS)
-        .matcher(Matcher::builder().http_code("200").build())
-        .tags(tags::elbv2(name))
-        .send()
-        .await
-        .map_err(|e| call_error("elasticloadbalancing:CreateTargetGroup", e))?;
-    Ok(out
-        .target_groups
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .and_then(|t| t.target_group_arn)
-        .unwrap_or_default())
-}
-
-/// The listeners wanted: (port, protocol, default action).
-fn wanted_listeners(
-    target_group_arn: &str,
-    listening: &Listening<'_>,
-) -> Vec<(i32, ProtocolEnum, ListenerAction)> {
-    let forward = ListenerAction::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(target_group_arn)
-        .build();
-    match listening.certificate_arn {
-        None => vec![(80, ProtocolEnum::Http, forward)],
-        Some(_) => {
-            let redirect = ListenerAction::builder()
-                .r#type(ActionTypeEnum::Redirect)
-                .redirect_config(
-                    RedirectActionConfig::builder()
-                        .protocol("HTTPS")
-                        .port("443")
-                        .status_code(RedirectActionStatusCodeEnum::Http301)
-                        .build(),
-                )
-                .build();
-            vec![
-                (443, ProtocolEnum::Https, forward),
-                (80, ProtocolEnum::Http, redirect),
-            ]
-        }
-    }
-}
-
-fn same_action(listener: &Listener, wanted: &ListenerAction) -> bool {
-    let Some(current) = listener.default_actions().first() else {
-        return false;
-    };
-    current.r#type() == wanted.r#type()
-        && current.target_group_arn() == wanted.target_group_arn()
-        && current.redirect_config().and_then(|r| r.protocol())
-            == wanted.redirect_config().and_then(|r| r.protocol())
-}
-
-async fn ensure_listeners(
-    elb: &Client,
-    cv: &Converge,
-    lb_arn: &str,
-    target_group_arn: &str,
-    listening: &Listening<'_>,
-    changes: &mut Vec<Change>,
-) -> anyhow::Result<()> {
-    let existing = if lb_arn == TO_BE_CREATED {
-        Vec::new()
-    } else {
-        listeners(elb, lb_arn).await?
-    };
-    for (port, protocol, action) in wanted_listeners(target_group_arn, listening) {
-        let label = format!("{}:{port}", protocol.as_str());
-        let what = match action.r#type() {
-            Some(ActionTypeEnum::Redirect) => "redirect to HTTPS:443".to_string(),
-            _ => format!("forward to target group {}", cv.project),
-        };
-        let current = existing.iter().find(|l| l.port() == Some(port));
-        let certificate = listening
-            .certificate_arn
-            .filter(|_| protocol == ProtocolEnum::Https);
-        match current {
-            Some(l) if same_action(l, &action) && l.protocol() == Some(&protocol) => {
-                changes.push(Change::new("listener", label, Action::Keep).because(what));
-            }
-            Some(l) => {
-                if !cv.dry_run {
-                    elb.modify_listener()
-                        .listener_arn(l.listener_arn().unwrap_or_default())
-                        .protocol(protocol.clone())
-                        .set_certificates(
-                            certificate
-                                .map(|c| vec![Certificate::builder().certificate_arn(c).build()]),
-                        )
-                        .default_actions(action)
-                        .send()
-                        .await
-                        .map_err(|e| call_error("elasticloadbalancing:ModifyListener", e))?;
-                }
-                changes.push(Change::new("listener", label, Action::Update).because(what));
-            }
-            None => {
-                if !cv.dry_run {
-                    elb.create_listener()
-                        .load_balancer_arn(lb_arn)
-                        .port(port)
-                        .protocol(protocol.clone())
-                        .set_certificates(
-                            certificate
-                                .map(|c| vec![Certificate::builder().certificate_arn(c).build()]),
-                        )
-                        .default_actions(action)
-                        .tags(tags::elbv2(&cv.project))
-                        .send()
-                        .await
-                        .map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;
-                }
-                changes.push(Change::new("listener", label, Action::Create).because(what));
-            }
-        }
-    }
-    Ok(())
 }

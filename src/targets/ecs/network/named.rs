@@ -4,6 +4,7 @@
 use aws_sdk_ec2::Client;
 
 use super::Network;
+use crate::targets::ecs::Id;
 use crate::aws::call_error;
 use crate::exit::{self, ExitStatus};
 use crate::targets::{Action, Change};
@@ -69,7 +70,7 @@ pub async fn existing(
         )));
     }
     Ok(Network {
-        vpc_id: vpc.to_string(),
-        subnet_ids: subnet_ids.to_vec(),
+        vpc_id: Id::Known(vpc.to_string()),
+        subnet_ids: subnet_ids.iter().cloned().map(Id::Known).collect(),
     })
 }

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::Converge;
+use super::{Converge, Planned};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
@@ -176,50 +176,40 @@ pub async fn ensure(
     existing: Option<Service>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Deployed> {
-    let name = cv.project.as_str();
+    let planned = plan(&cv.project, spec, existing);
+    cv.carry_out(planned, changes, |step| apply(ecs, &cv.project, spec, step))
+        .await
+}
+
+/// What the service needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceStep {
+    Create,
+    /// Update it to the spec. `serving` is its task definition before; `primary_before` its
+    /// PRIMARY deployment, to tell whether the update opened a new one.
+    Update {
+        serving: String,
+        primary_before: Option<String>,
+    },
+}
+
+/// Decides, from the service found, whether it needs creating or updating, and why.
+pub fn plan(name: &str, spec: &ServiceSpec, existing: Option<Service>) -> Planned<ServiceStep, Deployed> {
     let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
     let Some(service) = existing else {
-        changes.push(
+        return Planned::change(
             Change::new("ECS service", name, Action::Create).because(format!(
                 "{} task(s) of {}",
                 spec.desired_count,
                 short_task_definition(&spec.task_definition_arn)
             )),
-        );
-        if cv.dry_run {
-            return Ok(Deployed {
+            Deployed {
                 deployment_id: None,
                 previous_task_definition: None,
-            });
-        }
-        let created = ecs
-            .create_service()
-            .cluster(&spec.cluster)
-            .service_name(name)
-            .task_definition(&spec.task_definition_arn)
-            .desired_count(desired)
-            .launch_type(LaunchType::Fargate)
-            .load_balancers(
-                EcsLoadBalancer::builder()
-                    .target_group_arn(&spec.target_group_arn)
-                    .container_name(&spec.container_name)
-                    .container_port(i32::from(spec.container_port))
-                    .build(),
-            )
-            .network_configuration(network_configuration(spec)?)
-            .deployment_configuration(deployment_configuration())
-            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
-            .propagate_tags(PropagateTags::TaskDefinition)
-            .tags(tags::ecs(name))
-            .send()
-            .await
-            .map_err(|e| call_error("ecs:CreateService", e))?;
-        return Ok(Deployed {
-            deployment_id: created.service.as_ref().and_then(primary),
-            previous_task_definition: None,
-        });
+            },
+            ServiceStep::Create,
+        );
     };
-
     let serving = service.task_definition().unwrap_or_default().to_string();
     let mut why = Vec::new();
     if serving != spec.task_definition_arn {
@@ -241,23 +231,68 @@ pub async fn ensure(
     if spec.force {
         why.push("forced new deployment".to_string());
     }
+    let found = Deployed {
+        deployment_id: None,
+        previous_task_definition: Some(serving.clone()),
+    };
     if why.is_empty() {
-        changes.push(
+        return Planned::keep(
             Change::new("ECS service", name, Action::Keep)
                 .because(format!("serving {}", short_task_definition(&serving))),
+            found,
         );
-        return Ok(Deployed {
-            deployment_id: None,
-            previous_task_definition: Some(serving),
-        });
     }
-    changes.push(Change::new("ECS service", name, Action::Update).because(why.join(", ")));
-    if cv.dry_run {
-        return Ok(Deployed {
-            deployment_id: None,
-            previous_task_definition: Some(serving),
-        });
-    }
+    Planned::change(
+        Change::new("ECS service", name, Action::Update).because(why.join(", ")),
+        found,
+        ServiceStep::Update {
+            serving,
+            primary_before: primary(&service),
+        },
+    )
+}
+
+async fn apply(
+    ecs: &Client,
+    name: &str,
+    spec: &ServiceSpec,
+    step: ServiceStep,
+) -> anyhow::Result<Option<Deployed>> {
+    let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
+    let (serving, primary_before) = match step {
+        ServiceStep::Update {
+            serving,
+            primary_before,
+        } => (serving, primary_before),
+        ServiceStep::Create => {
+            let created = ecs
+                .create_service()
+                .cluster(&spec.cluster)
+                .service_name(name)
+                .task_definition(&spec.task_definition_arn)
+                .desired_count(desired)
+                .launch_type(LaunchType::Fargate)
+                .load_balancers(
+                    EcsLoadBalancer::builder()
+                        .target_group_arn(&spec.target_group_arn)
+                        .container_name(&spec.container_name)
+                        .container_port(i32::from(spec.container_port))
+                        .build(),
+                )
+                .network_configuration(network_configuration(spec)?)
+                .deployment_configuration(deployment_configuration())
+                .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
+                .propagate_tags(PropagateTags::TaskDefinition)
+                .tags(tags::ecs(name))
+                .send()
+                .await
+                .map_err(|e| call_error("ecs:CreateService", e))?;
+            return Ok(Some(Deployed {
+                deployment_id: created.service.as_ref().and_then(primary),
+                previous_task_definition: None,
+            }));
+        }
+    };
     let updated = ecs
         .update_service()
         .cluster(&spec.cluster)
@@ -270,14 +305,13 @@ pub async fn ensure(
         .send()
         .await
         .map_err(|e| call_error("ecs:UpdateService", e))?;
-    let before = primary(&service);
     let after = updated.service.as_ref().and_then(primary);
     // A desired-count change alone opens no deployment: there is nothing new to watch for.
-    let deployment_id = after.filter(|id| Some(id) != before.as_ref());
-    Ok(Deployed {
+    let deployment_id = after.filter(|id| Some(id) != primary_before.as_ref());
+    Ok(Some(Deployed {
         deployment_id,
         previous_task_definition: Some(serving),
-    })
+    }))
 }
 
 /// How the service's subnets or security groups differ from the spec, in words.
@@ -331,25 +365,4 @@ pub fn short_task_definition(arn: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_breaker_rolls_back_and_the_update_is_100_200() {
-        let c = deployment_configuration();
-        let breaker = c.deployment_circuit_breaker().unwrap();
-        assert!(breaker.enable() && breaker.rollback());
-        assert_eq!(
-            (c.minimum_healthy_percent(), c.maximum_percent()),
-            (Some(100), Some(200))
-        );
-    }
-
-    #[test]
-    fn task_definition_arns_shorten_to_family_and_revision() {
-        assert_eq!(
-            short_task_definition("arn:aws:ecs:us-east-1:1:task-definition/housing:7"),
-            "housing:7"
-        );
-    }
-}
+mod tests;

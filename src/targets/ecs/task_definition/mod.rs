@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Converge, Id, Planned};
 use crate::aws::call_error;
 use crate::exit::{self, ExitStatus};
 use crate::targets::{Action, Change};
@@ -245,48 +246,76 @@ impl ReleaseTags {
 }
 
 /// Registers the spec as a new revision unless `serving` already is exactly this spec. Returns
-/// the ARN of the revision to deploy.
+/// the ARN of the revision to deploy ([`Id::AfterApply`] in a dry run that would register one).
 pub async fn ensure_registered(
     ecs: &aws_sdk_ecs::Client,
-    cv: &super::Converge,
+    cv: &Converge,
     spec: &TaskSpec,
     release: &ReleaseTags,
     serving: Option<&str>,
     changes: &mut Vec<Change>,
-) -> anyhow::Result<String> {
-    if let Some(arn) = serving {
-        let current = ecs
+) -> anyhow::Result<Id> {
+    let current = match serving {
+        Some(arn) => ecs
             .describe_task_definition()
             .task_definition(arn)
             .send()
             .await
             .map_err(|e| call_error("ecs:DescribeTaskDefinition", e))?
             .task_definition
-            .map(|td| TaskSpec::from_registered(&td));
-        if current.as_ref() == Some(spec) {
-            changes.push(
-                Change::new(
-                    "task definition",
-                    super::service::short_task_definition(arn),
-                    Action::Keep,
-                )
-                .because("unchanged"),
-            );
-            return Ok(arn.to_string());
-        }
+            .map(|td| (arn, TaskSpec::from_registered(&td))),
+        None => None,
+    };
+    let planned = plan(spec, release, current.as_ref().map(|(arn, td)| (*arn, td)));
+    let registers = planned.step.is_some();
+    let id = cv
+        .carry_out(planned, changes, |()| register(ecs, &cv.project, spec, release))
+        .await?;
+    if let (true, Some(arn), Some(change)) = (registers, id.known(), changes.last_mut()) {
+        // The plan can only say "(next)"; once registered, the change names the revision.
+        change.name = super::service::short_task_definition(arn).to_string();
     }
-    let what = format!("image {}, MODEL_PATH {}", release.image, release.model_path);
-    if cv.dry_run {
-        changes.push(
+    Ok(id)
+}
+
+/// Decides, from the revision serving (its ARN and spec), whether the spec needs registering.
+pub fn plan(
+    spec: &TaskSpec,
+    release: &ReleaseTags,
+    serving: Option<(&str, &TaskSpec)>,
+) -> Planned<()> {
+    match serving {
+        Some((arn, current)) if current == spec => Planned::keep(
+            Change::new(
+                "task definition",
+                super::service::short_task_definition(arn),
+                Action::Keep,
+            )
+            .because("unchanged"),
+            Id::Known(arn.to_string()),
+        ),
+        _ => Planned::change(
             Change::new(
                 "task definition",
                 format!("{}:(next)", spec.family),
                 Action::Create,
             )
-            .because(what),
-        );
-        return Ok(super::network::TO_BE_CREATED.to_string());
+            .because(format!(
+                "image {}, MODEL_PATH {}",
+                release.image, release.model_path
+            )),
+            Id::AfterApply,
+            (),
+        ),
     }
+}
+
+async fn register(
+    ecs: &aws_sdk_ecs::Client,
+    project: &str,
+    spec: &TaskSpec,
+    release: &ReleaseTags,
+) -> anyhow::Result<Option<Id>> {
     let out = ecs
         .register_task_definition()
         .family(&spec.family)
@@ -297,7 +326,7 @@ pub async fn ensure_registered(
         .execution_role_arn(&spec.execution_role_arn)
         .task_role_arn(&spec.task_role_arn)
         .set_container_definitions(Some(spec.sdk_containers()?))
-        .set_tags(Some(release.tags(&cv.project)))
+        .set_tags(Some(release.tags(project)))
         .send()
         .await
         .map_err(|e| call_error("ecs:RegisterTaskDefinition", e))?;
@@ -305,15 +334,7 @@ pub async fn ensure_registered(
         .task_definition
         .and_then(|td| td.task_definition_arn)
         .ok_or_else(|| anyhow::anyhow!("ecs:RegisterTaskDefinition returned no ARN"))?;
-    changes.push(
-        Change::new(
-            "task definition",
-            super::service::short_task_definition(&arn),
-            Action::Create,
-        )
-        .because(what),
-    );
-    Ok(arn)
+    Ok(Some(Id::Known(arn)))
 }
 
 #[cfg(test)]

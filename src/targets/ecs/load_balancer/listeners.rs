@@ -1,0 +1,228 @@
+//! The load balancer's listeners: HTTP :80 forwarding to the target group, or, with a
+//! certificate, HTTPS :443 forwarding and HTTP :80 redirecting to it.
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action as ListenerAction, ActionTypeEnum, Certificate, Listener, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum,
+};
+use aws_sdk_elasticloadbalancingv2::Client;
+
+use super::Listening;
+use crate::aws::call_error;
+use crate::aws::tags;
+use crate::targets::ecs::{Id, Planned};
+use crate::targets::{Action, Change};
+
+/// What a listener does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    Forward,
+    RedirectToHttps,
+}
+
+/// One listener as mldeploy wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub port: i32,
+    pub protocol: ProtocolEnum,
+    pub default: Default,
+}
+
+/// What one listener needs: created, or the listener with this ARN modified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerStep {
+    pub existing: Option<String>,
+    pub wanted: Wanted,
+}
+
+fn wanted(listening: &Listening<'_>) -> Vec<Wanted> {
+    let listener = |port, protocol, default| Wanted {
+        port,
+        protocol,
+        default,
+    };
+    match listening.certificate_arn {
+        None => vec![listener(80, ProtocolEnum::Http, Default::Forward)],
+        Some(_) => vec![
+            listener(443, ProtocolEnum::Https, Default::Forward),
+            listener(80, ProtocolEnum::Http, Default::RedirectToHttps),
+        ],
+    }
+}
+
+/// Whether the listener already does what is wanted.
+fn serves(listener: &Listener, wanted: &Wanted, target_group: &Id) -> bool {
+    let Some(current) = listener.default_actions().first() else {
+        return false;
+    };
+    let action = match wanted.default {
+        Default::Forward => {
+            current.r#type() == Some(&ActionTypeEnum::Forward)
+                && target_group
+                    .known()
+                    .is_some_and(|tg| current.target_group_arn() == Some(tg))
+        }
+        Default::RedirectToHttps => {
+            current.r#type() == Some(&ActionTypeEnum::Redirect)
+                && current.redirect_config().and_then(|r| r.protocol()) == Some("HTTPS")
+        }
+    };
+    action && listener.protocol() == Some(&wanted.protocol)
+}
+
+/// Decides, from the load balancer's listeners, what each wanted listener needs.
+pub fn plan(
+    project: &str,
+    existing: &[Listener],
+    target_group: &Id,
+    listening: &Listening<'_>,
+) -> Vec<Planned<ListenerStep, ()>> {
+    wanted(listening)
+        .into_iter()
+        .map(|wanted| {
+            let label = format!("{}:{}", wanted.protocol.as_str(), wanted.port);
+            let what = match wanted.default {
+                Default::RedirectToHttps => "redirect to HTTPS:443".to_string(),
+                Default::Forward => format!("forward to target group {project}"),
+            };
+            match existing.iter().find(|l| l.port() == Some(wanted.port)) {
+                Some(l) if serves(l, &wanted, target_group) => {
+                    Planned::keep(Change::new("listener", label, Action::Keep).because(what), ())
+                }
+                Some(l) => Planned::change(
+                    Change::new("listener", label, Action::Update).because(what),
+                    (),
+                    ListenerStep {
+                        existing: Some(l.listener_arn().unwrap_or_default().to_string()),
+                        wanted,
+                    },
+                ),
+                None => Planned::change(
+                    Change::new("listener", label, Action::Create).because(what),
+                    (),
+                    ListenerStep {
+                        existing: None,
+                        wanted,
+                    },
+                ),
+            }
+        })
+        .collect()
+}
+
+fn action(default: Default, target_group: &str) -> ListenerAction {
+    match default {
+        Default::Forward => ListenerAction::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(target_group)
+            .build(),
+        Default::RedirectToHttps => ListenerAction::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port("443")
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+pub async fn apply(
+    elb: &Client,
+    project: &str,
+    lb: &Id,
+    target_group: &Id,
+    listening: &Listening<'_>,
+    step: ListenerStep,
+) -> anyhow::Result<Option<()>> {
+    let wanted = step.wanted;
+    let default = action(wanted.default, target_group.applied("target group")?);
+    let certificates = listening
+        .certificate_arn
+        .filter(|_| wanted.protocol == ProtocolEnum::Https)
+        .map(|c| vec![Certificate::builder().certificate_arn(c).build()]);
+    match step.existing {
+        Some(arn) => {
+            elb.modify_listener()
+                .listener_arn(arn)
+                .protocol(wanted.protocol)
+                .set_certificates(certificates)
+                .default_actions(default)
+                .send()
+                .await
+                .map_err(|e| call_error("elasticloadbalancing:ModifyListener", e))?;
+        }
+        None => {
+            elb.create_listener()
+                .load_balancer_arn(lb.applied("load balancer")?)
+                .port(wanted.port)
+                .protocol(wanted.protocol)
+                .set_certificates(certificates)
+                .default_actions(default)
+                .tags(tags::elbv2(project))
+                .send()
+                .await
+                .map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listening(certificate: Option<&str>) -> Listening<'_> {
+        Listening {
+            container_port: 8080,
+            health_check_path: "/health",
+            certificate_arn: certificate,
+        }
+    }
+
+    fn forwarding(tg: &str) -> Listener {
+        Listener::builder()
+            .listener_arn("arn:l80")
+            .port(80)
+            .protocol(ProtocolEnum::Http)
+            .default_actions(action(Default::Forward, tg))
+            .build()
+    }
+
+    #[test]
+    fn listeners_are_kept_modified_or_created_as_the_certificate_asks() {
+        let tg = Id::Known("arn:tg".into());
+        let plain = plan("p", &[forwarding("arn:tg")], &tg, &listening(None));
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].step, None);
+
+        let https = plan("p", &[forwarding("arn:tg")], &tg, &listening(Some("arn:cert")));
+        let steps: Vec<_> = https.iter().map(|p| p.step.clone()).collect();
+        assert_eq!(
+            steps,
+            [
+                Some(ListenerStep {
+                    existing: None,
+                    wanted: Wanted {
+                        port: 443,
+                        protocol: ProtocolEnum::Https,
+                        default: Default::Forward
+                    }
+                }),
+                Some(ListenerStep {
+                    existing: Some("arn:l80".into()),
+                    wanted: Wanted {
+                        port: 80,
+                        protocol: ProtocolEnum::Http,
+                        default: Default::RedirectToHttps
+                    }
+                }),
+            ]
+        );
+        // A target group still to be created is never the one a listener forwards to.
+        let fresh = plan("p", &[forwarding("arn:tg")], &Id::AfterApply, &listening(None));
+        assert_eq!(fresh[0].changes[0].action, Action::Update);
+    }
+}

@@ -1,0 +1,263 @@
+//! The way out: the project's internet gateway, attached to its VPC, and a route table sending
+//! 0.0.0.0/0 to it, associated with each subnet.
+
+use aws_sdk_ec2::types::{InternetGateway, ResourceType, RouteTable};
+use aws_sdk_ec2::Client;
+
+use super::tagged;
+use crate::aws::call_error;
+use crate::targets::ecs::{Id, Planned};
+use crate::targets::{Action, Change};
+
+/// What the project's internet gateway needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayStep {
+    /// Create it, or it exists with this id.
+    pub existing: Option<String>,
+    /// Attach it to the project's VPC.
+    pub attach: bool,
+}
+
+/// Decides, from the project's gateway (if any), what it needs: created, attached, or kept.
+pub fn plan_internet_gateway(
+    project: &str,
+    vpc: &Id,
+    found: Option<&InternetGateway>,
+) -> Planned<GatewayStep> {
+    let Some(igw) = found else {
+        return Planned::change(
+            Change::new("internet gateway", project, Action::Create)
+                .because(format!("attached to {vpc}")),
+            Id::AfterApply,
+            GatewayStep {
+                existing: None,
+                attach: true,
+            },
+        );
+    };
+    let id = igw.internet_gateway_id().unwrap_or_default().to_string();
+    let attached = vpc
+        .known()
+        .is_some_and(|vpc| igw.attachments().iter().any(|a| a.vpc_id() == Some(vpc)));
+    if attached {
+        return Planned::keep(
+            Change::new("internet gateway", project, Action::Keep).because(&id),
+            Id::Known(id),
+        );
+    }
+    Planned::change(
+        Change::new("internet gateway", project, Action::Update)
+            .because(format!("attach to {vpc}")),
+        Id::Known(id.clone()),
+        GatewayStep {
+            existing: Some(id),
+            attach: true,
+        },
+    )
+}
+
+pub async fn apply_internet_gateway(
+    ec2: &Client,
+    project: &str,
+    vpc: &Id,
+    step: GatewayStep,
+) -> anyhow::Result<Option<Id>> {
+    let (id, created) = match step.existing {
+        Some(id) => (id, false),
+        None => (
+            ec2.create_internet_gateway()
+                .tag_specifications(tagged(ResourceType::InternetGateway, project, project))
+                .send()
+                .await
+                .map_err(|e| call_error("ec2:CreateInternetGateway", e))?
+                .internet_gateway
+                .and_then(|g| g.internet_gateway_id)
+                .unwrap_or_default(),
+            true,
+        ),
+    };
+    if step.attach {
+        ec2.attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(vpc.applied("VPC")?)
+            .send()
+            .await
+            .map_err(|e| call_error("ec2:AttachInternetGateway", e))?;
+    }
+    Ok(created.then_some(Id::Known(id)))
+}
+
+/// What the project's route table needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTableStep {
+    /// Create it, or it exists with this id.
+    pub existing: Option<String>,
+    /// Add the route 0.0.0.0/0 to the internet gateway.
+    pub default_route: bool,
+    /// Associate these subnets with it.
+    pub associate: Vec<Id>,
+}
+
+/// Decides, from the project's route table (if any), what it needs: the default route to the
+/// gateway and an association with each subnet.
+pub fn plan_route_table(
+    project: &str,
+    table: Option<&RouteTable>,
+    igw: &Id,
+    subnets: &[Id],
+) -> Planned<RouteTableStep> {
+    let has_default_route = table.is_some_and(|t| {
+        t.routes().iter().any(|r| {
+            r.destination_cidr_block() == Some("0.0.0.0/0")
+                && igw.known().is_some_and(|igw| r.gateway_id() == Some(igw))
+        })
+    });
+    let associate: Vec<Id> = subnets
+        .iter()
+        .filter(|subnet| {
+            !table.is_some_and(|t| {
+                t.associations()
+                    .iter()
+                    .any(|a| subnet.known().is_some_and(|s| a.subnet_id() == Some(s)))
+            })
+        })
+        .cloned()
+        .collect();
+    let mut missing = Vec::new();
+    if !has_default_route {
+        missing.push("route 0.0.0.0/0 to the internet gateway".to_string());
+    }
+    missing.extend(associate.iter().map(|s| format!("associate {s}")));
+    let existing = table.map(|t| t.route_table_id().unwrap_or_default().to_string());
+    let step = RouteTableStep {
+        existing: existing.clone(),
+        default_route: !has_default_route,
+        associate,
+    };
+    let found = existing.clone().map(Id::Known).unwrap_or(Id::AfterApply);
+    match existing {
+        None => Planned::change(
+            Change::new("route table", project, Action::Create).because(missing.join(", ")),
+            found,
+            step,
+        ),
+        Some(id) if missing.is_empty() => Planned::keep(
+            Change::new("route table", project, Action::Keep).because(id),
+            found,
+        ),
+        Some(_) => Planned::change(
+            Change::new("route table", project, Action::Update).because(missing.join(", ")),
+            found,
+            step,
+        ),
+    }
+}
+
+pub async fn apply_route_table(
+    ec2: &Client,
+    project: &str,
+    vpc: &Id,
+    igw: &Id,
+    step: RouteTableStep,
+) -> anyhow::Result<Option<Id>> {
+    let (id, created) = match step.existing {
+        Some(id) => (id, false),
+        None => (
+            ec2.create_route_table()
+                .vpc_id(vpc.applied("VPC")?)
+                .tag_specifications(tagged(ResourceType::RouteTable, project, project))
+                .send()
+                .await
+                .map_err(|e| call_error("ec2:CreateRouteTable", e))?
+                .route_table
+                .and_then(|t| t.route_table_id)
+                .unwrap_or_default(),
+            true,
+        ),
+    };
+    if step.default_route {
+        ec2.create_route()
+            .route_table_id(&id)
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id(igw.applied("internet gateway")?)
+            .send()
+            .await
+            .map_err(|e| call_error("ec2:CreateRoute", e))?;
+    }
+    for subnet in &step.associate {
+        ec2.associate_route_table()
+            .route_table_id(&id)
+            .subnet_id(subnet.applied("subnet")?)
+            .send()
+            .await
+            .map_err(|e| call_error("ec2:AssociateRouteTable", e))?;
+    }
+    Ok(created.then_some(Id::Known(id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{Route, RouteTableAssociation};
+
+    #[test]
+    fn a_route_table_gets_what_it_lacks_and_new_subnets_are_associated_after_apply() {
+        let table = RouteTable::builder()
+            .route_table_id("rtb-1")
+            .routes(
+                Route::builder()
+                    .destination_cidr_block("0.0.0.0/0")
+                    .gateway_id("igw-1")
+                    .build(),
+            )
+            .associations(RouteTableAssociation::builder().subnet_id("subnet-1").build())
+            .build();
+        let igw = Id::Known("igw-1".into());
+        let subnets = [Id::Known("subnet-1".into()), Id::AfterApply];
+        let planned = plan_route_table("p", Some(&table), &igw, &subnets);
+        assert_eq!(
+            planned.step,
+            Some(RouteTableStep {
+                existing: Some("rtb-1".into()),
+                default_route: false,
+                associate: vec![Id::AfterApply],
+            })
+        );
+        assert_eq!(planned.changes[0].detail.as_deref(), Some("associate (new)"));
+
+        let complete = plan_route_table("p", Some(&table), &igw, &subnets[..1]);
+        assert_eq!(complete.step, None);
+        // A gateway still to be created has no route yet, whatever the table holds.
+        let fresh = plan_route_table("p", Some(&table), &Id::AfterApply, &subnets[..1]);
+        assert!(fresh.step.is_some_and(|s| s.default_route));
+        let new = plan_route_table("p", None, &Id::AfterApply, &subnets);
+        assert_eq!(new.found, Id::AfterApply);
+        assert_eq!(new.changes[0].action, Action::Create);
+    }
+
+    #[test]
+    fn a_gateway_is_created_attached_or_kept() {
+        let vpc = Id::Known("vpc-1".into());
+        let created = plan_internet_gateway("p", &vpc, None);
+        assert_eq!(
+            created.step,
+            Some(GatewayStep {
+                existing: None,
+                attach: true
+            })
+        );
+        let detached = InternetGateway::builder().internet_gateway_id("igw-1").build();
+        let planned = plan_internet_gateway("p", &vpc, Some(&detached));
+        assert_eq!(planned.changes[0].action, Action::Update);
+        assert_eq!(planned.found, Id::Known("igw-1".into()));
+        let attached = InternetGateway::builder()
+            .internet_gateway_id("igw-1")
+            .attachments(
+                aws_sdk_ec2::types::InternetGatewayAttachment::builder()
+                    .vpc_id("vpc-1")
+                    .build(),
+            )
+            .build();
+        assert_eq!(plan_internet_gateway("p", &vpc, Some(&attached)).step, None);
+    }
+}

@@ -1,0 +1,84 @@
+//! Unit tests of the service: its deployment configuration, and what it is planned to need.
+
+use super::*;
+
+#[test]
+fn the_breaker_rolls_back_and_the_update_is_100_200() {
+    let c = deployment_configuration();
+    let breaker = c.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+    assert_eq!(
+        (c.minimum_healthy_percent(), c.maximum_percent()),
+        (Some(100), Some(200))
+    );
+}
+
+#[test]
+fn task_definition_arns_shorten_to_family_and_revision() {
+    assert_eq!(
+        short_task_definition("arn:aws:ecs:us-east-1:1:task-definition/housing:7"),
+        "housing:7"
+    );
+}
+fn spec(task_definition: &str) -> ServiceSpec {
+    ServiceSpec {
+        cluster: "c".into(),
+        task_definition_arn: task_definition.into(),
+        desired_count: 2,
+        target_group_arn: "arn:tg".into(),
+        container_name: "p".into(),
+        container_port: 8080,
+        subnets: vec!["subnet-1".into()],
+        security_groups: vec!["sg-1".into()],
+        force: false,
+    }
+}
+
+fn running(task_definition: &str) -> Service {
+    Service::builder()
+        .task_definition(task_definition)
+        .desired_count(2)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .subnets("subnet-1")
+                        .security_groups("sg-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .deployments(
+            aws_sdk_ecs::types::Deployment::builder()
+                .id("ecs-svc/1")
+                .status("PRIMARY")
+                .build(),
+        )
+        .build()
+}
+
+#[test]
+fn a_service_is_created_kept_or_updated_with_the_reason() {
+    let td1 = "arn:aws:ecs:r:1:task-definition/p:1";
+    let td2 = "arn:aws:ecs:r:1:task-definition/p:2";
+    let new = plan("p", &spec(td1), None);
+    assert_eq!(new.step, Some(ServiceStep::Create));
+    assert_eq!(new.found.previous_task_definition, None);
+
+    let kept = plan("p", &spec(td1), Some(running(td1)));
+    assert_eq!(kept.step, None);
+    assert_eq!(kept.changes[0].detail.as_deref(), Some("serving p:1"));
+
+    let updated = plan("p", &spec(td2), Some(running(td1)));
+    assert_eq!(
+        updated.step,
+        Some(ServiceStep::Update {
+            serving: td1.into(),
+            primary_before: Some("ecs-svc/1".into())
+        })
+    );
+    assert_eq!(updated.changes[0].detail.as_deref(), Some("p:1 -> p:2"));
+    let forced = plan("p", &ServiceSpec { force: true, ..spec(td1) }, Some(running(td1)));
+    assert_eq!(forced.changes[0].action, Action::Update);
+}
