@@ -260,6 +260,17 @@ async fn find_digest(
     }
 }
 
+/// Deletes the repository with its images (`destroy` keeps it with `--keep-images`).
+pub async fn delete_repository(ecr: &aws_sdk_ecr::Client, name: &str) -> anyhow::Result<()> {
+    ecr.delete_repository()
+        .repository_name(name)
+        .force(true)
+        .send()
+        .await
+        .map_err(|e| call_error("ecr:DeleteRepository", e))?;
+    Ok(())
+}
+
 /// A short-lived registry login from ECR.
 pub async fn registry_login(ecr: &aws_sdk_ecr::Client) -> anyhow::Result<RegistryLogin> {
     let out = ecr

@@ -60,7 +60,10 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     );
     assert!(subnets.iter().all(|s| s["MapPublicIpOnLaunch"] == true));
     let igws = by_tag("describe-internet-gateways", &project, "InternetGateways");
-    assert_eq!(igws[0]["Attachments"][0]["VpcId"], net.vpc_id.known().unwrap());
+    assert_eq!(
+        igws[0]["Attachments"][0]["VpcId"],
+        net.vpc_id.known().unwrap()
+    );
     let tables = by_tag("describe-route-tables", &project, "RouteTables");
     let table = &tables[0];
     assert!(table["Routes"]

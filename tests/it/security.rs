@@ -30,9 +30,16 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         dry_run: false,
     };
     let mut changes = Vec::new();
-    let groups = security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut changes)
-        .await
-        .unwrap();
+    let groups = security::ensure(
+        &ec2,
+        &cv,
+        &Id::Known(vpc.clone()),
+        &[80],
+        8080,
+        &mut changes,
+    )
+    .await
+    .unwrap();
     assert_eq!(changes.len(), 2);
     assert!(changes.iter().all(|c| c.action == Action::Create));
 
@@ -117,9 +124,16 @@ async fn a_look_alike_group_without_our_tag_is_not_taken_over() {
         project,
         dry_run: false,
     };
-    let err = security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut Vec::new())
-        .await
-        .unwrap_err();
+    let err = security::ensure(
+        &ec2,
+        &cv,
+        &Id::Known(vpc.clone()),
+        &[80],
+        8080,
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Environment);
     assert!(
         format!("{err:#}").contains("will not take over a group it did not create"),

@@ -69,9 +69,15 @@ pub async fn ensure(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<String> {
     let name = log_group_name(&cv.project);
-    let planned = plan(&name, find_group(logs, &name).await?.as_ref(), retention_days);
-    cv.carry_out(planned, changes, |step| apply(logs, &cv.project, &name, step))
-        .await?;
+    let planned = plan(
+        &name,
+        find_group(logs, &name).await?.as_ref(),
+        retention_days,
+    );
+    cv.carry_out(planned, changes, |step| {
+        apply(logs, &cv.project, &name, step)
+    })
+    .await?;
     Ok(name)
 }
 
@@ -108,6 +114,15 @@ async fn set_retention(logs: &Client, name: &str, days: i32) -> anyhow::Result<(
     Ok(())
 }
 
+pub async fn delete_group(logs: &Client, name: &str) -> anyhow::Result<()> {
+    logs.delete_log_group()
+        .log_group_name(name)
+        .send()
+        .await
+        .map_err(|e| call_error("logs:DeleteLogGroup", e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,11 +130,17 @@ mod tests {
     #[test]
     fn a_log_group_is_created_kept_or_has_its_retention_set() {
         let created = plan("/ecs/p", None, 30);
-        assert_eq!(created.step, Some(LogGroupStep::Create { retention_days: 30 }));
+        assert_eq!(
+            created.step,
+            Some(LogGroupStep::Create { retention_days: 30 })
+        );
         let group = |days: Option<i32>| LogGroup::builder().set_retention_in_days(days).build();
         assert_eq!(plan("/ecs/p", Some(&group(Some(30))), 30).step, None);
         let never = plan("/ecs/p", Some(&group(None)), 7);
-        assert_eq!(never.step, Some(LogGroupStep::SetRetention { retention_days: 7 }));
+        assert_eq!(
+            never.step,
+            Some(LogGroupStep::SetRetention { retention_days: 7 })
+        );
         assert_eq!(
             never.changes[0].detail.as_deref(),
             Some("retention never expire -> 7 days")

@@ -13,8 +13,8 @@ pub mod releases;
 pub mod rollback;
 pub mod security;
 pub mod service;
-pub mod step;
 pub mod status;
+pub mod step;
 pub mod task_definition;
 pub mod teardown;
 pub mod up;
@@ -24,13 +24,13 @@ pub mod watcher;
 use std::time::{Duration, Instant};
 
 pub use crate::aws::tags::PROJECT_TAG;
-pub use step::{Id, Planned};
 use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::reports::{HistoryReport, LogsReport, RollbackReport, StatusReport, UpReport};
 use crate::session::Ctx;
 use crate::targets::inventory::Found;
 use crate::targets::{Applied, Deploy, Target, Verified};
+pub use step::{Id, Planned};
 
 /// What every converge step needs: the project, and whether to apply the steps planned.
 #[derive(Debug, Clone)]

@@ -138,7 +138,9 @@ mod tests {
     async fn a_dry_run_reports_the_step_and_never_applies_it() {
         let mut changes = Vec::new();
         let id = cv(true)
-            .carry_out(create(), &mut changes, |_| async { Err(anyhow::anyhow!("a dry run applied a step")) })
+            .carry_out(create(), &mut changes, |_| async {
+                Err(anyhow::anyhow!("a dry run applied a step"))
+            })
             .await
             .unwrap();
         assert_eq!(id, Id::AfterApply);
@@ -163,7 +165,9 @@ mod tests {
             Id::Known("vpc-2".into()),
         );
         let id = cv(false)
-            .carry_out(kept, &mut changes, |_| async { Err(anyhow::anyhow!("a keep was applied")) })
+            .carry_out(kept, &mut changes, |_| async {
+                Err(anyhow::anyhow!("a keep was applied"))
+            })
             .await
             .unwrap();
         assert_eq!(id.known(), Some("vpc-2"));

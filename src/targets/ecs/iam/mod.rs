@@ -371,5 +371,40 @@ pub async fn find_role(iam: &Client, name: &str) -> anyhow::Result<Option<Role>>
     }
 }
 
+/// Deletes the role, after its inline policies and detaching its managed ones (IAM refuses to
+/// delete a role that has any).
+pub async fn delete_role(iam: &Client, name: &str) -> anyhow::Result<()> {
+    let inline: Vec<_> = crate::all_pages!(
+        iam.list_role_policies().role_name(name),
+        "iam:ListRolePolicies"
+    )?;
+    for policy in inline.iter().flat_map(|page| page.policy_names()) {
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| call_error("iam:DeleteRolePolicy", e))?;
+    }
+    let attached: Vec<_> = crate::all_pages!(
+        iam.list_attached_role_policies().role_name(name),
+        "iam:ListAttachedRolePolicies"
+    )?;
+    for policy in attached.iter().flat_map(|page| page.attached_policies()) {
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(policy.policy_arn().unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| call_error("iam:DetachRolePolicy", e))?;
+    }
+    iam.delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| call_error("iam:DeleteRole", e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

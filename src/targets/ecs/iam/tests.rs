@@ -44,9 +44,7 @@ fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
         "us-east-1",
         "housing",
         &[
-            SecretResource::Secret(
-                "arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf".into(),
-            ),
+            SecretResource::Secret("arn:aws:secretsmanager:us-east-1:1:secret:db-AbCdEf".into()),
             SecretResource::Secret("arn:aws:secretsmanager:us-east-1:1:secret:token".into()),
             SecretResource::Parameter("arn:aws:ssm:us-east-1:1:parameter/prod/key".into()),
         ],

@@ -19,7 +19,9 @@ use crate::targets::{Action, Change};
 pub enum AlbStep {
     Create,
     /// Put it behind the project's ALB group only.
-    SetSecurityGroup { arn: String },
+    SetSecurityGroup {
+        arn: String,
+    },
 }
 
 /// Decides, from the load balancer found (with whether it is the project's), what it needs.

@@ -86,9 +86,10 @@ pub fn plan(
                 Default::Forward => format!("forward to target group {project}"),
             };
             match existing.iter().find(|l| l.port() == Some(wanted.port)) {
-                Some(l) if serves(l, &wanted, target_group) => {
-                    Planned::keep(Change::new("listener", label, Action::Keep).because(what), ())
-                }
+                Some(l) if serves(l, &wanted, target_group) => Planned::keep(
+                    Change::new("listener", label, Action::Keep).because(what),
+                    (),
+                ),
                 Some(l) => Planned::change(
                     Change::new("listener", label, Action::Update).because(what),
                     (),
@@ -198,7 +199,12 @@ mod tests {
         assert_eq!(plain.len(), 1);
         assert_eq!(plain[0].step, None);
 
-        let https = plan("p", &[forwarding("arn:tg")], &tg, &listening(Some("arn:cert")));
+        let https = plan(
+            "p",
+            &[forwarding("arn:tg")],
+            &tg,
+            &listening(Some("arn:cert")),
+        );
         let steps: Vec<_> = https.iter().map(|p| p.step.clone()).collect();
         assert_eq!(
             steps,
@@ -222,7 +228,12 @@ mod tests {
             ]
         );
         // A target group still to be created is never the one a listener forwards to.
-        let fresh = plan("p", &[forwarding("arn:tg")], &Id::AfterApply, &listening(None));
+        let fresh = plan(
+            "p",
+            &[forwarding("arn:tg")],
+            &Id::AfterApply,
+            &listening(None),
+        );
         assert_eq!(fresh[0].changes[0].action, Action::Update);
     }
 }

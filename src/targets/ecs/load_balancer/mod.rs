@@ -4,6 +4,9 @@
 
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer as Alb, TargetGroup};
 use aws_sdk_elasticloadbalancingv2::Client;
+use std::time::Instant;
+
+use super::teardown::{until_gone, while_busy};
 
 use super::network::Network;
 use super::security::SecurityGroups;
@@ -154,6 +157,22 @@ pub(super) fn not_ours(kind: &str, name: &str, project: &str) -> anyhow::Error {
     )
 }
 
+/// What was found, with whether it carries the project's tag (ELB keeps tags apart).
+async fn with_ownership<T>(
+    elb: &Client,
+    project: &str,
+    found: Option<T>,
+    arn: impl Fn(&T) -> Option<&str>,
+) -> anyhow::Result<Option<(T, bool)>> {
+    match found {
+        Some(resource) => {
+            let ours = is_ours(elb, arn(&resource).unwrap_or_default(), project).await?;
+            Ok(Some((resource, ours)))
+        }
+        None => Ok(None),
+    }
+}
+
 pub async fn ensure(
     elb: &Client,
     cv: &Converge,
@@ -163,30 +182,24 @@ pub async fn ensure(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<LoadBalancer> {
     let name = cv.project.as_str();
-    let found = match find_alb(elb, name).await? {
-        Some(lb) => {
-            let ours = is_ours(elb, lb.load_balancer_arn().unwrap_or_default(), name).await?;
-            Some((lb, ours))
-        }
-        None => None,
-    };
-    let planned = alb::plan(name, found.as_ref().map(|(lb, ours)| (lb, *ours)), &groups.alb)?;
+    let found = with_ownership(elb, name, find_alb(elb, name).await?, |lb| {
+        lb.load_balancer_arn()
+    })
+    .await?;
+    let planned = alb::plan(name, found.as_ref().map(|(lb, o)| (lb, *o)), &groups.alb)?;
     let (arn, dns_name) = cv
         .carry_out(planned, changes, |step| {
             alb::apply(elb, name, network, groups, step)
         })
         .await?;
 
-    let found = match find_target_group(elb, name).await? {
-        Some(tg) => {
-            let ours = is_ours(elb, tg.target_group_arn().unwrap_or_default(), name).await?;
-            Some((tg, ours))
-        }
-        None => None,
-    };
+    let found = with_ownership(elb, name, find_target_group(elb, name).await?, |tg| {
+        tg.target_group_arn()
+    })
+    .await?;
     let planned = target_group::plan(
         name,
-        found.as_ref().map(|(tg, ours)| (tg, *ours)),
+        found.as_ref().map(|(tg, o)| (tg, *o)),
         &network.vpc_id,
         listening,
     )?;
@@ -211,4 +224,53 @@ pub async fn ensure(
         dns_name,
         target_group_arn,
     })
+}
+
+pub async fn delete_listener(elb: &Client, arn: &str) -> anyhow::Result<()> {
+    elb.delete_listener()
+        .listener_arn(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DeleteListener", e))?;
+    Ok(())
+}
+
+/// Deletes the load balancer and waits until it is gone (its target group stays in use until then).
+pub async fn delete_load_balancer(
+    elb: &Client,
+    arn: &str,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    elb.delete_load_balancer()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DeleteLoadBalancer", e))?;
+    until_gone(&format!("load balancer {arn}"), deadline, || async {
+        match elb
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.load_balancers().is_empty()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(call_error("elasticloadbalancing:DescribeLoadBalancers", e)),
+        }
+    })
+    .await
+}
+
+pub async fn delete_target_group(elb: &Client, arn: &str, deadline: Instant) -> anyhow::Result<()> {
+    while_busy(deadline, || {
+        elb.delete_target_group().target_group_arn(arn).send()
+    })
+    .await
+    .map_err(|e| call_error("elasticloadbalancing:DeleteTargetGroup", e))?;
+    Ok(())
 }

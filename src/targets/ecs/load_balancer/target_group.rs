@@ -16,7 +16,9 @@ use crate::targets::{Action, Change};
 pub enum TargetGroupStep {
     Create,
     /// Set its health check to the configured path and interval.
-    SetHealthCheck { arn: String },
+    SetHealthCheck {
+        arn: String,
+    },
 }
 
 /// Decides, from the target group found (with whether it is the project's), what it needs. A

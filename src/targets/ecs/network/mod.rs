@@ -16,7 +16,10 @@ mod subnets;
 mod vpc;
 pub use named::existing;
 use routes::{apply_internet_gateway, apply_route_table, plan_internet_gateway, plan_route_table};
+pub use routes::{delete_internet_gateway, delete_route_table};
+pub use subnets::delete as delete_subnet;
 use subnets::{create_or_repair_subnet, plan_subnets, two_zones};
+pub use vpc::delete as delete_vpc;
 use vpc::ensure_vpc;
 
 pub const VPC_CIDR: &str = "10.0.0.0/16";
@@ -126,4 +129,3 @@ pub async fn find_vpcs(ec2: &Client, project: &str) -> anyhow::Result<Vec<Vpc>> 
         .flat_map(|p| p.vpcs.unwrap_or_default())
         .collect())
 }
-

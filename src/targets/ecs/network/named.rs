@@ -4,9 +4,9 @@
 use aws_sdk_ec2::Client;
 
 use super::Network;
-use crate::targets::ecs::Id;
 use crate::aws::call_error;
 use crate::exit::{self, ExitStatus};
+use crate::targets::ecs::Id;
 use crate::targets::{Action, Change};
 
 /// The subnets `[network]` names, checked: they exist, share one VPC, and span two zones. They

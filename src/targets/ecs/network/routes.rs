@@ -3,6 +3,9 @@
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType, RouteTable};
 use aws_sdk_ec2::Client;
+use std::time::Instant;
+
+use crate::targets::ecs::teardown::while_busy;
 
 use super::tagged;
 use crate::aws::call_error;
@@ -195,6 +198,59 @@ pub async fn apply_route_table(
     Ok(created.then_some(Id::Known(id)))
 }
 
+/// Deletes the route table, after its subnet associations (the VPC's main one is never ours).
+pub async fn delete_route_table(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
+    let tables = ec2
+        .describe_route_tables()
+        .route_table_ids(id)
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:DescribeRouteTables", e))?;
+    for assoc in tables.route_tables().iter().flat_map(|t| t.associations()) {
+        if assoc.main() == Some(true) {
+            continue;
+        }
+        if let Some(assoc_id) = assoc.route_table_association_id() {
+            ec2.disassociate_route_table()
+                .association_id(assoc_id)
+                .send()
+                .await
+                .map_err(|e| call_error("ec2:DisassociateRouteTable", e))?;
+        }
+    }
+    while_busy(deadline, || {
+        ec2.delete_route_table().route_table_id(id).send()
+    })
+    .await
+    .map_err(|e| call_error("ec2:DeleteRouteTable", e))?;
+    Ok(())
+}
+
+/// Detaches the gateway from `vpc` (waiting while public addresses are still mapped) and deletes it.
+pub async fn delete_internet_gateway(
+    ec2: &Client,
+    id: &str,
+    vpc: Option<&str>,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    if let Some(vpc) = vpc {
+        while_busy(deadline, || {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(vpc)
+                .send()
+        })
+        .await
+        .map_err(|e| call_error("ec2:DetachInternetGateway", e))?;
+    }
+    ec2.delete_internet_gateway()
+        .internet_gateway_id(id)
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:DeleteInternetGateway", e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +266,11 @@ mod tests {
                     .gateway_id("igw-1")
                     .build(),
             )
-            .associations(RouteTableAssociation::builder().subnet_id("subnet-1").build())
+            .associations(
+                RouteTableAssociation::builder()
+                    .subnet_id("subnet-1")
+                    .build(),
+            )
             .build();
         let igw = Id::Known("igw-1".into());
         let subnets = [Id::Known("subnet-1".into()), Id::AfterApply];
@@ -223,7 +283,10 @@ mod tests {
                 associate: vec![Id::AfterApply],
             })
         );
-        assert_eq!(planned.changes[0].detail.as_deref(), Some("associate (new)"));
+        assert_eq!(
+            planned.changes[0].detail.as_deref(),
+            Some("associate (new)")
+        );
 
         let complete = plan_route_table("p", Some(&table), &igw, &subnets[..1]);
         assert_eq!(complete.step, None);
@@ -246,7 +309,9 @@ mod tests {
                 attach: true
             })
         );
-        let detached = InternetGateway::builder().internet_gateway_id("igw-1").build();
+        let detached = InternetGateway::builder()
+            .internet_gateway_id("igw-1")
+            .build();
         let planned = plan_internet_gateway("p", &vpc, Some(&detached));
         assert_eq!(planned.changes[0].action, Action::Update);
         assert_eq!(planned.found, Id::Known("igw-1".into()));

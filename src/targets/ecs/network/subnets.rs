@@ -3,6 +3,9 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
 use aws_sdk_ec2::Client;
+use std::time::Instant;
+
+use crate::targets::ecs::teardown::while_busy;
 
 use super::{filter, tagged};
 use crate::aws::call_error;
@@ -151,6 +154,13 @@ async fn map_public_ips(ec2: &Client, subnet: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes the subnet, waiting while network interfaces are still in it.
+pub async fn delete(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
+    while_busy(deadline, || ec2.delete_subnet().subnet_id(id).send())
+        .await
+        .map_err(|e| call_error("ec2:DeleteSubnet", e))?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,9 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 use aws_sdk_ec2::Client;
+use std::time::Instant;
+
+use crate::targets::ecs::teardown::while_busy;
 
 use super::{find_vpcs, tagged, VPC_CIDR};
 use crate::aws::call_error;
@@ -20,7 +23,11 @@ pub enum VpcStep {
     },
 }
 
-pub async fn ensure_vpc(ec2: &Client, cv: &Converge, changes: &mut Vec<Change>) -> anyhow::Result<Id> {
+pub async fn ensure_vpc(
+    ec2: &Client,
+    cv: &Converge,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Id> {
     let project = cv.project.as_str();
     let mut ids: Vec<String> = find_vpcs(ec2, project)
         .await?
@@ -73,8 +80,7 @@ pub fn plan_vpc(
     };
     let mut changes = vec![Change::new("VPC", project, Action::Keep).because(id)];
     changes.extend(dns_off.iter().map(|a| {
-        Change::new("VPC DNS", project, Action::Update)
-            .because(format!("{} was off", a.as_str()))
+        Change::new("VPC DNS", project, Action::Update).because(format!("{} was off", a.as_str()))
     }));
     Planned {
         changes,
@@ -144,6 +150,13 @@ async fn enable_dns(ec2: &Client, vpc: &str, attribute: VpcAttributeName) -> any
     Ok(())
 }
 
+/// Deletes the VPC, waiting while what is in it is still going.
+pub async fn delete(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
+    while_busy(deadline, || ec2.delete_vpc().vpc_id(id).send())
+        .await
+        .map_err(|e| call_error("ec2:DeleteVpc", e))?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -152,7 +165,10 @@ mod tests {
     #[test]
     fn a_vpc_is_created_kept_or_has_its_dns_turned_on() {
         let new = plan_vpc("p", None, Vec::new());
-        assert_eq!((new.step, new.found), (Some(VpcStep::Create), Id::AfterApply));
+        assert_eq!(
+            (new.step, new.found),
+            (Some(VpcStep::Create), Id::AfterApply)
+        );
         let kept = plan_vpc("p", Some("vpc-1"), Vec::new());
         assert_eq!(kept.step, None);
         let off = plan_vpc(

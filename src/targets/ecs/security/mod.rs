@@ -6,6 +6,9 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, SecurityGroup, TagSpecification};
 use aws_sdk_ec2::Client;
+use std::time::Instant;
+
+use super::teardown::while_busy;
 
 use super::{Converge, Id, Planned, PROJECT_TAG};
 use crate::aws::call_error;
@@ -143,7 +146,11 @@ pub fn plan_group(
         .iter()
         .map(|r| format!("allow {}", r.describe()))
         .collect();
-    what.extend(step.revoke.iter().map(|r| format!("remove {}", r.describe())));
+    what.extend(
+        step.revoke
+            .iter()
+            .map(|r| format!("remove {}", r.describe())),
+    );
     let action = match (step.existing.is_none(), what.is_empty()) {
         (true, _) => Action::Create,
         (false, true) => Action::Keep,
@@ -233,6 +240,13 @@ pub async fn find_groups(
         .collect())
 }
 
+/// Deletes the group, waiting while network interfaces still use it.
+pub async fn delete_group(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
+    while_busy(deadline, || ec2.delete_security_group().group_id(id).send())
+        .await
+        .map_err(|e| call_error("ec2:DeleteSecurityGroup", e))?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -258,8 +272,14 @@ mod tests {
     fn a_group_converges_both_ways_and_one_mldeploy_did_not_create_is_refused() {
         let vpc = Id::Known("vpc-1".into());
         let wanted = [Rule::tcp(8080, Source::Group(Id::Known("sg-alb".into())))];
-        let planned = plan_group("p", &vpc, "p-tasks", Some(&group(true, "0.0.0.0/0")), &wanted)
-            .unwrap();
+        let planned = plan_group(
+            "p",
+            &vpc,
+            "p-tasks",
+            Some(&group(true, "0.0.0.0/0")),
+            &wanted,
+        )
+        .unwrap();
         let step = planned.step.unwrap();
         assert_eq!(step.existing.as_deref(), Some("sg-1"));
         assert_eq!(step.authorize, wanted);
@@ -269,15 +289,24 @@ mod tests {
             Some("allow tcp/8080 from sg-alb, remove tcp/8080 from 0.0.0.0/0")
         );
 
-        let err = plan_group("p", &vpc, "p-tasks", Some(&group(false, "10.0.0.0/8")), &wanted)
-            .unwrap_err();
+        let err = plan_group(
+            "p",
+            &vpc,
+            "p-tasks",
+            Some(&group(false, "10.0.0.0/8")),
+            &wanted,
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("will not take over"), "{err:#}");
 
         // A new group's rule from a group still to be created is planned, not sent.
         let from_new = [Rule::tcp(8080, Source::Group(Id::AfterApply))];
         let new = plan_group("p", &Id::AfterApply, "p-tasks", None, &from_new).unwrap();
         assert_eq!(new.found, Id::AfterApply);
-        assert_eq!(new.changes[0].detail.as_deref(), Some("allow tcp/8080 from (new)"));
+        assert_eq!(
+            new.changes[0].detail.as_deref(),
+            Some("allow tcp/8080 from (new)")
+        );
         assert!(from_new[0].to_permission().is_err());
     }
 }

@@ -65,4 +65,3 @@ pub async fn existing_for_tasks(
     }
     Ok(())
 }
-

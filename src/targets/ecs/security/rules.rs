@@ -1,7 +1,9 @@
 //! Ingress rules in a form that compares: one rule per (permission, source) pair, whatever way
 //! EC2 grouped them.
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, UserIdGroupPair,
+};
 
 use crate::targets::ecs::Id;
 

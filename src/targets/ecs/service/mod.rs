@@ -9,6 +9,9 @@ use aws_sdk_ecs::types::{
     LaunchType, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service,
 };
 use aws_sdk_ecs::Client;
+use std::time::Instant;
+
+use super::teardown::until_gone;
 
 use super::{Converge, Planned};
 use crate::aws::call_error;
@@ -194,7 +197,11 @@ pub enum ServiceStep {
 }
 
 /// Decides, from the service found, whether it needs creating or updating, and why.
-pub fn plan(name: &str, spec: &ServiceSpec, existing: Option<Service>) -> Planned<ServiceStep, Deployed> {
+pub fn plan(
+    name: &str,
+    spec: &ServiceSpec,
+    existing: Option<Service>,
+) -> Planned<ServiceStep, Deployed> {
     let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
     let Some(service) = existing else {
         return Planned::change(
@@ -362,6 +369,35 @@ fn network_configuration(spec: &ServiceSpec) -> anyhow::Result<NetworkConfigurat
 /// `arn:...:task-definition/housing:7` -> `housing:7`.
 pub fn short_task_definition(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Deletes the service: scaled to zero, deleted, and waited for until it has drained.
+pub async fn delete(
+    ecs: &Client,
+    cluster: &str,
+    name: &str,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    ecs.update_service()
+        .cluster(cluster)
+        .service(name)
+        .desired_count(0)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:UpdateService", e))?;
+    ecs.delete_service()
+        .cluster(cluster)
+        .service(name)
+        .force(true)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:DeleteService", e))?;
+    until_gone(
+        &format!("ECS service {name} (draining)"),
+        deadline,
+        || async { Ok(describe(ecs, cluster, name).await?.is_none()) },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -79,6 +79,13 @@ fn a_service_is_created_kept_or_updated_with_the_reason() {
         })
     );
     assert_eq!(updated.changes[0].detail.as_deref(), Some("p:1 -> p:2"));
-    let forced = plan("p", &ServiceSpec { force: true, ..spec(td1) }, Some(running(td1)));
+    let forced = plan(
+        "p",
+        &ServiceSpec {
+            force: true,
+            ..spec(td1)
+        },
+        Some(running(td1)),
+    );
     assert_eq!(forced.changes[0].action, Action::Update);
 }

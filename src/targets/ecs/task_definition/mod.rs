@@ -269,7 +269,9 @@ pub async fn ensure_registered(
     let planned = plan(spec, release, current.as_ref().map(|(arn, td)| (*arn, td)));
     let registers = planned.step.is_some();
     let id = cv
-        .carry_out(planned, changes, |()| register(ecs, &cv.project, spec, release))
+        .carry_out(planned, changes, |()| {
+            register(ecs, &cv.project, spec, release)
+        })
         .await?;
     if let (true, Some(arn), Some(change)) = (registers, id.known(), changes.last_mut()) {
         // The plan can only say "(next)"; once registered, the change names the revision.
@@ -335,6 +337,15 @@ async fn register(
         .and_then(|td| td.task_definition_arn)
         .ok_or_else(|| anyhow::anyhow!("ecs:RegisterTaskDefinition returned no ARN"))?;
     Ok(Some(Id::Known(arn)))
+}
+
+pub async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<()> {
+    ecs.deregister_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:DeregisterTaskDefinition", e))?;
+    Ok(())
 }
 
 #[cfg(test)]
