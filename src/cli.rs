@@ -125,7 +125,7 @@ pub struct DestroyArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// Serve this model version with the serving image (checked in S3 first)
-    #[arg(long, value_name = "N", conflicts_with = "to_revision")]
+    #[arg(long, value_name = "N", conflicts_with = "to_revision", value_parser = parse_version)]
     pub model_version: Option<String>,
 
     /// Go back to this task-definition revision as it was: its image and its model
@@ -161,7 +161,7 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// The model version to serve (default: model.version in mldeploy.toml)
-    #[arg(long, value_name = "N", conflicts_with = "model_path")]
+    #[arg(long, value_name = "N", conflicts_with = "model_path", value_parser = parse_version)]
     pub model_version: Option<String>,
 
     /// The model's key prefix in the model bucket, instead of a version
@@ -194,6 +194,11 @@ pub struct DeployArgs {
     /// Break a deploy lock left by a run that is gone
     #[arg(long)]
     pub force_unlock: bool,
+}
+
+/// A model version, checked before anything is called with it.
+pub fn parse_version(text: &str) -> Result<String, String> {
+    crate::model::check_version(text).map(|()| text.to_string())
 }
 
 /// `90`, `90s`, `15m`, `1h` -> a duration.

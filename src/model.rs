@@ -9,6 +9,30 @@ use crate::exit::{self, ExitStatus};
 /// The file every MLflow model directory has; its presence is what makes a version real.
 pub const MARKER: &str = "MLmodel";
 
+/// The longest version accepted: far more than any MLflow version number needs.
+pub const VERSION_MAX_LEN: usize = 64;
+
+/// What a version may hold, in words, for errors.
+pub const VERSION_RULE: &str = "a version is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit (like 7, 12 or v2.1)";
+
+/// Checks that `version` is a version: it becomes one segment of an S3 key, an environment value
+/// and a tag value, so anything that could leave its prefix ("..", "/"), match more than itself
+/// ("*") or read as two words is refused before any call. Returns the reason otherwise.
+pub fn check_version(version: &str) -> Result<(), String> {
+    let starts_well = version
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let allowed = version
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if starts_well && allowed && version.len() <= VERSION_MAX_LEN {
+        Ok(())
+    } else {
+        Err(format!("{version:?} is not a version: {VERSION_RULE}"))
+    }
+}
+
 /// `model.path` with `{version}` filled in.
 pub fn path_for(template: &str, version: &str) -> String {
     template.replace("{version}", version)
@@ -164,6 +188,18 @@ mod tests {
         ModelVersion {
             version: version.into(),
             path: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_versions_pass_as_versions() {
+        for good in ["7", "12", "v2.1", "champion", "2024-06-01_a", &"9".repeat(64)] {
+            assert_eq!(check_version(good), Ok(()), "{good:?}");
+        }
+        let long = "9".repeat(65);
+        for bad in ["", " ", "../7", "7/../8", "a b", "7\n", "7*", ".", "..", "-7", " 7", &long] {
+            let why = check_version(bad).unwrap_err();
+            assert!(why.contains(VERSION_RULE), "{bad:?}: {why}");
         }
     }
 

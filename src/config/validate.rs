@@ -177,11 +177,8 @@ fn validate_model(raw: RawModel, report: &mut Report<'_>) -> Model {
         VersionValue::Text(s) => s,
     });
     if let Some(v) = &version {
-        if v.is_empty() || v.contains('/') {
-            report.add(
-                "model.version",
-                format!("`model.version` = {v:?} must be a non-empty name without \"/\""),
-            );
+        if let Err(why) = crate::model::check_version(v) {
+            report.add("model.version", format!("`model.version` = {why}"));
         }
     }
     Model {

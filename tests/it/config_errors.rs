@@ -136,3 +136,37 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     Run::of(cmd).expect_code(3);
 }
+
+#[test]
+fn a_model_version_that_is_not_a_version_exits_2_before_any_call() {
+    let project = Project::new("it-badversion");
+    project.write_config("");
+    let bad = ["", " ", "../7", "7/../8", "a b", "7\n8", "7*"];
+    for version in bad {
+        for command in ["up", "plan", "rollback"] {
+            let run = unreachable_everything(&project, &[command, "--model-version", version]);
+            run.expect_code(2);
+            crate::support::assert_says(
+                &run.stderr,
+                &["--model-version", "is not a version", "letters, digits"],
+            );
+        }
+    }
+    // The same in mldeploy.toml: the key and its line are named.
+    for version in bad {
+        project.write_config(&format!("version = {}\n", toml_string(version)));
+        for command in ["up", "plan", "status"] {
+            let run = unreachable_everything(&project, &[command]);
+            run.expect_code(2);
+            crate::support::assert_says(
+                &run.stderr,
+                &["mldeploy.toml:7", "model.version", "is not a version"],
+            );
+        }
+    }
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
