@@ -117,9 +117,9 @@ pub struct DestroyArgs {
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
-    /// Break a deploy lock left by a run that is gone
-    #[arg(long)]
-    pub force_unlock: bool,
+    /// Break the deploy lock with this id (the exit-4 message prints it), left by a run that is gone
+    #[arg(long, value_name = "LOCK_ID")]
+    pub force_unlock: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -191,9 +191,9 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_rollback: bool,
 
-    /// Break a deploy lock left by a run that is gone
-    #[arg(long)]
-    pub force_unlock: bool,
+    /// Break the deploy lock with this id (the exit-4 message prints it), left by a run that is gone
+    #[arg(long, value_name = "LOCK_ID")]
+    pub force_unlock: Option<String>,
 }
 
 /// A model version, checked before anything is called with it.

@@ -77,20 +77,20 @@ impl Ctx<'_> {
             .await
     }
 
-    /// Takes the project's deploy lock for `operation`, breaking a stale one when asked, and
-    /// says whose lock it broke.
+    /// Takes the project's deploy lock for `operation`, breaking the stale one whose id
+    /// `force_unlock` names, and says whose lock it broke.
     pub async fn take_lock(
         &self,
         operation: &str,
-        force_unlock: bool,
+        force_unlock: Option<&str>,
     ) -> anyhow::Result<crate::lock::DeployLock> {
         let s3 = self.aws().await?.s3();
         let (held, broken) = crate::lock::acquire(
             &s3,
-            &self.config.model.bucket,
+            &self.config.lock.bucket,
             &self.config.project.name,
             operation,
-            crate::lock::DEFAULT_TTL,
+            self.config.lock.lease,
             force_unlock,
         )
         .await?;
@@ -99,5 +99,32 @@ impl Ctx<'_> {
                 .warn(format!("broke the deploy lock held by {}", old.describe()));
         }
         Ok(held)
+    }
+
+    /// Like [`Ctx::take_lock`], for `destroy`: when the lock's bucket no longer exists (the
+    /// model bucket was deleted first), says so and goes on without a lock.
+    pub async fn take_lock_unless_bucket_gone(
+        &self,
+        operation: &str,
+        force_unlock: Option<&str>,
+    ) -> anyhow::Result<Option<crate::lock::DeployLock>> {
+        let s3 = self.aws().await?.s3();
+        let bucket = &self.config.lock.bucket;
+        if !crate::lock::bucket_exists(&s3, bucket).await? {
+            self.printer.warn(format!(
+                "the lock bucket {bucket} no longer exists, so {operation} goes on without the deploy lock: make sure no other mldeploy run works on {} meanwhile",
+                self.config.project.name
+            ));
+            return Ok(None);
+        }
+        self.take_lock(operation, force_unlock).await.map(Some)
+    }
+
+    /// Releases the lock, warning when another run broke it meanwhile.
+    pub async fn release(&self, held: crate::lock::DeployLock) -> anyhow::Result<()> {
+        if let Some(warning) = held.release().await? {
+            self.printer.warn(warning);
+        }
+        Ok(())
     }
 }

@@ -68,7 +68,9 @@ async fn destroy<T: Target>(ctx: &Ctx<'_>, args: &DestroyArgs) -> anyhow::Result
     }
     confirm(printer, args, &project, delete.len())?;
 
-    let held = ctx.take_lock("destroy", args.force_unlock).await?;
+    let held = ctx
+        .take_lock_unless_bucket_gone("destroy", args.force_unlock.as_deref())
+        .await?;
     let deadline = Instant::now() + args.timeout;
     for r in delete {
         match target.delete(ctx, &r, deadline).await {
@@ -86,7 +88,9 @@ async fn destroy<T: Target>(ctx: &Ctx<'_>, args: &DestroyArgs) -> anyhow::Result
         }
     }
     // Releasing the lock deletes the lock object, the last thing mldeploy keeps in the bucket.
-    held.release().await?;
+    if let Some(held) = held {
+        ctx.release(held).await?;
+    }
     printer.result(&report)?;
     if report.failed.is_empty() {
         Ok(ExitStatus::Success)

@@ -22,12 +22,12 @@ async fn rollback<T: Target>(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Resu
         ctx.printer.result(&report)?;
         return Ok(ExitStatus::Success);
     }
-    let held = ctx.take_lock("rollback", args.deploy.force_unlock).await?;
+    let held = ctx.take_lock("rollback", args.deploy.force_unlock.as_deref()).await?;
     let applied = target
         .apply_rollback(ctx, chosen, report, &args.deploy)
         .await?;
     let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
-    held.release().await?;
+    ctx.release(held).await?;
     ctx.printer.result(&applied.report.verified(verified))?;
     Ok(ExitStatus::Success)
 }

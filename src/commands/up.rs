@@ -35,10 +35,10 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         ctx.printer.result(&plan)?;
         return Ok(ExitStatus::Success);
     }
-    let held = ctx.take_lock("up", args.deploy.force_unlock).await?;
+    let held = ctx.take_lock("up", args.deploy.force_unlock.as_deref()).await?;
     let applied = target.apply(ctx, &deploy, checked).await?;
     let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
-    held.release().await?;
+    ctx.release(held).await?;
     ctx.printer.result(&applied.report.verified(verified))?;
     Ok(ExitStatus::Success)
 }

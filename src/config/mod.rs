@@ -44,6 +44,16 @@ pub struct Config {
     /// only with `subnets`. Checked, never modified.
     pub security_groups: Vec<String>,
     pub target: Target,
+    pub lock: Lock,
+}
+
+/// Where the deploy lock lives and how long its lease is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// `lock.bucket`, else `model.bucket`.
+    pub bucket: String,
+    /// How long a lock outlives its holder's last renewal.
+    pub lease: std::time::Duration,
 }
 
 /// Where the service runs.

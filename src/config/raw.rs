@@ -43,6 +43,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
     ("smoke", &["path", "method", "body", "expect_status"]),
     ("network", &["subnets", "security_groups"]),
     ("target", &["kind", "host_port"]),
+    ("lock", &["bucket", "lease"]),
 ];
 
 /// The keys that must be given.
@@ -65,6 +66,15 @@ pub(super) struct RawConfig {
     pub(super) network: RawNetwork,
     #[serde(default)]
     pub(super) target: RawTarget,
+    #[serde(default)]
+    pub(super) lock: RawLock,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLock {
+    pub(super) bucket: Option<String>,
+    pub(super) lease: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

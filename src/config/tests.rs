@@ -46,6 +46,29 @@ fn a_good_file_loads_with_defaults_filled_in() {
     assert_eq!(c.image.keep_images, 30);
     assert_eq!(c.image.dockerfile, dir.path().join("./Dockerfile"));
     assert!(c.smoke.is_none());
+    assert_eq!(c.lock.bucket, "my-models", "the lock lives in the model bucket");
+    assert_eq!(c.lock.lease, crate::lock::DEFAULT_LEASE);
+}
+
+#[test]
+fn the_lock_may_live_elsewhere_with_a_lease_of_10s_to_1h() {
+    let dir = project_dir();
+    let c = parse_in(
+        dir.path(),
+        &format!("{GOOD}\n[lock]\nbucket = \"deploy-locks\"\nlease = \"30s\"\n"),
+    )
+    .unwrap();
+    assert_eq!(c.lock.bucket, "deploy-locks");
+    assert_eq!(c.lock.lease, std::time::Duration::from_secs(30));
+    for (lease, says) in [("5s", "between 10s and 1h"), ("2h", "between 10s and 1h"), ("soon", "not a duration")] {
+        let text = format!("{GOOD}\n[lock]\nlease = \"{lease}\"\n");
+        let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some("lock.lease"));
+        assert!(p.message.contains(says), "{lease}: {}", p.message);
+    }
+    let text = format!("{GOOD}\n[lock]\nbucket = \"No_Such\"\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("lock.bucket"));
 }
 
 #[test]
@@ -237,6 +260,9 @@ security_groups = ["sg-1"]
 [target]
 kind = "docker"
 host_port = 9000
+[lock]
+bucket = "locks-1"
+lease = "1m"
 [smoke]
 path = "/predict"
 method = "post"
@@ -268,6 +294,7 @@ expect_status = 200
     assert_eq!(c.image.keep_images, 5);
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
+    assert_eq!(c.lock.lease, std::time::Duration::from_secs(60));
 }
 
 #[test]

@@ -9,9 +9,10 @@ use std::path::Path;
 use super::diagnostics::{Positions, Problem, Report};
 use super::limits::{check_bucket_name, check_project_name, is_region_like};
 use super::raw::{
-    RawConfig, RawImage, RawModel, RawProject, RawSmoke, RawTarget, VersionValue, REQUIRED,
+    RawConfig, RawImage, RawLock, RawModel, RawProject, RawSmoke, RawTarget, VersionValue,
+    REQUIRED,
 };
-use super::{service, Config, Image, Model, Project, Smoke, Target, TargetKind};
+use super::{service, Config, Image, Lock, Model, Project, Smoke, Target, TargetKind};
 
 /// The whole file: required keys first, then each table.
 pub(super) fn config(
@@ -33,6 +34,7 @@ pub(super) fn config(
         smoke,
         network,
         target,
+        lock,
     } = raw;
 
     let given: HashMap<&str, bool> = HashMap::from([
@@ -57,6 +59,7 @@ pub(super) fn config(
     let (subnets, security_groups) = service::validate_network(network, &project.name, &mut report);
     let smoke = smoke.map(|s| validate_smoke(s, &service.ready_path, &mut report));
     let target = validate_target(target, service.port, &mut report);
+    let lock = validate_lock(lock, &model.bucket, &mut report);
     Some(Config {
         file: file.to_path_buf(),
         project,
@@ -67,6 +70,7 @@ pub(super) fn config(
         subnets,
         security_groups,
         target,
+        lock,
     })
 }
 
@@ -278,4 +282,39 @@ fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target
         );
     }
     Target { kind, host_port }
+}
+
+/// The shortest and longest lease: shorter, a slow renewal could let a live lock go stale;
+/// longer, a dead run's lock blocks deploys for that long.
+const LEASE_RANGE: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(10),
+    std::time::Duration::from_secs(60 * 60),
+);
+
+fn validate_lock(raw: RawLock, model_bucket: &str, report: &mut Report<'_>) -> Lock {
+    let RawLock { bucket, lease } = raw;
+    if let Some(bucket) = &bucket {
+        if let Err(why) = check_bucket_name(bucket) {
+            report.add("lock.bucket", format!("`lock.bucket` = {bucket:?} {why}"));
+        }
+    }
+    let lease = match lease.as_deref().map(crate::cli::parse_duration) {
+        None => crate::lock::DEFAULT_LEASE,
+        Some(Ok(d)) if d >= LEASE_RANGE.0 && d <= LEASE_RANGE.1 => d,
+        Some(Ok(_)) => {
+            report.add(
+                "lock.lease",
+                "`lock.lease` must be between 10s and 1h".to_string(),
+            );
+            crate::lock::DEFAULT_LEASE
+        }
+        Some(Err(why)) => {
+            report.add("lock.lease", format!("`lock.lease`: {why}"));
+            crate::lock::DEFAULT_LEASE
+        }
+    };
+    Lock {
+        bucket: bucket.unwrap_or_else(|| model_bucket.to_string()),
+        lease,
+    }
 }

@@ -1,5 +1,6 @@
 //! Unit tests of lock.
 
+use super::holder::pid_namespace;
 use super::*;
 
 #[test]
@@ -43,6 +44,7 @@ fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
 fn a_lock_left_behind_says_when_it_expires_and_how_to_go_on() {
     let kept = Leftover::Kept {
         location: "s3://models/.mldeploy/housing/lock".into(),
+        id: "abc-1".into(),
         expires_at: 0,
         reason: "AWS did not answer within 8 s".into(),
     };
@@ -52,7 +54,12 @@ fn a_lock_left_behind_says_when_it_expires_and_how_to_go_on() {
         "{text}"
     );
     assert!(text.contains("1970-01-01T00:00:00Z"), "{text}");
-    assert!(text.contains("--force-unlock"), "{text}");
+    assert!(text.contains("--force-unlock abc-1"), "{text}");
+}
+
+#[test]
+fn an_object_that_is_not_a_lock_is_named_by_its_etag() {
+    assert_eq!(object_id(Some("\"9b2cf535f27731c974343645a3985328\"")), "9b2cf535f27731c974343645a3985328");
 }
 
 #[test]

@@ -407,3 +407,21 @@ fn on_a_terminal_destroy_asks_for_the_project_name() {
     destroy_on_a_terminal(&project, name).expect_code(0);
     assert!(nothing_left(name), "{:?}", leftovers(name));
 }
+
+#[test]
+fn destroy_goes_on_without_the_lock_when_its_bucket_is_gone() {
+    let (project, bucket) = deployable("it-destroynobucket");
+    project.mldeploy(&["up"]).expect_code(0);
+    aws(&["s3", "rb", &format!("s3://{bucket}"), "--force"]).expect_code(0);
+    let run = project.mldeploy(&["destroy", "--yes"]);
+    run.expect_code(0);
+    assert_says(
+        &run.stderr,
+        &[&format!("the lock bucket {bucket} no longer exists"), "without the deploy lock"],
+    );
+    let left: Vec<_> = leftovers(&project.name)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -159,7 +159,8 @@ fn aws_going_away_mid_up_exits_3_reports_the_lock_and_a_rerun_converges_without_
         &["is stale", "no longer running", "--force-unlock"],
     );
 
-    project.mldeploy(&["up", "--force-unlock"]).expect_code(0);
+    let id = lock_id_in(&run.stderr);
+    project.mldeploy(&["up", "--force-unlock", &id]).expect_code(0);
     assert_one_of_each(&project.name);
     assert!(!lock_exists(&bucket, &project.name));
     // The VPC the lost call made never had its DNS turned on; the re-run did that.
@@ -445,7 +446,7 @@ fn of_two_runs_breaking_one_stale_lock_only_the_first_goes_on() {
     // The second breaker read the stale lock, and its delete is slow to arrive...
     let proxy = FaultProxy::start(&["s3:DeleteObject=delay:3*1"]);
     let second = proxy
-        .command(&project, &["up", "--force-unlock"])
+        .command(&project, &["up", "--force-unlock", "stale"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -454,7 +455,7 @@ fn of_two_runs_breaking_one_stale_lock_only_the_first_goes_on() {
         (proxy.count("s3:DeleteObject", "delay:3") > 0).then_some(())
     });
     // ...while the first breaks it and takes the lock.
-    let first = project.mldeploy(&["up", "--force-unlock"]);
+    let first = project.mldeploy(&["up", "--force-unlock", "stale"]);
     let second = second.wait_with_output().unwrap();
     let second_err = String::from_utf8_lossy(&second.stderr);
     first.expect_code(0);

@@ -8,6 +8,7 @@ mod destroy;
 mod docker_target;
 mod faults;
 mod load_balancer;
+mod lock;
 mod logs;
 mod model_lock;
 mod network;

@@ -68,7 +68,7 @@ async fn a_missing_model_bucket_is_an_environment_error() {
 async fn a_held_lock_refuses_a_second_deploy_naming_the_holder() {
     let s3 = s3().await;
     let bucket = bucket_with(&[]);
-    let (held, broken) = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_TTL, false)
+    let (held, broken) = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_LEASE, None)
         .await
         .unwrap();
     assert!(broken.is_none());
@@ -78,8 +78,8 @@ async fn a_held_lock_refuses_a_second_deploy_naming_the_holder() {
         &bucket,
         "housing",
         "rollback",
-        lock::DEFAULT_TTL,
-        false,
+        lock::DEFAULT_LEASE,
+        None,
     )
     .await
     .unwrap_err();
@@ -92,13 +92,13 @@ async fn a_held_lock_refuses_a_second_deploy_naming_the_holder() {
     );
 
     // Another project's lock is independent.
-    let (other, _) = lock::acquire(&s3, &bucket, "fraud", "up", lock::DEFAULT_TTL, false)
+    let (other, _) = lock::acquire(&s3, &bucket, "fraud", "up", lock::DEFAULT_LEASE, None)
         .await
         .unwrap();
     other.release().await.unwrap();
 
     held.release().await.unwrap();
-    let (again, _) = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_TTL, false)
+    let (again, _) = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_LEASE, None)
         .await
         .unwrap();
     again.release().await.unwrap();
@@ -115,7 +115,7 @@ async fn of_many_simultaneous_deploys_exactly_one_gets_the_lock() {
     let attempts = (0..8).map(|_| {
         let (s3, bucket) = (s3.clone(), bucket.clone());
         tokio::spawn(async move {
-            lock::acquire(&s3, &bucket, "race", "up", lock::DEFAULT_TTL, false).await
+            lock::acquire(&s3, &bucket, "race", "up", lock::DEFAULT_LEASE, None).await
         })
     });
     let mut won = 0;
@@ -132,10 +132,10 @@ async fn of_many_simultaneous_deploys_exactly_one_gets_the_lock() {
 async fn a_stale_lock_is_reported_and_broken_only_on_request() {
     let s3 = s3().await;
     let bucket = bucket_with(&[]);
-    let (_stale, _) = lock::acquire(&s3, &bucket, "housing", "up", Duration::from_secs(0), false)
+    let (stale, _) = lock::acquire(&s3, &bucket, "housing", "up", Duration::from_secs(0), None)
         .await
         .unwrap();
-    let err = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_TTL, false)
+    let err = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_LEASE, None)
         .await
         .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Locked);
@@ -144,9 +144,26 @@ async fn a_stale_lock_is_reported_and_broken_only_on_request() {
         "{err:#}"
     );
 
-    let (mine, broken) = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_TTL, true)
+    // Only by its id: another id breaks nothing.
+    let err = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_LEASE, Some("0-0-0"))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(status_of(&err), ExitStatus::Locked);
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("nothing was broken") && text.contains(&stale.holder.id),
+        "{text}"
+    );
+    let (mine, broken) = lock::acquire(
+        &s3,
+        &bucket,
+        "housing",
+        "up",
+        lock::DEFAULT_LEASE,
+        Some(&stale.holder.id),
+    )
+    .await
+    .unwrap();
     assert!(
         broken.is_some(),
         "the broken holder is returned so it can be reported"
@@ -167,23 +184,83 @@ async fn a_stale_lock_is_reported_and_broken_only_on_request() {
 async fn force_unlock_breaks_an_object_that_is_not_a_lock() {
     let s3 = s3().await;
     let bucket = bucket_with(&[]);
-    s3.put_object()
+    let put = s3
+        .put_object()
         .bucket(&bucket)
         .key(lock::lock_key("junk"))
         .body(aws_sdk_s3::primitives::ByteStream::from_static(b"not json"))
         .send()
         .await
         .unwrap();
-    let err = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_TTL, false)
+    let etag = put.e_tag().unwrap().trim_matches('"').to_string();
+    let err = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_LEASE, None)
         .await
         .unwrap_err();
     assert!(
-        format!("{err:#}").contains("is not an mldeploy lock"),
+        format!("{err:#}").contains("is not an mldeploy lock")
+            && format!("{err:#}").contains(&format!("--force-unlock {etag}")),
         "{err:#}"
     );
-    let (held, broken) = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_TTL, true)
+    let (held, broken) = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_LEASE, Some(&etag))
         .await
         .unwrap();
     assert!(broken.is_none(), "no holder to name");
     held.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_held_lock_is_renewed_while_held_and_never_after_release() {
+    let s3 = s3().await;
+    let bucket = bucket_with(&[]);
+    let key = lock::lock_key("beat");
+    let lease = Duration::from_secs(4);
+    let (held, _) = lock::acquire(&s3, &bucket, "beat", "up", lease, None)
+        .await
+        .unwrap();
+    let first = held.holder.expires_at;
+    // Past the first lease: without renewals it would be stale by now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let now = lock::read_holder(&s3, &bucket, &key).await.unwrap().unwrap();
+    assert_eq!(now.id, held.holder.id);
+    assert!(now.expires_at > first + 1, "renewed: {} then {}", first, now.expires_at);
+    let err = lock::acquire(&s3, &bucket, "beat", "rollback", lease, None)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("another deploy holds"), "{err:#}");
+
+    assert_eq!(held.release().await.unwrap(), None, "nobody broke it");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        lock::read_holder(&s3, &bucket, &key).await.unwrap().is_none(),
+        "no renewal brought the released lock back"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_broken_while_held_is_said_so_at_release_and_the_new_holder_keeps_it() {
+    let s3 = s3().await;
+    let bucket = bucket_with(&[]);
+    let key = lock::lock_key("broken");
+    let lease = Duration::from_secs(4);
+    let (first, _) = lock::acquire(&s3, &bucket, "broken", "up", lease, None)
+        .await
+        .unwrap();
+    let (second, broke) = lock::acquire(
+        &s3,
+        &bucket,
+        "broken",
+        "up",
+        lease,
+        Some(&first.holder.id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(broke.map(|h| h.id), Some(first.holder.id.clone()));
+    // The first run's next renewal finds the lock is not the one it wrote.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let warning = first.release().await.unwrap().expect("a warning");
+    assert!(warning.contains("was broken by another run"), "{warning}");
+    let current = lock::read_holder(&s3, &bucket, &key).await.unwrap().unwrap();
+    assert_eq!(current.id, second.holder.id, "the first run left the second's lock alone");
+    second.release().await.unwrap();
 }

@@ -379,6 +379,19 @@ pub fn deployable(prefix: &str) -> (Project, String) {
     (project, bucket)
 }
 
+/// The lock id an exit-4 message tells to pass: the word after its last `--force-unlock`.
+pub fn lock_id_in(stderr: &str) -> String {
+    let (_, after) = stderr
+        .rsplit_once("--force-unlock ")
+        .unwrap_or_else(|| panic!("no --force-unlock <id> in:\n{stderr}"));
+    after
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
 /// Whether the project's deploy lock object exists in the bucket.
 pub fn lock_exists(bucket: &str, project: &str) -> bool {
     let key = format!(".mldeploy/{project}/lock");
