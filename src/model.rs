@@ -38,6 +38,17 @@ pub fn path_for(template: &str, version: &str) -> String {
     template.replace("{version}", version)
 }
 
+/// The version whose path `path` is, read back through `model.path`: None when `path` is not
+/// one of its versions (a `--model-path` deploy, or a path set outside mldeploy).
+pub fn version_of(template: &str, path: &str) -> Option<String> {
+    let (before, after) = template.split_once("{version}")?;
+    let path = path.trim_end_matches('/');
+    let after = after.trim_end_matches('/');
+    let version = path.strip_prefix(before)?.strip_suffix(after)?;
+    check_version(version).ok()?;
+    Some(version.to_string())
+}
+
 /// "model version 6 (path)", "the model at path", or "an unknown model", for reports.
 pub fn describe(version: Option<&str>, path: Option<&str>) -> String {
     match (version, path) {
@@ -193,14 +204,41 @@ mod tests {
 
     #[test]
     fn only_versions_pass_as_versions() {
-        for good in ["7", "12", "v2.1", "champion", "2024-06-01_a", &"9".repeat(64)] {
+        for good in [
+            "7",
+            "12",
+            "v2.1",
+            "champion",
+            "2024-06-01_a",
+            &"9".repeat(64),
+        ] {
             assert_eq!(check_version(good), Ok(()), "{good:?}");
         }
         let long = "9".repeat(65);
-        for bad in ["", " ", "../7", "7/../8", "a b", "7\n", "7*", ".", "..", "-7", " 7", &long] {
+        for bad in [
+            "", " ", "../7", "7/../8", "a b", "7\n", "7*", ".", "..", "-7", " 7", &long,
+        ] {
             let why = check_version(bad).unwrap_err();
             assert!(why.contains(VERSION_RULE), "{bad:?}: {why}");
         }
+    }
+
+    #[test]
+    fn a_path_gives_back_its_version_through_the_template() {
+        let t = "mlflow/models/housing/{version}";
+        assert_eq!(
+            version_of(t, "mlflow/models/housing/7").as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            version_of(t, "mlflow/models/housing/7/").as_deref(),
+            Some("7")
+        );
+        assert_eq!(version_of(t, "mlflow/models/other/7"), None);
+        assert_eq!(version_of(t, "mlflow/models/housing/7/../8"), None);
+        let t = "models/{version}/artifacts";
+        assert_eq!(version_of(t, "models/12/artifacts").as_deref(), Some("12"));
+        assert_eq!(version_of(t, "models/12"), None);
     }
 
     #[test]

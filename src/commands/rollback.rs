@@ -22,7 +22,9 @@ async fn rollback<T: Target>(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Resu
         ctx.printer.result(&report)?;
         return Ok(ExitStatus::Success);
     }
-    let held = ctx.take_lock("rollback", args.deploy.force_unlock.as_deref()).await?;
+    let held = ctx
+        .take_lock("rollback", args.deploy.force_unlock.as_deref())
+        .await?;
     let applied = target
         .apply_rollback(ctx, chosen, report, &args.deploy)
         .await?;

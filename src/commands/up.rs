@@ -35,7 +35,9 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         ctx.printer.result(&plan)?;
         return Ok(ExitStatus::Success);
     }
-    let held = ctx.take_lock("up", args.deploy.force_unlock.as_deref()).await?;
+    let held = ctx
+        .take_lock("up", args.deploy.force_unlock.as_deref())
+        .await?;
     let applied = target.apply(ctx, &deploy, checked).await?;
     let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
     ctx.release(held).await?;

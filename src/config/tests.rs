@@ -46,7 +46,10 @@ fn a_good_file_loads_with_defaults_filled_in() {
     assert_eq!(c.image.keep_images, 30);
     assert_eq!(c.image.dockerfile, dir.path().join("./Dockerfile"));
     assert!(c.smoke.is_none());
-    assert_eq!(c.lock.bucket, "my-models", "the lock lives in the model bucket");
+    assert_eq!(
+        c.lock.bucket, "my-models",
+        "the lock lives in the model bucket"
+    );
     assert_eq!(c.lock.lease, crate::lock::DEFAULT_LEASE);
 }
 
@@ -60,7 +63,11 @@ fn the_lock_may_live_elsewhere_with_a_lease_of_10s_to_1h() {
     .unwrap();
     assert_eq!(c.lock.bucket, "deploy-locks");
     assert_eq!(c.lock.lease, std::time::Duration::from_secs(30));
-    for (lease, says) in [("5s", "between 10s and 1h"), ("2h", "between 10s and 1h"), ("soon", "not a duration")] {
+    for (lease, says) in [
+        ("5s", "between 10s and 1h"),
+        ("2h", "between 10s and 1h"),
+        ("soon", "not a duration"),
+    ] {
         let text = format!("{GOOD}\n[lock]\nlease = \"{lease}\"\n");
         let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
         assert_eq!(p.key.as_deref(), Some("lock.lease"));

@@ -9,8 +9,7 @@ use std::path::Path;
 use super::diagnostics::{Positions, Problem, Report};
 use super::limits::{check_bucket_name, check_project_name, is_region_like};
 use super::raw::{
-    RawConfig, RawImage, RawLock, RawModel, RawProject, RawSmoke, RawTarget, VersionValue,
-    REQUIRED,
+    RawConfig, RawImage, RawLock, RawModel, RawProject, RawSmoke, RawTarget, VersionValue, REQUIRED,
 };
 use super::{service, Config, Image, Lock, Model, Project, Smoke, Target, TargetKind};
 

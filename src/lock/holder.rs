@@ -125,4 +125,3 @@ pub(super) fn utc(secs: u64) -> String {
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_else(|_| secs.to_string())
 }
-

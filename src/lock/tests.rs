@@ -59,7 +59,10 @@ fn a_lock_left_behind_says_when_it_expires_and_how_to_go_on() {
 
 #[test]
 fn an_object_that_is_not_a_lock_is_named_by_its_etag() {
-    assert_eq!(object_id(Some("\"9b2cf535f27731c974343645a3985328\"")), "9b2cf535f27731c974343645a3985328");
+    assert_eq!(
+        object_id(Some("\"9b2cf535f27731c974343645a3985328\"")),
+        "9b2cf535f27731c974343645a3985328"
+    );
 }
 
 #[test]

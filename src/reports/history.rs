@@ -20,6 +20,10 @@ pub struct Release {
     pub ci_run: Option<String>,
     /// Whether the service runs this revision now.
     pub serving: bool,
+    /// Why this revision's record is not to be trusted as it stands: registered outside
+    /// mldeploy, or tags that disagree with the `MODEL_PATH` it runs (which is what is reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// Whether it carries the project's tag: registered by mldeploy, so `destroy` may
     /// deregister it.
     #[serde(skip)]
@@ -67,6 +71,9 @@ impl fmt::Display for HistoryReport {
                 if r.serving { " <- serving" } else { "" }
             );
             write!(f, "{}", line.trim_end())?;
+            if let Some(warning) = &r.warning {
+                write!(f, "\n        ! {warning}")?;
+            }
             if i != last {
                 writeln!(f)?;
             }
@@ -107,6 +114,7 @@ mod tests {
             ci_run: None,
             serving,
             ours: true,
+            warning: None,
         };
         let text = HistoryReport {
             target: TargetKind::Ecs,

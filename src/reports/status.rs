@@ -42,6 +42,10 @@ pub struct StatusReport {
     pub image: Option<String>,
     pub model_version: Option<String>,
     pub model_path: Option<String>,
+    /// Why the serving revision's record is not to be trusted as it stands (tags that disagree
+    /// with what it runs, or a revision mldeploy did not register); absent when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_warning: Option<String>,
     #[serde(flatten)]
     pub on: StatusOn,
 }
@@ -118,9 +122,18 @@ impl fmt::Display for StatusReport {
                 write!(f, "  image {image}, release {}", d.release)
             }
             StatusOn::Ecs(e) => {
-                writeln!(f, "{}: {} - serves {model} at {url}", e.service, e.state)?;
+                // ECS may judge it healthy while the app says it serves another model.
+                let state = if !self.healthy && e.state == State::Healthy {
+                    "serving another model".to_string()
+                } else {
+                    e.state.to_string()
+                };
+                writeln!(f, "{}: {state} - serves {model} at {url}", e.service)?;
                 if let Some(reason) = &self.reason {
                     writeln!(f, "  why: {reason}")?;
+                }
+                if let Some(warning) = &self.model_warning {
+                    writeln!(f, "  warning: {warning}")?;
                 }
                 writeln!(
                     f,

@@ -168,5 +168,10 @@ fn a_model_version_that_is_not_a_version_exits_2_before_any_call() {
 
 /// `text` as a TOML basic string.
 fn toml_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+    format!(
+        "\"{}\"",
+        text.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    )
 }

@@ -417,7 +417,10 @@ fn destroy_goes_on_without_the_lock_when_its_bucket_is_gone() {
     run.expect_code(0);
     assert_says(
         &run.stderr,
-        &[&format!("the lock bucket {bucket} no longer exists"), "without the deploy lock"],
+        &[
+            &format!("the lock bucket {bucket} no longer exists"),
+            "without the deploy lock",
+        ],
     );
     let left: Vec<_> = leftovers(&project.name)
         .into_iter()

@@ -160,7 +160,9 @@ fn aws_going_away_mid_up_exits_3_reports_the_lock_and_a_rerun_converges_without_
     );
 
     let id = lock_id_in(&run.stderr);
-    project.mldeploy(&["up", "--force-unlock", &id]).expect_code(0);
+    project
+        .mldeploy(&["up", "--force-unlock", &id])
+        .expect_code(0);
     assert_one_of_each(&project.name);
     assert!(!lock_exists(&bucket, &project.name));
     // The VPC the lost call made never had its DNS turned on; the re-run did that.

@@ -6,7 +6,10 @@ use crate::support::*;
 
 /// Writes a lock held by a run on another host whose lease runs out `secs` from now.
 fn lock_from_elsewhere(bucket: &str, project: &str, id: &str, secs: u64) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let holder = serde_json::json!({
         "id": id, "host": "runner-elsewhere", "user": "ci", "pid": 4242, "command": "up",
         "ci_run": "a CI job", "acquired_at": now, "expires_at": now + secs,
@@ -38,25 +41,42 @@ fn a_lock_left_by_a_run_on_another_host_goes_stale_after_its_lease_and_breaks_on
     held.expect_code(4);
     assert_says(
         &held.stderr,
-        &["another deploy holds the lock", "ci@runner-elsewhere", "lease renewed until", "--force-unlock 5f-10-77"],
+        &[
+            "another deploy holds the lock",
+            "ci@runner-elsewhere",
+            "lease renewed until",
+            "--force-unlock 5f-10-77",
+        ],
     );
 
     std::thread::sleep(Duration::from_secs(7));
     let stale = project.mldeploy(&["up"]);
     stale.expect_code(4);
-    assert_says(&stale.stderr, &["is stale", "lease ran out", "--force-unlock 5f-10-77"]);
+    assert_says(
+        &stale.stderr,
+        &["is stale", "lease ran out", "--force-unlock 5f-10-77"],
+    );
 
     // Another id breaks nothing.
     let wrong = project.mldeploy(&["up", "--force-unlock", "5f-10-78"]);
     wrong.expect_code(4);
-    assert_says(&wrong.stderr, &["nothing was broken", "has the id 5f-10-77"]);
+    assert_says(
+        &wrong.stderr,
+        &["nothing was broken", "has the id 5f-10-77"],
+    );
     assert!(lock_exists(&bucket, &project.name));
 
     let id = lock_id_in(&stale.stderr);
     let run = project.mldeploy(&["up", "--force-unlock", &id]);
     run.expect_code(0);
-    assert_says(&run.stderr, &["broke the deploy lock held by ci@runner-elsewhere"]);
-    assert!(!lock_exists(&bucket, &project.name), "released after the up");
+    assert_says(
+        &run.stderr,
+        &["broke the deploy lock held by ci@runner-elsewhere"],
+    );
+    assert!(
+        !lock_exists(&bucket, &project.name),
+        "released after the up"
+    );
 }
 
 #[test]
@@ -64,11 +84,23 @@ fn lock_bucket_puts_the_lock_outside_the_model_bucket() {
     let (project, models) = deployable("it-lockbucket");
     let locks = bucket_with(&[]);
     let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
-    project.write("mldeploy.toml", &format!("{config}[lock]\nbucket = \"{locks}\"\n"));
+    project.write(
+        "mldeploy.toml",
+        &format!("{config}[lock]\nbucket = \"{locks}\"\n"),
+    );
     let run = interrupt_during_build(&project, "up", || {
-        assert!(lock_exists(&locks, &project.name), "the lock is in lock.bucket");
-        assert!(!lock_exists(&models, &project.name), "and not in the model bucket");
+        assert!(
+            lock_exists(&locks, &project.name),
+            "the lock is in lock.bucket"
+        );
+        assert!(
+            !lock_exists(&models, &project.name),
+            "and not in the model bucket"
+        );
     });
     assert_eq!(run.code, Some(130), "{}", run.stderr);
-    assert!(!lock_exists(&locks, &project.name), "released at the interrupt");
+    assert!(
+        !lock_exists(&locks, &project.name),
+        "released at the interrupt"
+    );
 }

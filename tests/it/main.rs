@@ -11,6 +11,7 @@ mod load_balancer;
 mod lock;
 mod logs;
 mod model_lock;
+mod model_truth;
 mod network;
 mod resources;
 mod rollback;

@@ -145,9 +145,16 @@ async fn a_stale_lock_is_reported_and_broken_only_on_request() {
     );
 
     // Only by its id: another id breaks nothing.
-    let err = lock::acquire(&s3, &bucket, "housing", "up", lock::DEFAULT_LEASE, Some("0-0-0"))
-        .await
-        .unwrap_err();
+    let err = lock::acquire(
+        &s3,
+        &bucket,
+        "housing",
+        "up",
+        lock::DEFAULT_LEASE,
+        Some("0-0-0"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Locked);
     let text = format!("{err:#}");
     assert!(
@@ -201,9 +208,10 @@ async fn force_unlock_breaks_an_object_that_is_not_a_lock() {
             && format!("{err:#}").contains(&format!("--force-unlock {etag}")),
         "{err:#}"
     );
-    let (held, broken) = lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_LEASE, Some(&etag))
-        .await
-        .unwrap();
+    let (held, broken) =
+        lock::acquire(&s3, &bucket, "junk", "up", lock::DEFAULT_LEASE, Some(&etag))
+            .await
+            .unwrap();
     assert!(broken.is_none(), "no holder to name");
     held.release().await.unwrap();
 }
@@ -220,18 +228,32 @@ async fn a_held_lock_is_renewed_while_held_and_never_after_release() {
     let first = held.holder.expires_at;
     // Past the first lease: without renewals it would be stale by now.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let now = lock::read_holder(&s3, &bucket, &key).await.unwrap().unwrap();
+    let now = lock::read_holder(&s3, &bucket, &key)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(now.id, held.holder.id);
-    assert!(now.expires_at > first + 1, "renewed: {} then {}", first, now.expires_at);
+    assert!(
+        now.expires_at > first + 1,
+        "renewed: {} then {}",
+        first,
+        now.expires_at
+    );
     let err = lock::acquire(&s3, &bucket, "beat", "rollback", lease, None)
         .await
         .unwrap_err();
-    assert!(format!("{err:#}").contains("another deploy holds"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("another deploy holds"),
+        "{err:#}"
+    );
 
     assert_eq!(held.release().await.unwrap(), None, "nobody broke it");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        lock::read_holder(&s3, &bucket, &key).await.unwrap().is_none(),
+        lock::read_holder(&s3, &bucket, &key)
+            .await
+            .unwrap()
+            .is_none(),
         "no renewal brought the released lock back"
     );
 }
@@ -245,22 +267,22 @@ async fn a_lock_broken_while_held_is_said_so_at_release_and_the_new_holder_keeps
     let (first, _) = lock::acquire(&s3, &bucket, "broken", "up", lease, None)
         .await
         .unwrap();
-    let (second, broke) = lock::acquire(
-        &s3,
-        &bucket,
-        "broken",
-        "up",
-        lease,
-        Some(&first.holder.id),
-    )
-    .await
-    .unwrap();
+    let (second, broke) =
+        lock::acquire(&s3, &bucket, "broken", "up", lease, Some(&first.holder.id))
+            .await
+            .unwrap();
     assert_eq!(broke.map(|h| h.id), Some(first.holder.id.clone()));
     // The first run's next renewal finds the lock is not the one it wrote.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let warning = first.release().await.unwrap().expect("a warning");
     assert!(warning.contains("was broken by another run"), "{warning}");
-    let current = lock::read_holder(&s3, &bucket, &key).await.unwrap().unwrap();
-    assert_eq!(current.id, second.holder.id, "the first run left the second's lock alone");
+    let current = lock::read_holder(&s3, &bucket, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        current.id, second.holder.id,
+        "the first run left the second's lock alone"
+    );
     second.release().await.unwrap();
 }

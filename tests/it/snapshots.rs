@@ -122,6 +122,7 @@ fn status_of_a_degraded_ecs_service() {
         image: Some(IMAGE.into()),
         model_version: Some("7".into()),
         model_path: Some("mlflow/models/housing/7".into()),
+        model_warning: None,
         on: StatusOn::Ecs(EcsStatus {
             state: State::Degraded,
             cluster: "housing".into(),
@@ -169,6 +170,7 @@ fn status_on_docker() {
         image: Some("housing:ctx-0123456789abcdef".into()),
         model_version: Some("7".into()),
         model_path: Some("mlflow/models/housing/7".into()),
+        model_warning: None,
         on: StatusOn::Docker(DockerStatus {
             container: "housing-3".into(),
             release: 3,
@@ -191,6 +193,7 @@ fn history_on_ecs() {
         ci_run: (revision == 3).then(|| "github:org/housing#41".into()),
         serving,
         ours: true,
+        warning: None,
     };
     let report = HistoryReport {
         target: TargetKind::Ecs,

@@ -120,7 +120,7 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        // Leave no images of this test behind in the shared engine.
+        // Leave no images, services or containers of this test behind in the shared sandbox.
         // Repeated reference filters are OR'd: the local name and the ECR one.
         let refs = docker(&[
             "images",
@@ -132,11 +132,30 @@ impl Drop for Project {
             &format!("reference=*/{}:*", self.name),
         ]);
         let all: Vec<String> = refs.stdout.lines().map(str::to_string).collect();
-        if !all.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(all.iter().map(String::as_str));
-            docker(&args);
+        if all.is_empty() {
+            return; // never built, so never deployed
         }
+        // Stop what the test deployed, so the shared sandbox does not keep running (and health
+        // checking) every test's service until the end of the suite: the ECS service (the
+        // sandbox stops its tasks), and any container of the project's image (the Docker
+        // target's releases). The rest of the stack is moto's memory only.
+        if std::path::Path::new(&self.path().join("mldeploy.toml")).exists() {
+            let _ = Command::new("aws")
+                .args(["ecs", "delete-service", "--force", "--cluster", &self.name])
+                .args(["--service", &self.name])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let label = format!("label=mldeploy.project={}", self.name);
+        let containers = docker(&["ps", "-aq", "--filter", &label]);
+        let ids: Vec<&str> = containers.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            docker(&[&["rm", "-f"][..], &ids].concat());
+        }
+        let mut args = vec!["rmi", "-f"];
+        args.extend(all.iter().map(String::as_str));
+        docker(&args);
     }
 }
 

@@ -165,6 +165,7 @@ impl Target for Docker {
             image: Some(c.image.clone()),
             model_version: c.model_version.clone(),
             model_path: c.model_path.clone(),
+            model_warning: None,
             on: StatusOn::Docker(DockerStatus {
                 container: c.name.clone(),
                 release: c.release,

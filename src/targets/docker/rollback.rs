@@ -51,6 +51,7 @@ fn release_of(c: &ProjectContainer) -> Release {
         ci_run: None,
         serving: c.running,
         ours: true,
+        warning: None,
     }
 }
 

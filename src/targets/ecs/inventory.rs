@@ -9,7 +9,7 @@ use crate::aws::{call_error, tags, Aws};
 use crate::targets::inventory::{Found, Kind};
 
 /// Everything of the project's that exists, in deletion order.
-pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
+pub async fn find(aws: &Aws, project: &str, model_path: &str) -> anyhow::Result<Vec<Found>> {
     let (ecs, elb, ec2) = (aws.ecs(), aws.elbv2(), aws.ec2());
     let mut found = Vec::new();
 
@@ -37,7 +37,7 @@ pub async fn find(aws: &Aws, project: &str) -> anyhow::Result<Vec<Found>> {
         let ours = load_balancer::is_ours(&elb, &arn, project).await?;
         found.push(Found::new(Kind::TargetGroup, project, arn, ours));
     }
-    for r in releases::list(&ecs, project, None, None).await? {
+    for r in releases::list(&ecs, project, model_path, None, None).await? {
         let name = service::short_task_definition(&r.release.task_definition).to_string();
         let (arn, ours) = (r.release.task_definition, r.release.ours);
         found.push(Found::new(Kind::TaskDefinition, name, arn, ours));

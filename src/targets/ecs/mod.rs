@@ -155,14 +155,7 @@ impl Target for Ecs {
 
     async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {
         let aws = ctx.aws().await?;
-        status::look(
-            &aws.ecs(),
-            &aws.elbv2(),
-            ctx.project(),
-            &aws.region,
-            ctx.config.service.certificate_arn.as_deref(),
-        )
-        .await
+        status::look(&aws.ecs(), &aws.elbv2(), &ctx.config, &aws.region).await
     }
 
     async fn releases(&self, ctx: &Ctx<'_>, limit: Option<usize>) -> anyhow::Result<HistoryReport> {
@@ -171,7 +164,14 @@ impl Target for Ecs {
         let serving = service::describe(&ecs, project, project)
             .await?
             .and_then(|s| s.task_definition().map(str::to_string));
-        let revisions = releases::list(&ecs, project, serving.as_deref(), limit).await?;
+        let revisions = releases::list(
+            &ecs,
+            project,
+            &ctx.config.model.path,
+            serving.as_deref(),
+            limit,
+        )
+        .await?;
         Ok(HistoryReport {
             target: TargetKind::Ecs,
             family: project.to_string(),
@@ -190,7 +190,7 @@ impl Target for Ecs {
     }
 
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
-        inventory::find(ctx.aws().await?, ctx.project()).await
+        inventory::find(ctx.aws().await?, ctx.project(), &ctx.config.model.path).await
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
-//! The project's releases: the revisions of its task-definition family, newest first, each with
-//! what `up` recorded as tags when it registered it (model version and path, image, git commit,
-//! CI run). `history` prints them; `rollback` picks its target among them.
+//! The project's releases: the revisions of its task-definition family, newest first. What a
+//! revision serves is read from what it runs (the container's `MODEL_PATH`, its version through
+//! `model.path`, and its image); the tags `up` recorded (git commit, CI run) add where it came
+//! from, and a revision whose tags disagree with what it runs, or that mldeploy did not register,
+//! carries a warning. `history` prints them; `rollback` picks its target among them.
 
 use aws_sdk_ecs::types::{SortOrder, TaskDefinitionField, TaskDefinitionStatus};
 use aws_sdk_ecs::Client;
@@ -26,6 +28,7 @@ pub struct Revision {
 pub async fn list(
     ecs: &Client,
     family: &str,
+    template: &str,
     serving: Option<&str>,
     limit: Option<usize>,
 ) -> anyhow::Result<Vec<Revision>> {
@@ -54,7 +57,7 @@ pub async fn list(
         arns.truncate(n);
     }
     let mut revisions: Vec<Revision> = futures_util::stream::iter(arns)
-        .map(|arn| describe(ecs, arn, serving))
+        .map(|arn| describe(ecs, arn, template, serving))
         .buffered(CONCURRENT_DESCRIBES)
         .try_collect()
         .await?;
@@ -62,10 +65,11 @@ pub async fn list(
     Ok(revisions)
 }
 
-/// One revision with its tags.
+/// One revision: what it runs, and its tags. `template` is `model.path`.
 pub async fn describe(
     ecs: &Client,
     arn: String,
+    template: &str,
     serving: Option<&str>,
 ) -> anyhow::Result<Revision> {
     let out = ecs
@@ -82,23 +86,90 @@ pub async fn describe(
     let spec = TaskSpec::from_registered(td);
     let arn = td.task_definition_arn().unwrap_or(&arn).to_string();
     let ours = family_of(&arn).is_some_and(|f| tag(super::PROJECT_TAG).as_deref() == Some(f));
+    let runs = Runs {
+        model_path: spec.env("MODEL_PATH").map(str::to_string),
+        image: spec.container().map(|c| c.image.clone()),
+    };
+    let tagged = Runs {
+        model_path: tag("mldeploy:model-path"),
+        image: tag("mldeploy:image"),
+    };
+    let tagged_version = tag("mldeploy:model-version");
+    let warning = warning(ours, &runs, &tagged, tagged_version.as_deref());
+    // The version is read from the path through model.path; the tag says it only for the path
+    // it was written with (model.path may have changed since).
+    let model_version = runs
+        .model_path
+        .as_deref()
+        .and_then(|p| crate::model::version_of(template, p))
+        .or_else(|| {
+            same_path(&tagged, &runs)
+                .then_some(tagged_version)
+                .flatten()
+        });
     let release = Release {
         revision: td.revision(),
         serving: serving == Some(arn.as_str()),
         task_definition: arn,
-        model_version: tag("mldeploy:model-version"),
-        // A revision registered by hand has no tags: read what it runs instead.
-        model_path: tag("mldeploy:model-path")
-            .or_else(|| spec.env("MODEL_PATH").map(str::to_string)),
-        image: tag("mldeploy:image").or_else(|| spec.container().map(|c| c.image.clone())),
+        model_version,
+        model_path: runs.model_path,
+        image: runs.image,
         created: td
             .registered_at()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         git_commit: tag("mldeploy:git-commit"),
         ci_run: tag("mldeploy:ci-run"),
         ours,
+        warning,
     };
     Ok(Revision { release, spec })
+}
+
+/// Whether the tags name the model path the revision runs (a trailing `/` aside).
+fn same_path(tagged: &Runs, runs: &Runs) -> bool {
+    let trimmed = |r: &Runs| {
+        r.model_path
+            .as_deref()
+            .map(|p| p.trim_end_matches('/').to_string())
+    };
+    trimmed(tagged) == trimmed(runs)
+}
+
+/// What a revision runs, or what its tags say it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Runs {
+    model_path: Option<String>,
+    image: Option<String>,
+}
+
+/// Why a revision's record is not to be trusted as it stands, if it is not: tags that copy
+/// another revision's (tools that clone the serving task definition do) disagree with what it
+/// runs, and a revision without the project's tag was registered outside mldeploy.
+fn warning(ours: bool, runs: &Runs, tagged: &Runs, tagged_version: Option<&str>) -> Option<String> {
+    if !ours {
+        return Some(
+            "registered outside mldeploy (no mldeploy:project tag): reported as what it runs"
+                .into(),
+        );
+    }
+    let path_differs = tagged.model_path.is_some() && !same_path(tagged, runs);
+    let image_differs = tagged.image.is_some() && tagged.image != runs.image;
+    if !(path_differs || image_differs) {
+        return None;
+    }
+    let says = crate::model::describe(tagged_version, tagged.model_path.as_deref());
+    let mut what = format!(
+        "its tags say {says}, but it runs MODEL_PATH {}",
+        runs.model_path.as_deref().unwrap_or("(none)")
+    );
+    if image_differs {
+        what.push_str(&format!(
+            " and image {}",
+            runs.image.as_deref().unwrap_or("(none)")
+        ));
+    }
+    what.push_str(": reported as what it runs");
+    Some(what)
 }
 
 /// `arn:...:task-definition/housing:7` -> `housing`.

@@ -45,11 +45,14 @@ pub async fn choose(
     let svc = service::require(&ecs, &project, &aws.region).await?;
     let shape = RunningShape::of(&svc)?;
     let serving = svc.task_definition().unwrap_or_default().to_string();
-    let revisions = releases::list(&ecs, &project, Some(&serving), None).await?;
+    let revisions =
+        releases::list(&ecs, &project, &config.model.path, Some(&serving), None).await?;
     let current = match revisions.iter().find(|r| r.release.serving) {
         Some(r) => r.clone(),
         // The serving revision may have been deregistered by hand: it still describes.
-        None => releases::describe(&ecs, serving.clone(), Some(&serving)).await?,
+        None => {
+            releases::describe(&ecs, serving.clone(), &config.model.path, Some(&serving)).await?
+        }
     };
 
     let wanted = match (&args.model_version, args.to_revision) {
@@ -119,6 +122,7 @@ pub async fn choose(
                 ci_run: tags.ci_run.clone(),
                 serving: false,
                 ours: true,
+                warning: None,
             },
         ),
     };

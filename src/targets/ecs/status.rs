@@ -7,22 +7,25 @@ use super::load_balancer;
 use super::releases;
 use super::service::{self, RunningShape};
 use super::watcher::{judge, Verdict, Watch};
-use crate::config::TargetKind;
+use crate::config::{Config, TargetKind};
 use crate::reports::status::{EcsStatus, State, StatusOn, StatusReport, Targets};
 
 /// How many of the service's events the report carries.
 const EVENTS: usize = 5;
+/// How long `status` waits for the app's readiness answer before it goes without it.
+const APP_WAIT: Duration = Duration::from_secs(3);
 /// The watcher's poll interval (a status look never waits).
 const POLL: Duration = Duration::from_secs(2);
 
-/// One look at the service.
+/// One look at the service, and at what its app says it serves.
 pub async fn look(
     ecs: &aws_sdk_ecs::Client,
     elb: &aws_sdk_elasticloadbalancingv2::Client,
-    project: &str,
+    config: &Config,
     region: &str,
-    certificate_arn: Option<&str>,
 ) -> anyhow::Result<StatusReport> {
+    let project = config.project.name.as_str();
+    let certificate_arn = config.service.certificate_arn.as_deref();
     let svc = service::require(ecs, project, region).await?;
     let shape = RunningShape::of(&svc)?;
     let serving = svc.task_definition().unwrap_or_default().to_string();
@@ -39,10 +42,24 @@ pub async fn look(
     };
     let (snapshot, release, dns) = tokio::try_join!(
         watch.snapshot(),
-        releases::describe(ecs, serving.clone(), Some(&serving)),
+        releases::describe(ecs, serving.clone(), &config.model.path, Some(&serving)),
         load_balancer::dns_name_for_target_group(elb, &shape.target_group_arn),
     )?;
-    let (state, reason) = assess(&primary_id, &snapshot);
+    let (state, mut reason) = assess(&primary_id, &snapshot);
+    let url = dns.map(|d| load_balancer::url(&d, certificate_arn));
+    let mut healthy = state == State::Healthy;
+    // What the app itself says it serves, when its readiness answer names it. Asked only of a
+    // service ECS judges healthy: only then can the answer change the verdict.
+    if let (true, Some(url), Some(runs)) = (healthy, &url, &release.release.model_path) {
+        if let Some(says) = app_model(url, &config.service.ready_path).await {
+            if says.trim_end_matches('/') != runs.trim_end_matches('/') {
+                healthy = false;
+                reason = Some(format!(
+                    "the app at {url} says it serves {says}, but the service's revision runs MODEL_PATH {runs}"
+                ));
+            }
+        }
+    }
     let events = svc
         .events()
         .iter()
@@ -56,10 +73,11 @@ pub async fn look(
         })
         .collect();
     Ok(StatusReport {
-        healthy: state == State::Healthy,
+        healthy,
         target: TargetKind::Ecs,
         reason,
-        url: dns.map(|d| load_balancer::url(&d, certificate_arn)),
+        url,
+        model_warning: release.release.warning,
         image: release.release.image,
         model_version: release.release.model_version,
         model_path: release.release.model_path,
@@ -80,6 +98,24 @@ pub async fn look(
             events,
         }),
     })
+}
+
+/// The `model_path` the app's readiness answer names, when it answers with JSON that does (the
+/// example app's `/ready` does); None when it cannot be asked or does not say.
+pub async fn app_model(url: &str, ready_path: &str) -> Option<String> {
+    let prober = crate::smoke::Prober::new().ok()?;
+    let request = crate::smoke::SmokeRequest::ready(ready_path);
+    let ready = format!("{url}{ready_path}");
+    let asked = prober.send(&ready, &request);
+    match tokio::time::timeout(APP_WAIT, asked).await.ok()? {
+        crate::smoke::Answer::Http {
+            status: 200, body, ..
+        } => {
+            let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
+            answer.get("model_path")?.as_str().map(str::to_string)
+        }
+        _ => None,
+    }
 }
 
 /// The service's state from one snapshot, judged like the rollout watcher judges a deployment,
