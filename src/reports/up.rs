@@ -69,9 +69,13 @@ pub(crate) fn write_plan(f: &mut fmt::Formatter<'_>, changes: &[Change]) -> fmt:
     for c in changes {
         writeln!(f, "  {c}")?;
     }
+    let deletes = match count(Action::Delete) {
+        0 => String::new(),
+        n => format!(", {n} to delete"),
+    };
     write!(
         f,
-        "Plan: {} to create, {} to update, {} unchanged. Nothing was changed.",
+        "Plan: {} to create, {} to update{deletes}, {} unchanged. Nothing was changed.",
         count(Action::Create),
         count(Action::Update),
         count(Action::Keep)

@@ -22,6 +22,8 @@ pub enum Action {
     Create,
     Update,
     Keep,
+    /// Only ever something mldeploy made by mistake, like the empty twin a retried call left.
+    Delete,
 }
 
 impl Change {
@@ -46,6 +48,7 @@ impl std::fmt::Display for Change {
             Action::Create => "create",
             Action::Update => "update",
             Action::Keep => "keep  ",
+            Action::Delete => "delete",
         };
         write!(f, "{verb} {} {}", self.resource, self.name)?;
         if let Some(detail) = &self.detail {

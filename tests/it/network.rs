@@ -147,3 +147,62 @@ async fn a_dry_run_reports_the_network_and_creates_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use_kept() {
+    let ec2 = ec2().await;
+    let project = unique_name("it-nettwin");
+    let net = network::ensure(&ec2, &converge(&project, false), &mut Vec::new())
+        .await
+        .unwrap();
+    // What a CreateVpc whose answer was lost and that was retried leaves: a second tagged VPC.
+    let tags = format!(
+        "ResourceType=vpc,Tags=[{{Key=mldeploy:project,Value={project}}},{{Key=Name,Value={project}}}]"
+    );
+    let twin = aws(&[
+        "ec2",
+        "create-vpc",
+        "--cidr-block",
+        "10.0.0.0/16",
+        "--tag-specifications",
+        &tags,
+    ])
+    .expect_code(0)
+    .json()["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut planned = Vec::new();
+    network::ensure(&ec2, &converge(&project, true), &mut planned)
+        .await
+        .unwrap();
+    let delete: Vec<_> = planned
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .collect();
+    assert_eq!(delete.len(), 1, "{planned:#?}");
+    assert_eq!(delete[0].name, format!("{project} ({twin})"));
+    assert_eq!(
+        by_tag("describe-vpcs", &project, "Vpcs")
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "a plan deletes nothing"
+    );
+
+    let mut changes = Vec::new();
+    let again = network::ensure(&ec2, &converge(&project, false), &mut changes)
+        .await
+        .unwrap();
+    assert_eq!(again, net, "the VPC in use is the one kept");
+    let vpcs = by_tag("describe-vpcs", &project, "Vpcs");
+    assert_eq!(vpcs.as_array().unwrap().len(), 1, "{vpcs}");
+    assert_eq!(vpcs[0]["VpcId"], net.vpc_id.known().unwrap());
+    let mut third = Vec::new();
+    network::ensure(&ec2, &converge(&project, false), &mut third)
+        .await
+        .unwrap();
+    assert!(third.iter().all(|c| c.action == Action::Keep), "{third:#?}");
+}

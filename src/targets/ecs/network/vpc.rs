@@ -29,12 +29,14 @@ pub async fn ensure_vpc(
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Id> {
     let project = cv.project.as_str();
-    let mut ids: Vec<String> = find_vpcs(ec2, project)
+    let ids: Vec<String> = find_vpcs(ec2, project)
         .await?
         .iter()
         .filter_map(|v| v.vpc_id().map(str::to_string))
         .collect();
-    ids.sort();
+    let mut ranked = rank(ec2, ids).await?;
+    let twins = ranked.split_off(ranked.len().min(1));
+    let ids: Vec<String> = ranked.into_iter().map(|(id, _)| id).collect();
     let dns_off = match ids.first() {
         // Both attributes are read at once: this runs on every `up`.
         Some(id) => {
@@ -54,8 +56,71 @@ pub async fn ensure_vpc(
         None => Vec::new(),
     };
     let planned = plan_vpc(project, ids.first().map(String::as_str), dns_off);
-    cv.carry_out(planned, changes, |step| apply_vpc(ec2, project, step))
+    let vpc = cv
+        .carry_out(planned, changes, |step| apply_vpc(ec2, project, step))
+        .await?;
+    for planned in plan_twins(project, &twins) {
+        cv.carry_out(planned, changes, |id| delete_twin(ec2, id))
+            .await?;
+    }
+    Ok(vpc)
+}
+
+/// The project's VPCs, the one to use first: the one holding the most subnets, then the lowest
+/// id. A CreateVpc whose answer was lost and that was retried leaves two tagged VPCs, the run
+/// going on in the second; the first stays empty. Subnets are counted only when there are two.
+async fn rank(ec2: &Client, mut ids: Vec<String>) -> anyhow::Result<Vec<(String, usize)>> {
+    ids.sort();
+    if ids.len() < 2 {
+        return Ok(ids.into_iter().map(|id| (id, 0)).collect());
+    }
+    let mut ranked = Vec::new();
+    for id in ids {
+        let pages: Vec<_> = crate::all_pages!(
+            ec2.describe_subnets().filters(super::filter("vpc-id", &id)),
+            "ec2:DescribeSubnets"
+        )?;
+        let subnets: usize = pages.iter().map(|p| p.subnets().len()).sum();
+        ranked.push((id, subnets));
+    }
+    // Stable: among equals, the lowest id stays first.
+    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    Ok(ranked)
+}
+
+/// Decides what becomes of the project's other VPCs: an empty one (nothing can be in it that
+/// anyone uses) is deleted; one holding subnets is left, and said so (`destroy` removes it).
+pub fn plan_twins(project: &str, twins: &[(String, usize)]) -> Vec<Planned<String, ()>> {
+    twins
+        .iter()
+        .map(|(id, subnets)| {
+            let name = format!("{project} ({id})");
+            if *subnets == 0 {
+                Planned::change(
+                    Change::new("VPC", name, Action::Delete)
+                        .because("an empty second VPC of the project's, as a retried CreateVpc leaves"),
+                    (),
+                    id.clone(),
+                )
+            } else {
+                Planned::keep(
+                    Change::new("VPC", name, Action::Keep).because(format!(
+                        "a second VPC of the project's, holding {subnets} subnet(s): left as it is; `mldeploy destroy` removes it"
+                    )),
+                    (),
+                )
+            }
+        })
+        .collect()
+}
+
+async fn delete_twin(ec2: &Client, id: String) -> anyhow::Result<Option<()>> {
+    ec2.delete_vpc()
+        .vpc_id(&id)
+        .send()
         .await
+        .map_err(|e| call_error("ec2:DeleteVpc", e))?;
+    Ok(None)
 }
 
 /// Tasks resolve ECR, S3 and CloudWatch by name: the VPC needs both.
@@ -161,6 +226,18 @@ pub async fn delete(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_empty_second_vpc_is_deleted() {
+        let planned = plan_twins("p", &[("vpc-2".into(), 0), ("vpc-3".into(), 2)]);
+        assert_eq!(planned[0].step.as_deref(), Some("vpc-2"));
+        assert_eq!(planned[0].changes[0].action, Action::Delete);
+        assert_eq!(planned[1].step, None);
+        assert!(planned[1].changes[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("holding 2 subnet(s)")));
+    }
 
     #[test]
     fn a_vpc_is_created_kept_or_has_its_dns_turned_on() {
