@@ -319,7 +319,9 @@ fn a_destroy_that_fails_part_way_goes_on_reports_what_is_left_and_a_rerun_finish
     ])
     .expect_code(0);
 
-    let run = project.mldeploy(&["destroy", "--yes", "--timeout", "3s"]);
+    // Long enough for the network interfaces of the stopped tasks to go (the sandbox keeps them
+    // 4 s, as AWS keeps them minutes), while the cluster never empties.
+    let run = project.mldeploy(&["destroy", "--yes", "--timeout", "12s"]);
     run.expect_code(1);
     assert!(
         run.stderr
@@ -427,4 +429,47 @@ fn destroy_goes_on_without_the_lock_when_its_bucket_is_gone() {
         .filter(|(_, n)| *n > 0)
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn destroy_waits_for_the_network_interfaces_stopped_tasks_leave_and_says_so() {
+    let (project, _) = deployable("it-destroyeni");
+    project.mldeploy(&["up"]).expect_code(0);
+    let enis = |project: &str| {
+        let service = service_of(project);
+        let subnet = service["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        aws(&[
+            "ec2",
+            "describe-network-interfaces",
+            "--filters",
+            &format!("Name=subnet-id,Values={subnet}"),
+        ])
+        .expect_code(0)
+        .json()["NetworkInterfaces"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert!(
+        enis(&project.name) > 0,
+        "the task has its network interface"
+    );
+    let run = project.mldeploy(&["destroy", "--yes"]);
+    run.expect_code(0);
+    assert_says(
+        &run.stderr,
+        &[
+            "waiting to delete security group",
+            "has a dependent object",
+            "network interface",
+        ],
+    );
+    assert!(
+        leftovers(&project.name).iter().all(|(_, n)| *n == 0),
+        "{:?}",
+        leftovers(&project.name)
+    );
 }

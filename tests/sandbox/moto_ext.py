@@ -42,6 +42,16 @@ a second.
 Task definitions get the registeredAt that ECS returns and moto leaves out, and DeleteCluster
 refuses a cluster with ACTIVE services (ClusterContainsServicesException), as ECS does.
 
+Network interfaces outlive their tasks. Each awsvpc task has an elastic network interface in its
+subnet with its security groups (moto makes it with the task); when the task stops, the interface
+stays for SANDBOX_ENI_LINGER_SECONDS (default 4; on AWS, minutes) before it goes. While an
+interface uses a security group or is in a subnet, DeleteSecurityGroup and DeleteSubnet fail with
+DependencyViolation, as EC2 documents (API_DeleteSecurityGroup: "If you attempt to delete a
+security group that is associated with an instance or network interface ... the operation fails
+with DependencyViolation"; API_DeleteSubnet: "You must terminate all running instances in the
+subnet before you can delete the subnet", and EC2 refuses a subnet that still holds network
+interfaces the same way). moto enforces neither.
+
 Containers are labelled `mldeploy.sandbox.task`; the ones of tasks moto no longer knows (a reset,
 a deleted service, a restart) are removed.
 
@@ -64,6 +74,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from moto.core.exceptions import JsonRESTError
+from moto.ec2.exceptions import DependencyViolationError
+from moto.ec2.models import EC2Backend, ec2_backends
 from moto.core.utils import utcnow
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ecs import models as ecs_models
@@ -82,6 +94,7 @@ ALB_ADDRESS = os.environ.get("SANDBOX_ALB_ADDRESS", "127.0.0.2")
 HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
 HOSTS_MARK = "# mldeploy-sandbox-alb"
 TASK_LABEL = "mldeploy.sandbox.task"
+ENI_LINGER_SECONDS = float(os.environ.get("SANDBOX_ENI_LINGER_SECONDS", "4"))
 SCHEDULER_SECONDS = 0.25
 LOGS_SECONDS = 1.0
 
@@ -91,6 +104,7 @@ Responses = ecs_responses.EC2ContainerServiceResponse
 _lock = threading.RLock()
 _opened_at: dict[str, float] = {}  # deployment id -> when it opened (monotonic)
 _completed_td: dict[str, str] = {}  # service arn -> the task definition of its last completed deployment
+_lingering: list[tuple[float, str, str, str]] = []  # (when it goes, account, region, ENI id) of stopped tasks
 
 
 def log(msg):
@@ -318,6 +332,11 @@ def _stop_task(task, reason, exit_code):
             except Exception:  # the target group is gone already
                 pass
         docker("rm", "-f", run.container_id)
+    # The task's network interface outlives it a while (see the module's docstring).
+    for attachment in task.attachments or []:
+        for detail in attachment.get("details", []):
+            if detail["name"] == "networkInterfaceId":
+                _lingering.append((time.monotonic() + ENI_LINGER_SECONDS, task._account_id, task.region_name, detail["value"]))
     _set_status(task, "STOPPED")
     task.desired_status = "STOPPED"
     task.stopped_reason = reason
@@ -446,7 +465,21 @@ def _schedule(backend, service, states):
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
 
+def _release_network_interfaces():
+    """Deletes the network interfaces of stopped tasks whose while is up."""
+    now = time.monotonic()
+    with _lock:
+        due = [item for item in _lingering if item[0] <= now]
+        _lingering[:] = [item for item in _lingering if item[0] > now]
+    for _, account, region, eni_id in due:
+        try:
+            ec2_backends[account][region].delete_network_interface(eni_id)
+        except Exception:  # gone already (a reset)
+            pass
+
+
 def _tick():
+    _release_network_interfaces()
     states = _container_states()
     with _lock:
         live = set()
@@ -842,6 +875,28 @@ def delete_cluster(self, cluster_str):
     return _original_delete_cluster(self, cluster_str)
 
 
+_original_delete_security_group = EC2Backend.delete_security_group
+_original_delete_subnet = EC2Backend.delete_subnet
+
+
+def delete_security_group(self, name=None, group_id=None):
+    """DependencyViolation while a network interface uses the group (API_DeleteSecurityGroup)."""
+    group = self.get_security_group_by_name_or_id(group_id or name) if (group_id or name) else None
+    if group is not None:
+        for eni in list(self.enis.values()):
+            if any(getattr(g, "id", g) == group.id for g in eni.group_set):
+                raise DependencyViolationError(f"resource {group.id} has a dependent object")
+    return _original_delete_security_group(self, name=name, group_id=group_id)
+
+
+def delete_subnet(self, subnet_id):
+    """DependencyViolation while a network interface is in the subnet (API_DeleteSubnet)."""
+    for eni in list(self.enis.values()):
+        if getattr(eni.subnet, "id", eni.subnet) == subnet_id:
+            raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+    return _original_delete_subnet(self, subnet_id)
+
+
 _original_task_definition_init = ecs_models.TaskDefinition.__init__
 
 
@@ -853,6 +908,8 @@ def task_definition_init(self, *args, **kwargs):
 # moto sets an interface's DNS name only in VPCs with DNS host names on, and its ECS tasks read it.
 NetworkInterface.private_dns_name = None
 ecs_models.TaskDefinition.__init__ = task_definition_init
+EC2Backend.delete_security_group = delete_security_group
+EC2Backend.delete_subnet = delete_subnet
 Backend.delete_cluster = delete_cluster
 Responses.create_service = create_service_response
 Backend.update_service = update_service

@@ -194,6 +194,22 @@ impl Target for Ecs {
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()> {
-        teardown::delete(ctx.aws().await?, item, deadline).await
+        let printer = ctx.printer;
+        let waiting = |code: &str, why: &str| {
+            // EC2's DependencyViolation after a service is gone is a stopped task's interface.
+            let hint = if code == "DependencyViolation" {
+                " (a stopped task's network interface keeps its subnet and security group for minutes)"
+            } else {
+                ""
+            };
+            printer.info(format!(
+                "  waiting to delete {item}: AWS says \"{why}\"{hint}; trying every 2 s until the --timeout"
+            ))
+        };
+        let wait = teardown::Wait {
+            until: deadline,
+            waiting: &waiting,
+        };
+        teardown::delete(ctx.aws().await?, item, &wait).await
     }
 }

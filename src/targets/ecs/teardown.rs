@@ -26,23 +26,38 @@ const BUSY: &[&str] = &[
     "ClusterContainsTasksException",
 ];
 
-/// Retries a call while AWS answers that something still depends on the resource.
+/// How long a delete may wait, and whom to tell, once, what it waits for.
+pub struct Wait<'a> {
+    pub until: Instant,
+    /// Called with AWS's error code and message the first time a delete has to wait.
+    pub waiting: &'a (dyn Fn(&str, &str) + Send + Sync),
+}
+
+/// Retries a call while AWS answers that something still depends on the resource (a stopped
+/// task's network interface keeps its security group and subnet for minutes), saying so once.
 pub async fn while_busy<T, E, R, Fut>(
-    deadline: Instant,
+    wait: &Wait<'_>,
     mut call: impl FnMut() -> Fut,
 ) -> Result<T, SdkError<E, R>>
 where
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
     E: ProvideErrorMetadata,
 {
+    let mut said = false;
     loop {
         match call().await {
             Err(e)
-                if Instant::now() < deadline
+                if Instant::now() < wait.until
                     && e.as_service_error()
                         .and_then(|s| s.code())
                         .is_some_and(|c| BUSY.contains(&c)) =>
             {
+                if !said {
+                    let service = e.as_service_error();
+                    let code = service.and_then(|s| s.code()).unwrap_or_default();
+                    (wait.waiting)(code, service.and_then(|s| s.message()).unwrap_or(code));
+                    said = true;
+                }
                 tokio::time::sleep(POLL).await
             }
             other => return other,
@@ -53,14 +68,14 @@ where
 /// Waits until `gone` says so, or the deadline passes (then says what it waited for).
 pub async fn until_gone<Fut>(
     what: &str,
-    deadline: Instant,
+    wait: &Wait<'_>,
     mut gone: impl FnMut() -> Fut,
 ) -> anyhow::Result<()>
 where
     Fut: Future<Output = anyhow::Result<bool>>,
 {
     while !gone().await? {
-        if Instant::now() >= deadline {
+        if Instant::now() >= wait.until {
             anyhow::bail!("{what} was still there at the deadline");
         }
         tokio::time::sleep(POLL).await;
@@ -69,27 +84,27 @@ where
 }
 
 /// Deletes one resource (never one without our tag), waiting where AWS needs it.
-pub async fn delete(aws: &Aws, item: &Found, deadline: Instant) -> anyhow::Result<()> {
+pub async fn delete(aws: &Aws, item: &Found, wait: &Wait<'_>) -> anyhow::Result<()> {
     anyhow::ensure!(item.ours, "{item} lacks the {PROJECT_TAG} tag: not deleted");
     let id = item.id.as_str();
     match item.kind {
         // The service is named for the project, and so is its cluster.
-        Kind::Service => service::delete(&aws.ecs(), &item.name, &item.name, deadline).await,
+        Kind::Service => service::delete(&aws.ecs(), &item.name, &item.name, wait).await,
         Kind::Listener => load_balancer::delete_listener(&aws.elbv2(), id).await,
-        Kind::LoadBalancer => load_balancer::delete_load_balancer(&aws.elbv2(), id, deadline).await,
-        Kind::TargetGroup => load_balancer::delete_target_group(&aws.elbv2(), id, deadline).await,
+        Kind::LoadBalancer => load_balancer::delete_load_balancer(&aws.elbv2(), id, wait).await,
+        Kind::TargetGroup => load_balancer::delete_target_group(&aws.elbv2(), id, wait).await,
         Kind::TaskDefinition => task_definition::deregister(&aws.ecs(), id).await,
-        Kind::Cluster => cluster::delete(&aws.ecs(), id, deadline).await,
+        Kind::Cluster => cluster::delete(&aws.ecs(), id, wait).await,
         Kind::LogGroup => logs::delete_group(&aws.logs(), id).await,
         Kind::Role => iam::delete_role(&aws.iam(), id).await,
-        Kind::SecurityGroup => security::delete_group(&aws.ec2(), id, deadline).await,
-        Kind::Subnet => network::delete_subnet(&aws.ec2(), id, deadline).await,
-        Kind::RouteTable => network::delete_route_table(&aws.ec2(), id, deadline).await,
+        Kind::SecurityGroup => security::delete_group(&aws.ec2(), id, wait).await,
+        Kind::Subnet => network::delete_subnet(&aws.ec2(), id, wait).await,
+        Kind::RouteTable => network::delete_route_table(&aws.ec2(), id, wait).await,
         Kind::InternetGateway => {
             let vpc = item.parent.as_deref();
-            network::delete_internet_gateway(&aws.ec2(), id, vpc, deadline).await
+            network::delete_internet_gateway(&aws.ec2(), id, vpc, wait).await
         }
-        Kind::Vpc => network::delete_vpc(&aws.ec2(), id, deadline).await,
+        Kind::Vpc => network::delete_vpc(&aws.ec2(), id, wait).await,
         Kind::Repository => crate::image::ecr::delete_repository(&aws.ecr(), id).await,
         Kind::Container | Kind::Image => {
             anyhow::bail!("{item} is the Docker target's: the ECS target does not delete it")

@@ -4,9 +4,8 @@
 
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer as Alb, TargetGroup};
 use aws_sdk_elasticloadbalancingv2::Client;
-use std::time::Instant;
 
-use super::teardown::{until_gone, while_busy};
+use super::teardown::{until_gone, while_busy, Wait};
 
 use super::network::Network;
 use super::security::SecurityGroups;
@@ -236,17 +235,13 @@ pub async fn delete_listener(elb: &Client, arn: &str) -> anyhow::Result<()> {
 }
 
 /// Deletes the load balancer and waits until it is gone (its target group stays in use until then).
-pub async fn delete_load_balancer(
-    elb: &Client,
-    arn: &str,
-    deadline: Instant,
-) -> anyhow::Result<()> {
+pub async fn delete_load_balancer(elb: &Client, arn: &str, wait: &Wait<'_>) -> anyhow::Result<()> {
     elb.delete_load_balancer()
         .load_balancer_arn(arn)
         .send()
         .await
         .map_err(|e| call_error("elasticloadbalancing:DeleteLoadBalancer", e))?;
-    until_gone(&format!("load balancer {arn}"), deadline, || async {
+    until_gone(&format!("load balancer {arn}"), wait, || async {
         match elb
             .describe_load_balancers()
             .load_balancer_arns(arn)
@@ -266,8 +261,8 @@ pub async fn delete_load_balancer(
     .await
 }
 
-pub async fn delete_target_group(elb: &Client, arn: &str, deadline: Instant) -> anyhow::Result<()> {
-    while_busy(deadline, || {
+pub async fn delete_target_group(elb: &Client, arn: &str, wait: &Wait<'_>) -> anyhow::Result<()> {
+    while_busy(wait, || {
         elb.delete_target_group().target_group_arn(arn).send()
     })
     .await

@@ -3,9 +3,8 @@
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType, RouteTable};
 use aws_sdk_ec2::Client;
-use std::time::Instant;
 
-use crate::targets::ecs::teardown::while_busy;
+use crate::targets::ecs::teardown::{while_busy, Wait};
 
 use super::tagged;
 use crate::aws::call_error;
@@ -199,7 +198,7 @@ pub async fn apply_route_table(
 }
 
 /// Deletes the route table, after its subnet associations (the VPC's main one is never ours).
-pub async fn delete_route_table(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
+pub async fn delete_route_table(ec2: &Client, id: &str, wait: &Wait<'_>) -> anyhow::Result<()> {
     let tables = ec2
         .describe_route_tables()
         .route_table_ids(id)
@@ -218,11 +217,9 @@ pub async fn delete_route_table(ec2: &Client, id: &str, deadline: Instant) -> an
                 .map_err(|e| call_error("ec2:DisassociateRouteTable", e))?;
         }
     }
-    while_busy(deadline, || {
-        ec2.delete_route_table().route_table_id(id).send()
-    })
-    .await
-    .map_err(|e| call_error("ec2:DeleteRouteTable", e))?;
+    while_busy(wait, || ec2.delete_route_table().route_table_id(id).send())
+        .await
+        .map_err(|e| call_error("ec2:DeleteRouteTable", e))?;
     Ok(())
 }
 
@@ -231,10 +228,10 @@ pub async fn delete_internet_gateway(
     ec2: &Client,
     id: &str,
     vpc: Option<&str>,
-    deadline: Instant,
+    wait: &Wait<'_>,
 ) -> anyhow::Result<()> {
     if let Some(vpc) = vpc {
-        while_busy(deadline, || {
+        while_busy(wait, || {
             ec2.detach_internet_gateway()
                 .internet_gateway_id(id)
                 .vpc_id(vpc)

@@ -3,9 +3,8 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
 use aws_sdk_ec2::Client;
-use std::time::Instant;
 
-use crate::targets::ecs::teardown::while_busy;
+use crate::targets::ecs::teardown::{while_busy, Wait};
 
 use super::{filter, tagged};
 use crate::aws::call_error;
@@ -155,8 +154,8 @@ async fn map_public_ips(ec2: &Client, subnet: &str) -> anyhow::Result<()> {
 }
 
 /// Deletes the subnet, waiting while network interfaces are still in it.
-pub async fn delete(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
-    while_busy(deadline, || ec2.delete_subnet().subnet_id(id).send())
+pub async fn delete(ec2: &Client, id: &str, wait: &Wait<'_>) -> anyhow::Result<()> {
+    while_busy(wait, || ec2.delete_subnet().subnet_id(id).send())
         .await
         .map_err(|e| call_error("ec2:DeleteSubnet", e))?;
     Ok(())

@@ -2,9 +2,8 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 use aws_sdk_ec2::Client;
-use std::time::Instant;
 
-use crate::targets::ecs::teardown::while_busy;
+use crate::targets::ecs::teardown::{while_busy, Wait};
 
 use super::{find_vpcs, tagged, VPC_CIDR};
 use crate::aws::call_error;
@@ -216,8 +215,8 @@ async fn enable_dns(ec2: &Client, vpc: &str, attribute: VpcAttributeName) -> any
 }
 
 /// Deletes the VPC, waiting while what is in it is still going.
-pub async fn delete(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
-    while_busy(deadline, || ec2.delete_vpc().vpc_id(id).send())
+pub async fn delete(ec2: &Client, id: &str, wait: &Wait<'_>) -> anyhow::Result<()> {
+    while_busy(wait, || ec2.delete_vpc().vpc_id(id).send())
         .await
         .map_err(|e| call_error("ec2:DeleteVpc", e))?;
     Ok(())

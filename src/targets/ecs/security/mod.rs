@@ -6,9 +6,8 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, SecurityGroup, TagSpecification};
 use aws_sdk_ec2::Client;
-use std::time::Instant;
 
-use super::teardown::while_busy;
+use super::teardown::{while_busy, Wait};
 
 use super::{Converge, Id, Planned, PROJECT_TAG};
 use crate::aws::call_error;
@@ -241,8 +240,8 @@ pub async fn find_groups(
 }
 
 /// Deletes the group, waiting while network interfaces still use it.
-pub async fn delete_group(ec2: &Client, id: &str, deadline: Instant) -> anyhow::Result<()> {
-    while_busy(deadline, || ec2.delete_security_group().group_id(id).send())
+pub async fn delete_group(ec2: &Client, id: &str, wait: &Wait<'_>) -> anyhow::Result<()> {
+    while_busy(wait, || ec2.delete_security_group().group_id(id).send())
         .await
         .map_err(|e| call_error("ec2:DeleteSecurityGroup", e))?;
     Ok(())

@@ -9,9 +9,8 @@ use aws_sdk_ecs::types::{
     LaunchType, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service,
 };
 use aws_sdk_ecs::Client;
-use std::time::Instant;
 
-use super::teardown::until_gone;
+use super::teardown::{until_gone, Wait};
 
 use super::{Converge, Planned};
 use crate::aws::call_error;
@@ -376,7 +375,7 @@ pub async fn delete(
     ecs: &Client,
     cluster: &str,
     name: &str,
-    deadline: Instant,
+    wait: &Wait<'_>,
 ) -> anyhow::Result<()> {
     ecs.update_service()
         .cluster(cluster)
@@ -392,11 +391,9 @@ pub async fn delete(
         .send()
         .await
         .map_err(|e| call_error("ecs:DeleteService", e))?;
-    until_gone(
-        &format!("ECS service {name} (draining)"),
-        deadline,
-        || async { Ok(describe(ecs, cluster, name).await?.is_none()) },
-    )
+    until_gone(&format!("ECS service {name} (draining)"), wait, || async {
+        Ok(describe(ecs, cluster, name).await?.is_none())
+    })
     .await
 }
 
