@@ -694,3 +694,93 @@ fn secrets_reach_the_container_through_value_from_and_are_never_printed() {
         "the secret's value was printed"
     );
 }
+
+#[test]
+fn a_first_up_waits_for_iam_to_settle_and_a_later_up_does_not() {
+    let (project, _) = deployable("it-iamdelay");
+    let first = project.mldeploy(&["up"]);
+    first.expect_code(0);
+    assert_says(
+        &first.stderr,
+        &["Waiting", "for IAM to make the changed role usable"],
+    );
+    let second = project.mldeploy(&["up", "--force"]);
+    second.expect_code(0);
+    assert!(!second.stderr.contains("for IAM"), "{}", second.stderr);
+
+    // The sandbox keeps IAM's delay: a task started right after its execution role changed
+    // stops as ECS stops it, and ECS's next task, after the delay, runs.
+    let role = format!("{}-execution", project.name);
+    let policy = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &role,
+        "--policy-name",
+        "mldeploy-pull-and-log",
+    ])
+    .expect_code(0)
+    .json()["PolicyDocument"]
+        .to_string();
+    aws(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        &role,
+        "--policy-name",
+        "mldeploy-pull-and-log",
+        "--policy-document",
+        &policy,
+    ])
+    .expect_code(0);
+    aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &project.name,
+        "--service",
+        &project.name,
+        "--force-new-deployment",
+    ])
+    .expect_code(0);
+    let reason = eventually(20, "a task stopped for the role", || {
+        let stopped = aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            &project.name,
+            "--desired-status",
+            "STOPPED",
+        ])
+        .json();
+        let arns: Vec<String> = stopped["taskArns"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        if arns.is_empty() {
+            return None;
+        }
+        let described = aws(&[
+            &[
+                "ecs",
+                "describe-tasks",
+                "--cluster",
+                &project.name,
+                "--tasks",
+            ][..],
+            &arns.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat())
+        .json();
+        described["tasks"].as_array()?.iter().find_map(|t| {
+            t["stoppedReason"]
+                .as_str()
+                .filter(|r| r.contains("unable to assume the role"))
+                .map(str::to_string)
+        })
+    });
+    assert!(reason.contains(&role), "{reason}");
+    let status = project.mldeploy(&["status", "--wait", "--timeout", "60s"]);
+    status.expect_code(0);
+}

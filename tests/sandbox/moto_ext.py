@@ -42,6 +42,13 @@ a second.
 Task definitions get the registeredAt that ECS returns and moto leaves out, and DeleteCluster
 refuses a cluster with ACTIVE services (ClusterContainsServicesException), as ECS does.
 
+IAM is eventually consistent: a role created, or a role whose trust or inline policy changed,
+takes effect SANDBOX_IAM_DELAY_SECONDS (default 2) after the call. IAM's documentation says a
+change "may take time to become visible" and that it should not be relied on at once ("Changes
+that I make are not always immediately visible", IAM troubleshooting). A task started before
+its execution role took effect stops as ECS stops it: "ECS was unable to assume the role ... that
+was provided for this task".
+
 Network interfaces outlive their tasks. Each awsvpc task has an elastic network interface in its
 subnet with its security groups (moto makes it with the task); when the task stops, the interface
 stays for SANDBOX_ENI_LINGER_SECONDS (default 4; on AWS, minutes) before it goes. While an
@@ -82,6 +89,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.models import ecs_backends
 from moto.elbv2 import models as elbv2_models
+from moto.iam.models import IAMBackend
 from moto.elbv2.models import elbv2_backends
 from moto.logs.models import logs_backends
 from moto.secretsmanager.models import secretsmanager_backends
@@ -95,6 +103,7 @@ HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
 HOSTS_MARK = "# mldeploy-sandbox-alb"
 TASK_LABEL = "mldeploy.sandbox.task"
 ENI_LINGER_SECONDS = float(os.environ.get("SANDBOX_ENI_LINGER_SECONDS", "4"))
+IAM_DELAY_SECONDS = float(os.environ.get("SANDBOX_IAM_DELAY_SECONDS", "2"))
 SCHEDULER_SECONDS = 0.25
 LOGS_SECONDS = 1.0
 
@@ -104,7 +113,8 @@ Responses = ecs_responses.EC2ContainerServiceResponse
 _lock = threading.RLock()
 _opened_at: dict[str, float] = {}  # deployment id -> when it opened (monotonic)
 _completed_td: dict[str, str] = {}  # service arn -> the task definition of its last completed deployment
-_lingering: list[tuple[float, str, str, str]] = []  # (when it goes, account, region, ENI id) of stopped tasks
+_lingering: list[tuple[float, str, str, str]] = []
+_iam_effective: dict[str, float] = {}  # role name -> when its last change takes effect (monotonic)  # (when it goes, account, region, ENI id) of stopped tasks
 
 
 def log(msg):
@@ -253,6 +263,13 @@ def _start_task(backend, service, deployment):
     _set_status(task, "PENDING")
     task.created_at = utcnow()
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+
+    # A role ECS cannot assume yet stops the task before anything runs (see the docstring).
+    role_arn = getattr(td, "execution_role_arn", None) or ""
+    role_name = role_arn.rsplit("/", 1)[-1]
+    if role_name and time.monotonic() < _iam_effective.get(role_name, 0.0):
+        _stop_task(task, f"ECS was unable to assume the role '{role_arn}' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role.", None)
+        return None
 
     container = td.container_definitions[0]
     args = [
@@ -875,6 +892,31 @@ def delete_cluster(self, cluster_str):
     return _original_delete_cluster(self, cluster_str)
 
 
+def _iam_changed(role_name):
+    _iam_effective[role_name] = time.monotonic() + IAM_DELAY_SECONDS
+
+
+_original_create_role = IAMBackend.create_role
+_original_put_role_policy = IAMBackend.put_role_policy
+_original_update_assume_role_policy = IAMBackend.update_assume_role_policy
+
+
+def create_role(self, role_name, *args, **kwargs):
+    role = _original_create_role(self, role_name, *args, **kwargs)
+    _iam_changed(role_name)
+    return role
+
+
+def put_role_policy(self, role_name, *args, **kwargs):
+    _original_put_role_policy(self, role_name, *args, **kwargs)
+    _iam_changed(role_name)
+
+
+def update_assume_role_policy(self, role_name, *args, **kwargs):
+    _original_update_assume_role_policy(self, role_name, *args, **kwargs)
+    _iam_changed(role_name)
+
+
 _original_delete_security_group = EC2Backend.delete_security_group
 _original_delete_subnet = EC2Backend.delete_subnet
 
@@ -910,6 +952,9 @@ NetworkInterface.private_dns_name = None
 ecs_models.TaskDefinition.__init__ = task_definition_init
 EC2Backend.delete_security_group = delete_security_group
 EC2Backend.delete_subnet = delete_subnet
+IAMBackend.create_role = create_role
+IAMBackend.put_role_policy = put_role_policy
+IAMBackend.update_assume_role_policy = update_assume_role_policy
 Backend.delete_cluster = delete_cluster
 Responses.create_service = create_service_response
 Backend.update_service = update_service

@@ -187,6 +187,17 @@ pub async fn converge(
         &mut changes,
     )
     .await?;
+    if let Some(changed) = roles.changed_at {
+        let settled = changed + iam::IAM_SETTLE;
+        let left = settled.saturating_duration_since(std::time::Instant::now());
+        if !left.is_zero() {
+            printer.info(format!(
+                "Waiting {} s for IAM to make the changed role usable (IAM is eventually consistent; ECS cannot assume a role seconds old)",
+                left.as_secs().max(1)
+            ));
+            tokio::time::sleep(left).await;
+        }
+    }
     let service_spec = ServiceSpec {
         cluster: cv.text(&cluster, "cluster")?,
         task_definition_arn: cv.text(&td, "task definition")?,

@@ -23,7 +23,16 @@ pub const MODEL_POLICY_NAME: &str = "mldeploy-model-read";
 pub struct Roles {
     pub execution_arn: Id,
     pub task_arn: Id,
+    /// When this run created a role or changed its trust or policy: IAM makes such a change
+    /// usable only a while later (see [`IAM_SETTLE`]).
+    pub changed_at: Option<std::time::Instant>,
 }
+
+/// How long mldeploy lets IAM settle after creating or changing a role, before ECS starts tasks
+/// that use it. IAM is eventually consistent: "changes that I make are not always immediately
+/// visible" (IAM troubleshooting guide), and a task started too soon stops with "ECS was unable
+/// to assume the role". Waited only by runs that changed a role, counted from the change.
+pub const IAM_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn execution_role_name(project: &str) -> String {
     format!("{project}-execution")
@@ -184,11 +193,12 @@ pub async fn ensure(
         policy: model_read_policy(bucket, model_prefix),
         grants: format!("read s3://{bucket}/{model_prefix}*"),
     };
-    let execution_arn = ensure_role(iam, cv, &execution, changes).await?;
-    let task_arn = ensure_role(iam, cv, &task, changes).await?;
+    let (execution_arn, execution_changed) = ensure_role(iam, cv, &execution, changes).await?;
+    let (task_arn, task_changed) = ensure_role(iam, cv, &task, changes).await?;
     Ok(Roles {
         execution_arn,
         task_arn,
+        changed_at: (execution_changed || task_changed).then(std::time::Instant::now),
     })
 }
 
@@ -219,17 +229,20 @@ async fn ensure_role(
     cv: &Converge,
     wanted: &Wanted,
     changes: &mut Vec<Change>,
-) -> anyhow::Result<Id> {
+) -> anyhow::Result<(Id, bool)> {
     let role = find_role(iam, &wanted.name).await?;
     let policy = match &role {
         Some(_) => find_inline_policy(iam, &wanted.name, wanted.policy_name).await?,
         None => None,
     };
     let planned = plan_role(&cv.project, wanted, role.as_ref(), policy.as_ref())?;
-    cv.carry_out(planned, changes, |step| {
-        apply_role(iam, &cv.project, wanted, step)
-    })
-    .await
+    let changed = planned.step.is_some() && !cv.dry_run;
+    let id = cv
+        .carry_out(planned, changes, |step| {
+            apply_role(iam, &cv.project, wanted, step)
+        })
+        .await?;
+    Ok((id, changed))
 }
 
 /// Decides, from the role and inline policy found, what the role needs. A role of that name
