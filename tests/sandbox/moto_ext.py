@@ -45,17 +45,21 @@ refuses a cluster with ACTIVE services (ClusterContainsServicesException), as EC
 IAM is eventually consistent: a role created, or a role whose trust or inline policy changed,
 takes effect SANDBOX_IAM_DELAY_SECONDS (default 2) after the call. IAM's documentation says a
 change "may take time to become visible" and that it should not be relied on at once ("Changes
-that I make are not always immediately visible", IAM troubleshooting). A task started before
+that I make are not always immediately visible",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency). A task started before
 its execution role took effect stops as ECS stops it: "ECS was unable to assume the role ... that
-was provided for this task".
+was provided for this task" (the stopped-task message ECS documents for an execution role it
+cannot assume, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
 
 Network interfaces outlive their tasks. Each awsvpc task has an elastic network interface in its
-subnet with its security groups (moto makes it with the task); when the task stops, the interface
+subnet with its security groups (moto makes it with the task;
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html); when the task stops, the interface
 stays for SANDBOX_ENI_LINGER_SECONDS (default 4; on AWS, minutes) before it goes. While an
 interface uses a security group or is in a subnet, DeleteSecurityGroup and DeleteSubnet fail with
-DependencyViolation, as EC2 documents (API_DeleteSecurityGroup: "If you attempt to delete a
+DependencyViolation, as EC2 documents
+(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html: "If you attempt to delete a
 security group that is associated with an instance or network interface ... the operation fails
-with DependencyViolation"; API_DeleteSubnet: "You must terminate all running instances in the
+with DependencyViolation"; https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSubnet.html: "You must terminate all running instances in the
 subnet before you can delete the subnet", and EC2 refuses a subnet that still holds network
 interfaces the same way). moto enforces neither.
 
@@ -264,7 +268,8 @@ def _start_task(backend, service, deployment):
     task.created_at = utcnow()
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
 
-    # A role ECS cannot assume yet stops the task before anything runs (see the docstring).
+    # A role ECS cannot assume yet stops the task before anything runs (see the docstring;
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
     role_arn = getattr(td, "execution_role_arn", None) or ""
     role_name = role_arn.rsplit("/", 1)[-1]
     if role_name and time.monotonic() < _iam_effective.get(role_name, 0.0):
@@ -349,7 +354,8 @@ def _stop_task(task, reason, exit_code):
             except Exception:  # the target group is gone already
                 pass
         docker("rm", "-f", run.container_id)
-    # The task's network interface outlives it a while (see the module's docstring).
+    # The task's network interface outlives it a while (see the module's docstring;
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html).
     for attachment in task.attachments or []:
         for detail in attachment.get("details", []):
             if detail["name"] == "networkInterfaceId":
@@ -893,6 +899,8 @@ def delete_cluster(self, cluster_str):
 
 
 def _iam_changed(role_name):
+    """A role change takes effect IAM_DELAY_SECONDS later: IAM is eventually consistent,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency"""
     _iam_effective[role_name] = time.monotonic() + IAM_DELAY_SECONDS
 
 
@@ -922,7 +930,8 @@ _original_delete_subnet = EC2Backend.delete_subnet
 
 
 def delete_security_group(self, name=None, group_id=None):
-    """DependencyViolation while a network interface uses the group (API_DeleteSecurityGroup)."""
+    """DependencyViolation while a network interface uses the group:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html"""
     group = self.get_security_group_by_name_or_id(group_id or name) if (group_id or name) else None
     if group is not None:
         for eni in list(self.enis.values()):
@@ -932,7 +941,8 @@ def delete_security_group(self, name=None, group_id=None):
 
 
 def delete_subnet(self, subnet_id):
-    """DependencyViolation while a network interface is in the subnet (API_DeleteSubnet)."""
+    """DependencyViolation while a network interface is in the subnet:
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSubnet.html"""
     for eni in list(self.enis.values()):
         if getattr(eni.subnet, "id", eni.subnet) == subnet_id:
             raise DependencyViolationError(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
