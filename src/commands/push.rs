@@ -13,7 +13,15 @@ pub async fn run(session: &Session<'_>, args: &PushArgs) -> anyhow::Result<ExitS
         "Docker engine {} (API {})",
         engine.host, engine.api_version
     ));
-    let report = push::push(&engine, aws, config, session.printer, args.rebuild).await?;
+    let report = push::push(
+        &engine,
+        aws,
+        config,
+        session.printer,
+        args.rebuild,
+        &|_, _| Ok(()),
+    )
+    .await?;
     session.printer.result(&report)?;
     Ok(ExitStatus::Success)
 }

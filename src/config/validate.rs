@@ -134,6 +134,14 @@ fn validate_image(raw: RawImage, base: &Path, report: &mut Report<'_>) -> Image 
             ),
         );
     }
+    if let Some(text) = &platform {
+        if crate::image::platform::Platform::parse(text).is_none() {
+            report.add(
+                "image.platform",
+                format!("`image.platform` = {text:?} is not a platform: write os/architecture, like \"linux/amd64\" or \"linux/arm64\""),
+            );
+        }
+    }
     let keep_images = keep_images.unwrap_or(30);
     if keep_images == 0 {
         report.add(

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::context::{BuildContext, BuildInputs};
 use super::engine::{engine_error, Engine};
+use super::platform::Platform;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::output::{human_bytes, Printer};
@@ -43,6 +44,8 @@ pub struct BuiltImage {
     pub git_commit: Option<String>,
     /// False when the engine already had this image and nothing was built.
     pub built: bool,
+    /// What the image was built for, as the engine recorded it: `linux/amd64`.
+    pub platform: Platform,
 }
 
 impl std::fmt::Display for BuiltImage {
@@ -89,12 +92,82 @@ pub async fn inspect_local(
     }
 }
 
-/// Builds the plan's image, streaming the context and showing the engine's steps.
+/// The platform the engine recorded for a local image.
+pub async fn local_platform(engine: &Engine, reference: &str) -> anyhow::Result<Platform> {
+    inspect_local(engine, reference)
+        .await?
+        .as_ref()
+        .and_then(Platform::of_local)
+        .ok_or_else(|| {
+            exit::error(
+                ExitStatus::Failed,
+                format!("the engine has no platform recorded for {reference}"),
+            )
+        })
+}
+
+/// Builds the plan's image, streaming the context and showing the engine's steps, and checks
+/// that it is for the platform asked for: `image.platform`, else the engine's own. The engine's
+/// classic builder does not tell platforms apart in its cache: it answers a build for one
+/// platform with layers it built for another, or fails on them ("does not match the specified
+/// platform"). Either is built once more without the cache, and refused when it persists.
 pub async fn build(
     engine: &Engine,
     config: &Config,
     plan: ImagePlan,
     printer: &Printer,
+) -> anyhow::Result<BuiltImage> {
+    let (wanted, asked) = match config.image.platform.as_deref().and_then(Platform::parse) {
+        Some(p) => (
+            p,
+            format!(
+                "image.platform = {}",
+                config.image.platform.as_deref().unwrap_or_default()
+            ),
+        ),
+        None => {
+            let native = engine.platform().await?;
+            let asked = format!("the engine's own platform, {native}");
+            (native, asked)
+        }
+    };
+    let why = match build_once(engine, config, plan, printer, false).await {
+        Ok(built) if built.platform.satisfies(&wanted) => return Ok(built),
+        Ok(built) => format!("its build cache gave a {} image", built.platform),
+        Err(e) if platform_refused(&e) => {
+            "its build cache held layers of another platform".to_string()
+        }
+        Err(e) => return Err(e),
+    };
+    printer.info(format!(
+        "Building for {asked}, the engine failed: {why} (its classic builder's cache does not tell platforms apart). Building again without the cache"
+    ));
+    let failed = match build_once(engine, config, self::plan(config).await?, printer, true).await {
+        Ok(again) if again.platform.satisfies(&wanted) => return Ok(again),
+        Ok(again) => format!("built a {} image instead", again.platform),
+        Err(e) if platform_refused(&e) => format!("failed ({e:#})"),
+        Err(e) => return Err(e),
+    };
+    Err(exit::error(
+        ExitStatus::Usage,
+        format!(
+            "{asked}: the Docker engine at {} {failed}, so it cannot build this Dockerfile for {wanted}. Build where it can (a {wanted} machine, or BuildKit: `docker buildx build --platform {wanted}`), or change image.platform",
+            engine.host
+        ),
+    ))
+}
+
+/// Whether the engine stopped a build because a layer it had was for another platform.
+fn platform_refused(err: &anyhow::Error) -> bool {
+    format!("{err:#}").contains("does not match the specified platform")
+}
+
+async fn build_once(
+    engine: &Engine,
+    config: &Config,
+    plan: ImagePlan,
+    printer: &Printer,
+    no_cache: bool,
 ) -> anyhow::Result<BuiltImage> {
     printer.info(format!(
         "Building {} from {} ({} files, {})",
@@ -116,6 +189,7 @@ pub async fn build(
         .t(&plan.local_ref)
         .rm(true)
         .forcerm(true)
+        .nocache(no_cache)
         .buildargs(&build_args)
         .labels(&labels);
     if let Some(platform) = &config.image.platform {
@@ -200,12 +274,14 @@ pub async fn build(
                 )
             })?,
     };
+    let platform = local_platform(engine, &plan.local_ref).await?;
     printer.info(format!(
-        "Built {} ({})",
+        "Built {} ({}, {platform})",
         plan.local_ref,
         short_id(&image_id)
     ));
     Ok(BuiltImage {
+        platform,
         image: plan.local_ref,
         tag: plan.tag,
         image_id,

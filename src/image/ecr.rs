@@ -51,15 +51,17 @@ pub fn lifecycle_policy(keep: u32) -> String {
     .to_string()
 }
 
-/// Finds the repository named after the project, or creates it. An existing repository without
-/// this project's tag is used as it is (and said so), never changed.
+/// The repository named after the project as `describe` found it (URI and ARN), or created
+/// when it was not found. An existing repository without this project's tag is used as it is
+/// (and said so), never changed.
 pub async fn ensure_repository(
     ecr: &aws_sdk_ecr::Client,
     project: &str,
+    found: Option<(String, String)>,
     keep_images: u32,
     printer: &Printer,
 ) -> anyhow::Result<Repository> {
-    let (uri, arn, created) = match describe(ecr, project).await? {
+    let (uri, arn, created) = match found {
         Some(found) => (found.0, found.1, false),
         None => {
             let tag = crate::aws::tags::ecr(project)?;

@@ -47,6 +47,29 @@ impl Engine {
         })
     }
 
+    /// The platform the engine runs on, and builds for unless asked otherwise: `linux/amd64`.
+    pub async fn platform(&self) -> anyhow::Result<super::platform::Platform> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| engine_error(e, self, "asking the engine its platform"))?;
+        let text = format!(
+            "{}/{}",
+            version.os.unwrap_or_default(),
+            version.arch.unwrap_or_default()
+        );
+        super::platform::Platform::parse(&text).ok_or_else(|| {
+            exit::error(
+                ExitStatus::Environment,
+                format!(
+                    "the Docker engine at {} names no platform ({text:?})",
+                    self.host
+                ),
+            )
+        })
+    }
+
     /// The unix socket path when the engine is reached through one.
     pub fn socket_path(&self) -> Option<&str> {
         self.host.strip_prefix("unix://")

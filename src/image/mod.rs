@@ -6,5 +6,6 @@ pub mod context;
 pub mod dockerignore;
 pub mod ecr;
 pub mod engine;
+pub mod platform;
 pub mod push;
 pub mod push_stream;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::build::{self, short_id};
 use super::ecr::{self, Repository};
 use super::engine::{engine_error, Engine};
+use super::platform::{self, Platform};
 use super::push_stream::{classify_push_error, layer_outcome, push_messages, LayerTally};
 use crate::aws::Aws;
 use crate::config::Config;
@@ -30,6 +31,8 @@ pub struct PushReport {
     pub layers_existing: usize,
     pub bytes_pushed: u64,
     pub git_commit: Option<String>,
+    /// What the image was built for: `linux/amd64`.
+    pub platform: Platform,
 }
 
 impl std::fmt::Display for PushReport {
@@ -69,34 +72,74 @@ fn decide(
     }
 }
 
+/// Builds when needed and pushes. `accept` sees the image's platform once it is known (built,
+/// local, or read from the registry) and before anything in AWS changes: a target refuses there
+/// an image it cannot run.
 pub async fn push(
     engine: &Engine,
     aws: &Aws,
     config: &Config,
     printer: &Printer,
     rebuild: bool,
+    accept: &dyn Fn(&str, &Platform) -> anyhow::Result<()>,
 ) -> anyhow::Result<PushReport> {
     let plan = build::plan(config).await?;
     let client = aws.ecr();
-    let repo = ecr::ensure_repository(
-        &client,
-        &config.project.name,
-        config.image.keep_images,
-        printer,
-    )
-    .await?;
-    let ecr_digest = ecr::digest_for_tag(&client, &repo.name, &plan.tag).await?;
+    let found = ecr::describe(&client, &config.project.name).await?;
+    let ecr_digest = match &found {
+        Some(_) => ecr::digest_for_tag(&client, &config.project.name, &plan.tag).await?,
+        None => None,
+    };
+    let found_uri = found
+        .as_ref()
+        .map(|(uri, _)| uri.clone())
+        .unwrap_or_default();
+    let local_image = build::inspect_local(engine, &plan.local_ref).await?;
     // The registry digests the engine knows for the local image; None when there is no local image.
-    let local = build::inspect_local(engine, &plan.local_ref)
-        .await?
-        .map(|image| image.repo_digests.unwrap_or_default());
+    let local = local_image
+        .as_ref()
+        .map(|image| image.repo_digests.clone().unwrap_or_default());
+    let local_platform = local_image.as_ref().and_then(Platform::of_local);
 
     let (local_ref, tag, git_commit) = (
         plan.local_ref.clone(),
         plan.tag.clone(),
         plan.git_commit.clone(),
     );
-    let report = |digest: String, pushed: bool, built: bool, tally: &LayerTally| PushReport {
+    let action = decide(ecr_digest, local, &found_uri, rebuild);
+    // What is to be pushed, and its platform, before anything in AWS changes.
+    let (platform, built) = match &action {
+        PushAction::Skip { .. } | PushAction::Push { build: false } => {
+            let platform = local_platform.ok_or_else(|| {
+                exit::error(
+                    ExitStatus::Failed,
+                    format!("the engine has no platform recorded for {local_ref}: rebuild it with --rebuild"),
+                )
+            })?;
+            (platform, false)
+        }
+        PushAction::SkipNoLocal { digest } => {
+            let login = ecr::registry_login(&client).await?;
+            let platform =
+                platform::of_remote(engine, &format!("{found_uri}@{digest}"), &login).await?;
+            (platform, false)
+        }
+        PushAction::Push { build: true } => {
+            let built = build::build(engine, config, plan, printer).await?;
+            (built.platform, true)
+        }
+    };
+    accept(&local_ref, &platform)?;
+
+    let repo = ecr::ensure_repository(
+        &client,
+        &config.project.name,
+        found,
+        config.image.keep_images,
+        printer,
+    )
+    .await?;
+    let report = |digest: String, pushed: bool, tally: &LayerTally| PushReport {
         image: format!("{}:{tag}@{digest}", repo.uri),
         repository: repo.uri.clone(),
         tag: tag.clone(),
@@ -108,32 +151,28 @@ pub async fn push(
         layers_existing: tally.existing_layers(),
         bytes_pushed: tally.pushed_bytes(),
         git_commit: git_commit.clone(),
+        platform: platform.clone(),
     };
 
-    let build_needed = match decide(ecr_digest, local, &repo.uri, rebuild) {
+    match action {
         PushAction::Skip { digest } => {
             printer.info(format!(
                 "ECR already has {}:{tag} with digest {digest}: nothing to push",
                 repo.uri
             ));
-            return Ok(report(digest, false, false, &LayerTally::default()));
+            return Ok(report(digest, false, &LayerTally::default()));
         }
         PushAction::SkipNoLocal { digest } => {
             printer.info(format!(
-                "ECR already has {}:{tag} ({digest}), built from this exact context: nothing to build or push",
+                "ECR already has {}:{tag} ({digest}, {platform}), built from this exact context: nothing to build or push",
                 repo.uri
             ));
-            return Ok(report(digest, false, false, &LayerTally::default()));
+            return Ok(report(digest, false, &LayerTally::default()));
         }
-        PushAction::Push { build } => build,
-    };
-
-    if build_needed {
-        build::build(engine, config, plan, printer).await?;
-    } else {
-        printer.info(format!(
+        PushAction::Push { .. } if !built => printer.info(format!(
             "Using the local image {local_ref} (the context is unchanged)"
-        ));
+        )),
+        PushAction::Push { .. } => {}
     }
 
     let tag_options = bollard::query_parameters::TagImageOptionsBuilder::default()
@@ -155,7 +194,7 @@ pub async fn push(
         human_bytes(tally.pushed_bytes()),
         tally.existing_layers()
     ));
-    Ok(report(digest, true, build_needed, &tally))
+    Ok(report(digest, true, &tally))
 }
 
 async fn stream_push(

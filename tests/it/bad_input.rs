@@ -166,6 +166,8 @@ fn inputs() -> TaskInputs {
         task_role_arn: "arn:aws:iam::123456789012:role/housing-task".into(),
         log_group: "/ecs/housing".into(),
         region: "us-east-1".into(),
+        cpu_architecture: "X86_64".into(),
+        image_platform: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against the shared local sandbox (scripts/sandbox). One
 //! test binary, so the suite links once.
 
+mod architecture;
 mod bad_input;
 mod build_push;
 mod config_errors;

@@ -105,6 +105,18 @@ fn rollback_to_a_missing_version_exits_2_lists_the_versions_and_changes_nothing(
     assert_eq!(serving(&project.name), (format!("{}:1", project.name), 1));
     assert_eq!(revisions(&project.name), 1, "no revision was registered");
     assert!(!lock_exists(&bucket, &project.name), "no lock was taken");
+
+    // One release has served: ECS's history holds none before it.
+    let none = project.mldeploy(&["rollback"]);
+    none.expect_code(2);
+    assert_says(
+        &none.stderr,
+        &[
+            &format!("holds no release that served before {}:1", project.name),
+            "--to-revision",
+        ],
+    );
+    assert_eq!(serving(&project.name), (format!("{}:1", project.name), 1));
 }
 
 #[test]
@@ -135,18 +147,39 @@ fn rollback_goes_back_to_the_release_before_and_to_revision_restores_image_and_m
         "a dry run changes nothing"
     );
 
-    project.mldeploy(&["rollback"]).expect_code(0);
+    let back = project.mldeploy(&["rollback"]);
+    back.expect_code(0);
+    assert_says(
+        &back.stderr,
+        &[&format!(
+            "Going back to {name}:1, which served before {name}:2",
+            name = project.name
+        )],
+    );
     let (code, now) = status(&project);
     assert_eq!(code, 0);
     assert_eq!(now["image"], first_image.as_str(), "release 1's image");
     assert_eq!(now["model_version"], "6", "release 1's model");
 
-    project
-        .mldeploy(&["rollback", "--to-revision", "2"])
-        .expect_code(0);
+    // Undo: what served before release 1 now is release 2, from ECS's deployment history, not
+    // "the next lower revision" (there is none below 1).
+    let undo = project.mldeploy(&["rollback"]);
+    undo.expect_code(0);
+    assert_says(
+        &undo.stderr,
+        &[&format!(
+            "Going back to {name}:2, which served before {name}:1",
+            name = project.name
+        )],
+    );
     let now = status(&project).1;
     assert_eq!(now["image"], second_image.as_str());
     assert_eq!(now["model_version"], "7");
+
+    project
+        .mldeploy(&["rollback", "--to-revision", "1"])
+        .expect_code(0);
+    assert_eq!(serving(&project.name).0, format!("{}:1", project.name));
 
     let missing = project.mldeploy(&["rollback", "--to-revision", "9"]);
     missing.expect_code(2);

@@ -503,3 +503,17 @@ pub fn secret_in_config(project: &Project, env: &str, value: &str) -> String {
     std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
     arn
 }
+
+/// Points the project (a [`deployable`] one, whose config ends in `[service]`) at its own copy
+/// of the built-in task-definition template, edited.
+pub fn with_template(project: &Project, edit: impl Fn(&str) -> String) {
+    let default = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/templates/task-definition.json"
+    ))
+    .unwrap();
+    project.write("deploy/task-definition.json", &edit(&default));
+    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    config.push_str("task_definition_template = \"deploy/task-definition.json\"\n");
+    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+}

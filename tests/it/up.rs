@@ -217,6 +217,30 @@ fn a_crash_looping_image_exits_1_with_its_exit_code_and_ecs_rolls_back() {
     eventually(30, "ECS's rollback to complete", || {
         (serving(name) == (format!("{name}:1"), 1)).then_some(())
     });
+    // ECS's history: the rolled-back deployment never served, and makes no new one.
+    let statuses = eventually(30, "the service deployment to end", || {
+        let list = aws(&[
+            "ecs",
+            "list-service-deployments",
+            "--cluster",
+            name,
+            "--service",
+            name,
+        ]);
+        let statuses: Vec<String> = list.json()["serviceDeployments"]
+            .as_array()?
+            .iter()
+            .map(|d| d["status"].as_str().unwrap_or_default().to_string())
+            .collect();
+        (statuses.first().map(String::as_str) == Some("ROLLBACK_SUCCESSFUL")).then_some(statuses)
+    });
+    assert_eq!(statuses, ["ROLLBACK_SUCCESSFUL", "SUCCESSFUL"]);
+    let back = project.mldeploy(&["rollback"]);
+    back.expect_code(2);
+    assert_says(
+        &back.stderr,
+        &[&format!("holds no release that served before {name}:1")],
+    );
 }
 
 #[test]
@@ -325,18 +349,6 @@ fn an_interrupted_up_releases_its_lock_and_exits_130() {
         run.stderr
     );
     assert!(!lock_exists(&bucket, &project.name), "the lock is gone");
-}
-
-fn with_template(project: &Project, edit: impl Fn(&str) -> String) {
-    let default = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/templates/task-definition.json"
-    ))
-    .unwrap();
-    project.write("deploy/task-definition.json", &edit(&default));
-    let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
-    config.push_str("task_definition_template = \"deploy/task-definition.json\"\n");
-    std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
 }
 
 #[test]

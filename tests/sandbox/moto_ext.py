@@ -14,13 +14,18 @@ real containers on this machine's Docker engine and nothing sent off the machine
   on Docker's bridge) and a moto Task whose startedBy is the deployment id and whose group is
   `service:<name>`, so ListTasks(serviceName=...) and DescribeTasks show it. A container that
   exits stops its task ("Essential container in task exited", with the exit code); a secret that
-  cannot be read stops it with ResourceInitializationError, an image that cannot be run with
-  CannotPullContainerError; a target that fails its health checks for
+  cannot be read stops it with ResourceInitializationError, an image that cannot be run, or that
+  was built for another CPU architecture than the task definition's runtimePlatform (X86_64 when
+  it names none), with CannotPullContainerError; a target that fails its health checks for
   SANDBOX_UNHEALTHY_STOP_SECONDS (default 3, where ECS waits out the service's grace period) stops
   it with "Task failed ELB health checks". Stopped tasks are replaced.
 - Circuit breaker. When the failed tasks of an IN_PROGRESS deployment reach ECS's threshold (half
   the desired count, at least 3, at most 200) the deployment turns FAILED and, with rollback on, a
   new PRIMARY deployment of the last completed task definition opens.
+- Service deployments. Each deployment that carries out a new service revision is a service
+  deployment that ListServiceDeployments lists and whose revision DescribeServiceRevisions
+  describes, ending SUCCESSFUL, ROLLBACK_SUCCESSFUL or STOPPED as ECS documents (see
+  "service deployments and revisions" below).
 - Completion. A PRIMARY deployment completes when all its tasks run and all their targets are
   healthy, at least SANDBOX_ECS_ROLLOUT_SECONDS (default 1) after it opened: rolloutState
   COMPLETED, the older deployments' tasks stopped and their targets deregistered, and a "has
@@ -277,6 +282,16 @@ def _start_task(backend, service, deployment):
         return None
 
     container = td.container_definitions[0]
+    # Fargate pulls the image's manifest for the task's CPU architecture (X86_64 when the task
+    # definition names none: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RuntimePlatform.html);
+    # an image built for another one cannot be pulled and the task stops with
+    # CannotPullContainerError (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html).
+    wanted = _FARGATE_PLATFORMS.get(((getattr(td, "runtime_platform", None) or {}).get("cpuArchitecture") or "X86_64").upper())
+    built = _image_platform(container["image"])
+    if built is not None and built != wanted:
+        _stop_task(task, f"CannotPullContainerError: pull image manifest has been retried 5 time(s): image Manifest does not contain descriptor matching platform '{wanted}'", None)
+        return None
+
     args = [
         "run", "-d",
         "--name", f"mldeploy-sbx-{task.id}",
@@ -325,6 +340,24 @@ def _start_task(backend, service, deployment):
         c.last_status = "RUNNING"
     _runs[task.task_arn] = Run(task, service.arn, cid, ip, port, groups, _awslogs(container, task))
     return task
+
+
+_FARGATE_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+
+
+def _image_platform(image):
+    """The os/architecture an image was built for, pulled from the sandbox registry when the
+    engine does not have it; None when it cannot be had (docker run then says why)."""
+    inspect = ("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", image)
+    try:
+        out = docker(*inspect)
+        if out.returncode != 0:
+            if docker("pull", image).returncode != 0:
+                return None
+            out = docker(*inspect)
+    except subprocess.TimeoutExpired:
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _awslogs(container, task):
@@ -379,10 +412,11 @@ def _event(service, message):
 # ---------------------------------------------------------------- deployments
 
 
-def _new_deployment(service, desired, task_definition=None):
+def _new_deployment(service, desired, task_definition=None, rollback_of=None):
     deployment_id = f"ecs-svc/{uuid.uuid4().int % 10**19}"
     now = utcnow()
     _opened_at[deployment_id] = time.monotonic()
+    _record_service_deployment(service, deployment_id, task_definition or service.task_definition, rollback_of)
     return {
         "id": deployment_id,
         "status": "PRIMARY",
@@ -402,12 +436,148 @@ def _new_deployment(service, desired, task_definition=None):
     }
 
 
-def _open_deployment(service, task_definition=None):
+def _open_deployment(service, task_definition=None, rollback_of=None):
     for d in service.deployments:
         if d["status"] == "PRIMARY":
             d["status"] = "ACTIVE"
             d["updatedAt"] = utcnow()
-    service.deployments = [_new_deployment(service, service.desired_count, task_definition)] + list(service.deployments)
+    service.deployments = [_new_deployment(service, service.desired_count, task_definition, rollback_of)] + list(service.deployments)
+
+
+# ------------------------------------------------------- service deployments and revisions
+# ECS keeps a service's history as service deployments, each deploying a service revision (the
+# task definition and settings it runs), read with ListServiceDeployments and
+# DescribeServiceRevisions; moto 5.2.5 has neither. As ECS documents
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-revision.html): a service
+# deployment with a new service revision starts when a service is created or updated in a way
+# that starts a deployment; it ends SUCCESSFUL; a circuit breaker with rollback turns it
+# ROLLBACK_IN_PROGRESS, then ROLLBACK_SUCCESSFUL, and "Amazon ECS doesn't create a new service
+# revision for a rollback operation"; without rollback a failed one is STOPPED ("The service
+# deployment stops when ... the rollback option is not in use ... and the service fails",
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html). One
+# still in progress when the next starts is STOPPED here too (it never completed).
+
+_service_deployments: dict[str, list[dict]] = {}  # service ARN -> its service deployments, oldest first
+_service_revisions: dict[str, dict] = {}  # service revision ARN -> the revision
+_deployment_record: dict[str, dict] = {}  # ECS deployment id -> the service deployment it carries out
+
+
+def _record_service_deployment(service, deployment_id, task_definition, rollback_of):
+    now = utcnow()
+    if rollback_of is not None:
+        record = _deployment_record.get(rollback_of)
+        if record is not None:
+            record.update(status="ROLLBACK_IN_PROGRESS", statusReason="ECS deployment circuit breaker: rolling back to the last completed service revision.", updatedAt=now)
+            _deployment_record[deployment_id] = record
+        return
+    prefix, path = service.arn.split(":service/", 1)
+    history = _service_deployments.setdefault(service.arn, [])
+    for earlier in history:
+        if earlier["status"] in ("PENDING", "IN_PROGRESS"):
+            earlier.update(status="STOPPED", statusReason="A newer service deployment started.", finishedAt=now, stoppedAt=now, updatedAt=now)
+    revision_arn = f"{prefix}:service-revision/{path}/{uuid.uuid4().int % 10**19}"
+    _service_revisions[revision_arn] = {
+        "serviceRevisionArn": revision_arn,
+        "serviceArn": service.arn,
+        "clusterArn": service.arn.replace(":service/", ":cluster/").rsplit("/", 1)[0],
+        "taskDefinition": task_definition,
+        "launchType": service.launch_type or "FARGATE",
+        "platformVersion": service.platform_version,
+        "networkConfiguration": service.network_configuration or None,
+        "loadBalancers": list(getattr(service, "load_balancers", None) or []),
+        "createdAt": now,
+    }
+    success = next((d for d in reversed(history) if d["status"] == "SUCCESSFUL"), None)
+    record = {
+        "serviceDeploymentArn": f"{prefix}:service-deployment/{path}/{uuid.uuid4().hex[:22]}",
+        "serviceArn": service.arn,
+        "clusterArn": _service_revisions[revision_arn]["clusterArn"],
+        "createdAt": now,
+        "startedAt": now,
+        "updatedAt": now,
+        "sourceServiceRevisions": [{"arn": success["targetServiceRevision"]["arn"]}] if success else [],
+        "targetServiceRevision": {"arn": revision_arn},
+        "status": "IN_PROGRESS",
+    }
+    history.append(record)
+    _deployment_record[deployment_id] = record
+
+
+def _service_deployment_finished(deployment_id, completed):
+    record = _deployment_record.get(deployment_id)
+    if record is None or record["status"] not in ("IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
+        return
+    now = utcnow()
+    if record["status"] == "ROLLBACK_IN_PROGRESS":
+        record.update(status="ROLLBACK_SUCCESSFUL" if completed else "ROLLBACK_FAILED", finishedAt=now, updatedAt=now)
+    elif completed:
+        record.update(status="SUCCESSFUL", finishedAt=now, updatedAt=now)
+    else:
+        record.update(status="STOPPED", statusReason="ECS deployment circuit breaker: tasks failed to start.", finishedAt=now, stoppedAt=now, updatedAt=now)
+
+
+def _epoch(value):
+    return calendar.timegm(value.utctimetuple()) + value.microsecond / 1e6 if value is not None else None
+
+
+def _client_error(code, message):
+    return JsonRESTError(code, message)
+
+
+def list_service_deployments(self):
+    """ListServiceDeployments (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServiceDeployments.html):
+    the service's deployments, newest first, filtered by status and createdAt, 20 a page unless
+    maxResults (1-100) says otherwise."""
+    cluster = (self._get_param("cluster") or "default").split("/")[-1]
+    name = (self._get_param("service") or "").split("/")[-1]
+    with _lock:
+        service = self.ecs_backend._get_service(cluster, name)  # raises ServiceNotFound/ClusterNotFound
+        history = list(reversed(_service_deployments.get(service.arn, [])))
+    statuses = self._get_param("status") or []
+    created = self._get_param("createdAt") or {}
+    if statuses:
+        history = [d for d in history if d["status"] in statuses]
+    if created.get("after") is not None:
+        history = [d for d in history if _epoch(d["createdAt"]) >= float(created["after"])]
+    if created.get("before") is not None:
+        history = [d for d in history if _epoch(d["createdAt"]) <= float(created["before"])]
+    size = int(self._get_param("maxResults") or 20)
+    if not 1 <= size <= 100:
+        raise _client_error("InvalidParameterException", "maxResults must be between 1 and 100.")
+    start = int(self._get_param("nextToken") or 0)
+    page = history[start:start + size]
+    body = {"serviceDeployments": [{
+        "serviceDeploymentArn": d["serviceDeploymentArn"],
+        "serviceArn": d["serviceArn"],
+        "clusterArn": d["clusterArn"],
+        "createdAt": _epoch(d["createdAt"]),
+        "startedAt": _epoch(d.get("startedAt")),
+        "finishedAt": _epoch(d.get("finishedAt")),
+        "targetServiceRevisionArn": d["targetServiceRevision"]["arn"],
+        "status": d["status"],
+        "statusReason": d.get("statusReason"),
+    } for d in page]}
+    if start + size < len(history):
+        body["nextToken"] = str(start + size)
+    return json.dumps({k: v for k, v in body.items() if v is not None})
+
+
+def describe_service_revisions(self):
+    """DescribeServiceRevisions (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServiceRevisions.html):
+    at most 20 ARNs; an unknown one is a failure with reason MISSING."""
+    arns = self._get_param("serviceRevisionArns") or []
+    if not 1 <= len(arns) <= 20:
+        raise _client_error("InvalidParameterException", "serviceRevisionArns must hold 1 to 20 ARNs.")
+    found, failures = [], []
+    with _lock:
+        for arn in arns:
+            revision = _service_revisions.get(arn)
+            if revision is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                found.append({k: (_epoch(v) if k == "createdAt" else v) for k, v in revision.items() if v is not None})
+    return json.dumps({"serviceRevisions": found, "failures": failures})
 
 
 def _breaker(service):
@@ -445,13 +615,15 @@ def _schedule(backend, service, states):
                 d["rolloutState"] = "FAILED"
                 d["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
                 d["updatedAt"] = utcnow()
+                if not (rollback and _completed_td.get(service.arn)):
+                    _service_deployment_finished(d["id"], completed=False)
                 _event(service, f"(deployment {d['id']}) deployment failed: tasks failed to start.")
                 back = _completed_td.get(service.arn)
                 if rollback and back:
                     for task in _service_tasks(backend, service, d["id"]):
                         _stop_task(task, f"Scaling activity initiated by (deployment {d['id']})", None)
                     service.task_definition = back
-                    _open_deployment(service, back)
+                    _open_deployment(service, back, rollback_of=d["id"])
                     _event(service, f"rolling back to deployment {service.deployments[0]['id']}.")
                     return _schedule(backend, service, states)
         tasks = _service_tasks(backend, service, d["id"])
@@ -477,6 +649,7 @@ def _schedule(backend, service, states):
         if len(live) == primary["desiredCount"] and healthy and time.monotonic() - opened >= ROLLOUT_SECONDS:
             primary.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {primary['id']} completed.", updatedAt=utcnow())
             _completed_td[service.arn] = primary["taskDefinition"]
+            _service_deployment_finished(primary["id"], completed=True)
             for d in service.deployments:
                 if d is primary:
                     continue
@@ -506,11 +679,13 @@ def _tick():
     states = _container_states()
     with _lock:
         live = set()
+        services = set()
         for regions in list(ecs_backends.values()):
             for backend in list(regions.values()):
                 for service in list(backend.services.values()):
                     if service.status != "ACTIVE":
                         continue
+                    services.add(service.arn)
                     try:
                         _schedule(backend, service, states)
                     except Exception:
@@ -519,6 +694,12 @@ def _tick():
         for arn, run in list(_runs.items()):
             if arn not in live:
                 _stop_task(run.task, "Service deleted", None)
+        # "Amazon ECS deletes the service revision when you delete a service" (service-revision.html).
+        for arn in [a for a in _service_deployments if a not in services]:
+            for record in _service_deployments.pop(arn):
+                _service_revisions.pop(record["targetServiceRevision"]["arn"], None)
+                for key in [k for k, v in _deployment_record.items() if v is record]:
+                    del _deployment_record[key]
         known = {run.container_id for run in _runs.values()}
         for cid in states:
             if cid not in known:
@@ -971,6 +1152,8 @@ Backend.update_service = update_service
 Backend.list_tasks = list_tasks
 Backend.describe_tasks = describe_tasks
 Backend.describe_services = describe_services
+Responses.list_service_deployments = list_service_deployments
+Responses.describe_service_revisions = describe_service_revisions
 elbv2_models.FakeTargetGroup.health_for = health_for
 
 if __name__ == "__main__":

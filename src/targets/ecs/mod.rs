@@ -3,6 +3,7 @@
 //! as a [`Target`]. [`step`] holds [`Id`] and the one place a dry run stops.
 
 pub mod cluster;
+pub mod deployments;
 pub mod iam;
 pub mod inventory;
 pub mod load_balancer;

@@ -4,6 +4,7 @@
 
 use aws_sdk_ecs::types::Service;
 
+use super::deployments;
 use super::releases::{self, Release, Revision};
 use super::service::{self, short_task_definition, RunningShape};
 use super::task_definition::{self, ReleaseTags, TaskSpec};
@@ -88,23 +89,9 @@ pub async fn choose(
                     )
                 })?,
         ),
-        (None, None) => Wanted::Existing(
-            revisions
-                .iter()
-                .filter(|r| r.release.revision < current.release.revision)
-                .max_by_key(|r| r.release.revision)
-                .cloned()
-                .ok_or_else(|| {
-                    exit::error(
-                        ExitStatus::Usage,
-                        format!(
-                            "there is no release before {} to go back to; active: {}. Name one with --model-version or --to-revision",
-                            short_task_definition(&serving),
-                            listing(&revisions)
-                        ),
-                    )
-                })?,
-        ),
+        (None, None) => {
+            Wanted::Existing(served_before(ctx, &ecs, &project, &serving, &revisions).await?)
+        }
     };
     // What the target serves: an existing release, or the one a new revision would be.
     let (registered, release) = match &wanted {
@@ -232,6 +219,49 @@ async fn require_image(
             "the image of that release, {image}, is no longer in ECR (its lifecycle policy keeps the newest images, image.keep_images): pick a newer release, or rebuild it with `mldeploy up` from that commit"
         ),
     ))
+}
+
+/// The release that served before the serving one, from ECS's deployment history (a rollback
+/// makes "the next lower revision" the wrong answer), said so; refused when ECS remembers none
+/// or when it is no longer an active revision that ECS could deploy.
+async fn served_before(
+    ctx: &Ctx<'_>,
+    ecs: &aws_sdk_ecs::Client,
+    project: &str,
+    serving: &str,
+    revisions: &[Revision],
+) -> anyhow::Result<Revision> {
+    let served = deployments::served(ecs, project, project).await?;
+    let Some(previous) = deployments::before(&served, serving) else {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            format!(
+                "ECS's deployment history (it keeps 90 days) holds no release that served before {}; name one with --model-version or --to-revision; active: {}",
+                short_task_definition(serving),
+                listing(revisions)
+            ),
+        ));
+    };
+    let Some(revision) = revisions
+        .iter()
+        .find(|r| r.release.task_definition == previous)
+    else {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            format!(
+                "{} served before {}, but it is no longer an active revision, so ECS cannot deploy it again; name another with --to-revision or --model-version; active: {}",
+                short_task_definition(previous),
+                short_task_definition(serving),
+                listing(revisions)
+            ),
+        ));
+    };
+    ctx.printer.info(format!(
+        "Going back to {}, which served before {} (ECS's deployment history)",
+        short_task_definition(previous),
+        short_task_definition(serving)
+    ));
+    Ok(revision.clone())
 }
 
 /// "5 (model 7), 4 (model 6), ..." for errors that list what there is.

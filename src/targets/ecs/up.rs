@@ -9,6 +9,7 @@ use super::task_definition::{self, ReleaseTags, TaskInputs};
 use super::{cluster, iam, logs, security, Converge, EcsDeployed};
 use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
+use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
 use crate::model;
@@ -37,20 +38,49 @@ pub struct Checked {
 /// a task definition is refused before any call is made.
 pub fn prepare(config: &Config) -> anyhow::Result<Template> {
     let (text, name) = read_template(config)?;
-    task_definition::render(
-        &text,
-        &name,
-        &task_inputs(
-            config,
-            format!("{}@sha256:{}", config.project.name, "0".repeat(64)),
-            model::path_for(&config.model.path, "0"),
-            "arn:aws:iam::000000000000:role/execution".into(),
-            "arn:aws:iam::000000000000:role/task".into(),
-            "/ecs/check".into(),
-            "us-east-1".into(),
-        ),
-    )?;
+    task_definition::render(&text, &name, &placeholder_inputs(config, None))?;
     Ok(Template { text, name })
+}
+
+/// The template's inputs with placeholder roles, image and model: for checks before any call.
+fn placeholder_inputs(config: &Config, image: Option<&Platform>) -> TaskInputs {
+    let architecture = image.and_then(Platform::fargate_architecture);
+    let mut inputs = task_inputs(
+        config,
+        format!("{}@sha256:{}", config.project.name, "0".repeat(64)),
+        model::path_for(&config.model.path, "0"),
+        "arn:aws:iam::000000000000:role/execution".into(),
+        "arn:aws:iam::000000000000:role/task".into(),
+        "/ecs/check".into(),
+        "us-east-1".into(),
+        architecture.unwrap_or(FARGATE_X86_64),
+    );
+    inputs.image_platform = image.cloned();
+    inputs
+}
+
+/// Refuses, before anything in AWS changes, an image Fargate cannot run: one built for a
+/// platform Fargate has no tasks for, or one the template runs on another CPU architecture.
+fn accept_platform(
+    config: &Config,
+    template: &Template,
+    image: &str,
+    platform: &Platform,
+) -> anyhow::Result<()> {
+    if platform.fargate_architecture().is_none() {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            format!(
+                "{image} is a {platform} image; Fargate runs linux/amd64 and linux/arm64 images only. Build for one of them (image.platform)"
+            ),
+        ));
+    }
+    task_definition::render(
+        &template.text,
+        &template.name,
+        &placeholder_inputs(config, Some(platform)),
+    )
+    .map(|_| ())
 }
 
 /// Subnets named in [network] are checked before anything changes, like the model version.
@@ -94,14 +124,17 @@ pub async fn converge(
         project: project.clone(),
         dry_run,
     };
-    let (image, git_commit) = if dry_run {
-        planned_image(aws, config, &mut changes).await?
+    let (image, git_commit, platform) = if dry_run {
+        planned_image(aws, config, &template, &mut changes).await?
     } else {
         let engine = Engine::connect().await?;
-        let pushed = push::push(&engine, aws, config, printer, false).await?;
+        let accept =
+            |image: &str, platform: &Platform| accept_platform(config, &template, image, platform);
+        let pushed = push::push(&engine, aws, config, printer, false, &accept).await?;
         (
             format!("{}@{}", pushed.repository, pushed.digest),
             pushed.git_commit,
+            Some(pushed.platform),
         )
     };
 
@@ -151,19 +184,18 @@ pub async fn converge(
     let ecs = aws.ecs();
     let cluster = cluster::ensure(&ecs, &cv, &mut changes).await?;
 
-    let spec = task_definition::render(
-        &template.text,
-        &template.name,
-        &task_inputs(
-            config,
-            image.clone(),
-            deploy.model.path.clone(),
-            cv.text(&roles.execution_arn, "execution role")?,
-            cv.text(&roles.task_arn, "task role")?,
-            log_group,
-            aws.region.clone(),
-        ),
-    )?;
+    let mut inputs = task_inputs(
+        config,
+        image.clone(),
+        deploy.model.path.clone(),
+        cv.text(&roles.execution_arn, "execution role")?,
+        cv.text(&roles.task_arn, "task role")?,
+        log_group,
+        aws.region.clone(),
+        architecture_for(config, platform.as_ref()),
+    );
+    inputs.image_platform = platform;
+    let spec = task_definition::render(&template.text, &template.name, &inputs)?;
     let existing = match cluster.known() {
         Some(cluster) => service::describe(&ecs, cluster, &project).await?,
         None => None,
@@ -279,6 +311,7 @@ fn task_inputs(
     task_role_arn: String,
     log_group: String,
     region: String,
+    cpu_architecture: &str,
 ) -> TaskInputs {
     TaskInputs {
         project: config.project.name.clone(),
@@ -296,15 +329,35 @@ fn task_inputs(
         task_role_arn,
         log_group,
         region,
+        cpu_architecture: cpu_architecture.to_string(),
+        image_platform: None,
     }
 }
 
-/// For a plan: the image `up` would deploy, without building or pushing anything.
+/// The Fargate architecture for the image: its own, or, in a plan whose image is not built
+/// yet, the one `image.platform` asks for, else Fargate's default (the plan says so).
+fn architecture_for(config: &Config, image: Option<&Platform>) -> &'static str {
+    image
+        .and_then(Platform::fargate_architecture)
+        .or_else(|| {
+            config
+                .image
+                .platform
+                .as_deref()
+                .and_then(Platform::parse)
+                .and_then(|p| p.fargate_architecture())
+        })
+        .unwrap_or(FARGATE_X86_64)
+}
+
+/// For a plan: the image `up` would deploy and its platform when it can be known without
+/// building or pushing anything (a local image, or ECR's read through the engine).
 async fn planned_image(
     aws: &crate::aws::Aws,
     config: &Config,
+    template: &Template,
     changes: &mut Vec<Change>,
-) -> anyhow::Result<(String, Option<String>)> {
+) -> anyhow::Result<(String, Option<String>, Option<Platform>)> {
     let plan = build::plan(config).await?;
     let client = aws.ecr();
     let repo = ecr::describe(&client, &config.project.name).await?;
@@ -321,15 +374,49 @@ async fn planned_image(
             Action::Create,
         ));
     }
+    let platform = known_platform(&client, &plan.local_ref, digest.as_deref()).await?;
+    if let Some(platform) = &platform {
+        accept_platform(config, template, &plan.local_ref, platform)?;
+    }
     let image = match digest {
         Some(image) => {
             changes.push(Change::new("image", &plan.tag, Action::Keep).because("in ECR already"));
             image
         }
         None => {
-            changes.push(Change::new("image", &plan.tag, Action::Create).because("build and push"));
+            let runs = match &platform {
+                Some(p) => p.to_string(),
+                None => format!(
+                    "{} until it is built",
+                    for_fargate(architecture_for(config, None))
+                ),
+            };
+            changes.push(
+                Change::new("image", &plan.tag, Action::Create)
+                    .because(format!("build and push; {runs}")),
+            );
             format!("{}:{}", config.project.name, plan.tag)
         }
     };
-    Ok((image, plan.git_commit))
+    Ok((image, plan.git_commit, platform))
+}
+
+/// The platform of the image a plan would deploy, when an engine is there to say: its local
+/// copy, or what ECR holds. None without an engine or an image.
+async fn known_platform(
+    ecr_client: &aws_sdk_ecr::Client,
+    local_ref: &str,
+    remote: Option<&str>,
+) -> anyhow::Result<Option<Platform>> {
+    let Ok(engine) = Engine::connect().await else {
+        return Ok(None);
+    };
+    if let Some(image) = build::inspect_local(&engine, local_ref).await? {
+        return Ok(Platform::of_local(&image));
+    }
+    let Some(remote) = remote else {
+        return Ok(None);
+    };
+    let login = ecr::registry_login(ecr_client).await?;
+    Ok(Some(platform::of_remote(&engine, remote, &login).await?))
 }

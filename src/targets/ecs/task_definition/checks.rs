@@ -4,6 +4,7 @@
 
 use super::{TaskInputs, TaskSpec};
 use crate::config::fargate_memory_options;
+use crate::image::platform::{for_fargate, FARGATE_ARM64, FARGATE_X86_64};
 
 /// The first line of the rendered output that holds `"field"`, numbered from 1, and its text.
 pub(super) fn line_of<'a>(rendered: &'a str, field: &str) -> (usize, &'a str) {
@@ -91,6 +92,7 @@ impl TaskSpec {
                 ))
             }
         }
+        self.check_runtime_platform(inputs)?;
         let Some(container) = self
             .container_definitions
             .iter()
@@ -141,6 +143,45 @@ impl TaskSpec {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Fargate's architectures and operating system, and, once the image is known, the
+    /// architecture its platform needs: Fargate cannot pull an image built for another one.
+    fn check_runtime_platform(&self, inputs: &TaskInputs) -> Result<(), (&'static str, String)> {
+        let platform = self.runtime_platform.as_ref();
+        if let Some(os) = platform.and_then(|p| p.operating_system_family.as_deref()) {
+            if os != "LINUX" {
+                return Err((
+                    "operatingSystemFamily",
+                    format!("runtimePlatform.operatingSystemFamily is {os:?}; mldeploy deploys Linux images (\"LINUX\")"),
+                ));
+            }
+        }
+        let runs = self.cpu_architecture();
+        if runs != FARGATE_X86_64 && runs != FARGATE_ARM64 {
+            return Err((
+                "cpuArchitecture",
+                format!("runtimePlatform.cpuArchitecture is {runs:?}; Fargate runs \"X86_64\" or \"ARM64\""),
+            ));
+        }
+        let Some(image) = &inputs.image_platform else {
+            return Ok(());
+        };
+        if runs != inputs.cpu_architecture {
+            let (field, said) = match platform.and_then(|p| p.cpu_architecture.as_ref()) {
+                Some(_) => ("cpuArchitecture", format!("runtimePlatform.cpuArchitecture is {runs:?}")),
+                None => ("containerDefinitions", format!("the task definition names no runtimePlatform, so Fargate runs it on {runs}")),
+            };
+            return Err((
+                field,
+                format!(
+                    "{said}, but the image is {image}: Fargate would stop every task with CannotPullContainerError (the image has no {} manifest). Set \"runtimePlatform\": {{ \"cpuArchitecture\": {{{{ cpu_architecture | tojson }}}} }}, or build for {} with image.platform",
+                    for_fargate(runs),
+                    for_fargate(runs)
+                ),
+            ));
         }
         Ok(())
     }

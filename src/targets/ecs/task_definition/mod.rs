@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{Converge, Id, Planned};
 use crate::aws::call_error;
 use crate::exit::{self, ExitStatus};
+use crate::image::platform::{Platform, FARGATE_X86_64};
 use crate::targets::{Action, Change};
 
 mod checks;
@@ -43,6 +44,12 @@ pub struct TaskInputs {
     pub task_role_arn: String,
     pub log_group: String,
     pub region: String,
+    /// The Fargate CPU architecture that runs the image: `X86_64` or `ARM64`.
+    pub cpu_architecture: String,
+    /// What the image was built for. When known, the rendered task must run on the architecture
+    /// it needs (the check before anything changes has no image yet, so it has none).
+    #[serde(skip)]
+    pub image_platform: Option<Platform>,
 }
 
 /// A Fargate task definition, as far as mldeploy reads and writes one.
@@ -56,7 +63,17 @@ pub struct TaskSpec {
     pub memory: String,
     pub execution_role_arn: String,
     pub task_role_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatformSpec>,
     pub container_definitions: Vec<ContainerSpec>,
+}
+
+/// Where Fargate runs the task: its CPU architecture (X86_64 when absent) and operating system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimePlatformSpec {
+    pub cpu_architecture: Option<String>,
+    pub operating_system_family: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +197,15 @@ impl TaskSpec {
             c.port_mappings.sort();
         }
         self
+    }
+
+    /// The CPU architecture Fargate runs the task on: X86_64 when the task definition names
+    /// none (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RuntimePlatform.html).
+    pub fn cpu_architecture(&self) -> &str {
+        self.runtime_platform
+            .as_ref()
+            .and_then(|p| p.cpu_architecture.as_deref())
+            .unwrap_or(FARGATE_X86_64)
     }
 
     pub fn container(&self) -> Option<&ContainerSpec> {
@@ -327,6 +353,7 @@ async fn register(
         .memory(&spec.memory)
         .execution_role_arn(&spec.execution_role_arn)
         .task_role_arn(&spec.task_role_arn)
+        .set_runtime_platform(spec.sdk_runtime_platform())
         .set_container_definitions(Some(spec.sdk_containers()?))
         .set_tags(Some(release.tags(project)))
         .send()

@@ -2,8 +2,9 @@
 //! revision read back for comparison, and a spec turned into what RegisterTaskDefinition takes.
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
-    NetworkMode, PortMapping, Secret, TaskDefinition, TransportProtocol,
+    Compatibility, ContainerDefinition, CpuArchitecture, HealthCheck, KeyValuePair,
+    LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret,
+    TaskDefinition, TransportProtocol,
 };
 
 use super::*;
@@ -81,6 +82,12 @@ impl TaskSpec {
             memory: td.memory().unwrap_or_default().to_string(),
             execution_role_arn: td.execution_role_arn().unwrap_or_default().to_string(),
             task_role_arn: td.task_role_arn().unwrap_or_default().to_string(),
+            runtime_platform: td.runtime_platform().map(|p| RuntimePlatformSpec {
+                cpu_architecture: p.cpu_architecture().map(|a| a.as_str().to_string()),
+                operating_system_family: p
+                    .operating_system_family()
+                    .map(|o| o.as_str().to_string()),
+            }),
             container_definitions: containers,
         }
         .normalized()
@@ -143,6 +150,17 @@ impl TaskSpec {
                 Ok(b.build())
             })
             .collect()
+    }
+
+    pub fn sdk_runtime_platform(&self) -> Option<RuntimePlatform> {
+        self.runtime_platform.as_ref().map(|p| {
+            RuntimePlatform::builder()
+                .set_cpu_architecture(p.cpu_architecture.as_deref().map(CpuArchitecture::from))
+                .set_operating_system_family(
+                    p.operating_system_family.as_deref().map(OsFamily::from),
+                )
+                .build()
+        })
     }
 
     pub fn sdk_network_mode(&self) -> NetworkMode {

@@ -24,6 +24,8 @@ fn inputs() -> TaskInputs {
         task_role_arn: "arn:aws:iam::1:role/housing-task".into(),
         log_group: "/ecs/housing".into(),
         region: "us-east-1".into(),
+        cpu_architecture: "X86_64".into(),
+        image_platform: None,
     }
 }
 
@@ -148,6 +150,95 @@ fn a_template_that_takes_the_task_out_of_mldeploys_hands_is_refused_with_its_lin
     assert!(text.contains("`\"retries\": 11,`"), "{text}");
 }
 
+/// Inputs for an image built for `platform`.
+fn for_image(platform: &str) -> TaskInputs {
+    let platform = Platform::parse(platform).unwrap();
+    TaskInputs {
+        cpu_architecture: platform.fargate_architecture().unwrap().into(),
+        image_platform: Some(platform),
+        ..inputs()
+    }
+}
+
+#[test]
+fn the_default_template_runs_the_task_on_the_images_architecture() {
+    let spec = render(
+        DEFAULT_TEMPLATE,
+        DEFAULT_TEMPLATE_NAME,
+        &for_image("linux/arm64"),
+    )
+    .unwrap();
+    assert_eq!(spec.cpu_architecture(), "ARM64");
+    let platform = spec.runtime_platform.as_ref().unwrap();
+    assert_eq!(platform.operating_system_family.as_deref(), Some("LINUX"));
+    let spec = render(
+        DEFAULT_TEMPLATE,
+        DEFAULT_TEMPLATE_NAME,
+        &for_image("linux/amd64"),
+    )
+    .unwrap();
+    assert_eq!(spec.cpu_architecture(), "X86_64");
+}
+
+#[test]
+fn a_template_whose_architecture_is_not_the_images_is_refused_naming_both() {
+    let pinned = DEFAULT_TEMPLATE.replacen(
+        "\"cpuArchitecture\": {{ cpu_architecture | tojson }}",
+        "\"cpuArchitecture\": \"X86_64\"",
+        1,
+    );
+    assert_ne!(pinned, DEFAULT_TEMPLATE);
+    render(&pinned, "t.json", &for_image("linux/amd64")).unwrap();
+    let err = render(&pinned, "t.json", &for_image("linux/arm64")).unwrap_err();
+    assert_eq!(exit::status_of(&err), ExitStatus::Usage);
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(
+            "runtimePlatform.cpuArchitecture is \"X86_64\", but the image is linux/arm64"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("CannotPullContainerError") && text.contains("t.json"),
+        "{text}"
+    );
+    assert!(text.contains("line 9 of the output"), "{text}");
+    // Without the check's image (before anything is built), only Fargate's values are checked.
+    render(&pinned, "t.json", &inputs()).unwrap();
+
+    // No runtimePlatform at all: Fargate runs X86_64.
+    let absent = DEFAULT_TEMPLATE
+        .lines()
+        .filter(|l| !l.contains("runtimePlatform"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let spec = render(&absent, "t.json", &for_image("linux/amd64")).unwrap();
+    assert_eq!(spec.runtime_platform, None);
+    assert_eq!(spec.cpu_architecture(), "X86_64");
+    let text = format!(
+        "{:#}",
+        render(&absent, "t.json", &for_image("linux/arm64")).unwrap_err()
+    );
+    assert!(
+        text.contains("names no runtimePlatform, so Fargate runs it on X86_64"),
+        "{text}"
+    );
+
+    let text = refusal(
+        "\"operatingSystemFamily\": \"LINUX\"",
+        "\"operatingSystemFamily\": \"WINDOWS_SERVER_2022_CORE\"",
+    );
+    assert!(text.contains("mldeploy deploys Linux images"), "{text}");
+    let text = refusal(
+        "\"cpuArchitecture\": {{ cpu_architecture | tojson }}",
+        "\"cpuArchitecture\": \"x86\"",
+    );
+    assert!(
+        text.contains("Fargate runs \"X86_64\" or \"ARM64\""),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_spec_survives_the_trip_through_the_sdk_types() {
     let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &inputs()).unwrap();
@@ -159,6 +250,7 @@ fn a_spec_survives_the_trip_through_the_sdk_types() {
         .memory(&spec.memory)
         .execution_role_arn(&spec.execution_role_arn)
         .task_role_arn(&spec.task_role_arn)
+        .set_runtime_platform(spec.sdk_runtime_platform())
         .set_container_definitions(Some(spec.sdk_containers().unwrap()))
         .build();
     assert_eq!(TaskSpec::from_registered(&registered), spec);
