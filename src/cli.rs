@@ -82,6 +82,23 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// The service's logs from CloudWatch, each line with the task it came from
     Logs(LogsArgs),
+    /// Print the least-privilege IAM policy for the role that runs mldeploy for this project
+    IamPolicy(IamPolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The AWS account id to name in the policy's ARNs (default: every account, `*`)
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub account: Option<String>,
+}
+
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err("an AWS account id is 12 digits".into())
+    }
 }
 
 #[derive(Debug, Args)]

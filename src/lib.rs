@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod iam_policy;
 pub mod image;
 pub mod lock;
 pub mod model;
@@ -37,6 +38,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::History(args) => commands::history::run(&session, args).await,
         Command::Destroy(args) => commands::destroy::run(&session, args).await,
         Command::Logs(args) => commands::logs::run(&session, args).await,
+        Command::IamPolicy(args) => commands::iam_policy::run(&session, args).await,
     }
 }
 

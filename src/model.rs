@@ -33,6 +33,38 @@ pub fn check_version(version: &str) -> Result<(), String> {
     }
 }
 
+/// Checks an explicit `--model-path`: a key prefix under the prefix of `model.path` (all the
+/// task role may read, so a model elsewhere could never load), each segment a name (no empty,
+/// `.` or `..` segment) with no wildcard, whitespace or control character. Returns the reason
+/// otherwise, in words that follow the quoted path.
+pub fn check_path(template: &str, path: &str) -> Result<(), String> {
+    let prefix = prefix_of(template);
+    let trimmed = path.trim_end_matches('/');
+    let bad_segment = trimmed
+        .split('/')
+        .find(|s| s.is_empty() || *s == "." || *s == "..");
+    if let Some(segment) = bad_segment {
+        return Err(format!(
+            "has a {:?} segment: write the model's key prefix itself, like \"{}<version>\"",
+            segment, prefix
+        ));
+    }
+    if let Some(c) = trimmed
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '*' | '?'))
+    {
+        return Err(format!(
+            "holds {c:?}: a model's key prefix has no wildcard, space or control character"
+        ));
+    }
+    if !trimmed.starts_with(prefix) || trimmed.len() == prefix.trim_end_matches('/').len() {
+        return Err(format!(
+            "is not under {prefix:?}, the prefix of model.path: the task role may read only there, so the model could not load"
+        ));
+    }
+    Ok(())
+}
+
 /// `model.path` with `{version}` filled in.
 pub fn path_for(template: &str, version: &str) -> String {
     template.replace("{version}", version)
@@ -239,6 +271,28 @@ mod tests {
         let t = "models/{version}/artifacts";
         assert_eq!(version_of(t, "models/12/artifacts").as_deref(), Some("12"));
         assert_eq!(version_of(t, "models/12"), None);
+    }
+
+    #[test]
+    fn an_explicit_path_must_lie_under_what_the_task_role_reads() {
+        let template = "mlflow/models/housing/{version}";
+        for good in [
+            "mlflow/models/housing/7",
+            "mlflow/models/housing/7/",
+            "mlflow/models/housing/v2/best",
+        ] {
+            assert_eq!(check_path(template, good), Ok(()), "{good}");
+        }
+        for bad in [
+            "mlflow/models/housing",
+            "mlflow/models/housing/",
+            "mlflow/models/housing/../other/7",
+            "mlflow/models/other/7",
+            "mlflow/models/housing7",
+            "mlflow/models/housing/7 8",
+        ] {
+            assert!(check_path(template, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

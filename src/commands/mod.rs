@@ -5,6 +5,7 @@
 pub mod build;
 pub mod destroy;
 pub mod history;
+pub mod iam_policy;
 pub mod init;
 pub mod logs;
 mod model_choice;

@@ -15,6 +15,9 @@ pub(crate) enum ModelChoice {
 
 pub(crate) fn model_choice(config: &Config, args: &UpArgs) -> anyhow::Result<ModelChoice> {
     if let Some(path) = &args.model_path {
+        model::check_path(&config.model.path, path).map_err(|why| {
+            exit::error(ExitStatus::Usage, format!("--model-path {path:?} {why}"))
+        })?;
         return Ok(ModelChoice::Path(path.trim_end_matches('/').to_string()));
     }
     match args.model_version.clone().or_else(|| config.model.version.clone()) {

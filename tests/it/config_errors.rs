@@ -166,6 +166,31 @@ fn a_model_version_that_is_not_a_version_exits_2_before_any_call() {
     }
 }
 
+#[test]
+fn a_model_path_outside_what_the_task_role_reads_exits_2_before_any_call() {
+    let project = Project::new("it-badpath");
+    project.write_config("");
+    // model.path is "m/{version}": the task role reads m/ and nothing else.
+    let bad = [
+        ("m/../secrets/7", "\"..\" segment"),
+        ("m//7", "\"\" segment"),
+        ("m/./7", "\".\" segment"),
+        ("other/7", "is not under \"m/\""),
+        ("m", "is not under \"m/\""),
+        ("m/", "is not under \"m/\""),
+        ("m/7*", "no wildcard"),
+        ("m/7 8", "no wildcard, space"),
+        ("/m/7", "\"\" segment"),
+    ];
+    for (path, says) in bad {
+        for command in ["up", "plan"] {
+            let run = unreachable_everything(&project, &[command, "--model-path", path]);
+            run.expect_code(2);
+            crate::support::assert_says(&run.stderr, &["--model-path", says]);
+        }
+    }
+}
+
 /// `text` as a TOML basic string.
 fn toml_string(text: &str) -> String {
     format!(

@@ -80,6 +80,18 @@ impl FaultProxy {
     }
 }
 
+impl FaultProxy {
+    /// Every call the proxy saw, by name.
+    fn calls(&self) -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["call"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -472,3 +484,71 @@ fn of_two_runs_breaking_one_stale_lock_only_the_first_goes_on() {
         "the first released its lock"
     );
 }
+
+#[test]
+fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
+    let (project, _) = deployable("it-iampolicy");
+    let proxy = FaultProxy::start(&[]);
+    let steps: &[(&[&str], i32)] = &[
+        (&["up", "--model-version", "99"], 2),
+        (&["plan"], 0),
+        (&["up"], 0),
+        (&["up", "--model-version", "7"], 0),
+        (&["rollback"], 0),
+        (&["rollback", "--model-version", "7"], 0),
+        (&["status"], 0),
+        (&["history"], 0),
+        (&["logs", "--since", "10m"], 0),
+        (&["destroy", "--yes"], 0),
+    ];
+    for (args, code) in steps {
+        proxy.mldeploy(&project, args).expect_code(*code);
+    }
+    let policy = project.mldeploy(&[
+        "iam-policy",
+        "--account",
+        "123456789012",
+        "--output",
+        "json",
+    ]);
+    policy.expect_code(0);
+    let allowed: std::collections::BTreeSet<String> = policy.json()["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let seen: std::collections::BTreeSet<String> = proxy
+        .calls()
+        .iter()
+        .map(|c| mldeploy::iam_policy::action_of(c).to_string())
+        .collect();
+    assert!(seen.len() > 50, "the proxy saw the cycle: {seen:?}");
+    let denied: Vec<_> = seen.difference(&allowed).collect();
+    assert!(
+        denied.is_empty(),
+        "calls the policy does not allow: {denied:?}"
+    );
+    // What the cycle did not call: actions AWS checks without a call of that name, and the
+    // repairs a converged stack never needs.
+    let unseen: Vec<&String> = allowed
+        .difference(&seen)
+        .filter(|a| !mldeploy::iam_policy::NOT_CALLED.contains(&a.as_str()))
+        .collect();
+    assert_eq!(
+        unseen, REPAIRS_ONLY,
+        "allowed, never called, and not a repair"
+    );
+}
+
+/// Calls only a drifted or half-made stack needs: a first `up` creates everything and a
+/// converged one changes nothing, so a clean cycle never makes them.
+const REPAIRS_ONLY: &[&str] = &[
+    "ec2:RevokeSecurityGroupIngress", // a rule opening the tasks' port wider
+    "elasticloadbalancing:ModifyListener", // a listener changed by hand
+    "elasticloadbalancing:ModifyTargetGroup", // a health check changed by hand
+    "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand
+    "iam:DetachRolePolicy",           // a managed policy attached to a role by hand
+    "iam:UpdateAssumeRolePolicy",     // a role's trust changed by hand
+];

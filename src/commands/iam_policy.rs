@@ -1,0 +1,29 @@
+//! `mldeploy iam-policy`: print the least-privilege IAM policy that the person or CI role running
+//! mldeploy for this project needs, scoped to its resources. Calls nothing in AWS.
+
+use super::Session;
+use crate::cli::IamPolicyArgs;
+use crate::exit::ExitStatus;
+use crate::iam_policy::{self, Scope};
+use crate::model;
+
+pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<ExitStatus> {
+    let ctx = session.project()?;
+    let config = &ctx.config;
+    let region = ctx.aws().await?.region.clone();
+    let scope = Scope {
+        region,
+        account: args.account.clone().unwrap_or_else(|| "*".into()),
+        project: config.project.name.clone(),
+        model_bucket: config.model.bucket.clone(),
+        model_prefix: model::prefix_of(&config.model.path).to_string(),
+        lock_bucket: config.lock.bucket.clone(),
+    };
+    if args.account.is_none() {
+        session.printer.info(
+            "The policy names every account (*): pass --account with the account's id to name only yours",
+        );
+    }
+    session.printer.result(&iam_policy::document(&scope))?;
+    Ok(ExitStatus::Success)
+}
