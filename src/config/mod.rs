@@ -113,6 +113,9 @@ pub struct Service {
     pub secrets: BTreeMap<String, String>,
     /// An ACM certificate: HTTPS on 443, and HTTP redirected to it.
     pub certificate_arn: Option<String>,
+    /// The name users call the service by (on the certificate): what the smoke test sends as
+    /// SNI and Host, and verifies the certificate for, while connecting to the load balancer.
+    pub domain: Option<String>,
     pub log_retention_days: i32,
     /// The project's own task-definition template; None for the built-in one.
     pub task_definition_template: Option<PathBuf>,

@@ -34,6 +34,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "environment",
             "secrets",
             "certificate_arn",
+            "domain",
             "log_retention_days",
             "task_definition_template",
         ],
@@ -142,6 +143,7 @@ pub(super) struct RawService {
     #[serde(default)]
     pub(super) secrets: BTreeMap<String, String>,
     pub(super) certificate_arn: Option<String>,
+    pub(super) domain: Option<String>,
     pub(super) log_retention_days: Option<i32>,
     pub(super) task_definition_template: Option<String>,
 }

@@ -22,6 +22,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         environment,
         secrets,
         certificate_arn,
+        domain,
         log_retention_days,
         task_definition_template,
     } = raw;
@@ -92,6 +93,26 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
             );
         }
     }
+    let domain = domain.map(|d| d.trim_end_matches('.').to_ascii_lowercase());
+    if let Some(name) = &domain {
+        if !is_dns_name(name) {
+            report.add(
+                "service.domain",
+                format!("`service.domain` = {name:?} is not a DNS name (labels of letters, digits and hyphens, separated by dots, like \"models.example.com\")"),
+            );
+        }
+    }
+    match (&certificate_arn, &domain) {
+        (Some(_), None) => report.add(
+            "service.certificate_arn",
+            "`service.certificate_arn` needs `service.domain`, the name the certificate is for: no certificate can name the load balancer's own DNS name, so HTTPS is checked through the domain".to_string(),
+        ),
+        (None, Some(_)) => report.add(
+            "service.domain",
+            "`service.domain` needs `service.certificate_arn`, an ACM certificate for it (HTTPS on 443)".to_string(),
+        ),
+        _ => {}
+    }
     let log_retention_days = log_retention_days.unwrap_or(7);
     if !LOG_RETENTION_DAYS.contains(&log_retention_days) {
         report.add(
@@ -124,9 +145,24 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         environment,
         secrets,
         certificate_arn,
+        domain,
         log_retention_days,
         task_definition_template,
     }
+}
+
+/// A host name: 1-253 characters, at least two labels of 1-63 letters, digits and hyphens, not
+/// starting or ending with a hyphen.
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// The subnets and the extra task security groups [network] names.

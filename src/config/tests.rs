@@ -170,6 +170,41 @@ fn a_model_path_or_bucket_that_would_widen_the_task_role_is_refused() {
 }
 
 #[test]
+fn https_needs_a_domain_and_its_certificate_together() {
+    let dir = project_dir();
+    let cert = "certificate_arn = \"arn:aws:acm:us-east-1:1:certificate/x\"\n";
+    for (extra, key, says) in [
+        (
+            cert.to_string(),
+            "service.certificate_arn",
+            "needs `service.domain`",
+        ),
+        (
+            "domain = \"models.example.com\"\n".to_string(),
+            "service.domain",
+            "needs `service.certificate_arn`",
+        ),
+        (
+            format!("{cert}domain = \"models_1.example.com\"\n"),
+            "service.domain",
+            "is not a DNS name",
+        ),
+        (
+            format!("{cert}domain = \"localhost\"\n"),
+            "service.domain",
+            "is not a DNS name",
+        ),
+    ] {
+        let p = only_problem(parse_in(dir.path(), &format!("{GOOD}{extra}")).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some(key), "{extra}");
+        assert!(p.message.contains(says), "{}", p.message);
+    }
+    let both = format!("{GOOD}{cert}domain = \"Models.Example.com\"\n");
+    let c = parse_in(dir.path(), &both).unwrap();
+    assert_eq!(c.service.domain.as_deref(), Some("models.example.com"));
+}
+
+#[test]
 fn a_model_path_without_version_is_refused() {
     let dir = project_dir();
     let text = GOOD.replace("/{version}\"", "/latest\"");
@@ -255,6 +290,7 @@ desired_count = 2
 health_check_path = "/h"
 ready_path = "/r"
 certificate_arn = "arn:aws:acm:eu-west-1:1:certificate/x"
+domain = "Models.Example.com."
 log_retention_days = 14
 task_definition_template = "Dockerfile"
 [service.environment]
@@ -301,6 +337,7 @@ expect_status = 200
     assert_eq!(c.image.keep_images, 5);
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
+    assert_eq!(c.service.domain.as_deref(), Some("models.example.com"));
     assert_eq!(c.lock.lease, std::time::Duration::from_secs(60));
 }
 

@@ -8,6 +8,7 @@ mod config_errors;
 mod destroy;
 mod docker_target;
 mod faults;
+mod https;
 mod load_balancer;
 mod lock;
 mod logs;

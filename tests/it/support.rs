@@ -517,3 +517,77 @@ pub fn with_template(project: &Project, edit: impl Fn(&str) -> String) {
     config.push_str("task_definition_template = \"deploy/task-definition.json\"\n");
     std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
 }
+
+/// An ACM certificate for `names`, signed by the sandbox's CA (which the sandbox's clients trust
+/// through SSL_CERT_FILE) and imported into the sandbox's ACM: its ARN.
+pub fn certificate_for(names: &[&str]) -> String {
+    let ca = PathBuf::from(
+        std::env::var("SANDBOX_CA_DIR").expect("`scripts/sandbox env` sets SANDBOX_CA_DIR"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let sans: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    std::fs::write(
+        p("ext"),
+        format!(
+            "subjectAltName={}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+            sans.join(",")
+        ),
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let mut cmd = Command::new("openssl");
+        cmd.args(args);
+        Run::of(cmd).expect_code(0);
+    };
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        &format!("/CN={}", names[0]),
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("csr.pem"),
+    ]);
+    let serial = format!(
+        "{}",
+        std::process::id() as u64 * 1_000_003 + unique_name("s").len() as u64
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("csr.pem"),
+        "-CA",
+        &ca.join("ca.crt").display().to_string(),
+        "-CAkey",
+        &ca.join("ca.key").display().to_string(),
+        "-set_serial",
+        &serial,
+        "-days",
+        "30",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("cert.pem"),
+    ]);
+    let imported = aws(&[
+        "acm",
+        "import-certificate",
+        "--certificate",
+        &format!("fileb://{}", p("cert.pem")),
+        "--private-key",
+        &format!("fileb://{}", p("key.pem")),
+        "--certificate-chain",
+        &format!("fileb://{}", ca.join("ca.crt").display()),
+    ]);
+    imported.expect_code(0);
+    imported.json()["CertificateArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -34,11 +34,14 @@ real containers on this machine's Docker engine and nothing sent off the machine
   service's target groups. A health checker GETs each group's health-check path on it every
   SANDBOX_HEALTH_CHECK_SECONDS (default 0.5, where ALB uses the group's interval): one success
   makes it healthy, two failures unhealthy, with ALB's reason codes in DescribeTargetHealth.
-- Load balancers. Each load balancer's DNS name resolves to SANDBOX_ALB_ADDRESS (127.0.0.2)
-  through an /etc/hosts line marked "# mldeploy-sandbox-alb" (appended when a load balancer
-  appears, never rewritten while the sandbox runs; `scripts/sandbox down` removes them), where a proxy serves the HTTP listeners: forward
+- Load balancers. Each load balancer has its own loopback address (127.<SANDBOX_ALB_NET>.x.y,
+  SANDBOX_ALB_NET defaulting to 1), as each ALB has its own addresses, and its DNS name resolves
+  to it through an /etc/hosts line marked "# mldeploy-sandbox-alb" (appended when a load balancer
+  appears, never rewritten while the sandbox runs; `scripts/sandbox down` removes them). There a
+  proxy serves its listeners, whatever Host a request names, as ALB does: forward
   to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
-  open; 503 when none is registered), redirect, or fixed response. HTTPS listeners are not served.
+  open; 503 when none is registered), redirect, or fixed response. HTTPS listeners terminate TLS
+  with their ACM certificate, chosen by SNI as ALB does (see "HTTPS listeners" below).
 
 A container's output goes to CloudWatch Logs as ECS's awslogs driver sends it: into the task
 definition's `awslogs-group`, stream `<awslogs-stream-prefix>/<container>/<task id>`, about once
@@ -80,6 +83,8 @@ import http.client
 import itertools
 import json
 import math
+import ssl
+import tempfile
 import os
 import subprocess
 import sys
@@ -101,13 +106,14 @@ from moto.elbv2 import models as elbv2_models
 from moto.iam.models import IAMBackend
 from moto.elbv2.models import elbv2_backends
 from moto.logs.models import logs_backends
+from moto.acm.models import acm_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
 ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
 HEALTH_CHECK_SECONDS = float(os.environ.get("SANDBOX_HEALTH_CHECK_SECONDS", "0.5"))
 UNHEALTHY_STOP_SECONDS = float(os.environ.get("SANDBOX_UNHEALTHY_STOP_SECONDS", "3"))
-ALB_ADDRESS = os.environ.get("SANDBOX_ALB_ADDRESS", "127.0.0.2")
+ALB_NET = int(os.environ.get("SANDBOX_ALB_NET", "1"))
 HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
 HOSTS_MARK = "# mldeploy-sandbox-alb"
 TASK_LABEL = "mldeploy.sandbox.task"
@@ -888,31 +894,154 @@ def _sync_hosts():
         with open(HOSTS_FILE, "a") as f:
             if text and not text.endswith("\n"):
                 f.write("\n")
-            f.write("".join(f"{ALB_ADDRESS} {name} {HOSTS_MARK}\n" for name in missing))
+            f.write("".join(f"{_address(name)} {name} {HOSTS_MARK}\n" for name in missing))
     except OSError as e:
         log(f"cannot write {HOSTS_FILE}: {e}")
 
 
-_proxies: dict[int, ThreadingHTTPServer] = {}
+_proxies: dict[tuple[str, int], ThreadingHTTPServer] = {}
 _round_robin = itertools.count()
+_addresses: dict[str, str] = {}  # load balancer DNS name -> its loopback address
+_addresses_lock = threading.Lock()  # not _lock: the scheduler holds that through docker calls
+
+
+def _address(dns_name):
+    """The load balancer's own loopback address, kept for the life of the process."""
+    with _addresses_lock:
+        if dns_name not in _addresses:
+            n = len(_addresses) + 1
+            _addresses[dns_name] = f"127.{ALB_NET}.{n // 250}.{n % 250 + 1}"
+        return _addresses[dns_name]
 
 
 def _ensure_proxies():
     for _, lb in _load_balancers():
+        address = _address(lb.dns_name.lower())
         for listener in list(lb.listeners.values()):
-            port = int(listener.port)
-            if listener.protocol != "HTTP" or port in _proxies:
+            key = (address, int(listener.port))
+            if listener.protocol not in ("HTTP", "HTTPS") or key in _proxies:
                 continue
             try:
-                server = ThreadingHTTPServer((ALB_ADDRESS, port), AlbProxy)
-            except OSError as e:
-                log(f"cannot serve load balancers on {ALB_ADDRESS}:{port}: {e}")
-                _proxies[port] = None
+                server = ThreadingHTTPServer(key, AlbProxy)
+                if listener.protocol == "HTTPS":
+                    server.socket = _tls_context(lb, key[1]).wrap_socket(server.socket, server_side=True)
+            except (OSError, ssl.SSLError, KeyError) as e:
+                log(f"cannot serve {lb.name}'s listener on {address}:{key[1]}: {e}")
+                _proxies[key] = None
                 continue
             server.daemon_threads = True
-            _proxies[port] = server
+            _proxies[key] = server
             threading.Thread(target=server.serve_forever, daemon=True).start()
-            log(f"load balancers' HTTP listeners on port {port} answer at {ALB_ADDRESS}:{port}")
+            log(f"{lb.name}'s {listener.protocol} listener on port {key[1]} answers at {address}:{key[1]}")
+
+
+# ---------------------------------------------------------------- HTTPS listeners
+# An HTTPS listener terminates TLS with its ACM certificate ("To use an HTTPS listener, you must
+# deploy at least one SSL/TLS server certificate on your load balancer",
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/create-https-listener.html).
+# With SNI it picks the listener's certificate whose names match the host name the client sent,
+# and the default certificate when none does, or when the client sent none ("If the hostname
+# provided by a client matches a single certificate in the certificate list, the load balancer
+# selects this certificate ... If the hostname ... does not match any certificate in the
+# certificate list, the load balancer selects the default certificate", same page). So a client
+# that asks for the load balancer's own DNS name gets a certificate for the domain it serves, as
+# on AWS (no ACM certificate can name *.elb.amazonaws.com). Here the certificate and its key are
+# the ones ACM (moto) holds.
+
+_contexts: dict[str, ssl.SSLContext] = {}  # certificate ARN -> a server context serving it
+
+
+def _certificate(arn):
+    """ACM's certificate bundle for an ARN (arn:aws:acm:<region>:<account>:certificate/<id>)."""
+    parts = arn.split(":")
+    return acm_backends[parts[4]][parts[3]].get_certificate(arn)
+
+
+def _names(arn):
+    try:
+        bundle = _certificate(arn)
+    except Exception:
+        return []
+    return [n.lower() for n in [bundle.common_name, *bundle.sans] if n]
+
+
+def _covers(names, host):
+    """Whether a certificate with these names is valid for the host (one wildcard label)."""
+    host = host.lower()
+    for name in names:
+        if name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:] and "." in host):
+            return True
+    return False
+
+
+def _pem_of(arn):
+    """A temporary file with the certificate, its chain and its key, as ACM holds them."""
+    bundle = _certificate(arn)
+    chain = bundle.chain if isinstance(bundle.chain, bytes) else (bundle.chain or b"")
+    pem = tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False)
+    pem.write(bundle.cert + b"\n" + chain + b"\n" + bundle.key)
+    pem.close()
+    return pem.name
+
+
+def _context_for(arn):
+    context = _contexts.get(arn)
+    if context is None:
+        pem = _pem_of(arn)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(pem)
+        finally:
+            os.unlink(pem)
+        _contexts[arn] = context
+    return context
+
+
+def _listener_certificates(elbv2, listener):
+    """The listener's certificates, its default first."""
+    arns = [listener.certificate] if listener.certificate else []
+    for c in getattr(listener, "certificates", None) or []:
+        arn = c.get("CertificateArn") if isinstance(c, dict) else c
+        if arn and arn not in arns:
+            arns.append(arn)
+    return arns
+
+
+def _tls_context(lb, port):
+    """The server context of the load balancer's HTTPS listener on `port`: each connection gets
+    the listener's certificate its SNI host name selects, else the default one (see above)."""
+
+    def certificates():
+        for elbv2, each in _load_balancers():
+            if each is lb:
+                for listener in list(lb.listeners.values()):
+                    if listener.protocol == "HTTPS" and int(listener.port) == port:
+                        return _listener_certificates(elbv2, listener)
+        return []
+
+    def choose(sock, host, _):
+        arns = certificates()
+        if not arns:
+            return ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
+        chosen = next((a for a in arns if host and _covers(_names(a), host)), arns[0])
+        try:
+            sock.context = _context_for(chosen)
+        except Exception:
+            log(f"cannot serve certificate {chosen}:\n{traceback.format_exc()}")
+            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        return None
+
+    base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    base.sni_callback = choose
+    # A client that sends no SNI gets the default certificate.
+    arns = certificates()
+    if arns:
+        pem = _pem_of(arns[0])
+        try:
+            base.load_cert_chain(pem)
+        finally:
+            os.unlink(pem)
+    return base
 
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
@@ -936,10 +1065,10 @@ class AlbProxy(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _listener(self):
-        host = (self.headers.get("Host") or "").split(":")[0].lower()
-        port = self.server.server_address[1]
+        """The listener of the load balancer whose address and port the request came to."""
+        address, port = self.server.server_address[:2]
         for elbv2, lb in _load_balancers():
-            if lb.dns_name.lower() != host:
+            if _address(lb.dns_name.lower()) != address:
                 continue
             for listener in lb.listeners.values():
                 if int(listener.port) == port:
@@ -949,7 +1078,7 @@ class AlbProxy(BaseHTTPRequestHandler):
     def _handle(self):
         elbv2, listener = self._listener()
         if listener is None:
-            return self._reply(503, b"no load balancer listener answers for this host and port\n")
+            return self._reply(503, b"no load balancer listener answers on this address and port\n")
         action = sorted(listener.default_actions, key=lambda a: int(a.data.get("Order", 1)))[0].data
         kind = action.get("Type")
         if kind == "redirect":
@@ -976,7 +1105,7 @@ class AlbProxy(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["X-Forwarded-For"] = self.client_address[0]
-        headers["X-Forwarded-Proto"] = "http"
+        headers["X-Forwarded-Proto"] = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
         try:
             conn = http.client.HTTPConnection(run.ip, run.port, timeout=30)
             conn.request(self.command, self.path, body=body, headers=headers)

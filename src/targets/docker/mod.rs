@@ -127,6 +127,7 @@ impl Target for Docker {
     ) -> anyhow::Result<Verified> {
         let smoke = smoke::run(
             &deployed.url,
+            None,
             &ctx.config.service.ready_path,
             ctx.config.smoke.as_ref(),
             flags.timeout,
@@ -148,13 +149,15 @@ impl Target for Docker {
         let reason = if !c.running {
             Some(format!("container {} is not running", c.name))
         } else {
-            match Prober::new()?
+            match Prober::new(None)?
                 .send(&ready, &SmokeRequest::ready(ready_path))
                 .await
             {
                 Answer::Http { status, .. } if (200..300).contains(&status) => None,
                 Answer::Http { status, .. } => Some(format!("GET {ready} answered {status}")),
-                Answer::Unreachable(why) => Some(format!("GET {ready}: {why}")),
+                Answer::Unreachable(why) | Answer::Untrusted(why) => {
+                    Some(format!("GET {ready}: {why}"))
+                }
             }
         };
         Ok(StatusReport {

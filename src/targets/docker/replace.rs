@@ -101,6 +101,7 @@ pub(crate) async fn replace(
         printer.info(format!("{} is ready on port {port}", spec.name));
         smoke::run(
             &candidate_url,
+            None,
             &config.service.ready_path,
             config.smoke.as_ref(),
             timeout,

@@ -47,8 +47,10 @@ pub struct EcsDeployed {
     /// The service as it was deployed; a rollback after a failed smoke test reuses it.
     pub spec: service::ServiceSpec,
     pub deployed: service::Deployed,
-    /// The load balancer's URL, where the smoke test goes.
+    /// The service's URL, where the smoke test goes.
     pub url: String,
+    /// The load balancer, when the URL names the service's domain.
+    pub via: Option<crate::smoke::Via>,
 }
 
 /// AWS ECS Fargate behind a load balancer. AWS is reached through the command's [`Ctx`].
@@ -147,6 +149,7 @@ impl Target for Ecs {
             watch,
             deployed: &deployed.deployed,
             url: &deployed.url,
+            via: deployed.via.as_ref(),
             config: &ctx.config,
             flags,
         }

@@ -31,6 +31,8 @@ pub struct Chosen {
     service: Service,
     shape: RunningShape,
     wanted: Wanted,
+    /// The load balancer, when the service's URL names its domain.
+    via: Option<crate::smoke::Via>,
 }
 
 pub async fn choose(
@@ -128,7 +130,9 @@ pub async fn choose(
     let report = RollbackReport {
         dry_run: args.deploy.dry_run,
         target: TargetKind::Ecs,
-        url: dns.map(|d| load_balancer::url(&d, config.service.certificate_arn.as_deref())),
+        url: dns
+            .as_deref()
+            .map(|d| load_balancer::url(d, config.service.domain.as_deref())),
         model_version: release.model_version,
         model_path: release.model_path,
         image: release.image,
@@ -148,6 +152,9 @@ pub async fn choose(
             service: svc,
             shape,
             wanted,
+            via: dns
+                .as_deref()
+                .and_then(|d| load_balancer::via(d, config.service.domain.as_deref())),
         },
         report,
     ))
@@ -191,6 +198,7 @@ pub async fn apply(
             spec,
             deployed,
             url,
+            via: chosen.via,
         },
         report,
     })

@@ -25,7 +25,7 @@ pub async fn look(
     region: &str,
 ) -> anyhow::Result<StatusReport> {
     let project = config.project.name.as_str();
-    let certificate_arn = config.service.certificate_arn.as_deref();
+    let domain = config.service.domain.as_deref();
     let svc = service::require(ecs, project, region).await?;
     let shape = RunningShape::of(&svc)?;
     let serving = svc.task_definition().unwrap_or_default().to_string();
@@ -46,12 +46,13 @@ pub async fn look(
         load_balancer::dns_name_for_target_group(elb, &shape.target_group_arn),
     )?;
     let (state, mut reason) = assess(&primary_id, &snapshot);
-    let url = dns.map(|d| load_balancer::url(&d, certificate_arn));
+    let url = dns.as_deref().map(|d| load_balancer::url(d, domain));
+    let via = dns.as_deref().and_then(|d| load_balancer::via(d, domain));
     let mut healthy = state == State::Healthy;
     // What the app itself says it serves, when its readiness answer names it. Asked only of a
     // service ECS judges healthy: only then can the answer change the verdict.
     if let (true, Some(url), Some(runs)) = (healthy, &url, &release.release.model_path) {
-        if let Some(says) = app_model(url, &config.service.ready_path).await {
+        if let Some(says) = app_model(url, via, &config.service.ready_path).await {
             if says.trim_end_matches('/') != runs.trim_end_matches('/') {
                 healthy = false;
                 reason = Some(format!(
@@ -102,8 +103,12 @@ pub async fn look(
 
 /// The `model_path` the app's readiness answer names, when it answers with JSON that does (the
 /// example app's `/ready` does); None when it cannot be asked or does not say.
-pub async fn app_model(url: &str, ready_path: &str) -> Option<String> {
-    let prober = crate::smoke::Prober::new().ok()?;
+pub async fn app_model(
+    url: &str,
+    via: Option<crate::smoke::Via>,
+    ready_path: &str,
+) -> Option<String> {
+    let prober = crate::smoke::Prober::new(via).ok()?;
     let request = crate::smoke::SmokeRequest::ready(ready_path);
     let ready = format!("{url}{ready_path}");
     let asked = prober.send(&ready, &request);

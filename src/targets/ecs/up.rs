@@ -248,10 +248,9 @@ pub async fn converge(
         force: deploy.force,
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
-    let url = load_balancer::url(
-        &lb.dns_name.to_string(),
-        config.service.certificate_arn.as_deref(),
-    );
+    let dns_name = lb.dns_name.to_string();
+    let domain = config.service.domain.as_deref();
+    let url = load_balancer::url(&dns_name, domain);
     let report = UpReport {
         dry_run,
         target: TargetKind::Ecs,
@@ -280,6 +279,7 @@ pub async fn converge(
             spec: service_spec,
             deployed,
             url,
+            via: load_balancer::via(&dns_name, domain),
         },
     ))
 }

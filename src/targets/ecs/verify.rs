@@ -27,6 +27,8 @@ pub struct Verify<'a> {
     pub watch: Watch<'a>,
     pub deployed: &'a Deployed,
     pub url: &'a str,
+    /// The load balancer, when the URL names the service's domain.
+    pub via: Option<&'a smoke::Via>,
     /// `service.ready_path` and `[smoke]`.
     pub config: &'a Config,
     /// `--timeout` and `--no-rollback`.
@@ -75,7 +77,7 @@ impl Verify<'_> {
             .saturating_sub(waited)
             .max(SMOKE_MIN_DEADLINE);
         let (ready, configured) = (&self.config.service.ready_path, self.config.smoke.as_ref());
-        match smoke::run(self.url, ready, configured, deadline, printer).await {
+        match smoke::run(self.url, self.via, ready, configured, deadline, printer).await {
             Ok(smoke) => Ok(Verified {
                 healthy_targets: Some(healthy_targets),
                 smoke,

@@ -80,14 +80,21 @@ pub async fn dns_name_for_target_group(
         .map(str::to_string))
 }
 
-/// The service's URL: HTTPS when a certificate is configured, else HTTP.
-pub fn url(dns_name: &str, certificate_arn: Option<&str>) -> String {
-    let scheme = if certificate_arn.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{dns_name}")
+/// The service's URL: `https://<service.domain>` when one is configured (its certificate is for
+/// it), else the load balancer's own name over HTTP.
+pub fn url(dns_name: &str, domain: Option<&str>) -> String {
+    match domain {
+        Some(domain) => format!("https://{domain}"),
+        None => format!("http://{dns_name}"),
+    }
+}
+
+/// How the smoke test reaches the domain: through the load balancer, whatever DNS says yet.
+pub fn via(dns_name: &str, domain: Option<&str>) -> Option<crate::smoke::Via> {
+    domain.map(|domain| crate::smoke::Via {
+        host: domain.to_string(),
+        load_balancer: dns_name.to_string(),
+    })
 }
 
 /// The load balancer named `name`, when there is one (names are unique in a region).

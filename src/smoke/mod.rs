@@ -21,6 +21,11 @@ use crate::config::Smoke;
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 
+mod route;
+
+pub use route::Via;
+use route::{certificate_problem, ViaResolver};
+
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between tries of a request that is not answered yet.
@@ -80,6 +85,8 @@ impl SmokeRequest {
 pub enum Answer {
     /// No answer: DNS, connection or timeout, in words.
     Unreachable(String),
+    /// The connection was refused over the service's TLS certificate, in words.
+    Untrusted(String),
     Http {
         status: u16,
         content_type: Option<String>,
@@ -103,6 +110,7 @@ pub enum Judgement {
 pub fn judge(request: &SmokeRequest, answer: &Answer, is_ready_check: bool) -> Judgement {
     match answer {
         Answer::Unreachable(why) => Judgement::Retry(why.clone()),
+        Answer::Untrusted(why) => Judgement::Fail(why.clone()),
         Answer::Http {
             status,
             content_type,
@@ -153,17 +161,20 @@ fn excerpt(body: &str) -> String {
 /// An HTTP(S) client for the service's URL: rustls with the system's roots, through the hyper
 /// stack the AWS SDK already brings.
 pub struct Prober {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector<ViaResolver>>, Full<Bytes>>,
 }
 
 impl Prober {
-    pub fn new() -> anyhow::Result<Prober> {
+    /// A client that connects where names resolve, except `via`'s host: to its load balancer.
+    pub fn new(via: Option<Via>) -> anyhow::Result<Prober> {
+        let mut http = HttpConnector::new_with_resolver(ViaResolver::new(via));
+        http.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
             .context("cannot load this machine's TLS root certificates for the smoke test")?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         Ok(Prober {
             client: Client::builder(TokioExecutor::new()).build(https),
         })
@@ -203,7 +214,10 @@ impl Prober {
             Err(_) => {
                 Answer::Unreachable(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
             }
-            Ok(Err(e)) => Answer::Unreachable(crate::aws::cause_chain(e.as_ref())),
+            Ok(Err(e)) => match certificate_problem(e.as_ref()) {
+                Some(why) => Answer::Untrusted(why),
+                None => Answer::Unreachable(crate::aws::cause_chain(e.as_ref())),
+            },
             Ok(Ok((status, content_type, body))) => Answer::Http {
                 status: status.as_u16(),
                 content_type,
@@ -217,12 +231,13 @@ impl Prober {
 /// Exit 1 with what was sent and what came back when it fails; each passing request is printed.
 pub async fn run(
     base_url: &str,
+    via: Option<&Via>,
     ready_path: &str,
     smoke: Option<&Smoke>,
     deadline: Duration,
     printer: &Printer,
 ) -> anyhow::Result<Vec<SmokeCheck>> {
-    let prober = Prober::new()?;
+    let prober = Prober::new(via.cloned())?;
     let start = Instant::now();
     let mut requests = vec![(SmokeRequest::ready(ready_path), true)];
     if let Some(smoke) = smoke {
@@ -240,7 +255,7 @@ pub async fn run(
                 Judgement::Pass => {
                     let status = match answer {
                         Answer::Http { status, .. } => status,
-                        Answer::Unreachable(_) => 0,
+                        Answer::Unreachable(_) | Answer::Untrusted(_) => 0,
                     };
                     printer.info(format!(
                         "Smoke test: {what} -> {} ({millis} ms)",

@@ -1,0 +1,101 @@
+//! HTTPS: the smoke test connects to the load balancer but asks for `service.domain` (SNI and
+//! Host) and verifies the certificate for it, as a user's browser would; the sandbox's HTTPS
+//! listener serves the ACM certificate, signed by the sandbox's CA.
+
+use crate::support::*;
+
+fn with_https(project: &Project, certificate_arn: &str, domain: &str) {
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    // The config of a `deployable` project ends in its [service] table.
+    let config = config
+        .lines()
+        .filter(|l| !l.starts_with("certificate_arn") && !l.starts_with("domain"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(
+        &path,
+        format!("{config}\ncertificate_arn = \"{certificate_arn}\"\ndomain = \"{domain}\"\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_https_deploy_passes_its_smoke_test_through_the_domain_and_fails_naming_the_certificates_names_for_another(
+) {
+    let (project, _) = deployable("it-https");
+    let domain = format!("{}.mldeploy.test", project.name);
+    let arn = certificate_for(&[&domain]);
+    with_https(&project, &arn, &domain);
+
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["url"], format!("https://{domain}"));
+    let smoke = report["smoke"].as_array().unwrap();
+    assert_eq!(smoke.len(), 2, "{report}");
+    for check in smoke {
+        assert!(
+            check["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("https://{domain}/")),
+            "{check}"
+        );
+    }
+    let status = project.mldeploy(&["status", "--output", "json"]);
+    status.expect_code(0);
+    assert_eq!(status.json()["url"], format!("https://{domain}"));
+
+    // An independent client, verifying the certificate for the domain at the load balancer.
+    let alb = aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
+        ["LoadBalancers"][0]["DNSName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ca = format!("{}/ca.crt", std::env::var("SANDBOX_CA_DIR").unwrap());
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        &ca,
+        "-X",
+        "POST",
+        "-d",
+        "{}",
+    ])
+    .arg("--connect-to")
+    .arg(format!("{domain}:443:{alb}:443"))
+    .arg(format!("https://{domain}/cgi-bin/predict"));
+    let answer = Run::of(curl);
+    answer.expect_code(0);
+    assert!(
+        answer.stdout.contains("\"prediction\""),
+        "{}",
+        answer.stdout
+    );
+    // Asked by the load balancer's own name, it presents the domain's certificate: HTTPS
+    // through that name cannot verify, which is why the smoke test goes through the domain.
+    let own = Run::of({
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sS", "--max-time", "10"])
+            .arg(format!("https://{alb}/ready"));
+        c
+    });
+    assert_ne!(own.code, 0, "{}", own.stdout);
+
+    // A domain the certificate does not name fails at once, saying what it names.
+    let other = format!("other-{domain}");
+    with_https(&project, &arn, &other);
+    let refused = project.mldeploy(&["up"]);
+    refused.expect_code(1);
+    assert_says(
+        &refused.stderr,
+        &[
+            &format!("https://{other}/ready"),
+            &format!("the certificate it presented is for {domain}, not {other}"),
+        ],
+    );
+}
