@@ -65,6 +65,11 @@ pub fn check_path(template: &str, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether two model paths name the same prefix, a trailing `/` aside.
+pub fn same_path(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
 /// `model.path` with `{version}` filled in.
 pub fn path_for(template: &str, version: &str) -> String {
     template.replace("{version}", version)

@@ -94,6 +94,13 @@ pub enum Answer {
     },
 }
 
+/// The `model_path` a readiness answer names, when it is JSON that names one (the example
+/// app's `/ready` does): what the app itself says it serves.
+pub fn model_named(body: &str) -> Option<String> {
+    let answer: serde_json::Value = serde_json::from_str(body).ok()?;
+    answer.get("model_path")?.as_str().map(str::to_string)
+}
+
 /// What to do with an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judgement {

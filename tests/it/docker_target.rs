@@ -222,3 +222,24 @@ fn rollback_and_history_on_the_docker_target() {
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
     assert!(containers_of(name).is_empty());
 }
+
+#[test]
+fn a_container_whose_app_says_it_serves_another_model_makes_status_exit_1() {
+    let (project, _, _) = on_docker("it-dkliar");
+    project.serve(
+        "/ready",
+        r#"{"status": "ready", "model_path": "mlflow/models/elsewhere/9"}"#,
+    );
+    project.mldeploy(&["up"]).expect_code(0);
+    let run = project.mldeploy(&["status"]);
+    run.expect_code(1);
+    assert_says(
+        &run.stdout,
+        &[
+            "unhealthy",
+            "says it serves mlflow/models/elsewhere/9",
+            &format!("runs MODEL_PATH mlflow/models/{}/6", project.name),
+        ],
+    );
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+}

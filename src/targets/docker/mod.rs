@@ -153,7 +153,18 @@ impl Target for Docker {
                 .send(&ready, &SmokeRequest::ready(ready_path))
                 .await
             {
-                Answer::Http { status, .. } if (200..300).contains(&status) => None,
+                // Ready; and when its answer names the model it serves, the one it was given.
+                Answer::Http { status, body, .. } if (200..300).contains(&status) => {
+                    match (smoke::model_named(&body), &c.model_path) {
+                        (Some(says), Some(runs)) if !crate::model::same_path(&says, runs) => {
+                            Some(format!(
+                                "the app at {url} says it serves {says}, but container {} runs MODEL_PATH {runs}",
+                                c.name
+                            ))
+                        }
+                        _ => None,
+                    }
+                }
                 Answer::Http { status, .. } => Some(format!("GET {ready} answered {status}")),
                 Answer::Unreachable(why) | Answer::Untrusted(why) => {
                     Some(format!("GET {ready}: {why}"))

@@ -53,7 +53,7 @@ pub async fn look(
     // service ECS judges healthy: only then can the answer change the verdict.
     if let (true, Some(url), Some(runs)) = (healthy, &url, &release.release.model_path) {
         if let Some(says) = app_model(url, via, &config.service.ready_path).await {
-            if says.trim_end_matches('/') != runs.trim_end_matches('/') {
+            if !crate::model::same_path(&says, runs) {
                 healthy = false;
                 reason = Some(format!(
                     "the app at {url} says it serves {says}, but the service's revision runs MODEL_PATH {runs}"
@@ -115,10 +115,7 @@ pub async fn app_model(
     match tokio::time::timeout(APP_WAIT, asked).await.ok()? {
         crate::smoke::Answer::Http {
             status: 200, body, ..
-        } => {
-            let answer: serde_json::Value = serde_json::from_str(&body).ok()?;
-            answer.get("model_path")?.as_str().map(str::to_string)
-        }
+        } => crate::smoke::model_named(&body),
         _ => None,
     }
 }
