@@ -78,19 +78,15 @@ fn an_arm64_image_runs_on_arm64_and_a_template_pinning_x86_64_is_refused_before_
         !repository_exists(&project.name),
         "nothing in AWS changed: no repository"
     );
-    let built = format!("{}:{}", project.name, "ctx-");
-    let images = docker(&[
-        "images",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        &project.name,
-    ]);
-    let local = images
-        .stdout
-        .lines()
-        .find(|l| l.starts_with(&built))
-        .unwrap_or_else(|| panic!("no local image of {}: {}", project.name, images.stdout))
-        .to_string();
+    // The image this `up` built: the last one it names (the native build before has another
+    // tag, since the platform is part of the content hash).
+    let marker = format!("Building {}:", project.name);
+    let local = refused
+        .stderr
+        .rsplit_once(&marker)
+        .and_then(|(_, after)| after.split_whitespace().next())
+        .map(|tag| format!("{}:{tag}", project.name))
+        .unwrap_or_else(|| panic!("no build in:\n{}", refused.stderr));
     assert_eq!(local_platform(&local), "linux/arm64");
 
     // The built-in template follows the image.
