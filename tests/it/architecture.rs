@@ -116,32 +116,8 @@ fn an_arm64_image_runs_on_arm64_and_a_template_pinning_x86_64_is_refused_before_
     // The sandbox is as strict as Fargate: the same image in a revision without ARM64 cannot
     // be pulled, and its tasks stop saying so.
     let mut copy = td["taskDefinition"].clone();
-    let obj = copy.as_object_mut().unwrap();
-    for key in [
-        "runtimePlatform",
-        "taskDefinitionArn",
-        "revision",
-        "status",
-        "requiresAttributes",
-        "compatibilities",
-        "registeredAt",
-        "registeredBy",
-    ] {
-        obj.remove(key);
-    }
-    let file = project.path().join("x86.json");
-    std::fs::write(&file, copy.to_string()).unwrap();
-    let registered = aws(&[
-        "ecs",
-        "register-task-definition",
-        "--cli-input-json",
-        &format!("file://{}", file.display()),
-    ]);
-    registered.expect_code(0);
-    let x86 = registered.json()["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    copy.as_object_mut().unwrap().remove("runtimePlatform");
+    let x86 = register_copy(copy);
     aws(&[
         "ecs",
         "update-service",
@@ -154,33 +130,7 @@ fn an_arm64_image_runs_on_arm64_and_a_template_pinning_x86_64_is_refused_before_
     ])
     .expect_code(0);
     let reason = eventually(60, "a stopped task of the X86_64 revision", || {
-        let stopped = aws(&[
-            "ecs",
-            "list-tasks",
-            "--cluster",
-            &project.name,
-            "--desired-status",
-            "STOPPED",
-        ])
-        .json();
-        let arns: Vec<String> = stopped["taskArns"]
-            .as_array()?
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_string))
-            .collect();
-        if arns.is_empty() {
-            return None;
-        }
-        let mut args = vec![
-            "ecs",
-            "describe-tasks",
-            "--cluster",
-            &project.name,
-            "--tasks",
-        ];
-        args.extend(arns.iter().map(String::as_str));
-        let tasks = aws(&args).json();
-        tasks["tasks"].as_array()?.iter().find_map(|t| {
+        stopped_tasks(&project.name).iter().find_map(|t| {
             (t["taskDefinitionArn"] == x86.as_str())
                 .then(|| t["stoppedReason"].as_str().unwrap_or_default().to_string())
         })

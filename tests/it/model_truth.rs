@@ -40,17 +40,6 @@ fn clone_serving_with_model_path(project: &str, model_path: &str) -> String {
     .expect_code(0)
     .json();
     let mut td = described["taskDefinition"].clone();
-    for field in [
-        "taskDefinitionArn",
-        "revision",
-        "status",
-        "requiresAttributes",
-        "compatibilities",
-        "registeredAt",
-        "registeredBy",
-    ] {
-        td.as_object_mut().unwrap().remove(field);
-    }
     for env in td["containerDefinitions"][0]["environment"]
         .as_array_mut()
         .unwrap()
@@ -60,20 +49,7 @@ fn clone_serving_with_model_path(project: &str, model_path: &str) -> String {
         }
     }
     td["tags"] = described["tags"].clone();
-    let input = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(input.path(), td.to_string()).unwrap();
-    let registered = aws(&[
-        "ecs",
-        "register-task-definition",
-        "--cli-input-json",
-        &format!("file://{}", input.path().display()),
-    ])
-    .expect_code(0)
-    .json();
-    let arn = registered["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let arn = register_copy(td);
     aws(&[
         "ecs",
         "update-service",

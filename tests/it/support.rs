@@ -591,3 +591,59 @@ pub fn certificate_for(names: &[&str]) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The cluster's stopped tasks as awscli describes them (empty when there are none).
+pub fn stopped_tasks(cluster: &str) -> Vec<serde_json::Value> {
+    let listed = aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        cluster,
+        "--desired-status",
+        "STOPPED",
+    ])
+    .json();
+    let arns: Vec<&str> = listed["taskArns"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
+    args.extend(arns);
+    aws(&args).json()["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Registers, with awscli, a task definition as DescribeTaskDefinition returned it (edited by
+/// the caller), without the fields only ECS sets: its new revision's ARN.
+pub fn register_copy(mut task_definition: serde_json::Value) -> String {
+    let fields = task_definition.as_object_mut().unwrap();
+    for read_only in [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+    ] {
+        fields.remove(read_only);
+    }
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(input.path(), task_definition.to_string()).unwrap();
+    let registered = aws(&[
+        "ecs",
+        "register-task-definition",
+        "--cli-input-json",
+        &format!("file://{}", input.path().display()),
+    ]);
+    registered.expect_code(0);
+    registered.json()["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -756,36 +756,7 @@ fn a_first_up_waits_for_iam_to_settle_and_a_later_up_does_not() {
     ])
     .expect_code(0);
     let reason = eventually(20, "a task stopped for the role", || {
-        let stopped = aws(&[
-            "ecs",
-            "list-tasks",
-            "--cluster",
-            &project.name,
-            "--desired-status",
-            "STOPPED",
-        ])
-        .json();
-        let arns: Vec<String> = stopped["taskArns"]
-            .as_array()?
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_string))
-            .collect();
-        if arns.is_empty() {
-            return None;
-        }
-        let described = aws(&[
-            &[
-                "ecs",
-                "describe-tasks",
-                "--cluster",
-                &project.name,
-                "--tasks",
-            ][..],
-            &arns.iter().map(String::as_str).collect::<Vec<_>>(),
-        ]
-        .concat())
-        .json();
-        described["tasks"].as_array()?.iter().find_map(|t| {
+        stopped_tasks(&project.name).iter().find_map(|t| {
             t["stoppedReason"]
                 .as_str()
                 .filter(|r| r.contains("unable to assume the role"))
