@@ -96,11 +96,13 @@ impl Aws {
         self
     }
 
+    client!(acm, aws_sdk_acm);
     client!(ecr, aws_sdk_ecr);
     client!(ecs, aws_sdk_ecs);
     client!(elbv2, aws_sdk_elasticloadbalancingv2);
     client!(iam, aws_sdk_iam);
     client!(logs, aws_sdk_cloudwatchlogs);
+    client!(route53, aws_sdk_route53);
     client!(ec2, aws_sdk_ec2);
     client!(s3, aws_sdk_s3);
 }

@@ -18,9 +18,14 @@ pub struct Scope {
     /// The model versions' common key prefix (`model.path` up to `{version}`).
     pub model_prefix: String,
     pub lock_bucket: String,
+    /// `service.domain`: its certificates are looked for, and one requested with a zone.
+    pub domain: Option<String>,
+    /// `service.hosted_zone_id`: the zone whose records mldeploy keeps.
+    pub hosted_zone: Option<String>,
 }
 
-/// One statement: its id, what it allows, and on what.
+/// One statement: its id, what it allows, and on what. A statement whose resources a project
+/// has none of (no domain, no hosted zone) is left out of its policy.
 struct Grant {
     sid: &'static str,
     actions: &'static [&'static str],
@@ -257,7 +262,56 @@ const GRANTS: &[Grant] = &[
         },
         condition: None,
     },
+    Grant {
+        sid: "DomainRecords",
+        actions: &[
+            "route53:ChangeResourceRecordSets",
+            "route53:GetHostedZone",
+            "route53:ListResourceRecordSets",
+        ],
+        resources: |s| {
+            s.hosted_zone
+                .iter()
+                .map(|z| format!("arn:aws:route53:::hostedzone/{z}"))
+                .collect()
+        },
+        condition: None,
+    },
+    Grant {
+        sid: "FindCertificates",
+        actions: &["acm:ListCertificates"],
+        resources: |s| with_domain(s, anything(s)),
+        condition: None,
+    },
+    Grant {
+        sid: "Certificates",
+        actions: &[
+            "acm:AddTagsToCertificate",
+            "acm:DescribeCertificate",
+            "acm:ListTagsForCertificate",
+            "acm:RequestCertificate",
+        ],
+        resources: |s| with_domain(s, vec![arn(s, "acm", "certificate/*")]),
+        condition: None,
+    },
+    Grant {
+        sid: "DeleteOwnCertificates",
+        actions: &["acm:DeleteCertificate"],
+        resources: |s| with_domain(s, vec![arn(s, "acm", "certificate/*")]),
+        condition: Some(
+            |s| json!({"StringEquals": {format!("aws:ResourceTag/{}", crate::aws::tags::PROJECT_TAG): s.project}}),
+        ),
+    },
 ];
+
+/// A project with a domain looks for its certificates; with a hosted zone it requests one.
+fn with_domain(s: &Scope, resources: Vec<String>) -> Vec<String> {
+    if s.domain.is_some() {
+        resources
+    } else {
+        Vec::new()
+    }
+}
 
 fn roles(s: &Scope) -> Vec<String> {
     ["execution", "task"]
@@ -269,6 +323,7 @@ fn roles(s: &Scope) -> Vec<String> {
 /// Actions AWS checks that mldeploy never calls by name: the Docker engine's push and pull
 /// through the registry, and tagging a resource as it is created.
 pub const NOT_CALLED: &[&str] = &[
+    "acm:AddTagsToCertificate",
     "ec2:CreateTags",
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -318,6 +373,7 @@ impl std::fmt::Display for PolicyDocument {
 pub fn document(scope: &Scope) -> PolicyDocument {
     let statements: Vec<Value> = GRANTS
         .iter()
+        .filter(|g| !(g.resources)(scope).is_empty())
         .map(|g| {
             let mut statement = json!({
                 "Sid": g.sid,
@@ -401,6 +457,8 @@ mod tests {
             model_bucket: "models".into(),
             model_prefix: "mlflow/housing/".into(),
             lock_bucket: "locks".into(),
+            domain: None,
+            hosted_zone: None,
         };
         let doc = document(&scope).0;
         let pass = doc["Statement"]
@@ -436,6 +494,46 @@ mod tests {
         assert!(
             !text.contains("\"s3:*\"") && !text.contains("\"iam:*\""),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn route53_and_acm_are_allowed_only_to_a_project_with_a_domain_and_on_its_zone() {
+        let mut scope = Scope {
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+            project: "housing".into(),
+            model_bucket: "models".into(),
+            model_prefix: "m/".into(),
+            lock_bucket: "models".into(),
+            domain: None,
+            hosted_zone: None,
+        };
+        let plain = document(&scope).to_string();
+        assert!(
+            !plain.contains("acm:") && !plain.contains("route53:"),
+            "{plain}"
+        );
+        scope.domain = Some("models.example.com".into());
+        scope.hosted_zone = Some("Z0123".into());
+        let doc = document(&scope).0;
+        let statement = |sid: &str| {
+            doc["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            statement("DomainRecords")["Resource"],
+            json!(["arn:aws:route53:::hostedzone/Z0123"])
+        );
+        assert_eq!(
+            statement("DeleteOwnCertificates")["Condition"]["StringEquals"]
+                ["aws:ResourceTag/mldeploy:project"],
+            "housing"
         );
     }
 }

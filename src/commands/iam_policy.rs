@@ -18,6 +18,8 @@ pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<
         model_bucket: config.model.bucket.clone(),
         model_prefix: model::prefix_of(&config.model.path).to_string(),
         lock_bucket: config.lock.bucket.clone(),
+        domain: config.service.domain.clone(),
+        hosted_zone: config.service.hosted_zone_id.clone(),
     };
     if args.account.is_none() {
         session.printer.info(

@@ -116,6 +116,10 @@ pub struct Service {
     /// The name users call the service by (on the certificate): what the smoke test sends as
     /// SNI and Host, and verifies the certificate for, while connecting to the load balancer.
     pub domain: Option<String>,
+    /// The Route 53 hosted zone that holds the domain: `up` keeps an alias record there pointing
+    /// the domain at the load balancer and, without `certificate_arn`, requests an ACM
+    /// certificate for the domain and validates it through the zone.
+    pub hosted_zone_id: Option<String>,
     pub log_retention_days: i32,
     /// The project's own task-definition template; None for the built-in one.
     pub task_definition_template: Option<PathBuf>,

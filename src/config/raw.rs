@@ -35,6 +35,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "secrets",
             "certificate_arn",
             "domain",
+            "hosted_zone_id",
             "log_retention_days",
             "task_definition_template",
         ],
@@ -144,6 +145,7 @@ pub(super) struct RawService {
     pub(super) secrets: BTreeMap<String, String>,
     pub(super) certificate_arn: Option<String>,
     pub(super) domain: Option<String>,
+    pub(super) hosted_zone_id: Option<String>,
     pub(super) log_retention_days: Option<i32>,
     pub(super) task_definition_template: Option<String>,
 }

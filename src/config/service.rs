@@ -23,6 +23,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         secrets,
         certificate_arn,
         domain,
+        hosted_zone_id,
         log_retention_days,
         task_definition_template,
     } = raw;
@@ -102,14 +103,33 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
             );
         }
     }
-    match (&certificate_arn, &domain) {
-        (Some(_), None) => report.add(
+    // Route 53 answers ids as "/hostedzone/Z..."; the console shows "Z...". Either is taken.
+    let hosted_zone_id = hosted_zone_id.map(|z| z.trim_start_matches("/hostedzone/").to_string());
+    if let Some(zone) = &hosted_zone_id {
+        if zone.is_empty()
+            || zone.len() > 32
+            || !zone
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            report.add(
+                "service.hosted_zone_id",
+                format!("`service.hosted_zone_id` = {zone:?} is not a Route 53 hosted zone id (capital letters and digits, like \"Z0123456789ABCDEFGHIJ\"; `aws route53 list-hosted-zones` lists them)"),
+            );
+        }
+    }
+    match (&certificate_arn, &domain, &hosted_zone_id) {
+        (Some(_), None, _) => report.add(
             "service.certificate_arn",
             "`service.certificate_arn` needs `service.domain`, the name the certificate is for: no certificate can name the load balancer's own DNS name, so HTTPS is checked through the domain".to_string(),
         ),
-        (None, Some(_)) => report.add(
+        (_, None, Some(_)) => report.add(
+            "service.hosted_zone_id",
+            "`service.hosted_zone_id` needs `service.domain`, the name to keep in that zone".to_string(),
+        ),
+        (None, Some(_), None) => report.add(
             "service.domain",
-            "`service.domain` needs `service.certificate_arn`, an ACM certificate for it (HTTPS on 443)".to_string(),
+            "`service.domain` needs `service.certificate_arn` (an ACM certificate for it) or `service.hosted_zone_id` (the Route 53 zone that holds it: mldeploy then requests the certificate and validates it there)".to_string(),
         ),
         _ => {}
     }
@@ -146,6 +166,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         secrets,
         certificate_arn,
         domain,
+        hosted_zone_id,
         log_retention_days,
         task_definition_template,
     }

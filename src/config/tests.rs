@@ -194,6 +194,16 @@ fn https_needs_a_domain_and_its_certificate_together() {
             "service.domain",
             "is not a DNS name",
         ),
+        (
+            "hosted_zone_id = \"Z1\"\n".to_string(),
+            "service.hosted_zone_id",
+            "needs `service.domain`",
+        ),
+        (
+            "domain = \"m.example.com\"\nhosted_zone_id = \"z-1\"\n".to_string(),
+            "service.hosted_zone_id",
+            "is not a Route 53 hosted zone id",
+        ),
     ] {
         let p = only_problem(parse_in(dir.path(), &format!("{GOOD}{extra}")).unwrap_err());
         assert_eq!(p.key.as_deref(), Some(key), "{extra}");
@@ -202,6 +212,11 @@ fn https_needs_a_domain_and_its_certificate_together() {
     let both = format!("{GOOD}{cert}domain = \"Models.Example.com\"\n");
     let c = parse_in(dir.path(), &both).unwrap();
     assert_eq!(c.service.domain.as_deref(), Some("models.example.com"));
+    // A hosted zone stands in for the certificate: mldeploy requests one through it.
+    let zoned = format!("{GOOD}domain = \"m.example.com\"\nhosted_zone_id = \"Z1\"\n");
+    let c = parse_in(dir.path(), &zoned).unwrap();
+    assert_eq!(c.service.certificate_arn, None);
+    assert_eq!(c.service.hosted_zone_id.as_deref(), Some("Z1"));
 }
 
 #[test]
@@ -291,6 +306,7 @@ health_check_path = "/h"
 ready_path = "/r"
 certificate_arn = "arn:aws:acm:eu-west-1:1:certificate/x"
 domain = "Models.Example.com."
+hosted_zone_id = "/hostedzone/Z0123ABC"
 log_retention_days = 14
 task_definition_template = "Dockerfile"
 [service.environment]
@@ -338,6 +354,7 @@ expect_status = 200
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
     assert_eq!(c.service.domain.as_deref(), Some("models.example.com"));
+    assert_eq!(c.service.hosted_zone_id.as_deref(), Some("Z0123ABC"));
     assert_eq!(c.lock.lease, std::time::Duration::from_secs(60));
 }
 

@@ -7,10 +7,12 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    DnsRecord,
     Service,
     Listener,
     LoadBalancer,
     TargetGroup,
+    Certificate,
     TaskDefinition,
     Cluster,
     LogGroup,
@@ -29,10 +31,12 @@ pub enum Kind {
 impl Kind {
     pub fn describe(self) -> &'static str {
         match self {
+            Kind::DnsRecord => "DNS record",
             Kind::Service => "ECS service",
             Kind::Listener => "listener",
             Kind::LoadBalancer => "load balancer",
             Kind::TargetGroup => "target group",
+            Kind::Certificate => "ACM certificate",
             Kind::TaskDefinition => "task definition",
             Kind::Cluster => "ECS cluster",
             Kind::LogGroup => "log group",
@@ -59,7 +63,9 @@ pub struct Found {
     pub id: String,
     /// Whether it carries `mldeploy:project=<name>`: only then is it deleted.
     pub ours: bool,
-    /// For an internet gateway, the VPC it is attached to.
+    /// What deleting it needs besides its id: for an internet gateway, the VPC it is attached
+    /// to; for a DNS record, the load balancer it must still point at; for a certificate, the
+    /// hosted zone of its validation record.
     #[serde(skip)]
     pub parent: Option<String>,
 }

@@ -22,7 +22,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
     let listening = Listening {
         container_port: 8080,
         health_check_path: "/health",
-        certificate_arn: None,
+        certificate: None,
     };
     let groups = security::ensure(
         &sdk.ec2(),

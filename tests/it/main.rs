@@ -7,6 +7,7 @@ mod build_push;
 mod config_errors;
 mod destroy;
 mod docker_target;
+mod domain;
 mod faults;
 mod https;
 mod load_balancer;

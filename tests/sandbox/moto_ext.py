@@ -42,6 +42,9 @@ real containers on this machine's Docker engine and nothing sent off the machine
   to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
   open; 503 when none is registered), redirect, or fixed response. HTTPS listeners terminate TLS
   with their ACM certificate, chosen by SNI as ALB does (see "HTTPS listeners" below).
+- ACM and Route 53: certificates validated by DNS, issued by the sandbox CA, used only once
+  issued and deleted only once unused; TestDNSAnswer resolves an alias to a load balancer to its
+  address (domain_ext.py says how, and which AWS documents it follows).
 
 A container's output goes to CloudWatch Logs as ECS's awslogs driver sends it: into the task
 definition's `awslogs-group`, stream `<awslogs-stream-prefix>/<container>/<task id>`, about once
@@ -109,6 +112,8 @@ from moto.logs.models import logs_backends
 from moto.acm.models import acm_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
+
+import domain_ext
 
 ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
 HEALTH_CHECK_SECONDS = float(os.environ.get("SANDBOX_HEALTH_CHECK_SECONDS", "0.5"))
@@ -1284,6 +1289,7 @@ Backend.describe_services = describe_services
 Responses.list_service_deployments = list_service_deployments
 Responses.describe_service_revisions = describe_service_revisions
 elbv2_models.FakeTargetGroup.health_for = health_for
+domain_ext.install(_load_balancers, _address)
 
 if __name__ == "__main__":
     from moto.server import main

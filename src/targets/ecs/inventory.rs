@@ -4,21 +4,48 @@
 
 use aws_sdk_ec2::types::Filter;
 
+use super::domain::{alias, certificate};
 use super::{cluster, iam, load_balancer, logs, network, releases, security, service};
 use crate::aws::{call_error, tags, Aws};
 use crate::targets::inventory::{Found, Kind};
 
+/// The project's domain, as mldeploy.toml names it: its record and its certificate are looked
+/// for only there.
+#[derive(Debug, Clone, Copy)]
+pub struct Domain<'a> {
+    pub name: Option<&'a str>,
+    pub zone_id: Option<&'a str>,
+}
+
 /// Everything of the project's that exists, in deletion order.
-pub async fn find(aws: &Aws, project: &str, model_path: &str) -> anyhow::Result<Vec<Found>> {
+pub async fn find(
+    aws: &Aws,
+    project: &str,
+    model_path: &str,
+    domain: Domain<'_>,
+) -> anyhow::Result<Vec<Found>> {
     let (ecs, elb, ec2) = (aws.ecs(), aws.elbv2(), aws.ec2());
     let mut found = Vec::new();
+    let alb = load_balancer::find_alb(&elb, project).await?;
+
+    // The name first: users stop reaching the service before it goes.
+    if let (Some(name), Some(zone_id)) = (domain.name, domain.zone_id) {
+        let at = alias::find(&aws.route53(), zone_id, name).await?;
+        if at.record.is_some() {
+            let lb_dns = alb.as_ref().and_then(|lb| lb.dns_name());
+            let ours = alias::deletable(&at, project, lb_dns);
+            let mut item = Found::new(Kind::DnsRecord, name, zone_id, ours);
+            item.parent = lb_dns.map(str::to_string);
+            found.push(item);
+        }
+    }
 
     if let Some(svc) = service::describe(&ecs, project, project).await? {
         let arn = svc.service_arn().unwrap_or_default().to_string();
         let ours = service::is_ours(&ecs, &arn, project).await?;
         found.push(Found::new(Kind::Service, project, arn, ours));
     }
-    if let Some(lb) = load_balancer::find_alb(&elb, project).await? {
+    if let Some(lb) = alb {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         let ours = load_balancer::is_ours(&elb, &arn, project).await?;
         for l in load_balancer::listeners(&elb, &arn).await? {
@@ -36,6 +63,14 @@ pub async fn find(aws: &Aws, project: &str, model_path: &str) -> anyhow::Result<
         let arn = tg.target_group_arn().unwrap_or_default().to_string();
         let ours = load_balancer::is_ours(&elb, &arn, project).await?;
         found.push(Found::new(Kind::TargetGroup, project, arn, ours));
+    }
+    // After the listeners: a load balancer's listener keeps its certificate in use.
+    if let Some(name) = domain.name {
+        for held in certificate::for_domain(&aws.acm(), name, project).await? {
+            let mut item = Found::new(Kind::Certificate, name, held.arn, held.ours);
+            item.parent = domain.zone_id.map(str::to_string);
+            found.push(item);
+        }
     }
     for r in releases::list(&ecs, project, model_path, None, None).await? {
         let name = service::short_task_definition(&r.release.task_definition).to_string();

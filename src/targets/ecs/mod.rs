@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod deployments;
+pub mod domain;
 pub mod iam;
 pub mod inventory;
 pub mod load_balancer;
@@ -194,7 +195,18 @@ impl Target for Ecs {
     }
 
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
-        inventory::find(ctx.aws().await?, ctx.project(), &ctx.config.model.path).await
+        let service = &ctx.config.service;
+        let domain = inventory::Domain {
+            name: service.domain.as_deref(),
+            zone_id: service.hosted_zone_id.as_deref(),
+        };
+        inventory::find(
+            ctx.aws().await?,
+            ctx.project(),
+            &ctx.config.model.path,
+            domain,
+        )
+        .await
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()> {
@@ -214,6 +226,6 @@ impl Target for Ecs {
             until: deadline,
             waiting: &waiting,
         };
-        teardown::delete(ctx.aws().await?, item, &wait).await
+        teardown::delete(ctx.aws().await?, ctx.project(), item, &wait).await
     }
 }

@@ -84,10 +84,18 @@ where
 }
 
 /// Deletes one resource (never one without our tag), waiting where AWS needs it.
-pub async fn delete(aws: &Aws, item: &Found, wait: &Wait<'_>) -> anyhow::Result<()> {
+pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> anyhow::Result<()> {
     anyhow::ensure!(item.ours, "{item} lacks the {PROJECT_TAG} tag: not deleted");
     let id = item.id.as_str();
     match item.kind {
+        Kind::DnsRecord => {
+            let lb_dns = item.parent.as_deref().unwrap_or_default();
+            super::domain::alias::delete(&aws.route53(), id, &item.name, project, lb_dns).await
+        }
+        Kind::Certificate => {
+            let zone = item.parent.as_deref();
+            super::domain::certificate::delete(&aws.acm(), &aws.route53(), id, zone, wait).await
+        }
         // The service is named for the project, and so is its cluster.
         Kind::Service => service::delete(&aws.ecs(), &item.name, &item.name, wait).await,
         Kind::Listener => load_balancer::delete_listener(&aws.elbv2(), id).await,

@@ -2,11 +2,12 @@
 //! cluster), register a revision when something changed, and create or update the service. A
 //! plan runs the same steps with nothing changed, so it shows what `up` would do.
 
+use super::domain::{self, alias, certificate, Zone};
 use super::load_balancer::{self, Listening};
 use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags, TaskInputs};
-use super::{cluster, iam, logs, security, Converge, EcsDeployed};
+use super::{cluster, iam, logs, security, Converge, EcsDeployed, Id};
 use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
 use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
@@ -25,12 +26,14 @@ pub struct Template {
     name: String,
 }
 
-/// What `up` reads before the lock: the subnets and groups `[network]` names, checked, and the
-/// template.
+/// What `up` reads before the lock: the subnets and groups `[network]` names, checked, the
+/// hosted zone, checked to hold the domain, and the template.
 #[derive(Debug)]
 pub struct Checked {
     pub named_network: Option<Network>,
     pub changes: Vec<Change>,
+    /// `service.hosted_zone_id`'s zone.
+    pub zone: Option<Zone>,
     template: Template,
 }
 
@@ -83,14 +86,20 @@ fn accept_platform(
     .map(|_| ())
 }
 
-/// Subnets named in [network] are checked before anything changes, like the model version.
+/// Subnets named in [network] are checked before anything changes, like the model version; so
+/// are the hosted zone and the record at the domain.
 pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked> {
     let config = &ctx.config;
     let mut changes = Vec::new();
+    let zone = match (&config.service.hosted_zone_id, &config.service.domain) {
+        (Some(id), Some(domain)) => Some(check_domain(ctx, id, domain).await?),
+        _ => None,
+    };
     if config.subnets.is_empty() {
         return Ok(Checked {
             named_network: None,
             changes,
+            zone,
             template,
         });
     }
@@ -101,8 +110,24 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
     Ok(Checked {
         named_network: Some(net),
         changes,
+        zone,
         template,
     })
+}
+
+/// The zone must hold the domain, and a record already at the domain must be the project's or
+/// point at its load balancer: both are refused before anything changes.
+async fn check_domain(ctx: &Ctx<'_>, zone_id: &str, domain: &str) -> anyhow::Result<Zone> {
+    let aws = ctx.aws().await?;
+    let r53 = aws.route53();
+    let zone = domain::zone(&r53, zone_id, domain).await?;
+    let at = alias::find(&r53, &zone.id, domain).await?;
+    let lb = load_balancer::find_alb(&aws.elbv2(), ctx.project())
+        .await?
+        .as_ref()
+        .and_then(alias::Pointee::of);
+    alias::refuse_foreign(ctx.project(), domain, &zone, &at, lb.as_ref())?;
+    Ok(zone)
 }
 
 /// Converges everything and deploys; with `dry_run`, decides the same and changes nothing.
@@ -118,8 +143,10 @@ pub async fn converge(
     let Checked {
         named_network,
         mut changes,
+        zone,
         template,
     } = checked;
+    let until = std::time::Instant::now() + deploy.flags.timeout;
     let cv = Converge {
         project: project.clone(),
         dry_run,
@@ -138,6 +165,25 @@ pub async fn converge(
         )
     };
 
+    // A requested certificate validates while the network is made; the listener waits for it.
+    let domain = config.service.domain.as_deref();
+    let (certificate, pending) = match (&config.service.certificate_arn, &zone, domain) {
+        (Some(arn), _, _) => (Some(Id::Known(arn.clone())), false),
+        (None, Some(zone), Some(domain)) => {
+            let (id, pending) = certificate::ensure(
+                &aws.acm(),
+                &aws.route53(),
+                &cv,
+                domain,
+                zone,
+                until,
+                &mut changes,
+            )
+            .await?;
+            (Some(id), pending)
+        }
+        _ => (None, false),
+    };
     let ec2 = aws.ec2();
     let net = match named_network {
         Some(net) => net,
@@ -146,7 +192,7 @@ pub async fn converge(
     let listening = Listening {
         container_port: config.service.port,
         health_check_path: &config.service.health_check_path,
-        certificate_arn: config.service.certificate_arn.as_deref(),
+        certificate,
     };
     let groups = security::ensure(
         &ec2,
@@ -157,8 +203,35 @@ pub async fn converge(
         &mut changes,
     )
     .await?;
+    if let (Some(Id::Known(arn)), true, false, Some(zone), Some(domain)) =
+        (&listening.certificate, pending, dry_run, &zone, domain)
+    {
+        printer.info(format!(
+            "Waiting for ACM to issue the certificate for {domain} (validated through its DNS record in zone {}; on AWS this takes minutes)",
+            zone.name
+        ));
+        certificate::issued(&aws.acm(), arn, domain, zone, until).await?;
+    }
     let elb = aws.elbv2();
     let lb = load_balancer::ensure(&elb, &cv, &net, &groups, &listening, &mut changes).await?;
+    if let (Some(zone), Some(domain)) = (&zone, domain) {
+        let pointee = match lb.arn.known() {
+            Some(_) => load_balancer::find_alb(&elb, &project)
+                .await?
+                .as_ref()
+                .and_then(alias::Pointee::of),
+            None => None,
+        };
+        alias::ensure(
+            &aws.route53(),
+            &cv,
+            zone,
+            domain,
+            pointee.as_ref(),
+            &mut changes,
+        )
+        .await?;
+    }
     let roles = iam::ensure(
         &aws.iam(),
         &cv,
@@ -249,7 +322,6 @@ pub async fn converge(
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
     let dns_name = lb.dns_name.to_string();
-    let domain = config.service.domain.as_deref();
     let url = load_balancer::url(&dns_name, domain);
     let report = UpReport {
         dry_run,

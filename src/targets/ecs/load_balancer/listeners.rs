@@ -41,7 +41,7 @@ fn wanted(listening: &Listening<'_>) -> Vec<Wanted> {
         protocol,
         default,
     };
-    match listening.certificate_arn {
+    match listening.certificate {
         None => vec![listener(80, ProtocolEnum::Http, Default::Forward)],
         Some(_) => vec![
             listener(443, ProtocolEnum::Https, Default::Forward),
@@ -50,8 +50,13 @@ fn wanted(listening: &Listening<'_>) -> Vec<Wanted> {
     }
 }
 
-/// Whether the listener already does what is wanted.
-fn serves(listener: &Listener, wanted: &Wanted, target_group: &Id) -> bool {
+/// Whether the listener already does what is wanted (with the wanted certificate, for HTTPS).
+fn serves(
+    listener: &Listener,
+    wanted: &Wanted,
+    target_group: &Id,
+    certificate: Option<&Id>,
+) -> bool {
     let Some(current) = listener.default_actions().first() else {
         return false;
     };
@@ -67,7 +72,15 @@ fn serves(listener: &Listener, wanted: &Wanted, target_group: &Id) -> bool {
                 && current.redirect_config().and_then(|r| r.protocol()) == Some("HTTPS")
         }
     };
-    action && listener.protocol() == Some(&wanted.protocol)
+    let certified = wanted.protocol != ProtocolEnum::Https
+        || certificate.and_then(Id::known).is_some_and(|arn| {
+            listener
+                .certificates()
+                .first()
+                .and_then(|c| c.certificate_arn())
+                == Some(arn)
+        });
+    action && certified && listener.protocol() == Some(&wanted.protocol)
 }
 
 /// Decides, from the load balancer's listeners, what each wanted listener needs.
@@ -86,10 +99,12 @@ pub fn plan(
                 Default::Forward => format!("forward to target group {project}"),
             };
             match existing.iter().find(|l| l.port() == Some(wanted.port)) {
-                Some(l) if serves(l, &wanted, target_group) => Planned::keep(
-                    Change::new("listener", label, Action::Keep).because(what),
-                    (),
-                ),
+                Some(l) if serves(l, &wanted, target_group, listening.certificate.as_ref()) => {
+                    Planned::keep(
+                        Change::new("listener", label, Action::Keep).because(what),
+                        (),
+                    )
+                }
                 Some(l) => Planned::change(
                     Change::new("listener", label, Action::Update).because(what),
                     (),
@@ -140,10 +155,12 @@ pub async fn apply(
 ) -> anyhow::Result<Option<()>> {
     let wanted = step.wanted;
     let default = action(wanted.default, target_group.applied("target group")?);
-    let certificates = listening
-        .certificate_arn
-        .filter(|_| wanted.protocol == ProtocolEnum::Https)
-        .map(|c| vec![Certificate::builder().certificate_arn(c).build()]);
+    let certificates = match (&listening.certificate, &wanted.protocol) {
+        (Some(c), ProtocolEnum::Https) => Some(vec![Certificate::builder()
+            .certificate_arn(c.applied("certificate")?)
+            .build()]),
+        _ => None,
+    };
     match step.existing {
         Some(arn) => {
             elb.modify_listener()
@@ -175,12 +192,22 @@ pub async fn apply(
 mod tests {
     use super::*;
 
-    fn listening(certificate: Option<&str>) -> Listening<'_> {
+    fn listening(certificate: Option<&str>) -> Listening<'static> {
         Listening {
             container_port: 8080,
             health_check_path: "/health",
-            certificate_arn: certificate,
+            certificate: certificate.map(|c| Id::Known(c.to_string())),
         }
+    }
+
+    fn serving_https(tg: &str, certificate: &str) -> Listener {
+        Listener::builder()
+            .listener_arn("arn:l443")
+            .port(443)
+            .protocol(ProtocolEnum::Https)
+            .certificates(Certificate::builder().certificate_arn(certificate).build())
+            .default_actions(action(Default::Forward, tg))
+            .build()
     }
 
     fn forwarding(tg: &str) -> Listener {
@@ -235,5 +262,36 @@ mod tests {
             &listening(None),
         );
         assert_eq!(fresh[0].changes[0].action, Action::Update);
+
+        // Another certificate than the one wanted (a requested one replacing it) is an update.
+        let redirect = plan(
+            "p",
+            &[serving_https("arn:tg", "arn:cert")],
+            &tg,
+            &listening(Some("arn:cert")),
+        )
+        .remove(0);
+        assert_eq!(redirect.step, None);
+        let swapped = plan(
+            "p",
+            &[serving_https("arn:tg", "arn:old")],
+            &tg,
+            &listening(Some("arn:cert")),
+        )
+        .remove(0);
+        assert_eq!(
+            swapped.step.map(|s| s.existing),
+            Some(Some("arn:l443".to_string()))
+        );
+        // In a plan that requests the certificate, the HTTPS listener will change.
+        let planned = Listening {
+            certificate: Some(Id::AfterApply),
+            ..listening(None)
+        };
+        assert!(
+            plan("p", &[serving_https("arn:tg", "arn:old")], &tg, &planned)[0]
+                .step
+                .is_some()
+        );
     }
 }

@@ -35,13 +35,15 @@ pub struct LoadBalancer {
 pub struct Listening<'a> {
     pub container_port: u16,
     pub health_check_path: &'a str,
-    pub certificate_arn: Option<&'a str>,
+    /// The HTTPS listener's certificate: `service.certificate_arn`, or the one `up` requested
+    /// (not known yet in a plan that requests it).
+    pub certificate: Option<Id>,
 }
 
 impl Listening<'_> {
     /// The ports the load balancer listens on (and its security group opens).
     pub fn ports(&self) -> Vec<u16> {
-        if self.certificate_arn.is_some() {
+        if self.certificate.is_some() {
             vec![80, 443]
         } else {
             vec![80]
