@@ -767,3 +767,115 @@ fn a_first_up_waits_for_iam_to_settle_and_a_later_up_does_not() {
     let status = project.mldeploy(&["status", "--wait", "--timeout", "60s"]);
     status.expect_code(0);
 }
+
+/// awscli with a task's credentials, as the endpoint gave them.
+fn as_task(credentials: &serde_json::Value, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("aws");
+    cmd.args(args)
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            credentials["AccessKeyId"].as_str().unwrap(),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            credentials["SecretAccessKey"].as_str().unwrap(),
+        )
+        .env("AWS_SESSION_TOKEN", credentials["Token"].as_str().unwrap());
+    Run::of(cmd)
+}
+
+#[test]
+fn a_task_gets_its_roles_credentials_which_read_its_model_prefix_only_and_only_once_iam_has_a_change(
+) {
+    let (project, bucket) = deployable("it-taskrole");
+    project.mldeploy(&["up"]).expect_code(0);
+    let model = format!("mlflow/models/{}/6/MLmodel", project.name);
+    let outside = format!("other/{}/secret", project.name);
+    aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        &outside,
+    ])
+    .expect_code(0);
+
+    // The task's container has the credentials endpoint's path, and fetches them there.
+    let tasks = aws(&["ecs", "list-tasks", "--cluster", &project.name]).json();
+    let task = tasks["taskArns"][0].as_str().unwrap().to_string();
+    let label = format!("label=mldeploy.sandbox.task={task}");
+    let container = docker(&["ps", "-q", "--filter", &label])
+        .stdout
+        .trim()
+        .to_string();
+    let env = docker(&["inspect", "-f", "{{json .Config.Env}}", &container]).stdout;
+    let uri = serde_json::from_str::<Vec<String>>(env.trim())
+        .unwrap()
+        .into_iter()
+        .find_map(|e| {
+            e.strip_prefix("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=")
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no credentials path in {env}"));
+    let fetched = docker(&[
+        "exec",
+        &container,
+        "/bin/busybox",
+        "wget",
+        "-qO-",
+        &format!("http://169.254.170.2{uri}"),
+    ]);
+    fetched.expect_code(0);
+    let credentials: serde_json::Value = serde_json::from_str(&fetched.stdout).unwrap();
+    assert_eq!(
+        credentials["RoleArn"].as_str().unwrap().rsplit('/').next(),
+        Some(format!("{}-task", project.name).as_str())
+    );
+
+    // With them: the model prefix can be read, nothing else in the bucket.
+    let head = |key: &str| {
+        as_task(
+            &credentials,
+            &["s3api", "head-object", "--bucket", &bucket, "--key", key],
+        )
+    };
+    head(&model).expect_code(0);
+    let denied = head(&outside);
+    assert_ne!(denied.code, 0);
+    assert_says(&denied.stderr, &["403"]);
+
+    // A change to the role's policy is not in effect at once: until IAM has it, the task's
+    // reads are denied; then they pass again.
+    let role = format!("{}-task", project.name);
+    let policy = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &role,
+        "--policy-name",
+        "mldeploy-model-read",
+    ])
+    .expect_code(0)
+    .json()["PolicyDocument"]
+        .to_string();
+    aws(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        &role,
+        "--policy-name",
+        "mldeploy-model-read",
+        "--policy-document",
+        &policy,
+    ])
+    .expect_code(0);
+    let pending = head(&model);
+    assert_ne!(pending.code, 0, "read while IAM had not the change yet");
+    assert_says(&pending.stderr, &["403"]);
+    eventually(
+        20,
+        "the task's read to pass once IAM has the change",
+        || (head(&model).code == 0).then_some(()),
+    );
+}

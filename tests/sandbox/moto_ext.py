@@ -53,8 +53,12 @@ a second.
 Task definitions get the registeredAt that ECS returns and moto leaves out, and DeleteCluster
 refuses a cluster with ACTIVE services (ClusterContainsServicesException), as ECS does.
 
+Tasks with a task role get its credentials from ECS's credentials endpoint, and what they call
+with them is authorized against the role's policies (task_credentials.py says how).
+
 IAM is eventually consistent: a role created, or a role whose trust or inline policy changed,
-takes effect SANDBOX_IAM_DELAY_SECONDS (default 2) after the call. IAM's documentation says a
+takes effect SANDBOX_IAM_DELAY_SECONDS (default 2) after the call; until then a task's call with
+the role's credentials is denied. IAM's documentation says a
 change "may take time to become visible" and that it should not be relied on at once ("Changes
 that I make are not always immediately visible",
 https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency). A task started before
@@ -114,6 +118,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
 import domain_ext
+import task_credentials
 
 ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
 HEALTH_CHECK_SECONDS = float(os.environ.get("SANDBOX_HEALTH_CHECK_SECONDS", "0.5"))
@@ -311,6 +316,10 @@ def _start_task(backend, service, deployment):
     ]
     for env in container.get("environment") or []:
         args += ["-e", f"{env['name']}={env['value']}"]
+    task_role = getattr(td, "task_role_arn", None)
+    if task_role:
+        uri = task_credentials.relative_uri(td.arn.split(":")[4], task_role)
+        args += ["-e", f"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI={uri}"]
     for secret in container.get("secrets") or []:
         try:
             args += ["-e", f"{secret['name']}={_secret_value(secret['valueFrom'])}"]
@@ -1290,6 +1299,7 @@ Responses.list_service_deployments = list_service_deployments
 Responses.describe_service_revisions = describe_service_revisions
 elbv2_models.FakeTargetGroup.health_for = health_for
 domain_ext.install(_load_balancers, _address)
+task_credentials.install(lambda role_name: _iam_effective.get(role_name, 0.0))
 
 if __name__ == "__main__":
     from moto.server import main
