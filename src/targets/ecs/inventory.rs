@@ -31,7 +31,7 @@ pub async fn find(
     // The name first: users stop reaching the service before it goes.
     if let (Some(name), Some(zone_id)) = (domain.name, domain.zone_id) {
         let at = alias::find(&aws.route53(), zone_id, name).await?;
-        if at.record.is_some() {
+        if alias::anything(&at) {
             let lb_dns = alb.as_ref().and_then(|lb| lb.dns_name());
             let ours = alias::deletable(&at, project, lb_dns);
             let mut item = Found::new(Kind::DnsRecord, name, zone_id, ours);

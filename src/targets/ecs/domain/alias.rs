@@ -264,15 +264,19 @@ pub async fn ensure(
     .await
 }
 
-/// Whether the record at the domain is the project's to delete: its claim names the project,
-/// and it still points at the project's load balancer.
+/// Whether what is at the domain is the project's to delete: its claim names the project, and
+/// the record still points at the project's load balancer (or is gone, leaving the claim).
 pub fn deletable(at: &AtDomain, project: &str, lb_dns: Option<&str>) -> bool {
     at.claimed_by(project)
-        && at
-            .record
-            .as_ref()
-            .zip(lb_dns)
-            .is_some_and(|(r, dns)| points_at(r, dns))
+        && match &at.record {
+            None => true,
+            Some(r) => lb_dns.is_some_and(|dns| points_at(r, dns)),
+        }
+}
+
+/// Whether there is anything at the domain for `destroy` to list.
+pub fn anything(at: &AtDomain) -> bool {
+    at.record.is_some() || at.owner.is_some()
 }
 
 /// Deletes the alias and its claim, read again now: only while they are still the project's
@@ -285,10 +289,10 @@ pub async fn delete(
     lb_dns: &str,
 ) -> anyhow::Result<()> {
     let at = find(r53, zone_id, domain).await?;
-    if at.record.is_none() {
+    if !anything(&at) {
         return Ok(());
     }
-    if !deletable(&at, project, Some(lb_dns)) {
+    if !deletable(&at, project, Some(lb_dns).filter(|d| !d.is_empty())) {
         anyhow::bail!(
             "the record for {domain} changed since it was listed ({}): left it",
             at.record.as_ref().map(describe).unwrap_or_default()
@@ -368,6 +372,9 @@ mod tests {
             "p",
             Some(&ours.dns_name)
         ));
+        // A claim whose record someone deleted goes with destroy; another project's stays.
+        assert!(deletable(&at(None, Some("p")), "p", None));
+        assert!(!deletable(&at(None, Some("q")), "p", None));
 
         let elsewhere = cname("old.example.net");
         let repaired = plan(&at(Some(elsewhere.clone()), Some("p")), Some(&ours)).unwrap();
