@@ -46,7 +46,7 @@ impl FaultProxy {
             "--log".as_ref(),
             log.path().as_os_str(),
         ];
-        args.extend(rules.iter().map(|r| std::ffi::OsStr::new(r)));
+        args.extend(rules.iter().map(std::ffi::OsStr::new));
         let (child, line) = start_helper("fault_proxy.py", &args);
         let port = line.parse().expect("the proxy prints its port");
         FaultProxy { child, port, log }

@@ -249,8 +249,7 @@ fn destroys_plan() {
 fn config_errors() {
     let text = "[project]\nname = \"Bad_Name\"\n\n[model]\nbucket = \"models\"\npath = \"no-version\"\n\n[service]\ncpu = 256\nmemory = 4096\nport = 8080\n";
     let err = config::parse(text, Path::new("/nonexistent/housing/mldeploy.toml"))
-        .err()
-        .expect("a config with several problems is refused");
+        .expect_err("a config with several problems is refused");
     insta::assert_snapshot!(err.to_string());
 }
 
@@ -258,7 +257,6 @@ fn config_errors() {
 fn a_config_error_for_an_unknown_key() {
     let text = "[project]\nname = \"housing\"\n\n[model]\nbucket = \"models\"\npath = \"m/{version}\"\n\n[service]\nhealth_chek_path = \"/health\"\n";
     let err = config::parse(text, Path::new("/nonexistent/housing/mldeploy.toml"))
-        .err()
-        .expect("an unknown key is refused");
+        .expect_err("an unknown key is refused");
     insta::assert_snapshot!(err.to_string());
 }

@@ -97,7 +97,7 @@ pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<Pr
             }
         })
         .collect();
-    found.sort_by(|a, b| b.release.cmp(&a.release));
+    found.sort_by_key(|c| std::cmp::Reverse(c.release));
     Ok(found)
 }
 

@@ -61,7 +61,7 @@ pub async fn list(
         .buffered(CONCURRENT_DESCRIBES)
         .try_collect()
         .await?;
-    revisions.sort_by(|a, b| b.release.revision.cmp(&a.release.revision));
+    revisions.sort_by_key(|r| std::cmp::Reverse(r.release.revision));
     Ok(revisions)
 }
 

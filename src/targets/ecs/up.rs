@@ -375,6 +375,7 @@ fn read_template(config: &Config) -> anyhow::Result<(String, String)> {
     })
 }
 
+#[allow(clippy::too_many_arguments)] // one per template input mldeploy computes
 fn task_inputs(
     config: &Config,
     image: String,

@@ -111,7 +111,7 @@ pub enum AliasStep {
     /// Nothing is at the domain: create the alias and its claim.
     Create,
     /// The project's record points elsewhere: put the alias in its place.
-    Repair { replace: ResourceRecordSet },
+    Repair { replace: Box<ResourceRecordSet> },
 }
 
 /// Refuses a record at the domain that is not the project's and does not point at its load
@@ -181,7 +181,9 @@ pub fn plan(
             Change::new("DNS record", label, Action::Update)
                 .because(format!("{to}; it was {}", describe(r))),
             (),
-            AliasStep::Repair { replace: r.clone() },
+            AliasStep::Repair {
+                replace: Box::new(r.clone()),
+            },
         ),
     })
 }
@@ -232,7 +234,7 @@ pub async fn apply(
             vec![(ChangeAction::Upsert, alias)]
         }
         AliasStep::Repair { replace } => vec![
-            (ChangeAction::Delete, replace),
+            (ChangeAction::Delete, *replace),
             (ChangeAction::Create, alias),
         ],
     };
@@ -381,7 +383,7 @@ mod tests {
         assert_eq!(
             repaired.step,
             Some(AliasStep::Repair {
-                replace: elsewhere.clone()
+                replace: Box::new(elsewhere.clone())
             })
         );
         assert!(repaired.changes[0]

@@ -83,7 +83,7 @@ async fn rank(ec2: &Client, mut ids: Vec<String>) -> anyhow::Result<Vec<(String,
         ranked.push((id, subnets));
     }
     // Stable: among equals, the lowest id stays first.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
     Ok(ranked)
 }
 
