@@ -64,6 +64,7 @@ const GRANTS: &[Grant] = &[
             "elasticloadbalancing:DescribeListeners",
             "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeTags",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
             "elasticloadbalancing:DescribeTargetGroups",
             "elasticloadbalancing:DescribeTargetHealth",
             "logs:DescribeLogGroups",
@@ -167,6 +168,7 @@ const GRANTS: &[Grant] = &[
             "elasticloadbalancing:DeleteTargetGroup",
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
             "elasticloadbalancing:SetSecurityGroups",
         ],
         resources: |s| {

@@ -6,6 +6,7 @@
 //! one validator per table, `limits` the AWS and Fargate limits they check against.
 
 mod diagnostics;
+mod health;
 mod limits;
 mod raw;
 mod service;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::exit::{self, ExitStatus};
 use diagnostics::{walk_keys, Positions};
 pub use diagnostics::{ConfigError, Problem};
+pub use health::{Health, MAX_START_PERIOD};
 pub use limits::{
     check_project_name, fargate_memory_options, secret_resource, SecretResource,
     LOG_RETENTION_DAYS, MAX_EXTRA_SECURITY_GROUPS, RESERVED_ENV,
@@ -121,6 +123,8 @@ pub struct Service {
     /// certificate for the domain and validates it through the zone.
     pub hosted_zone_id: Option<String>,
     pub log_retention_days: i32,
+    /// Health checks, draining and the model's load time.
+    pub health: Health,
     /// The project's own task-definition template; None for the built-in one.
     pub task_definition_template: Option<PathBuf>,
 }

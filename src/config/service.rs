@@ -24,9 +24,28 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         certificate_arn,
         domain,
         hosted_zone_id,
+        health_check_interval,
+        healthy_threshold,
+        unhealthy_threshold,
+        deregistration_delay,
+        model_load_time,
+        ready_check_interval,
+        ready_check_retries,
         log_retention_days,
         task_definition_template,
     } = raw;
+    let health = super::health::validate(
+        super::health::RawHealth {
+            check_interval: health_check_interval,
+            healthy_threshold,
+            unhealthy_threshold,
+            deregistration_delay,
+            model_load_time,
+            ready_check_interval,
+            ready_check_retries,
+        },
+        report,
+    );
     let cpu = cpu.unwrap_or(256);
     let memory = memory.unwrap_or(512);
     match fargate_memory_options(cpu) {
@@ -168,6 +187,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         domain,
         hosted_zone_id,
         log_retention_days,
+        health,
         task_definition_template,
     }
 }

@@ -170,6 +170,59 @@ fn a_model_path_or_bucket_that_would_widen_the_task_role_is_refused() {
 }
 
 #[test]
+fn health_timings_are_checked_against_what_aws_allows_naming_the_key() {
+    let dir = project_dir();
+    for (extra, key, says) in [
+        (
+            "health_check_interval = \"4s\"",
+            "service.health_check_interval",
+            "between 5 s and 300 s",
+        ),
+        (
+            "health_check_interval = \"ten\"",
+            "service.health_check_interval",
+            "is not a duration",
+        ),
+        (
+            "healthy_threshold = 1",
+            "service.healthy_threshold",
+            "between 2 and 10",
+        ),
+        (
+            "unhealthy_threshold = 11",
+            "service.unhealthy_threshold",
+            "between 2 and 10",
+        ),
+        (
+            "deregistration_delay = \"2h\"",
+            "service.deregistration_delay",
+            "between 0 s and 3600 s",
+        ),
+        (
+            "model_load_time = \"-1s\"",
+            "service.model_load_time",
+            "is not a duration",
+        ),
+        (
+            "ready_check_interval = \"301s\"",
+            "service.ready_check_interval",
+            "between 5 s and 300 s",
+        ),
+        (
+            "ready_check_retries = 0",
+            "service.ready_check_retries",
+            "between 1 and 10",
+        ),
+    ] {
+        let p = only_problem(parse_in(dir.path(), &format!("{GOOD}{extra}\n")).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some(key), "{extra}");
+        assert!(p.message.contains(says), "{}", p.message);
+    }
+    let c = parse_in(dir.path(), GOOD).unwrap();
+    assert_eq!(c.service.health, crate::config::Health::default());
+}
+
+#[test]
 fn https_needs_a_domain_and_its_certificate_together() {
     let dir = project_dir();
     let cert = "certificate_arn = \"arn:aws:acm:us-east-1:1:certificate/x\"\n";
@@ -307,6 +360,13 @@ ready_path = "/r"
 certificate_arn = "arn:aws:acm:eu-west-1:1:certificate/x"
 domain = "Models.Example.com."
 hosted_zone_id = "/hostedzone/Z0123ABC"
+health_check_interval = "15s"
+healthy_threshold = 3
+unhealthy_threshold = 4
+deregistration_delay = "0s"
+model_load_time = "5m"
+ready_check_interval = "20s"
+ready_check_retries = 5
 log_retention_days = 14
 task_definition_template = "Dockerfile"
 [service.environment]
@@ -355,6 +415,18 @@ expect_status = 200
     assert_eq!(c.service.log_retention_days, 14);
     assert_eq!(c.service.domain.as_deref(), Some("models.example.com"));
     assert_eq!(c.service.hosted_zone_id.as_deref(), Some("Z0123ABC"));
+    assert_eq!(
+        c.service.health,
+        crate::config::Health {
+            check_interval: 15,
+            healthy_threshold: 3,
+            unhealthy_threshold: 4,
+            deregistration_delay: 0,
+            model_load_time: 300,
+            ready_check_interval: 20,
+            ready_check_retries: 5,
+        }
+    );
     assert_eq!(c.lock.lease, std::time::Duration::from_secs(60));
 }
 

@@ -167,6 +167,7 @@ fn inputs() -> TaskInputs {
         log_group: "/ecs/housing".into(),
         region: "us-east-1".into(),
         cpu_architecture: "X86_64".into(),
+        ready_check: Default::default(),
         image_platform: None,
     }
 }

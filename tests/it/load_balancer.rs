@@ -8,7 +8,7 @@ use mldeploy::targets::Action;
 use crate::support::{aws, require_sandbox, unique_name};
 
 #[tokio::test]
-async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30s() {
+async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as_configured() {
     require_sandbox();
     let sdk = Aws::load(None, None, None).await.unwrap();
     let cv = Converge {
@@ -23,6 +23,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
         container_port: 8080,
         health_check_path: "/health",
         certificate: None,
+        health: Default::default(),
     };
     let groups = security::ensure(
         &sdk.ec2(),
@@ -63,7 +64,26 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
     assert_eq!(tg["TargetType"], "ip");
     assert_eq!(tg["Port"], 8080);
     assert_eq!(tg["HealthCheckPath"], "/health");
-    assert_eq!(tg["HealthCheckIntervalSeconds"], 30);
+    // mldeploy's defaults for an inference service, not AWS's (30 s, 5 successes, 300 s).
+    assert_eq!(tg["HealthCheckIntervalSeconds"], 10);
+    assert_eq!(tg["HealthCheckTimeoutSeconds"], 5);
+    assert_eq!(tg["HealthyThresholdCount"], 2);
+    assert_eq!(tg["UnhealthyThresholdCount"], 3);
+    let delay = || {
+        aws(&[
+            "elbv2",
+            "describe-target-group-attributes",
+            "--target-group-arn",
+            tg["TargetGroupArn"].as_str().unwrap(),
+        ])
+        .json()["Attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["Key"] == "deregistration_delay.timeout_seconds")
+            .map(|a| a["Value"].clone())
+    };
+    assert_eq!(delay(), Some(serde_json::json!("30")));
     let tags = aws(&[
         "elbv2",
         "describe-tags",
@@ -116,4 +136,25 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_health_every_30
         ["TargetGroups"][0]
         .clone();
     assert_eq!(tg["HealthCheckPath"], "/healthz");
+
+    // Other timings: converged in place, saying from what to what.
+    let slower = Listening {
+        health: mldeploy::config::Health {
+            check_interval: 20,
+            deregistration_delay: 0,
+            ..Default::default()
+        },
+        ..moved.clone()
+    };
+    let mut update = Vec::new();
+    load_balancer::ensure(&sdk.elbv2(), &cv, &net, &groups, &slower, &mut update)
+        .await
+        .unwrap();
+    let changed: Vec<_> = update.iter().filter(|c| c.action != Action::Keep).collect();
+    assert_eq!(
+        changed[0].detail.as_deref(),
+        Some("health check every 10 s -> 20 s, deregistration delay 30 s -> 0 s"),
+        "{update:#?}"
+    );
+    assert_eq!(delay(), Some(serde_json::json!("0")));
 }

@@ -18,6 +18,7 @@ mod model_truth;
 mod network;
 mod resources;
 mod rollback;
+mod rollout_clock;
 mod security;
 mod snapshots;
 mod support;

@@ -217,6 +217,11 @@ fn status_exits_3_when_nothing_is_deployed() {
 #[test]
 fn status_exits_1_while_a_target_fails_its_health_check_and_wait_sees_it_recover() {
     let (project, _) = deployable("it-stdegraded");
+    // A long grace period: ECS ignores the failing target that long, so it is seen failing
+    // before ECS replaces its task.
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{config}model_load_time = \"10m\"\n")).unwrap();
     project.mldeploy(&["up"]).expect_code(0);
     // Break the running task's health check from inside its container: ECS replaces it.
     let tasks = aws(&[

@@ -2,13 +2,17 @@
 
 moto 5.2.5 runs no containers, keeps ECS deployments still, registers no targets and serves no load
 balancer. Real ECS and ALBs, which mldeploy drives and watches, do; so does this extension, with
-real containers on this machine's Docker engine and nothing sent off the machine:
+real containers on this machine's Docker engine and nothing sent off the machine, on AWS's clock
+scaled by SANDBOX_TIME_SCALE (default 0.02: one AWS second lasts 20 ms; the times below are AWS
+seconds):
 
 - Deployments. CreateService opens a PRIMARY deployment (IN_PROGRESS); UpdateService with another
   task definition or network configuration, or forceNewDeployment, opens a new one and turns the
   one before it ACTIVE. The service's deploymentConfiguration (circuit breaker, percentages) is
   kept and returned.
-- Tasks. A scheduler keeps each PRIMARY deployment at its desired count. A task is a container
+- Tasks. A scheduler keeps each PRIMARY deployment at its desired count. A new task is
+  PROVISIONING for 15 s (its network interface), then PENDING while its image is pulled (35 MB/s,
+  no layer cache, so a 1.5 GB image starts in about 60 s), then RUNNING. A task is a container
   (`docker run` of the task definition's image, pulled from the sandbox registry when missing, with
   its environment, its secrets read from moto's Secrets Manager and SSM, entry point and command,
   on Docker's bridge) and a moto Task whose startedBy is the deployment id and whose group is
@@ -16,9 +20,9 @@ real containers on this machine's Docker engine and nothing sent off the machine
   exits stops its task ("Essential container in task exited", with the exit code); a secret that
   cannot be read stops it with ResourceInitializationError, an image that cannot be run, or that
   was built for another CPU architecture than the task definition's runtimePlatform (X86_64 when
-  it names none), with CannotPullContainerError; a target that fails its health checks for
-  SANDBOX_UNHEALTHY_STOP_SECONDS (default 3, where ECS waits out the service's grace period) stops
-  it with "Task failed ELB health checks". Stopped tasks are replaced.
+  it names none), with CannotPullContainerError; a task whose target is unhealthy, once the
+  service's healthCheckGracePeriodSeconds since it started have passed, stops with "Task failed
+  ELB health checks". Stopped tasks are replaced.
 - Circuit breaker. When the failed tasks of an IN_PROGRESS deployment reach ECS's threshold (half
   the desired count, at least 3, at most 200) the deployment turns FAILED and, with rollback on, a
   new PRIMARY deployment of the last completed task definition opens.
@@ -26,15 +30,18 @@ real containers on this machine's Docker engine and nothing sent off the machine
   deployment that ListServiceDeployments lists and whose revision DescribeServiceRevisions
   describes, ending SUCCESSFUL, ROLLBACK_SUCCESSFUL or STOPPED as ECS documents (see
   "service deployments and revisions" below).
-- Completion. A PRIMARY deployment completes when all its tasks run and all their targets are
-  healthy, at least SANDBOX_ECS_ROLLOUT_SECONDS (default 1) after it opened: rolloutState
-  COMPLETED, the older deployments' tasks stopped and their targets deregistered, and a "has
-  reached a steady state" event.
+- Completion. Once all the PRIMARY deployment's tasks run and their targets are healthy (and at
+  least SANDBOX_ECS_ROLLOUT_SECONDS, default 1 wall second, after it opened), the older
+  deployments' tasks are stopped as ECS stops a task behind a load balancer: each target
+  `draining` for the group's deregistration delay (DEACTIVATING task), then the task stops. The
+  deployment is COMPLETED, with a "has reached a steady state" event, once they are gone.
 - Target groups. A running task's container address is registered as an `ip` target of the
-  service's target groups. A health checker GETs each group's health-check path on it every
-  SANDBOX_HEALTH_CHECK_SECONDS (default 0.5, where ALB uses the group's interval): one success
-  makes it healthy, two failures unhealthy, with ALB's reason codes in DescribeTargetHealth.
-- Load balancers. Each load balancer has its own loopback address (127.<SANDBOX_ALB_NET>.x.y,
+  service's target groups, `initial` at first. Health checks run as ALB runs them: a GET of the
+  group's path every HealthCheckIntervalSeconds, HealthyThresholdCount consecutive successes to
+  turn healthy, UnhealthyThresholdCount failures to turn unhealthy, with ALB's reason codes in
+  DescribeTargetHealth; none while the load balancer is provisioning.
+- Load balancers. A new load balancer is `provisioning` for 150 s, then `active`; only then does
+  its DNS name resolve and its listeners answer. Each load balancer has its own loopback address (127.<SANDBOX_ALB_NET>.x.y,
   SANDBOX_ALB_NET defaulting to 1), as each ALB has its own addresses, and its DNS name resolves
   to it through an /etc/hosts line marked "# mldeploy-sandbox-alb" (appended when a load balancer
   appears, never rewritten while the sandbox runs; `scripts/sandbox down` removes them). There a
@@ -120,9 +127,25 @@ from moto.ssm.models import ssm_backends
 import domain_ext
 import task_credentials
 
+# AWS's clock, scaled: one AWS second lasts TIME_SCALE seconds here (SANDBOX_TIME_SCALE, default
+# 0.02: a 30 s health-check interval is 0.6 s). The times below are AWS seconds.
+TIME_SCALE = float(os.environ.get("SANDBOX_TIME_SCALE", "0.02"))
 ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
-HEALTH_CHECK_SECONDS = float(os.environ.get("SANDBOX_HEALTH_CHECK_SECONDS", "0.5"))
-UNHEALTHY_STOP_SECONDS = float(os.environ.get("SANDBOX_UNHEALTHY_STOP_SECONDS", "3"))
+# A Fargate task's start: PROVISIONING while its network interface is attached, PENDING while
+# its image is pulled (no layer cache on Fargate) and its container starts, then RUNNING
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html).
+# The ENI's time and the pull rate are chosen so that a 1.5 GB Python image takes about 60 s, as
+# measured on Fargate.
+PROVISIONING_SECONDS = 15.0
+PULL_BYTES_PER_SECOND = 35e6
+CONTAINER_START_SECONDS = 2.0
+# An Application Load Balancer is `provisioning` for a few minutes before it is `active`, and its
+# DNS name answers only then (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-state).
+LB_PROVISIONING_SECONDS = 150.0
+# However scaled, a health check gets this much wall time: under load, this machine, not the
+# app, would otherwise decide whether it answered in time.
+MIN_CHECK_TIMEOUT = 1.0
+HEALTH_TICK = 0.05
 ALB_NET = int(os.environ.get("SANDBOX_ALB_NET", "1"))
 HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
 HOSTS_MARK = "# mldeploy-sandbox-alb"
@@ -140,6 +163,11 @@ _opened_at: dict[str, float] = {}  # deployment id -> when it opened (monotonic)
 _completed_td: dict[str, str] = {}  # service arn -> the task definition of its last completed deployment
 _lingering: list[tuple[float, str, str, str]] = []
 _iam_effective: dict[str, float] = {}  # role name -> when its last change takes effect (monotonic)  # (when it goes, account, region, ENI id) of stopped tasks
+
+
+def scaled(aws_seconds):
+    """Wall seconds for a span of AWS seconds."""
+    return float(aws_seconds) * TIME_SCALE
 
 
 def log(msg):
@@ -185,7 +213,12 @@ class Run:
         self.reason = "Elb.RegistrationInProgress"
         self.description = "Target registration is in progress"
         self.failures = 0
-        self.unhealthy_since = None
+        self.successes = 0
+        self.next_check = time.monotonic()
+        self.started = time.monotonic()
+        # Set once ECS stops the task: its targets drain until then (the deregistration delay).
+        self.draining_until = None
+        self.stop_reason = None
         # (log group, stream, region) the awslogs driver would write to; the last line shipped.
         self.awslogs = awslogs
         self.logs_since = None
@@ -268,8 +301,23 @@ def _secret_value(value_from):
     raise ValueError(f"{value_from} is neither a secret nor a parameter")
 
 
+_starting: dict[str, tuple[float, float]] = {}  # task arn -> (PENDING at, RUNNING at), monotonic
+_image_sizes: dict[str, int] = {}
+
+
+def _image_size(image):
+    """The image's size in bytes (0 when the engine cannot have it: docker run then says why)."""
+    if image not in _image_sizes:
+        if _image_platform(image) is None:
+            return 0
+        out = docker("image", "inspect", "-f", "{{.Size}}", image)
+        _image_sizes[image] = int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+    return _image_sizes[image]
+
+
 def _start_task(backend, service, deployment):
-    """Starts one task of the deployment: a moto Task and its container."""
+    """Starts one task of the deployment: a moto Task, PROVISIONING and then PENDING for as long
+    as Fargate takes (see PROVISIONING_SECONDS), after which `_launch` runs its container."""
     cluster = backend.clusters[service.cluster_name]
     td = backend.describe_task_definition(deployment["taskDefinition"])
     task = ecs_models.Task(
@@ -285,9 +333,19 @@ def _start_task(backend, service, deployment):
         networking_configuration=service.network_configuration or None,
         platform_version=service.platform_version,
     )
-    _set_status(task, "PENDING")
+    _set_status(task, "PROVISIONING")
     task.created_at = utcnow()
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    now = time.monotonic()
+    pull = _image_size(td.container_definitions[0]["image"]) / PULL_BYTES_PER_SECOND
+    _starting[task.task_arn] = (now + scaled(PROVISIONING_SECONDS), now + scaled(PROVISIONING_SECONDS + pull + CONTAINER_START_SECONDS))
+    return task
+
+
+def _launch(backend, service, task):
+    """Runs the task's container once Fargate would have it: False when the task stopped
+    instead (a role ECS cannot assume, an image it cannot pull or run, a secret it cannot read)."""
+    td = backend.describe_task_definition(task.task_definition_arn)
 
     # A role ECS cannot assume yet stops the task before anything runs (see the docstring;
     # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
@@ -295,7 +353,7 @@ def _start_task(backend, service, deployment):
     role_name = role_arn.rsplit("/", 1)[-1]
     if role_name and time.monotonic() < _iam_effective.get(role_name, 0.0):
         _stop_task(task, f"ECS was unable to assume the role '{role_arn}' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role.", None)
-        return None
+        return False
 
     container = td.container_definitions[0]
     # Fargate pulls the image's manifest for the task's CPU architecture (X86_64 when the task
@@ -306,7 +364,7 @@ def _start_task(backend, service, deployment):
     built = _image_platform(container["image"])
     if built is not None and built != wanted:
         _stop_task(task, f"CannotPullContainerError: pull image manifest has been retried 5 time(s): image Manifest does not contain descriptor matching platform '{wanted}'", None)
-        return None
+        return False
 
     args = [
         "run", "-d",
@@ -325,7 +383,7 @@ def _start_task(backend, service, deployment):
             args += ["-e", f"{secret['name']}={_secret_value(secret['valueFrom'])}"]
         except Exception as e:  # ECS stops the task before its container starts
             _stop_task(task, f"ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret {secret['valueFrom']}: {type(e).__name__}", None)
-            return None
+            return False
     entry = container.get("entryPoint") or []
     if entry:
         args += ["--entrypoint", entry[0]]
@@ -338,7 +396,7 @@ def _start_task(backend, service, deployment):
     if out.returncode != 0:
         message = (out.stderr.strip().splitlines() or ["docker run failed"])[-1]
         _stop_task(task, f"CannotPullContainerError: {message}", None)
-        return None
+        return False
     cid = out.stdout.strip()
     ip = docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).stdout.strip()
     port = None
@@ -359,7 +417,7 @@ def _start_task(backend, service, deployment):
     for c in task.containers:
         c.last_status = "RUNNING"
     _runs[task.task_arn] = Run(task, service.arn, cid, ip, port, groups, _awslogs(container, task))
-    return task
+    return True
 
 
 _FARGATE_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
@@ -610,19 +668,87 @@ def _failure_threshold(desired):
     return min(200, max(3, math.ceil(desired / 2)))
 
 
+def _grace(service):
+    """The service's health-check grace period, in wall seconds: "the period of time, in seconds,
+    that the Amazon ECS service scheduler ignores unhealthy Elastic Load Balancing target health
+    checks ... after a task has first started"
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html)."""
+    return scaled(getattr(service, "health_check_grace_period_seconds", None) or 0)
+
+
+def _deregistration_delay(run):
+    """How long the task's targets drain once deregistered: the target groups'
+    deregistration_delay.timeout_seconds (300 by default). ALB ends it early only for a target
+    with no in-flight requests and no open connections
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay);
+    the sandbox takes a service to be in use, as in production, so its targets drain for the
+    whole delay."""
+    delays = []
+    for elbv2, arn in run.target_groups:
+        tg = elbv2.target_groups.get(arn)
+        if tg is not None:
+            delays.append(float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)))
+    return scaled(max(delays, default=0))
+
+
+def _drain(task, reason):
+    """ECS stops a task behind a load balancer by deregistering its targets first: they drain
+    for the deregistration delay, and then the task stops
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/load-balancer-connection-draining.html)."""
+    run = _runs.get(task.task_arn)
+    if run is None or not run.target_groups:
+        _starting.pop(task.task_arn, None)
+        return _stop_task(task, reason, None)
+    if run.draining_until is None:
+        run.draining_until = time.monotonic() + _deregistration_delay(run)
+        run.stop_reason = reason
+        run.health, run.reason, run.description = "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"
+        # DEACTIVATING: "Amazon ECS ... deregisters the load balancer target groups"
+        # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html).
+        task.desired_status = "STOPPED"
+        _set_status(task, "DEACTIVATING")
+        _draining.append(task)
+
+
+_draining: list = []  # tasks whose targets drain before they stop
+
+
+def _finish_draining():
+    now = time.monotonic()
+    for task in list(_draining):
+        run = _runs.get(task.task_arn)
+        if run is None:
+            _draining.remove(task)
+        elif now >= run.draining_until:
+            _draining.remove(task)
+            _stop_task(task, run.stop_reason, None)
+
+
 def _schedule(backend, service, states):
     """One step of ECS's service scheduler for one service."""
+    now = time.monotonic()
     for d in list(service.deployments):
         primary = d["status"] == "PRIMARY"
         tasks = _service_tasks(backend, service, d["id"])
         for task in tasks:
+            due = _starting.get(task.task_arn)
+            if due is not None:
+                if now >= due[0] and task.last_status == "PROVISIONING":
+                    _set_status(task, "PENDING")
+                if now < due[1]:
+                    continue
+                del _starting[task.task_arn]
+                if _launch(backend, service, task) or d["rolloutState"] != "IN_PROGRESS":
+                    continue
+                d["failedTasks"] += 1
+                continue
             run = _runs.get(task.task_arn)
             if run is None:
                 continue
             running, code = states.get(run.container_id, (False, None))
             if not running:
                 _stop_task(task, "Essential container in task exited", code)
-            elif run.unhealthy_since is not None and time.monotonic() - run.unhealthy_since >= UNHEALTHY_STOP_SECONDS:
+            elif run.health == "unhealthy" and now - run.started >= _grace(service):
                 arns = ", ".join(arn for _, arn in run.target_groups)
                 _stop_task(task, f"Task failed ELB health checks in (target-group {arns})", None)
             else:
@@ -641,7 +767,7 @@ def _schedule(backend, service, states):
                 back = _completed_td.get(service.arn)
                 if rollback and back:
                     for task in _service_tasks(backend, service, d["id"]):
-                        _stop_task(task, f"Scaling activity initiated by (deployment {d['id']})", None)
+                        _drain(task, f"Scaling activity initiated by (deployment {d['id']})")
                     service.task_definition = back
                     _open_deployment(service, back, rollback_of=d["id"])
                     _event(service, f"rolling back to deployment {service.deployments[0]['id']}.")
@@ -652,31 +778,31 @@ def _schedule(backend, service, states):
             if d["rolloutState"] == "FAILED" and not _breaker(service)[1]:
                 want = len(tasks)  # a failed deployment without rollback stops launching
             for _ in range(max(0, want - len(tasks))):
-                task = _start_task(backend, service, d)
-                if task is None and d["rolloutState"] == "IN_PROGRESS":
-                    d["failedTasks"] += 1
+                _start_task(backend, service, d)
             for task in tasks[want:]:
-                _stop_task(task, f"Scaling activity initiated by (deployment {d['id']})", None)
+                _drain(task, f"Scaling activity initiated by (deployment {d['id']})")
         live = _service_tasks(backend, service, d["id"])
         d["runningCount"] = sum(1 for t in live if t.task_arn in _runs)
         d["pendingCount"] = len(live) - d["runningCount"]
 
+    # The new tasks healthy, ECS drains and stops the old ones; the deployment is COMPLETED,
+    # and the service steady, once they are gone.
     primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
     if primary is not None and primary["rolloutState"] == "IN_PROGRESS":
         live = [_runs[t.task_arn] for t in _service_tasks(backend, service, primary["id"]) if t.task_arn in _runs]
         opened = _opened_at.setdefault(primary["id"], time.monotonic())
         healthy = all(r.health == "healthy" for r in live if r.target_groups)
         if len(live) == primary["desiredCount"] and healthy and time.monotonic() - opened >= ROLLOUT_SECONDS:
-            primary.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {primary['id']} completed.", updatedAt=utcnow())
-            _completed_td[service.arn] = primary["taskDefinition"]
-            _service_deployment_finished(primary["id"], completed=True)
-            for d in service.deployments:
-                if d is primary:
-                    continue
-                for task in _service_tasks(backend, service, d["id"]):
-                    _stop_task(task, f"Scaling activity initiated by (deployment {primary['id']})", None)
-            service.deployments = [primary]
-            _event(service, "has reached a steady state.")
+            old = [t for d in service.deployments if d is not primary for t in _service_tasks(backend, service, d["id"])]
+            for task in old:
+                _drain(task, f"Scaling activity initiated by (deployment {primary['id']})")
+            draining = any(_runs.get(t.task_arn) is not None and _runs[t.task_arn].service_arn == service.arn for t in _draining)
+            if not any(t.task_arn in _runs or t.task_arn in _starting for t in old) and not draining:
+                primary.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {primary['id']} completed.", updatedAt=utcnow())
+                _completed_td[service.arn] = primary["taskDefinition"]
+                _service_deployment_finished(primary["id"], completed=True)
+                service.deployments = [primary]
+                _event(service, "has reached a steady state.")
     service.running_count = sum(d["runningCount"] for d in service.deployments)
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
@@ -698,6 +824,7 @@ def _tick():
     _release_network_interfaces()
     states = _container_states()
     with _lock:
+        _finish_draining()
         live = set()
         services = set()
         for regions in list(ecs_backends.values()):
@@ -711,9 +838,12 @@ def _tick():
                     except Exception:
                         log(f"scheduling {service.name} failed:\n{traceback.format_exc()}")
                     live.update(t.task_arn for t in _service_tasks(backend, service))
+        live.update(t.task_arn for t in _draining)  # after scheduling, which may add some
         for arn, run in list(_runs.items()):
             if arn not in live:
                 _stop_task(run.task, "Service deleted", None)
+        for arn in [a for a in _starting if a not in live]:
+            del _starting[arn]
         # "Amazon ECS deletes the service revision when you delete a service" (service-revision.html).
         for arn in [a for a in _service_deployments if a not in services]:
             for record in _service_deployments.pop(arn):
@@ -829,7 +959,7 @@ def _matches(matcher, code):
     return False
 
 
-def _check(run):
+def _check(run, timeout):
     for elbv2, arn in run.target_groups:
         tg = elbv2.target_groups.get(arn)
         if tg is None:
@@ -837,7 +967,7 @@ def _check(run):
         port = tg.health_check_port
         port = run.port if port in (None, "traffic-port") else int(port)
         try:
-            conn = http.client.HTTPConnection(run.ip, port, timeout=min(1.0, float(tg.health_check_timeout_seconds or 5)))
+            conn = http.client.HTTPConnection(run.ip, port, timeout=timeout)
             conn.request("GET", tg.health_check_path or "/", headers={"User-Agent": "ELB-HealthChecker/2.0"})
             code = conn.getresponse().status
             conn.close()
@@ -850,23 +980,54 @@ def _check(run):
     return True, None, None
 
 
+def _health_settings(run):
+    """(interval, timeout, healthy threshold, unhealthy threshold) of the task's target group,
+    and whether its load balancer is active: health checks come from the load balancer's nodes."""
+    for elbv2, arn in run.target_groups:
+        tg = elbv2.target_groups.get(arn)
+        if tg is None:
+            continue
+        active = any(_active(lb) for lb_arn in tg.load_balancer_arns if (lb := elbv2.load_balancers.get(lb_arn)) is not None)
+        return (
+            float(tg.health_check_interval_seconds),
+            float(tg.health_check_timeout_seconds),
+            int(tg.healthy_threshold_count),
+            int(tg.unhealthy_threshold_count),
+            active,
+        )
+    return None
+
+
 def _health_checker():
+    """ALB's health checks, as https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    describes them: a GET of the group's path every HealthCheckIntervalSeconds, failing after
+    HealthCheckTimeoutSeconds; a registered target is `initial` until HealthyThresholdCount
+    consecutive successes make it `healthy`, and UnhealthyThresholdCount consecutive failures
+    make it `unhealthy`; a draining target is not checked."""
     while True:
+        now = time.monotonic()
         for run in list(_runs.values()):
-            if not run.target_groups:
+            if not run.target_groups or run.draining_until is not None or now < run.next_check:
                 continue
-            ok, reason, description = _check(run)
+            settings = _health_settings(run)
+            if settings is None:
+                continue
+            interval, timeout, healthy_after, unhealthy_after, active = settings
+            run.next_check = now + scaled(interval)
+            if not active:
+                continue  # the load balancer's nodes are not up yet: the target stays initial
+            ok, reason, description = _check(run, max(scaled(timeout), MIN_CHECK_TIMEOUT))
+            if run.draining_until is not None:
+                continue
             if ok:
-                run.health, run.reason, run.description = "healthy", None, None
-                run.failures = 0
-                run.unhealthy_since = None
+                run.failures, run.successes = 0, run.successes + 1
+                if run.health != "healthy" and run.successes >= healthy_after:
+                    run.health, run.reason, run.description = "healthy", None, None
             else:
-                run.failures += 1
-                if run.failures >= 2 or run.health == "healthy":
-                    if run.health != "unhealthy":
-                        run.unhealthy_since = time.monotonic()
+                run.failures, run.successes = run.failures + 1, 0
+                if run.health == "unhealthy" or run.failures >= unhealthy_after:
                     run.health, run.reason, run.description = "unhealthy", reason, description
-        time.sleep(HEALTH_CHECK_SECONDS)
+        time.sleep(HEALTH_TICK)
 
 
 _original_health_for = elbv2_models.FakeTargetGroup.health_for
@@ -889,12 +1050,33 @@ def _load_balancers():
                 yield elbv2, lb
 
 
+_lb_created: dict[str, float] = {}  # load balancer ARN -> when it was created (monotonic)
+_original_lb_init = elbv2_models.FakeLoadBalancer.__init__
+
+
+def lb_init(self, *args, **kwargs):
+    _original_lb_init(self, *args, **kwargs)
+    _lb_created[self.arn] = time.monotonic()
+
+
+def activate(self):
+    """moto makes a load balancer active the first time it is described; ALB takes minutes
+    (LB_PROVISIONING_SECONDS)."""
+    if self.state == "provisioning" and time.monotonic() - _lb_created.get(self.arn, 0.0) >= scaled(LB_PROVISIONING_SECONDS):
+        self.state = "active"
+
+
+def _active(lb):
+    lb.activate()
+    return lb.state == "active"
+
+
 def _sync_hosts():
     """Adds a line for each load balancer's DNS name that has none. Lines are only ever appended
     while the sandbox runs: rewriting /etc/hosts in place empties it for a moment, and a name
     resolved in that moment (the registry's during a push, another load balancer's during a smoke
     test) is not found. `scripts/sandbox down` removes them all."""
-    wanted = {lb.dns_name.lower() for _, lb in _load_balancers()}
+    wanted = {lb.dns_name.lower() for _, lb in _load_balancers() if _active(lb)}
     try:
         with open(HOSTS_FILE) as f:
             text = f.read()
@@ -930,6 +1112,8 @@ def _address(dns_name):
 
 def _ensure_proxies():
     for _, lb in _load_balancers():
+        if not _active(lb):
+            continue  # its DNS name does not answer yet
         address = _address(lb.dns_name.lower())
         for listener in list(lb.listeners.values()):
             key = (address, int(listener.port))
@@ -1109,7 +1293,8 @@ class AlbProxy(BaseHTTPRequestHandler):
             fr = action.get("FixedResponseConfig", {})
             return self._reply(int(fr.get("StatusCode", 200)), (fr.get("MessageBody") or "").encode(), [("Content-Type", fr.get("ContentType", "text/plain"))])
         tg_arn = action.get("TargetGroupArn") or ((action.get("ForwardConfig") or {}).get("TargetGroups") or [{}])[0].get("TargetGroupArn")
-        runs = [r for r in list(_runs.values()) if any(arn == tg_arn for _, arn in r.target_groups)]
+        # A draining target gets no new requests, even when the load balancer fails open.
+        runs = [r for r in list(_runs.values()) if any(arn == tg_arn for _, arn in r.target_groups) and r.draining_until is None]
         healthy = [r for r in runs if r.health == "healthy"]
         pool = healthy or runs  # ALB fails open when no target is healthy
         if not pool:
@@ -1152,6 +1337,8 @@ def create_service_response(self):
         config = self._get_param("deploymentConfiguration")
         if config:
             service.deployment_configuration = config
+        # moto drops the grace period; the scheduler needs it (see `_grace`).
+        service.health_check_grace_period_seconds = self._get_param("healthCheckGracePeriodSeconds")
         service.running_count = 0
         service.pending_count = 0
         service.deployments = [_new_deployment(service, service.desired_count)] if service.deployments else []
@@ -1298,6 +1485,8 @@ Backend.describe_services = describe_services
 Responses.list_service_deployments = list_service_deployments
 Responses.describe_service_revisions = describe_service_revisions
 elbv2_models.FakeTargetGroup.health_for = health_for
+elbv2_models.FakeLoadBalancer.__init__ = lb_init
+elbv2_models.FakeLoadBalancer.activate = activate
 domain_ext.install(_load_balancers, _address)
 task_credentials.install(lambda role_name: _iam_effective.get(role_name, 0.0))
 

@@ -68,7 +68,7 @@ impl Target for Ecs {
     }
 
     fn prepare(ctx: &Ctx<'_>) -> anyhow::Result<up::Template> {
-        up::prepare(&ctx.config)
+        up::prepare(&ctx.config, ctx.printer)
     }
 
     async fn connect(_ctx: &Ctx<'_>) -> anyhow::Result<Ecs> {

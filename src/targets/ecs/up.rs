@@ -38,11 +38,33 @@ pub struct Checked {
 }
 
 /// Reads the project's template and renders it with placeholder values: one that cannot become
-/// a task definition is refused before any call is made.
-pub fn prepare(config: &Config) -> anyhow::Result<Template> {
+/// a task definition is refused before any call is made. Warns when its container health check
+/// would let ECS stop a task still loading its model.
+pub fn prepare(config: &Config, printer: &crate::output::Printer) -> anyhow::Result<Template> {
     let (text, name) = read_template(config)?;
-    task_definition::render(&text, &name, &placeholder_inputs(config, None))?;
+    let spec = task_definition::render(&text, &name, &placeholder_inputs(config, None))?;
+    if let Some(trap) = loading_trap(&spec, &config.service.health) {
+        printer.warn(format!(
+            "{name}: {trap}. Raise the health check's startPeriod, interval or retries, or lower service.model_load_time if the model loads faster"
+        ));
+    }
     Ok(Template { text, name })
+}
+
+/// The container health check's trap for a loading task, with ECS's defaults for what the
+/// task definition leaves out (interval 30 s, 3 retries, no start period).
+fn loading_trap(
+    spec: &task_definition::TaskSpec,
+    health: &crate::config::Health,
+) -> Option<String> {
+    let check = spec.container_definitions.first()?.health_check.as_ref()?;
+    let seconds =
+        |v: Option<i32>, default: u32| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(default);
+    health.loading_trap(
+        seconds(check.interval, 30),
+        seconds(check.retries, 3),
+        seconds(check.start_period, 0),
+    )
 }
 
 /// The template's inputs with placeholder roles, image and model: for checks before any call.
@@ -193,6 +215,7 @@ pub async fn converge(
         container_port: config.service.port,
         health_check_path: &config.service.health_check_path,
         certificate,
+        health: config.service.health,
     };
     let groups = security::ensure(
         &ec2,
@@ -319,6 +342,7 @@ pub async fn converge(
             .chain(config.security_groups.iter().cloned())
             .collect(),
         force: deploy.force,
+        grace_period: i32::try_from(config.service.health.model_load_time).ok(),
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
     let dns_name = lb.dns_name.to_string();
@@ -403,6 +427,7 @@ fn task_inputs(
         log_group,
         region,
         cpu_architecture: cpu_architecture.to_string(),
+        ready_check: (&config.service.health).into(),
         image_platform: None,
     }
 }

@@ -197,6 +197,7 @@ mod tests {
             container_port: 8080,
             health_check_path: "/health",
             certificate: certificate.map(|c| Id::Known(c.to_string())),
+            health: crate::config::Health::default(),
         }
     }
 

@@ -19,8 +19,6 @@ mod alb;
 mod listeners;
 mod target_group;
 
-pub const HEALTH_CHECK_INTERVAL_SECONDS: i32 = 30;
-
 /// What the service is attached to, and where users reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadBalancer {
@@ -38,6 +36,8 @@ pub struct Listening<'a> {
     /// The HTTPS listener's certificate: `service.certificate_arn`, or the one `up` requested
     /// (not known yet in a plan that requests it).
     pub certificate: Option<Id>,
+    /// The health check and draining the target group keeps.
+    pub health: crate::config::Health,
 }
 
 impl Listening<'_> {
@@ -205,9 +205,16 @@ pub async fn ensure(
         tg.target_group_arn()
     })
     .await?;
+    let delay = match &found {
+        Some((tg, true)) => {
+            target_group::deregistration_delay(elb, tg.target_group_arn().unwrap_or_default())
+                .await?
+        }
+        _ => None,
+    };
     let planned = target_group::plan(
         name,
-        found.as_ref().map(|(tg, o)| (tg, *o)),
+        found.as_ref().map(|(tg, o)| (tg, *o, delay)),
         &network.vpc_id,
         listening,
     )?;

@@ -1,40 +1,116 @@
 //! The target group `<name>`: ip targets on the container port, health-checked on
-//! `service.health_check_path` every 30 s.
+//! `service.health_check_path` at `[service]`'s interval and thresholds, draining deregistered
+//! targets for `service.deregistration_delay`.
 
-use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroup, TargetTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Matcher, ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
+};
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::{not_ours, Listening, HEALTH_CHECK_INTERVAL_SECONDS};
+use super::{not_ours, Listening};
 use crate::aws::call_error;
 use crate::aws::tags;
+use crate::config::Health;
 use crate::exit::{self, ExitStatus};
 use crate::targets::ecs::{Id, Planned};
 use crate::targets::{Action, Change};
+
+const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 
 /// What the target group needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetGroupStep {
     Create,
-    /// Set its health check to the configured path and interval.
-    SetHealthCheck {
+    /// Set its health check and draining to the configured ones.
+    Converge {
         arn: String,
     },
 }
 
-/// Decides, from the target group found (with whether it is the project's), what it needs. A
-/// port, VPC or target type that differs cannot change in place, and is refused.
+/// The target group's deregistration delay, in seconds, when it says.
+pub async fn deregistration_delay(elb: &Client, arn: &str) -> anyhow::Result<Option<u32>> {
+    let out = elb
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
+    Ok(out
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+        .and_then(|a| a.value())
+        .and_then(|v| v.parse().ok()))
+}
+
+/// How the group's health check and draining differ from `health`, in words.
+fn drift(tg: &TargetGroup, delay: Option<u32>, path: &str, health: &Health) -> Vec<String> {
+    let mut what = Vec::new();
+    if tg.health_check_path() != Some(path) {
+        what.push(format!("health check path {path}"));
+    }
+    let found = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok());
+    for (name, found, wanted, unit) in [
+        (
+            "health check every",
+            found(tg.health_check_interval_seconds()),
+            health.check_interval,
+            " s",
+        ),
+        (
+            "timeout",
+            found(tg.health_check_timeout_seconds()),
+            health.check_timeout(),
+            " s",
+        ),
+        (
+            "healthy after",
+            found(tg.healthy_threshold_count()),
+            health.healthy_threshold,
+            "",
+        ),
+        (
+            "unhealthy after",
+            found(tg.unhealthy_threshold_count()),
+            health.unhealthy_threshold,
+            "",
+        ),
+        (
+            "deregistration delay",
+            delay,
+            health.deregistration_delay,
+            " s",
+        ),
+    ] {
+        if found != Some(wanted) {
+            let before = found
+                .map(|n| format!("{n}{unit}"))
+                .unwrap_or_else(|| "unset".into());
+            what.push(format!("{name} {before} -> {wanted}{unit}"));
+        }
+    }
+    what
+}
+
+/// Decides, from the target group found (with whether it is the project's and its
+/// deregistration delay), what it needs. A port, VPC or target type that differs cannot change
+/// in place, and is refused.
 pub fn plan(
     name: &str,
-    found: Option<(&TargetGroup, bool)>,
+    found: Option<(&TargetGroup, bool, Option<u32>)>,
     vpc: &Id,
     listening: &Listening<'_>,
 ) -> anyhow::Result<Planned<TargetGroupStep>> {
     let port = i32::from(listening.container_port);
-    let Some((tg, ours)) = found else {
+    let health = &listening.health;
+    let Some((tg, ours, delay)) = found else {
         return Ok(Planned::change(
             Change::new("target group", name, Action::Create).because(format!(
-                "ip targets on port {port}, health check {} every {HEALTH_CHECK_INTERVAL_SECONDS} s",
-                listening.health_check_path
+                "ip targets on port {port}, health check {} every {} s, healthy after {}, draining {} s",
+                listening.health_check_path,
+                health.check_interval,
+                health.healthy_threshold,
+                health.deregistration_delay
             )),
             Id::AfterApply,
             TargetGroupStep::Create,
@@ -57,15 +133,7 @@ pub fn plan(
         ));
     }
     let arn = tg.target_group_arn().unwrap_or_default().to_string();
-    let mut what = Vec::new();
-    if tg.health_check_path() != Some(listening.health_check_path) {
-        what.push(format!("health check path {}", listening.health_check_path));
-    }
-    if tg.health_check_interval_seconds() != Some(HEALTH_CHECK_INTERVAL_SECONDS) {
-        what.push(format!(
-            "health check every {HEALTH_CHECK_INTERVAL_SECONDS} s"
-        ));
-    }
+    let what = drift(tg, delay, listening.health_check_path, health);
     Ok(if what.is_empty() {
         Planned::keep(
             Change::new("target group", name, Action::Keep),
@@ -75,9 +143,28 @@ pub fn plan(
         Planned::change(
             Change::new("target group", name, Action::Update).because(what.join(", ")),
             Id::Known(arn.clone()),
-            TargetGroupStep::SetHealthCheck { arn },
+            TargetGroupStep::Converge { arn },
         )
     })
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+async fn set_deregistration_delay(elb: &Client, arn: &str, health: &Health) -> anyhow::Result<()> {
+    elb.modify_target_group_attributes()
+        .target_group_arn(arn)
+        .attributes(
+            TargetGroupAttribute::builder()
+                .key(DEREGISTRATION_DELAY)
+                .value(health.deregistration_delay.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:ModifyTargetGroupAttributes", e))?;
+    Ok(())
 }
 
 pub async fn apply(
@@ -87,15 +174,20 @@ pub async fn apply(
     listening: &Listening<'_>,
     step: TargetGroupStep,
 ) -> anyhow::Result<Option<Id>> {
+    let health = &listening.health;
     match step {
-        TargetGroupStep::SetHealthCheck { arn } => {
+        TargetGroupStep::Converge { arn } => {
             elb.modify_target_group()
                 .target_group_arn(&arn)
                 .health_check_path(listening.health_check_path)
-                .health_check_interval_seconds(HEALTH_CHECK_INTERVAL_SECONDS)
+                .health_check_interval_seconds(to_i32(health.check_interval))
+                .health_check_timeout_seconds(to_i32(health.check_timeout()))
+                .healthy_threshold_count(to_i32(health.healthy_threshold))
+                .unhealthy_threshold_count(to_i32(health.unhealthy_threshold))
                 .send()
                 .await
                 .map_err(|e| call_error("elasticloadbalancing:ModifyTargetGroup", e))?;
+            set_deregistration_delay(elb, &arn, health).await?;
             Ok(None)
         }
         TargetGroupStep::Create => {
@@ -107,20 +199,25 @@ pub async fn apply(
                 .vpc_id(vpc.applied("VPC")?)
                 .target_type(TargetTypeEnum::Ip)
                 .health_check_path(listening.health_check_path)
-                .health_check_interval_seconds(HEALTH_CHECK_INTERVAL_SECONDS)
+                .health_check_interval_seconds(to_i32(health.check_interval))
+                .health_check_timeout_seconds(to_i32(health.check_timeout()))
+                .healthy_threshold_count(to_i32(health.healthy_threshold))
+                .unhealthy_threshold_count(to_i32(health.unhealthy_threshold))
                 .matcher(Matcher::builder().http_code("200").build())
                 .tags(tags::elbv2(name))
                 .send()
                 .await
                 .map_err(|e| call_error("elasticloadbalancing:CreateTargetGroup", e))?;
-            Ok(Some(Id::Known(
-                out.target_groups
-                    .unwrap_or_default()
-                    .into_iter()
-                    .next()
-                    .and_then(|t| t.target_group_arn)
-                    .unwrap_or_default(),
-            )))
+            let arn = out
+                .target_groups
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .and_then(|t| t.target_group_arn)
+                .unwrap_or_default();
+            // CreateTargetGroup takes no attributes; a re-run converges it if this fails.
+            set_deregistration_delay(elb, &arn, health).await?;
+            Ok(Some(Id::Known(arn)))
         }
     }
 }

@@ -17,9 +17,6 @@ use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
 
-/// Time a new task gets before failed load-balancer health checks count against it.
-pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;
-
 /// Where and how the service runs.
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
@@ -34,6 +31,9 @@ pub struct ServiceSpec {
     pub security_groups: Vec<String>,
     /// Open a new deployment of the same task definition (the old `--force-new-deployment`).
     pub force: bool,
+    /// How long ECS ignores a new task's failed load-balancer health checks (the model's load
+    /// time); None keeps the service's.
+    pub grace_period: Option<i32>,
 }
 
 /// What `ensure` did to the service.
@@ -155,6 +155,7 @@ impl RunningShape {
             subnets: self.subnets.clone(),
             security_groups: self.security_groups.clone(),
             force: false,
+            grace_period: None,
         }
     }
 }
@@ -234,6 +235,14 @@ pub fn plan(
     if let Some(drift) = network_drift(&service, spec) {
         why.push(drift);
     }
+    if let Some(grace) = spec.grace_period {
+        let current = service.health_check_grace_period_seconds().unwrap_or(0);
+        if current != grace {
+            why.push(format!(
+                "health-check grace period {current} s -> {grace} s"
+            ));
+        }
+    }
     if spec.force {
         why.push("forced new deployment".to_string());
     }
@@ -287,7 +296,7 @@ async fn apply(
                 )
                 .network_configuration(network_configuration(spec)?)
                 .deployment_configuration(deployment_configuration())
-                .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS)
+                .set_health_check_grace_period_seconds(spec.grace_period)
                 .propagate_tags(PropagateTags::TaskDefinition)
                 .tags(tags::ecs(name))
                 .send()
@@ -306,6 +315,7 @@ async fn apply(
         .task_definition(&spec.task_definition_arn)
         .desired_count(desired)
         .force_new_deployment(spec.force)
+        .set_health_check_grace_period_seconds(spec.grace_period)
         .network_configuration(network_configuration(spec)?)
         .deployment_configuration(deployment_configuration())
         .send()

@@ -31,6 +31,7 @@ fn spec(task_definition: &str) -> ServiceSpec {
         subnets: vec!["subnet-1".into()],
         security_groups: vec!["sg-1".into()],
         force: false,
+        grace_period: Some(60),
     }
 }
 
@@ -38,6 +39,7 @@ fn running(task_definition: &str) -> Service {
     Service::builder()
         .task_definition(task_definition)
         .desired_count(2)
+        .health_check_grace_period_seconds(60)
         .network_configuration(
             NetworkConfiguration::builder()
                 .awsvpc_configuration(
@@ -88,4 +90,21 @@ fn a_service_is_created_kept_or_updated_with_the_reason() {
         Some(running(td1)),
     );
     assert_eq!(forced.changes[0].action, Action::Update);
+
+    // A grace period that drifted (the model's load time changed) is converged, and one the
+    // spec leaves alone (a rollback's) is kept.
+    let longer = ServiceSpec {
+        grace_period: Some(300),
+        ..spec(td1)
+    };
+    let changed = plan("p", &longer, Some(running(td1)));
+    assert_eq!(
+        changed.changes[0].detail.as_deref(),
+        Some("health-check grace period 60 s -> 300 s")
+    );
+    let untouched = ServiceSpec {
+        grace_period: None,
+        ..spec(td1)
+    };
+    assert_eq!(plan("p", &untouched, Some(running(td1))).step, None);
 }

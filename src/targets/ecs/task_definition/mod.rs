@@ -46,10 +46,39 @@ pub struct TaskInputs {
     pub region: String,
     /// The Fargate CPU architecture that runs the image: `X86_64` or `ARM64`.
     pub cpu_architecture: String,
+    /// The container health check's timings (`ready_check.interval` and so on, in seconds).
+    pub ready_check: ReadyCheck,
     /// What the image was built for. When known, the rendered task must run on the architecture
     /// it needs (the check before anything changes has no image yet, so it has none).
     #[serde(skip)]
     pub image_platform: Option<Platform>,
+}
+
+/// The container health check's timings, from `[service]`'s ready-check keys and the model's
+/// load time (its start period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReadyCheck {
+    pub interval: u32,
+    pub timeout: u32,
+    pub retries: u32,
+    pub start_period: u32,
+}
+
+impl From<&crate::config::Health> for ReadyCheck {
+    fn from(h: &crate::config::Health) -> ReadyCheck {
+        ReadyCheck {
+            interval: h.ready_check_interval,
+            timeout: h.ready_check_timeout(),
+            retries: h.ready_check_retries,
+            start_period: h.start_period(),
+        }
+    }
+}
+
+impl Default for ReadyCheck {
+    fn default() -> ReadyCheck {
+        ReadyCheck::from(&crate::config::Health::default())
+    }
 }
 
 /// A Fargate task definition, as far as mldeploy reads and writes one.

@@ -25,6 +25,7 @@ fn inputs() -> TaskInputs {
         log_group: "/ecs/housing".into(),
         region: "us-east-1".into(),
         cpu_architecture: "X86_64".into(),
+        ready_check: Default::default(),
         image_platform: None,
     }
 }
@@ -142,7 +143,7 @@ fn a_template_that_takes_the_task_out_of_mldeploys_hands_is_refused_with_its_lin
         "\"name\": \"sidecar\"",
     );
     assert!(text.contains("no container is named \"housing\""), "{text}");
-    let text = refusal("\"retries\": 3", "\"retries\": 11");
+    let text = refusal("\"retries\": {{ ready_check.retries }}", "\"retries\": 11");
     assert!(
         text.contains("healthCheck.retries is 11; ECS takes 1 to 10"),
         "{text}"
