@@ -509,8 +509,12 @@ fn an_unknown_subnet_exits_3_before_any_change() {
 #[test]
 fn targets_that_fail_their_health_checks_fail_the_deployment_with_the_reason() {
     let (project, _) = deployable("it-upunhealthy");
-    // The web server answers /ready but not the load balancer's /health: 404.
+    // The web server answers /ready but not the load balancer's /health: 404. Within the grace
+    // period ECS leaves the unhealthy task running, which is when the watcher sees why.
     std::fs::remove_file(project.path().join("app/health")).unwrap();
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{config}model_load_time = \"5m\"\n")).unwrap();
     let run = project.mldeploy(&["up", "-v"]);
     run.expect_code(1);
     assert!(

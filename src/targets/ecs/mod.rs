@@ -141,7 +141,7 @@ impl Target for Ecs {
                 .unwrap_or_default(),
             target_group_arn: &deployed.spec.target_group_arn,
             timeout: flags.timeout,
-            poll: Duration::from_secs(2),
+            poll: crate::aws::poll::interval(),
         };
         verify::Verify {
             ecs: &ecs,
@@ -219,7 +219,8 @@ impl Target for Ecs {
                 ""
             };
             printer.info(format!(
-                "  waiting to delete {item}: AWS says \"{why}\"{hint}; trying every 2 s until the --timeout"
+                "  waiting to delete {item}: AWS says \"{why}\"{hint}; trying every {} s until the --timeout",
+                crate::aws::poll::interval().as_secs_f64()
             ))
         };
         let wait = teardown::Wait {

@@ -14,8 +14,6 @@ use crate::reports::status::{EcsStatus, State, StatusOn, StatusReport, Targets};
 const EVENTS: usize = 5;
 /// How long `status` waits for the app's readiness answer before it goes without it.
 const APP_WAIT: Duration = Duration::from_secs(3);
-/// The watcher's poll interval (a status look never waits).
-const POLL: Duration = Duration::from_secs(2);
 
 /// One look at the service, and at what its app says it serves.
 pub async fn look(
@@ -38,7 +36,7 @@ pub async fn look(
         deployment_id: &primary_id,
         target_group_arn: &shape.target_group_arn,
         timeout: Duration::ZERO,
-        poll: POLL,
+        poll: crate::aws::poll::interval(),
     };
     let (snapshot, release, dns) = tokio::try_join!(
         watch.snapshot(),

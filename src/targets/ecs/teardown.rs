@@ -4,7 +4,7 @@
 //! until the deadline. Only a resource carrying this project's tag is ever deleted.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -13,9 +13,6 @@ use super::PROJECT_TAG;
 use super::{cluster, iam, load_balancer, logs, network, security, service, task_definition};
 use crate::aws::Aws;
 use crate::targets::inventory::{Found, Kind};
-
-/// Pause between tries of a delete that waits for a dependency to go.
-const POLL: Duration = Duration::from_secs(2);
 
 /// Error codes that mean "not yet: something still depends on it".
 const BUSY: &[&str] = &[
@@ -58,7 +55,7 @@ where
                     (wait.waiting)(code, service.and_then(|s| s.message()).unwrap_or(code));
                     said = true;
                 }
-                tokio::time::sleep(POLL).await
+                tokio::time::sleep(crate::aws::poll::interval()).await
             }
             other => return other,
         }
@@ -78,7 +75,7 @@ where
         if Instant::now() >= wait.until {
             anyhow::bail!("{what} was still there at the deadline");
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(crate::aws::poll::interval()).await;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! certificate that is not issued yet). `destroy` deletes only a certificate carrying the tag,
 //! and its validation record while no other certificate of the domain needs it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_acm::types::{CertificateStatus, RecordType, Tag, ValidationMethod};
 use aws_sdk_acm::Client as Acm;
@@ -19,9 +19,6 @@ use crate::exit::{self, ExitStatus};
 use crate::targets::ecs::teardown::{while_busy, Wait};
 use crate::targets::ecs::{Converge, Id, Planned};
 use crate::targets::{Action, Change};
-
-/// Pause between looks at a certificate ACM has not finished with.
-const POLL: Duration = Duration::from_secs(2);
 
 /// A certificate for the domain, as ListCertificates and ListTagsForCertificate tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +153,7 @@ async fn validation_record(
                 format!("ACM has not given the DNS validation record of certificate {arn} by the deadline; run `mldeploy up` again to go on"),
             ));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(crate::aws::poll::interval()).await;
     }
 }
 
@@ -236,7 +233,7 @@ pub async fn issued(
         match certificate.and_then(|c| c.status()) {
             Some(CertificateStatus::Issued) => return Ok(()),
             Some(CertificateStatus::PendingValidation) if Instant::now() < until => {
-                tokio::time::sleep(POLL).await
+                tokio::time::sleep(crate::aws::poll::interval()).await
             }
             Some(CertificateStatus::PendingValidation) => {
                 return Err(exit::error(
