@@ -197,7 +197,7 @@ def delete_certificate(self, arn):
     return _original_delete_certificate(self, arn)
 
 
-def _refuse_unissued(backend, arns):
+def _refuse_unissued(arns):
     for arn in arns:
         if not arn or ":acm:" not in arn:
             continue
@@ -218,12 +218,12 @@ _original_modify_listener = elbv2_models.ELBv2Backend.modify_listener
 
 
 def create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs):
-    _refuse_unissued(self, [certificate])
+    _refuse_unissued([certificate])
     return _original_create_listener(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs)
 
 
 def modify_listener(self, arn, port=None, protocol=None, ssl_policy=None, certificates=None, *args, **kwargs):
-    _refuse_unissued(self, [c.get("CertificateArn") for c in certificates or []])
+    _refuse_unissued([c.get("CertificateArn") for c in certificates or []])
     return _original_modify_listener(self, arn, port, protocol, ssl_policy, certificates, *args, **kwargs)
 
 

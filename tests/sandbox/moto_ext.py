@@ -305,17 +305,31 @@ def _secret_value(value_from):
 
 
 _starting: dict[str, tuple[float, float]] = {}  # task arn -> (PENDING at, RUNNING at), monotonic
-_image_sizes: dict[str, int] = {}
+_image_facts_by_digest: dict[str, tuple[str, int]] = {}
 
 
-def _image_size(image):
-    """The image's size in bytes (0 when the engine cannot have it: docker run then says why)."""
-    if image not in _image_sizes:
-        if _image_platform(image) is None:
-            return 0
-        out = docker("image", "inspect", "-f", "{{.Size}}", image)
-        _image_sizes[image] = int(out.stdout.strip() or 0) if out.returncode == 0 else 0
-    return _image_sizes[image]
+def _image_facts(image):
+    """(os/architecture, size in bytes) of the image, pulled from the sandbox registry when the
+    engine does not have it; None when it cannot be had (docker run then says why). A reference
+    by digest names one image forever, so its facts are asked for once."""
+    if image in _image_facts_by_digest:
+        return _image_facts_by_digest[image]
+    inspect = ("image", "inspect", "-f", "{{.Os}}/{{.Architecture}} {{.Size}}", image)
+    try:
+        out = docker(*inspect)
+        if out.returncode != 0:
+            if docker("pull", image).returncode != 0:
+                return None
+            out = docker(*inspect)
+    except subprocess.TimeoutExpired:
+        return None
+    if out.returncode != 0:
+        return None
+    platform, _, size = out.stdout.strip().partition(" ")
+    facts = (platform, int(size or 0))
+    if "@sha256:" in image:
+        _image_facts_by_digest[image] = facts
+    return facts
 
 
 def _start_task(backend, service, deployment):
@@ -340,7 +354,8 @@ def _start_task(backend, service, deployment):
     task.created_at = utcnow()
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     now = time.monotonic()
-    pull = _image_size(td.container_definitions[0]["image"]) / PULL_BYTES_PER_SECOND
+    facts = _image_facts(td.container_definitions[0]["image"])
+    pull = (facts[1] if facts else 0) / PULL_BYTES_PER_SECOND
     _starting[task.task_arn] = (now + scaled(PROVISIONING_SECONDS), now + scaled(PROVISIONING_SECONDS + pull + CONTAINER_START_SECONDS))
     return task
 
@@ -364,7 +379,8 @@ def _launch(backend, service, task):
     # an image built for another one cannot be pulled and the task stops with
     # CannotPullContainerError (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_cannot_pull_image.html).
     wanted = _FARGATE_PLATFORMS.get(((getattr(td, "runtime_platform", None) or {}).get("cpuArchitecture") or "X86_64").upper())
-    built = _image_platform(container["image"])
+    facts = _image_facts(container["image"])
+    built = facts[0] if facts else None
     if built is not None and built != wanted:
         _stop_task(task, f"CannotPullContainerError: pull image manifest has been retried 5 time(s): image Manifest does not contain descriptor matching platform '{wanted}'", None)
         return False
@@ -424,21 +440,6 @@ def _launch(backend, service, task):
 
 
 _FARGATE_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
-
-
-def _image_platform(image):
-    """The os/architecture an image was built for, pulled from the sandbox registry when the
-    engine does not have it; None when it cannot be had (docker run then says why)."""
-    inspect = ("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", image)
-    try:
-        out = docker(*inspect)
-        if out.returncode != 0:
-            if docker("pull", image).returncode != 0:
-                return None
-            out = docker(*inspect)
-    except subprocess.TimeoutExpired:
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _awslogs(container, task):

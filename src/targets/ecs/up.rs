@@ -238,13 +238,14 @@ pub async fn converge(
     let elb = aws.elbv2();
     let lb = load_balancer::ensure(&elb, &cv, &net, &groups, &listening, &mut changes).await?;
     if let (Some(zone), Some(domain)) = (&zone, domain) {
-        let pointee = match lb.arn.known() {
-            Some(_) => load_balancer::find_alb(&elb, &project)
-                .await?
-                .as_ref()
-                .and_then(alias::Pointee::of),
-            None => None,
-        };
+        let pointee =
+            lb.dns_name
+                .known()
+                .zip(lb.canonical_zone_id.known())
+                .map(|(dns_name, zone_id)| alias::Pointee {
+                    dns_name: dns_name.to_string(),
+                    zone_id: zone_id.to_string(),
+                });
         alias::ensure(
             &aws.route53(),
             &cv,

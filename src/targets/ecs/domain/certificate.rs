@@ -6,7 +6,9 @@
 
 use std::time::Instant;
 
-use aws_sdk_acm::types::{CertificateStatus, RecordType, Tag, ValidationMethod};
+use aws_sdk_acm::types::{
+    CertificateDetail, CertificateStatus, CertificateSummary, RecordType, Tag, ValidationMethod,
+};
 use aws_sdk_acm::Client as Acm;
 use aws_sdk_route53::types::{ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
 use aws_sdk_route53::Client as Route53;
@@ -28,11 +30,40 @@ pub struct Held {
     pub ours: bool,
 }
 
+/// Every certificate in the region, as ListCertificates sums them up (all pages).
+async fn summaries(acm: &Acm) -> anyhow::Result<Vec<CertificateSummary>> {
+    let pages: Vec<_> = crate::all_pages!(acm.list_certificates(), "acm:ListCertificates")?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.certificate_summary_list.unwrap_or_default())
+        .collect())
+}
+
+/// The certificate as ACM describes it now.
+async fn describe(acm: &Acm, arn: &str) -> anyhow::Result<Option<CertificateDetail>> {
+    let out = acm
+        .describe_certificate()
+        .certificate_arn(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("acm:DescribeCertificate", e))?;
+    Ok(out.certificate)
+}
+
+/// The CNAME (name, value) that validates the certificate, once ACM gives it.
+fn validation_cname(certificate: Option<&CertificateDetail>) -> Option<(String, String)> {
+    certificate
+        .into_iter()
+        .flat_map(|c| c.domain_validation_options())
+        .find_map(|o| o.resource_record())
+        .filter(|r| r.r#type() == &RecordType::Cname)
+        .map(|r| (r.name().to_string(), r.value().to_string()))
+}
+
 /// Every certificate in the region whose domain name is `domain`, with whether it is ours.
 pub async fn for_domain(acm: &Acm, domain: &str, project: &str) -> anyhow::Result<Vec<Held>> {
-    let pages: Vec<_> = crate::all_pages!(acm.list_certificates(), "acm:ListCertificates")?;
     let mut held = Vec::new();
-    for summary in pages.iter().flat_map(|p| p.certificate_summary_list()) {
+    for summary in summaries(acm).await? {
         let (Some(arn), Some(name)) = (summary.certificate_arn(), summary.domain_name()) else {
             continue;
         };
@@ -132,20 +163,8 @@ async fn validation_record(
     until: Instant,
 ) -> anyhow::Result<(String, String)> {
     loop {
-        let out = acm
-            .describe_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("acm:DescribeCertificate", e))?;
-        let record = out
-            .certificate()
-            .into_iter()
-            .flat_map(|c| c.domain_validation_options())
-            .find_map(|o| o.resource_record())
-            .filter(|r| r.r#type() == &RecordType::Cname);
-        if let Some(r) = record {
-            return Ok((r.name().to_string(), r.value().to_string()));
+        if let Some(record) = validation_cname(describe(acm, arn).await?.as_ref()) {
+            return Ok(record);
         }
         if Instant::now() >= until {
             return Err(exit::error(
@@ -167,7 +186,6 @@ fn cname(name: &str, value: &str) -> anyhow::Result<ResourceRecordSet> {
 }
 
 /// Requests the certificate when needed and writes its validation record into the zone.
-#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     acm: &Acm,
     r53: &Route53,
@@ -223,13 +241,8 @@ pub async fn issued(
     until: Instant,
 ) -> anyhow::Result<()> {
     loop {
-        let out = acm
-            .describe_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("acm:DescribeCertificate", e))?;
-        let certificate = out.certificate();
+        let described = describe(acm, arn).await?;
+        let certificate = described.as_ref();
         match certificate.and_then(|c| c.status()) {
             Some(CertificateStatus::Issued) => return Ok(()),
             Some(CertificateStatus::PendingValidation) if Instant::now() < until => {
@@ -281,11 +294,7 @@ pub async fn delete(
         .and_then(|c| c.domain_name())
         .unwrap_or_default()
         .to_string();
-    let record = certificate
-        .into_iter()
-        .flat_map(|c| c.domain_validation_options())
-        .find_map(|o| o.resource_record())
-        .map(|r| (r.name().to_string(), r.value().to_string()));
+    let record = validation_cname(certificate);
     // A listener deleted a moment ago may still hold the certificate.
     while_busy(wait, || {
         acm.delete_certificate().certificate_arn(arn).send()
@@ -295,15 +304,11 @@ pub async fn delete(
     let (Some(zone_id), Some((name, value))) = (zone_id, record) else {
         return Ok(());
     };
-    let pages: Vec<_> = crate::all_pages!(acm.list_certificates(), "acm:ListCertificates")?;
-    let shared = pages
-        .iter()
-        .flat_map(|p| p.certificate_summary_list())
-        .any(|s| {
-            s.certificate_arn() != Some(arn)
-                && s.domain_name()
-                    .is_some_and(|d| normal(d) == normal(&domain))
-        });
+    let shared = summaries(acm).await?.iter().any(|s| {
+        s.certificate_arn() != Some(arn)
+            && s.domain_name()
+                .is_some_and(|d| normal(d) == normal(&domain))
+    });
     if shared {
         return Ok(());
     }

@@ -25,17 +25,17 @@ pub enum AlbStep {
 }
 
 /// Decides, from the load balancer found (with whether it is the project's), what it needs.
-/// What later steps know of it: its ARN and DNS name.
+/// What later steps know of it: its ARN, its DNS name, and the hosted zone Route 53 knows it by.
 pub fn plan(
     name: &str,
     found: Option<(&Alb, bool)>,
     group: &Id,
-) -> anyhow::Result<Planned<AlbStep, (Id, Id)>> {
+) -> anyhow::Result<Planned<AlbStep, (Id, Id, Id)>> {
     let Some((lb, ours)) = found else {
         return Ok(Planned::change(
             Change::new("load balancer", name, Action::Create)
                 .because("internet-facing, in both public subnets"),
-            (Id::AfterApply, Id::AfterApply),
+            (Id::AfterApply, Id::AfterApply, Id::AfterApply),
             AlbStep::Create,
         ));
     };
@@ -46,7 +46,15 @@ pub fn plan(
     let dns_name = lb.dns_name().unwrap_or_default().to_string();
     let mut current: Vec<&str> = lb.security_groups().iter().map(String::as_str).collect();
     current.sort();
-    let found = (Id::Known(arn.clone()), Id::Known(dns_name.clone()));
+    let zone_id = lb
+        .canonical_hosted_zone_id()
+        .unwrap_or_default()
+        .to_string();
+    let found = (
+        Id::Known(arn.clone()),
+        Id::Known(dns_name.clone()),
+        Id::Known(zone_id),
+    );
     Ok(match group.known() {
         Some(group) if current == [group] => Planned::keep(
             Change::new("load balancer", name, Action::Keep).because(dns_name),
@@ -67,7 +75,7 @@ pub async fn apply(
     network: &Network,
     groups: &SecurityGroups,
     step: AlbStep,
-) -> anyhow::Result<Option<(Id, Id)>> {
+) -> anyhow::Result<Option<(Id, Id, Id)>> {
     let group = groups.alb.applied("load balancer's security group")?;
     match step {
         AlbStep::SetSecurityGroup { arn } => {
@@ -109,6 +117,7 @@ pub async fn apply(
             Ok(Some((
                 Id::Known(lb.load_balancer_arn.unwrap_or_default()),
                 Id::Known(lb.dns_name.unwrap_or_default()),
+                Id::Known(lb.canonical_hosted_zone_id.unwrap_or_default()),
             )))
         }
     }

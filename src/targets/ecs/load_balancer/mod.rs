@@ -25,6 +25,8 @@ pub struct LoadBalancer {
     pub arn: Id,
     /// Known once the load balancer exists.
     pub dns_name: Id,
+    /// The hosted zone Route 53 knows the load balancer by (for an alias to it).
+    pub canonical_zone_id: Id,
     pub target_group_arn: Id,
 }
 
@@ -195,7 +197,7 @@ pub async fn ensure(
     })
     .await?;
     let planned = alb::plan(name, found.as_ref().map(|(lb, o)| (lb, *o)), &groups.alb)?;
-    let (arn, dns_name) = cv
+    let (arn, dns_name, canonical_zone_id) = cv
         .carry_out(planned, changes, |step| {
             alb::apply(elb, name, network, groups, step)
         })
@@ -237,6 +239,7 @@ pub async fn ensure(
     Ok(LoadBalancer {
         arn,
         dns_name,
+        canonical_zone_id,
         target_group_arn,
     })
 }
