@@ -34,9 +34,10 @@ impl HostedZone {
         HostedZone { id, name }
     }
 
-    fn change(&self, action: &str, name: &str, kind: &str, value: &str) {
-        let batch = serde_json::json!({"Changes": [{"Action": action, "ResourceRecordSet": {
-            "Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": value}]}}]});
+    /// One change to one record set, as awscli sends it.
+    fn change_set(&self, action: &str, record: Value) -> Run {
+        let batch =
+            serde_json::json!({"Changes": [{"Action": action, "ResourceRecordSet": record}]});
         aws(&[
             "route53",
             "change-resource-record-sets",
@@ -45,7 +46,12 @@ impl HostedZone {
             "--change-batch",
             &batch.to_string(),
         ])
-        .expect_code(0);
+    }
+
+    fn change(&self, action: &str, name: &str, kind: &str, value: &str) {
+        let record = serde_json::json!({
+            "Name": name, "Type": kind, "TTL": 60, "ResourceRecords": [{"Value": value}]});
+        self.change_set(action, record).expect_code(0);
     }
 
     /// What Route 53 answers for the name and type.
@@ -82,15 +88,7 @@ impl Drop for HostedZone {
     fn drop(&mut self) {
         for record in self.records() {
             if record["Type"] != "SOA" && record["Type"] != "NS" {
-                let batch = serde_json::json!({"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]});
-                let _ = aws(&[
-                    "route53",
-                    "change-resource-record-sets",
-                    "--hosted-zone-id",
-                    &self.id,
-                    "--change-batch",
-                    &batch.to_string(),
-                ]);
+                let _ = self.change_set("DELETE", record);
             }
         }
         let _ = aws(&["route53", "delete-hosted-zone", "--id", &self.id]);
@@ -216,23 +214,8 @@ fn a_hosted_zone_gets_a_requested_certificate_and_an_alias_and_destroy_removes_o
         zone.answer(&domain, "A")["RecordData"],
         serde_json::json!([address])
     );
-    let ca = format!("{}/ca.crt", std::env::var("SANDBOX_CA_DIR").unwrap());
-    let mut curl = std::process::Command::new("curl");
-    curl.args([
-        "-sS",
-        "--max-time",
-        "10",
-        "--cacert",
-        &ca,
-        "-X",
-        "POST",
-        "-d",
-        "{}",
-    ])
-    .arg("--resolve")
-    .arg(format!("{domain}:443:{address}"))
-    .arg(format!("https://{domain}/cgi-bin/predict"));
-    let answer = Run::of(curl);
+    let route = format!("{domain}:443:{address}");
+    let answer = predict_over_https(&domain, ["--resolve", &route]);
     answer.expect_code(0);
     assert!(
         answer.stdout.contains("\"prediction\""),

@@ -53,23 +53,8 @@ fn an_https_deploy_passes_its_smoke_test_through_the_domain_and_fails_naming_the
         .as_str()
         .unwrap()
         .to_string();
-    let ca = format!("{}/ca.crt", std::env::var("SANDBOX_CA_DIR").unwrap());
-    let mut curl = std::process::Command::new("curl");
-    curl.args([
-        "-sS",
-        "--max-time",
-        "10",
-        "--cacert",
-        &ca,
-        "-X",
-        "POST",
-        "-d",
-        "{}",
-    ])
-    .arg("--connect-to")
-    .arg(format!("{domain}:443:{alb}:443"))
-    .arg(format!("https://{domain}/cgi-bin/predict"));
-    let answer = Run::of(curl);
+    let route = format!("{domain}:443:{alb}:443");
+    let answer = predict_over_https(&domain, ["--connect-to", &route]);
     answer.expect_code(0);
     assert!(
         answer.stdout.contains("\"prediction\""),

@@ -88,6 +88,18 @@ fn an_old_task_drains_for_the_deregistration_delay_before_ecs_stops_it() {
         .as_str()
         .unwrap()
         .to_string();
+    let old_task = || {
+        aws(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            &project.name,
+            "--tasks",
+            &old,
+        ])
+        .json()["tasks"][0]
+            .clone()
+    };
     let tg = aws(&["elbv2", "describe-target-groups", "--names", &project.name]).json()
         ["TargetGroups"][0]["TargetGroupArn"]
         .as_str()
@@ -122,16 +134,7 @@ fn an_old_task_drains_for_the_deregistration_delay_before_ecs_stops_it() {
             .any(|t| t["TargetHealth"]["State"] == "draining");
         draining.then_some(())
     });
-    let task = aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &project.name,
-        "--tasks",
-        &old,
-    ])
-    .json()["tasks"][0]
-        .clone();
+    let task = old_task();
     assert_eq!(task["desiredStatus"], "STOPPED", "{task}");
     assert_ne!(task["lastStatus"], "STOPPED", "{task}");
     let service = service_of(&project.name);
@@ -146,16 +149,7 @@ fn an_old_task_drains_for_the_deregistration_delay_before_ecs_stops_it() {
         "{}",
         std::fs::read_to_string(log.path()).unwrap()
     );
-    let task = aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &project.name,
-        "--tasks",
-        &old,
-    ])
-    .json()["tasks"][0]
-        .clone();
+    let task = old_task();
     assert_eq!(task["lastStatus"], "STOPPED", "{task}");
     assert_eq!(
         service_of(&project.name)["deployments"]

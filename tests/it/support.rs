@@ -417,6 +417,53 @@ pub fn lock_exists(bucket: &str, project: &str) -> bool {
     aws(&["s3api", "head-object", "--bucket", bucket, "--key", &key]).code == 0
 }
 
+/// POST /cgi-bin/predict to `https://<domain>` with curl, reached as `route` says (`--resolve`
+/// or `--connect-to`, and its value), verifying the certificate with the sandbox's CA.
+pub fn predict_over_https(domain: &str, route: [&str; 2]) -> Run {
+    let ca = format!("{}/ca.crt", std::env::var("SANDBOX_CA_DIR").unwrap());
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        &ca,
+        "-X",
+        "POST",
+        "-d",
+        "{}",
+    ])
+    .args(route)
+    .arg(format!("https://{domain}/cgi-bin/predict"));
+    Run::of(curl)
+}
+
+/// Puts a role's inline policy back as it is: a change, which IAM takes a while to apply.
+pub fn rewrite_role_policy(role: &str, policy_name: &str) {
+    let policy = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        role,
+        "--policy-name",
+        policy_name,
+    ])
+    .expect_code(0)
+    .json()["PolicyDocument"]
+        .to_string();
+    aws(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        role,
+        "--policy-name",
+        policy_name,
+        "--policy-document",
+        &policy,
+    ])
+    .expect_code(0);
+}
+
 /// POST /cgi-bin/predict through the load balancer, with curl: an independent client.
 pub fn predict_through(url: &str) -> Run {
     let mut cmd = Command::new("curl");

@@ -727,28 +727,7 @@ fn a_first_up_waits_for_iam_to_settle_and_a_later_up_does_not() {
     // The sandbox keeps IAM's delay: a task started right after its execution role changed
     // stops as ECS stops it, and ECS's next task, after the delay, runs.
     let role = format!("{}-execution", project.name);
-    let policy = aws(&[
-        "iam",
-        "get-role-policy",
-        "--role-name",
-        &role,
-        "--policy-name",
-        "mldeploy-pull-and-log",
-    ])
-    .expect_code(0)
-    .json()["PolicyDocument"]
-        .to_string();
-    aws(&[
-        "iam",
-        "put-role-policy",
-        "--role-name",
-        &role,
-        "--policy-name",
-        "mldeploy-pull-and-log",
-        "--policy-document",
-        &policy,
-    ])
-    .expect_code(0);
+    rewrite_role_policy(&role, "mldeploy-pull-and-log");
     aws(&[
         "ecs",
         "update-service",
@@ -852,28 +831,7 @@ fn a_task_gets_its_roles_credentials_which_read_its_model_prefix_only_and_only_o
     // A change to the role's policy is not in effect at once: until IAM has it, the task's
     // reads are denied; then they pass again.
     let role = format!("{}-task", project.name);
-    let policy = aws(&[
-        "iam",
-        "get-role-policy",
-        "--role-name",
-        &role,
-        "--policy-name",
-        "mldeploy-model-read",
-    ])
-    .expect_code(0)
-    .json()["PolicyDocument"]
-        .to_string();
-    aws(&[
-        "iam",
-        "put-role-policy",
-        "--role-name",
-        &role,
-        "--policy-name",
-        "mldeploy-model-read",
-        "--policy-document",
-        &policy,
-    ])
-    .expect_code(0);
+    rewrite_role_policy(&role, "mldeploy-model-read");
     let pending = head(&model);
     assert_ne!(pending.code, 0, "read while IAM had not the change yet");
     assert_says(&pending.stderr, &["403"]);
