@@ -54,19 +54,27 @@ def timed(cmd, env, shell=False):
     return time.perf_counter() - start
 
 
+def busybox_bin(work):
+    """work/bin: the static busybox, also as the /bin/sh and /bin/wget that mldeploy's container
+    health check runs (`CMD-SHELL wget ... /ready`)."""
+    (work / "bin").mkdir()
+    for tool in ("busybox", "sh", "wget"):
+        shutil.copy("/bin/busybox", work / "bin" / tool)
+
+
 @contextmanager
 def deployed_project(env, prefix):
     """A project deployed once with `mldeploy up` (untimed): yields (name, directory)."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix=f"mldeploy-{prefix}-"))
     try:
-        shutil.copy("/bin/busybox", work / "busybox")
+        busybox_bin(work)
         # A service that answers /health and /ready on port 80: the sandbox runs it as ECS would.
         (work / "www").mkdir()
         (work / "www/health").write_text("ok\n")
         (work / "www/ready").write_text("ready\n")
         (work / "Dockerfile").write_text(
-            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n"
+            "FROM scratch\nCOPY bin /bin\nCOPY www /www\n"
             "CMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:80\", \"-h\", \"/www\"]\n")
         bucket = f"{name}-models"
         (work / "mldeploy.toml").write_text(

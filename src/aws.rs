@@ -1,6 +1,7 @@
 //! One AWS `SdkConfig` for the whole run (region, profile, `AWS_ENDPOINT_URL` honoured by the
 //! SDK itself) and the typed clients made from it; AWS errors mapped to exit codes in one place.
 
+pub mod clock;
 pub mod poll;
 pub mod retry;
 pub mod tags;

@@ -106,6 +106,30 @@ pub async fn local_platform(engine: &Engine, reference: &str) -> anyhow::Result<
         })
 }
 
+/// The platform a build is for, and where that comes from (for messages): `image.platform`,
+/// else the engine's own.
+pub async fn wanted_platform(
+    engine: &Engine,
+    config: &Config,
+) -> anyhow::Result<(Platform, String)> {
+    Ok(
+        match config.image.platform.as_deref().and_then(Platform::parse) {
+            Some(p) => (
+                p,
+                format!(
+                    "image.platform = {}",
+                    config.image.platform.as_deref().unwrap_or_default()
+                ),
+            ),
+            None => {
+                let native = engine.platform().await?;
+                let asked = format!("the engine's own platform, {native}");
+                (native, asked)
+            }
+        },
+    )
+}
+
 /// Builds the plan's image, streaming the context and showing the engine's steps, and checks
 /// that it is for the platform asked for: `image.platform`, else the engine's own. The engine's
 /// classic builder does not tell platforms apart in its cache: it answers a build for one
@@ -117,20 +141,7 @@ pub async fn build(
     plan: ImagePlan,
     printer: &Printer,
 ) -> anyhow::Result<BuiltImage> {
-    let (wanted, asked) = match config.image.platform.as_deref().and_then(Platform::parse) {
-        Some(p) => (
-            p,
-            format!(
-                "image.platform = {}",
-                config.image.platform.as_deref().unwrap_or_default()
-            ),
-        ),
-        None => {
-            let native = engine.platform().await?;
-            let asked = format!("the engine's own platform, {native}");
-            (native, asked)
-        }
-    };
+    let (wanted, asked) = wanted_platform(engine, config).await?;
     let why = match build_once(engine, config, plan, printer, false).await {
         Ok(built) if built.platform.satisfies(&wanted) => return Ok(built),
         Ok(built) => format!("its build cache gave a {} image", built.platform),

@@ -69,25 +69,19 @@ fn an_arm64_image_runs_on_arm64_and_a_template_pinning_x86_64_is_refused_before_
             "deploy/task-definition.json",
             "runtimePlatform.cpuArchitecture is \"X86_64\", but the image is linux/arm64",
             "CannotPullContainerError",
-            // The engine's classic builder answered from its cache with the amd64 layers of the
-            // build before; mldeploy built again without the cache rather than use them.
-            "Building again without the cache",
         ],
+    );
+    assert!(
+        !refused
+            .stderr
+            .contains(&format!("Building {}:", project.name)),
+        "refused before the build: {}",
+        refused.stderr
     );
     assert!(
         !repository_exists(&project.name),
         "nothing in AWS changed: no repository"
     );
-    // The image this `up` built: the last one it names (the native build before has another
-    // tag, since the platform is part of the content hash).
-    let marker = format!("Building {}:", project.name);
-    let local = refused
-        .stderr
-        .rsplit_once(&marker)
-        .and_then(|(_, after)| after.split_whitespace().next())
-        .map(|tag| format!("{}:{tag}", project.name))
-        .unwrap_or_else(|| panic!("no build in:\n{}", refused.stderr));
-    assert_eq!(local_platform(&local), "linux/arm64");
 
     // The built-in template follows the image.
     let path = project.path().join("mldeploy.toml");
@@ -98,6 +92,19 @@ fn an_arm64_image_runs_on_arm64_and_a_template_pinning_x86_64_is_refused_before_
     std::fs::write(&path, config).unwrap();
     let run = project.mldeploy(&["up", "--output", "json"]);
     run.expect_code(0);
+    // The engine's classic builder answered from its cache with the amd64 layers of the build
+    // before; mldeploy built again without the cache rather than use them.
+    assert_says(&run.stderr, &["Building again without the cache"]);
+    // The image this `up` built: the last one it names (the native build before has another
+    // tag, since the platform is part of the content hash).
+    let marker = format!("Building {}:", project.name);
+    let local = run
+        .stderr
+        .rsplit_once(&marker)
+        .and_then(|(_, after)| after.split_whitespace().next())
+        .map(|tag| format!("{}:{tag}", project.name))
+        .unwrap_or_else(|| panic!("no build in:\n{}", run.stderr));
+    assert_eq!(local_platform(&local), "linux/arm64");
     let td_arn = run.json()["task_definition"].as_str().unwrap().to_string();
     let td = aws(&[
         "ecs",

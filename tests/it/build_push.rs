@@ -41,7 +41,7 @@ fn a_pushed_image_can_be_pulled_ecr_lists_its_digest_and_a_second_push_sends_not
     );
     assert!(tag.starts_with("ctx-") && digest.starts_with("sha256:"));
     assert!(
-        first.stderr.contains(" : COPY busybox /bin/busybox") && first.stderr.contains("Step 2/"),
+        first.stderr.contains(" : COPY bin /bin") && first.stderr.contains("Step 2/"),
         "build steps are shown:\n{}",
         first.stderr
     );
@@ -225,7 +225,7 @@ fn a_failing_build_step_exits_1_naming_the_step_and_the_engines_message() {
     let project = Project::new("it-buildfail");
     project.write(
         "Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo no model here >&2; exit 7\"]\n",
+        "FROM scratch\nCOPY bin /bin\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo no model here >&2; exit 7\"]\n",
     );
     let run = project.mldeploy(&["build"]);
     run.expect_code(1);

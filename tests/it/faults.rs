@@ -552,3 +552,34 @@ const REPAIRS_ONLY: &[&str] = &[
     "iam:DetachRolePolicy",           // a managed policy attached to a role by hand
     "iam:UpdateAssumeRolePolicy",     // a role's trust changed by hand
 ];
+
+#[test]
+fn a_first_up_whose_build_fails_beside_the_stack_stops_between_steps_and_a_rerun_converges() {
+    let (project, bucket) = deployable("it-fault-build");
+    let serving = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
+    project.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY bin /bin\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo no model here >&2; exit 7\"]\n",
+    );
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(1);
+    assert_says(
+        &run.stderr,
+        &[
+            "while the image is built and pushed",
+            "the build failed at Step 3/",
+            "returned a non-zero code: 7",
+        ],
+    );
+    assert!(!lock_exists(&bucket, &project.name), "the lock is released");
+    let services = aws(&["ecs", "list-services", "--cluster", &project.name]);
+    assert!(
+        !services.stdout.contains(&project.name),
+        "no service without an image: {}",
+        services.stdout
+    );
+
+    project.write("Dockerfile", &serving);
+    project.mldeploy(&["up"]).expect_code(0);
+    assert_one_of_each(&project.name);
+}

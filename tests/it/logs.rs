@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::*;
 
 /// The fixture's web server, after saying which model it loads.
-const TALKING_DOCKERFILE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app /app\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo loading model from $MODEL_PATH; exec /bin/busybox httpd -f -p 0.0.0.0:8080 -h /app\"]\n";
+const TALKING_DOCKERFILE: &str = "FROM scratch\nCOPY bin /bin\nCOPY app /app\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo loading model from $MODEL_PATH; exec /bin/busybox httpd -f -p 0.0.0.0:8080 -h /app\"]\n";
 
 fn task_ids(project: &str) -> Vec<String> {
     let run = aws(&[
@@ -81,7 +81,7 @@ fn a_crashed_tasks_last_lines_are_in_the_logs() {
     let (project, _) = deployable("it-logscrash");
     project.write(
         "Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo cannot read s3://$MODEL_BUCKET_NAME/$MODEL_PATH >&2; exit 3\"]\n",
+        "FROM scratch\nCOPY bin /bin\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo cannot read s3://$MODEL_BUCKET_NAME/$MODEL_PATH >&2; exit 3\"]\n",
     );
     project.mldeploy(&["up"]).expect_code(1);
     let run = project.mldeploy(&["logs", "--since", "5m"]);

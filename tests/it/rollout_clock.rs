@@ -5,15 +5,6 @@
 
 use crate::support::*;
 
-/// Wall seconds for `aws` AWS seconds on the sandbox's clock.
-fn wall(aws: f64) -> f64 {
-    let scale: f64 = std::env::var("SANDBOX_TIME_SCALE")
-        .expect("`scripts/sandbox env` sets SANDBOX_TIME_SCALE")
-        .parse()
-        .unwrap();
-    aws * scale
-}
-
 fn with_service_keys(project: &Project, keys: &str) {
     let path = project.path().join("mldeploy.toml");
     let config = std::fs::read_to_string(&path).unwrap();
@@ -29,7 +20,7 @@ fn a_slow_loading_model_is_stopped_in_a_loop_without_a_grace_period_and_deploys_
     project.write(
         "Dockerfile",
         &format!(
-            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app /app\nEXPOSE 8080\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"(/bin/busybox sleep {:.2}; echo ok > /app/health) & exec /bin/busybox httpd -f -p 0.0.0.0:8080 -h /app\"]\n",
+            "FROM scratch\nCOPY bin /bin\nCOPY app /app\nEXPOSE 8080\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"(/bin/busybox sleep {:.2}; echo ok > /app/health) & exec /bin/busybox httpd -f -p 0.0.0.0:8080 -h /app\"]\n",
             wall(200.0)
         ),
     );
@@ -158,4 +149,39 @@ fn an_old_task_drains_for_the_deregistration_delay_before_ecs_stops_it() {
             .len(),
         1
     );
+}
+
+#[test]
+fn a_task_counts_once_its_container_health_check_passes_and_is_stopped_when_it_cannot() {
+    let (project, _) = deployable("it-ctrcheck");
+    project.mldeploy(&["up"]).expect_code(0);
+    let name = &project.name;
+    let task = aws(&["ecs", "list-tasks", "--cluster", name]).json()["taskArns"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = aws(&["ecs", "describe-tasks", "--cluster", name, "--tasks", &task]).json();
+    assert_eq!(
+        described["tasks"][0]["healthStatus"], "HEALTHY",
+        "{described}"
+    );
+
+    // An image without the shell and the client its health check runs: the load balancer finds
+    // it healthy, ECS's container health check cannot, and ECS stops it after the grace period.
+    project.write(
+        "Dockerfile",
+        &SERVING_DOCKERFILE.replace("COPY bin /bin", "COPY bin/busybox /bin/busybox"),
+    );
+    let run = project.mldeploy(&["up", "--model-version", "7", "--timeout", "5m"]);
+    run.expect_code(1);
+    assert_says(&run.stderr, &["Task failed container health checks"]);
+    let stopped = stopped_tasks(name);
+    let failed = stopped
+        .iter()
+        .find(|t| t["stoppedReason"] == "Task failed container health checks")
+        .unwrap_or_else(|| panic!("no task stopped for its health check: {stopped:?}"));
+    assert_eq!(failed["healthStatus"], "UNHEALTHY", "{failed}");
+    eventually(30, "ECS's rollback to the image that passes", || {
+        (serving(name) == (format!("{name}:1"), 1)).then_some(())
+    });
 }

@@ -38,7 +38,7 @@ pub const APP_PORT: u16 = 8080;
 
 /// A FROM-scratch image whose busybox httpd serves /app on [`APP_PORT`], as an inference
 /// service would: the sandbox's ECS runs it for real and its load balancer asks it.
-pub const SERVING_DOCKERFILE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY app /app\nEXPOSE 8080\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:8080\", \"-h\", \"/app\"]\n";
+pub const SERVING_DOCKERFILE: &str = "FROM scratch\nCOPY bin /bin\nCOPY app /app\nEXPOSE 8080\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:8080\", \"-h\", \"/app\"]\n";
 
 /// What the fixture's predict endpoint prints: JSON naming the model it serves.
 pub const PREDICT_JSON: &str = r#"echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#;
@@ -55,8 +55,13 @@ impl Project {
         let name = unique_name(prefix);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
-        std::fs::copy("/bin/busybox", p.join("busybox"))
-            .expect("the sandbox installs busybox-static at /bin/busybox");
+        // The static busybox, also as the /bin/sh and /bin/wget that the task definition's
+        // container health check runs (`CMD-SHELL wget ... /ready`).
+        std::fs::create_dir(p.join("bin")).unwrap();
+        for tool in ["busybox", "sh", "wget"] {
+            std::fs::copy("/bin/busybox", p.join("bin").join(tool))
+                .expect("the sandbox installs busybox-static at /bin/busybox");
+        }
         std::fs::create_dir(p.join("app")).unwrap();
         std::fs::write(p.join("app/id.txt"), format!("{name}\n")).unwrap();
         std::fs::write(p.join("Dockerfile"), SERVING_DOCKERFILE).unwrap();
@@ -221,7 +226,7 @@ pub fn aws(args: &[&str]) -> Run {
 /// Each file is unique (an `ENV` before the RUN), so no build can take the step from the cache.
 pub fn slow_dockerfile() -> String {
     format!(
-        "FROM scratch\nCOPY busybox /bin/busybox\nENV MLDEPLOY_TEST_BUILD={}\nRUN [\"/bin/busybox\", \"sleep\", \"86400\"]\n",
+        "FROM scratch\nCOPY bin /bin\nENV MLDEPLOY_TEST_BUILD={}\nRUN [\"/bin/busybox\", \"sleep\", \"86400\"]\n",
         unique_name("slow")
     )
 }
@@ -440,6 +445,10 @@ pub fn predict_over_https(domain: &str, route: [&str; 2]) -> Run {
 
 /// Puts a role's inline policy back as it is: a change, which IAM takes a while to apply.
 pub fn rewrite_role_policy(role: &str, policy_name: &str) {
+    // IAM applies this role's changes 5 wall seconds late: a window a test can act in with a
+    // few awscli calls (each takes most of a second on a loaded machine).
+    let delay = format!("Key=sandbox:iam-delay-seconds,Value={}", aws_seconds(5.0));
+    aws(&["iam", "tag-role", "--role-name", role, "--tags", &delay]).expect_code(0);
     let policy = aws(&[
         "iam",
         "get-role-policy",
@@ -462,6 +471,24 @@ pub fn rewrite_role_policy(role: &str, policy_name: &str) {
         &policy,
     ])
     .expect_code(0);
+}
+
+/// The sandbox's scale: how many wall seconds one AWS second lasts.
+fn time_scale() -> f64 {
+    std::env::var("SANDBOX_TIME_SCALE")
+        .expect("`scripts/sandbox env` sets SANDBOX_TIME_SCALE")
+        .parse()
+        .unwrap()
+}
+
+/// Wall seconds for `aws` AWS seconds on the sandbox's clock.
+pub fn wall(aws: f64) -> f64 {
+    aws * time_scale()
+}
+
+/// AWS seconds on the sandbox's clock for `wall` wall seconds.
+pub fn aws_seconds(wall: f64) -> f64 {
+    wall / time_scale()
 }
 
 /// POST /cgi-bin/predict through the load balancer, with curl: an independent client.

@@ -714,7 +714,14 @@ fn secrets_reach_the_container_through_value_from_and_are_never_printed() {
 #[test]
 fn a_first_up_waits_for_iam_to_settle_and_a_later_up_does_not() {
     let (project, _) = deployable("it-iamdelay");
-    let first = project.mldeploy(&["up"]);
+    // mldeploy's 10 s for IAM, 3 wall seconds here: longer than the rest of the stack and the
+    // build of this small image take after the roles are made, so the wait shows.
+    let mut cmd = mldeploy_cmd();
+    cmd.arg("-C")
+        .arg(project.path())
+        .arg("up")
+        .env("MLDEPLOY_TIME_SCALE", "0.3");
+    let first = Run::of(cmd);
     first.expect_code(0);
     assert_says(
         &first.stderr,

@@ -13,16 +13,20 @@ seconds):
 - Tasks. A scheduler keeps each PRIMARY deployment at its desired count. A new task is
   PROVISIONING for 15 s (its network interface), then PENDING while its image is pulled (35 MB/s,
   no layer cache, so a 1.5 GB image starts in about 60 s), then RUNNING. A task is a container
-  (`docker run` of the task definition's image, pulled from the sandbox registry when missing, with
-  its environment, its secrets read from moto's Secrets Manager and SSM, entry point and command,
-  on Docker's bridge) and a moto Task whose startedBy is the deployment id and whose group is
+  (`docker create` of the task definition's image when the task turns PENDING, pulled from the
+  sandbox registry when missing, with its environment, its secrets read from moto's Secrets
+  Manager and SSM, entry point and command, on Docker's bridge; `docker start` once the pull's
+  time is up; `docker rm -f`, from a thread of its own, when the task stops) and a moto Task whose startedBy is the deployment id and whose group is
   `service:<name>`, so ListTasks(serviceName=...) and DescribeTasks show it. A container that
   exits stops its task ("Essential container in task exited", with the exit code); a secret that
   cannot be read stops it with ResourceInitializationError, an image that cannot be run, or that
   was built for another CPU architecture than the task definition's runtimePlatform (X86_64 when
   it names none), with CannotPullContainerError; a task whose target is unhealthy, once the
   service's healthCheckGracePeriodSeconds since it started have passed, stops with "Task failed
-  ELB health checks". Stopped tasks are replaced.
+  ELB health checks". A container definition's healthCheck is Docker's HEALTHCHECK, run by the
+  engine in the container on the scaled clock (an interval of at least 0.5 wall seconds); the task
+  counts as started once it is HEALTHY, and one UNHEALTHY after the grace period stops with "Task
+  failed container health checks". Stopped tasks are replaced.
 - Circuit breaker. When the failed tasks of an IN_PROGRESS deployment reach ECS's threshold (half
   the desired count, at least 3, at most 200) the deployment turns FAILED and, with rollback on, a
   new PRIMARY deployment of the last completed task definition opens.
@@ -64,7 +68,8 @@ Tasks with a task role get its credentials from ECS's credentials endpoint, and 
 with them is authorized against the role's policies (task_credentials.py says how).
 
 IAM is eventually consistent: a role created, or a role whose trust or inline policy changed,
-takes effect SANDBOX_IAM_DELAY_SECONDS (default 2) after the call; until then a task's call with
+takes effect SANDBOX_IAM_DELAY_SECONDS (default 8 AWS seconds; a role's `sandbox:iam-delay-seconds`
+tag sets its own) after the call; until then a task's call with
 the role's credentials is denied. IAM's documentation says a
 change "may take time to become visible" and that it should not be relied on at once ("Changes
 that I make are not always immediately visible",
@@ -97,9 +102,11 @@ import http.client
 import itertools
 import json
 import math
+import shlex
 import ssl
 import tempfile
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -138,7 +145,9 @@ ROLLOUT_SECONDS = float(os.environ.get("SANDBOX_ECS_ROLLOUT_SECONDS", "1"))
 # measured on Fargate.
 PROVISIONING_SECONDS = 15.0
 PULL_BYTES_PER_SECOND = 35e6
-CONTAINER_START_SECONDS = 2.0
+# The container is created while the image is pulled (`docker create`) and started when the
+# pull's time is up (`docker start`): the engine's own start, a few tenths of a wall second,
+# stands in for the couple of seconds a container takes to start on Fargate.
 # An Application Load Balancer is `provisioning` for a few minutes before it is `active`, and its
 # DNS name answers only then (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-state).
 LB_PROVISIONING_SECONDS = 150.0
@@ -146,12 +155,22 @@ LB_PROVISIONING_SECONDS = 150.0
 # app, would otherwise decide whether it answered in time.
 MIN_CHECK_TIMEOUT = 1.0
 HEALTH_TICK = 0.05
+# A container health check runs as an exec in the container (runc), which costs the engine about
+# 50 ms of CPU each time: scaled to less than this many wall seconds, checks of a few containers
+# would take a core of this 2-core machine. A check interval is never shorter here (25 AWS
+# seconds at the default scale; the bench says what that adds).
+MIN_CONTAINER_CHECK_INTERVAL = 0.5
 ALB_NET = int(os.environ.get("SANDBOX_ALB_NET", "1"))
 HOSTS_FILE = os.environ.get("SANDBOX_HOSTS_FILE", "/etc/hosts")
 HOSTS_MARK = "# mldeploy-sandbox-alb"
 TASK_LABEL = "mldeploy.sandbox.task"
 ENI_LINGER_SECONDS = float(os.environ.get("SANDBOX_ENI_LINGER_SECONDS", "4"))
-IAM_DELAY_SECONDS = float(os.environ.get("SANDBOX_IAM_DELAY_SECONDS", "2"))
+# How long IAM takes to apply a change is not documented ("may take time"); the sandbox takes
+# SANDBOX_IAM_DELAY_SECONDS AWS seconds on the scaled clock, or as long as the role's tag
+# `sandbox:iam-delay-seconds` says: a test that must act inside the window makes its role's changes
+# propagate slowly, as they sometimes do on AWS.
+IAM_DELAY_SECONDS = float(os.environ.get("SANDBOX_IAM_DELAY_SECONDS", "8"))
+IAM_DELAY_TAG = "sandbox:iam-delay-seconds"
 # The scheduler decides every 50 ms (2.5 AWS seconds at the default scale); it asks the engine
 # for its containers' states (`docker ps`, which costs the engine) every 250 ms.
 SCHEDULER_SECONDS = 0.05
@@ -212,6 +231,10 @@ class Run:
         self.ip = ip
         self.port = port
         self.target_groups = target_groups  # [(elbv2 backend, target group arn)]
+        # The container health check's status as ECS reports it (HEALTHY, UNHEALTHY or UNKNOWN),
+        # when the task definition has one.
+        self.container_check = False
+        self.container_health = "UNKNOWN"
         self.health = "initial"
         self.reason = "Elb.RegistrationInProgress"
         self.description = "Target registration is in progress"
@@ -241,7 +264,8 @@ def _set_status(task, status):
 
 
 def _container_states():
-    """container id -> (running, exit code) for every container of ours."""
+    """container id -> (running, exit code, health check status) for every container of ours:
+    the status is the engine's (`healthy`, `unhealthy`, `starting`), None without a check."""
     out = docker("ps", "-a", "--no-trunc", "--filter", f"label={TASK_LABEL}", "--format", "{{.ID}}\t{{.State}}\t{{.Status}}")
     states = {}
     for line in out.stdout.splitlines():
@@ -255,7 +279,11 @@ def _container_states():
                 code = int(status[len("Exited (") : status.index(")")])
             except ValueError:
                 code = None
-        states[cid] = (state == "running", code)
+        health = None
+        for marker, value in (("(healthy)", "healthy"), ("(unhealthy)", "unhealthy"), ("(health: starting)", "starting")):
+            if status.endswith(marker):
+                health = value
+        states[cid] = (state == "running", code, health)
     return states
 
 
@@ -356,13 +384,15 @@ def _start_task(backend, service, deployment):
     now = time.monotonic()
     facts = _image_facts(td.container_definitions[0]["image"])
     pull = (facts[1] if facts else 0) / PULL_BYTES_PER_SECOND
-    _starting[task.task_arn] = (now + scaled(PROVISIONING_SECONDS), now + scaled(PROVISIONING_SECONDS + pull + CONTAINER_START_SECONDS))
+    _starting[task.task_arn] = (now + scaled(PROVISIONING_SECONDS), now + scaled(PROVISIONING_SECONDS + pull))
     return task
 
 
-def _launch(backend, service, task):
-    """Runs the task's container once Fargate would have it: False when the task stopped
-    instead (a role ECS cannot assume, an image it cannot pull or run, a secret it cannot read)."""
+def _pull(backend, service, task):
+    """What ECS does while a task is PENDING: with the task execution role, pull the image and
+    read the secrets, then create the container (`docker create`, started by `_launch` when the
+    pull's time is up). False when the task stopped instead (a role ECS cannot assume yet, an
+    image it cannot pull or run, a secret it cannot read)."""
     td = backend.describe_task_definition(task.task_definition_arn)
 
     # A role ECS cannot assume yet stops the task before anything runs (see the docstring;
@@ -386,7 +416,7 @@ def _launch(backend, service, task):
         return False
 
     args = [
-        "run", "-d",
+        "create",
         "--name", f"mldeploy-sbx-{task.id}",
         "--label", f"{TASK_LABEL}={task.task_arn}",
         "--label", f"mldeploy.sandbox.service={service.arn}",
@@ -403,6 +433,7 @@ def _launch(backend, service, task):
         except Exception as e:  # ECS stops the task before its container starts
             _stop_task(task, f"ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret {secret['valueFrom']}: {type(e).__name__}", None)
             return False
+    args += _health_flags(container.get("healthCheck"))
     entry = container.get("entryPoint") or []
     if entry:
         args += ["--entrypoint", entry[0]]
@@ -411,12 +442,35 @@ def _launch(backend, service, task):
     try:
         out = docker(*args)
     except subprocess.TimeoutExpired:
-        out = subprocess.CompletedProcess(args, 1, "", "docker run timed out")
+        out = subprocess.CompletedProcess(args, 1, "", "docker create timed out")
     if out.returncode != 0:
-        message = (out.stderr.strip().splitlines() or ["docker run failed"])[-1]
+        message = (out.stderr.strip().splitlines() or ["docker create failed"])[-1]
         _stop_task(task, f"CannotPullContainerError: {message}", None)
         return False
-    cid = out.stdout.strip()
+    _created[task.task_arn] = out.stdout.strip()
+    return True
+
+
+_created: dict[str, str] = {}  # task arn -> its container, created and not started yet
+
+
+def _launch(backend, service, task):
+    """Starts the task's container once its pull's time is up: the task is RUNNING, its address
+    a target of the service's target groups. False when the container cannot start."""
+    td = backend.describe_task_definition(task.task_definition_arn)
+    container = td.container_definitions[0]
+    cid = _created.pop(task.task_arn, None)
+    if cid is None:
+        return False
+    try:
+        out = docker("start", cid)
+    except subprocess.TimeoutExpired:
+        out = subprocess.CompletedProcess(["start"], 1, "", "docker start timed out")
+    if out.returncode != 0:
+        _remove_container(cid)
+        message = (out.stderr.strip().splitlines() or ["docker start failed"])[-1]
+        _stop_task(task, f"CannotStartContainerError: {message}", None)
+        return False
     ip = docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).stdout.strip()
     port = None
     for mapping in container.get("portMappings") or []:
@@ -435,8 +489,51 @@ def _launch(backend, service, task):
     task.started_at = utcnow()
     for c in task.containers:
         c.last_status = "RUNNING"
-    _runs[task.task_arn] = Run(task, service.arn, cid, ip, port, groups, _awslogs(container, task))
+    run = Run(task, service.arn, cid, ip, port, groups, _awslogs(container, task))
+    run.container_check = bool(_health_flags(container.get("healthCheck")))
+    _set_container_health(run, "UNKNOWN")
+    _runs[task.task_arn] = run
     return True
+
+
+def _health_flags(check):
+    """`docker create`'s flags for a container definition's healthCheck, which "maps to the
+    HEALTHCHECK parameter of docker run": the engine runs the command in the container and keeps
+    its status as ECS's agent does, with ECS's defaults for what the check leaves out (interval
+    30 s, timeout 5 s, retries 3, no start period) on the scaled clock
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html). Within the
+    start period failures do not count, and a success ends it; after `retries` failures in a row
+    the container is unhealthy (https://docs.docker.com/reference/dockerfile/#healthcheck).
+    The docker CLI takes a check only in its shell form: a CMD check runs through the image's
+    /bin/sh here, where ECS would exec it directly."""
+    command = (check or {}).get("command") or []
+    if not command or command[0] == "NONE":
+        return []
+    shell = command[1] if command[0] == "CMD-SHELL" and len(command) > 1 else shlex.join(command[1:])
+
+    def go_duration(seconds):
+        return f"{max(1, round(seconds * 1000))}ms"
+
+    return [
+        "--health-cmd", shell,
+        "--health-interval", go_duration(max(scaled(check.get("interval") or 30), MIN_CONTAINER_CHECK_INTERVAL)),
+        "--health-timeout", go_duration(max(scaled(check.get("timeout") or 5), MIN_CHECK_TIMEOUT)),
+        "--health-retries", str(check.get("retries") or 3),
+        "--health-start-period", go_duration(scaled(check.get("startPeriod") or 0)),
+    ]
+
+
+_CONTAINER_HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
+
+
+def _set_container_health(run, status):
+    """The task's healthStatus and its container's, as DescribeTasks shows them: UNKNOWN while the
+    check is evaluated or when there is none; the task's is its essential container's
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/healthcheck.html)."""
+    run.container_health = status
+    run.task.health_status = status
+    for c in run.task.containers:
+        c.health_status = status
 
 
 _FARGATE_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
@@ -468,7 +565,10 @@ def _stop_task(task, reason, exit_code):
                 elbv2.deregister_targets(arn, [{"Id": run.ip}])
             except Exception:  # the target group is gone already
                 pass
-        docker("rm", "-f", run.container_id)
+        _remove_container(run.container_id)
+    cid = _created.pop(task.task_arn, None)
+    if cid is not None:
+        _remove_container(cid)
     # The task's network interface outlives it a while (see the module's docstring;
     # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html).
     for attachment in task.attachments or []:
@@ -485,6 +585,30 @@ def _stop_task(task, reason, exit_code):
         c.exit_code = exit_code
         c.exitCode = exit_code
         c.reason = reason if exit_code is None else None
+
+
+_removals: "queue.Queue[str]" = queue.Queue()
+_removing: set = set()  # container ids queued for removal
+
+
+def _remove_container(cid):
+    """Kills and removes a stopped task's container from a thread of its own: ECS's SIGKILL is
+    immediate, while `docker rm -f` takes this engine a few tenths of a wall second (AWS seconds
+    on the scaled clock) that would hold up the scheduler and the deployment."""
+    if cid not in _removing:
+        _removing.add(cid)
+        _removals.put(cid)
+
+
+def _remover():
+    while True:
+        cid = _removals.get()
+        try:
+            docker("rm", "-f", cid)
+        except Exception:
+            log(f"removing {cid[:12]} failed:\n{traceback.format_exc()}")
+        with _lock:
+            _removing.discard(cid)
 
 
 def _event(service, message):
@@ -737,12 +861,16 @@ def _schedule(backend, service, states):
         for task in tasks:
             due = _starting.get(task.task_arn)
             if due is not None:
+                started = True
                 if now >= due[0] and task.last_status == "PROVISIONING":
                     _set_status(task, "PENDING")
-                if now < due[1]:
+                    started = _pull(backend, service, task)
+                elif now >= due[1]:
+                    started = _launch(backend, service, task)
+                if started and task.last_status != "RUNNING":
                     continue
                 del _starting[task.task_arn]
-                if _launch(backend, service, task) or d["rolloutState"] != "IN_PROGRESS":
+                if started or d["rolloutState"] != "IN_PROGRESS":
                     continue
                 d["failedTasks"] += 1
                 continue
@@ -751,10 +879,21 @@ def _schedule(backend, service, states):
                 continue
             # A container started since the engine was last asked is not in its answer yet.
             fresh = run.started > _states_at
-            running, code = states.get(run.container_id, (fresh, None))
+            running, code, checked = states.get(run.container_id, (fresh, None, None))
+            if run.container_check and checked is not None:
+                _set_container_health(run, _CONTAINER_HEALTH.get(checked, "UNKNOWN"))
+            # "For tasks that are part of a service, if the task reports as unhealthy then the
+            # task will be stopped and the service scheduler will replace it", after the grace
+            # period, which covers ELB and container health checks alike (API_HealthCheck.html,
+            # API_CreateService.html: healthCheckGracePeriodSeconds). The reason is the one ECS
+            # gives (https://repost.aws/knowledge-center/ecs-task-container-health-check-failures).
+            in_grace = now - run.started < _grace(service)
             if not running:
                 _stop_task(task, "Essential container in task exited", code)
-            elif run.health == "unhealthy" and now - run.started >= _grace(service):
+            elif run.container_health == "UNHEALTHY" and not in_grace:
+                _event(service, f"(task {task.id}) failed container health checks.")
+                _stop_task(task, "Task failed container health checks", None)
+            elif run.health == "unhealthy" and not in_grace:
                 arns = ", ".join(arn for _, arn in run.target_groups)
                 _stop_task(task, f"Task failed ELB health checks in (target-group {arns})", None)
             else:
@@ -797,7 +936,12 @@ def _schedule(backend, service, states):
     if primary is not None and primary["rolloutState"] == "IN_PROGRESS":
         live = [_runs[t.task_arn] for t in _service_tasks(backend, service, primary["id"]) if t.task_arn in _runs]
         opened = _opened_at.setdefault(primary["id"], time.monotonic())
-        healthy = all(r.health == "healthy" for r in live if r.target_groups)
+        # A task with a container health check counts once it is healthy, and one behind a load
+        # balancer once its target is healthy too (minimumHealthyPercent in
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html).
+        healthy = all(r.health == "healthy" for r in live if r.target_groups) and all(
+            r.container_health == "HEALTHY" for r in live if r.container_check
+        )
         if len(live) == primary["desiredCount"] and healthy and time.monotonic() - opened >= ROLLOUT_SECONDS:
             old = [t for d in service.deployments if d is not primary for t in _service_tasks(backend, service, d["id"])]
             for task in old:
@@ -859,16 +1003,18 @@ def _tick():
                 _stop_task(run.task, "Service deleted", None)
         for arn in [a for a in _starting if a not in live]:
             del _starting[arn]
+        for arn in [a for a in _created if a not in live]:
+            _remove_container(_created.pop(arn))
         # "Amazon ECS deletes the service revision when you delete a service" (service-revision.html).
         for arn in [a for a in _service_deployments if a not in services]:
             for record in _service_deployments.pop(arn):
                 _service_revisions.pop(record["targetServiceRevision"]["arn"], None)
                 for key in [k for k, v in _deployment_record.items() if v is record]:
                     del _deployment_record[key]
-        known = {run.container_id for run in _runs.values()}
+        known = {run.container_id for run in _runs.values()} | set(_created.values())
         for cid in states if asked else ():
             if cid not in known:
-                docker("rm", "-f", cid)
+                _remove_container(cid)
     _sync_hosts()
     _ensure_proxies()
 
@@ -1424,10 +1570,17 @@ def delete_cluster(self, cluster_str):
     return _original_delete_cluster(self, cluster_str)
 
 
-def _iam_changed(role_name):
-    """A role change takes effect IAM_DELAY_SECONDS later: IAM is eventually consistent,
+def _iam_changed(backend, role_name):
+    """A role change takes effect IAM_DELAY_SECONDS (or the role's IAM_DELAY_TAG) AWS seconds
+    later: IAM is eventually consistent,
     https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency"""
-    _iam_effective[role_name] = time.monotonic() + IAM_DELAY_SECONDS
+    delay = IAM_DELAY_SECONDS
+    try:
+        tags = backend.get_role(role_name).tags  # moto keeps a role's tags as [{"Key", "Value"}]
+        delay = float(next((t["Value"] for t in tags if t.get("Key") == IAM_DELAY_TAG), delay))
+    except Exception:  # no such role (moto raises after this), or a tag that is not a number
+        pass
+    _iam_effective[role_name] = time.monotonic() + scaled(delay)
 
 
 _original_create_role = IAMBackend.create_role
@@ -1437,18 +1590,18 @@ _original_update_assume_role_policy = IAMBackend.update_assume_role_policy
 
 def create_role(self, role_name, *args, **kwargs):
     role = _original_create_role(self, role_name, *args, **kwargs)
-    _iam_changed(role_name)
+    _iam_changed(self, role_name)
     return role
 
 
 def put_role_policy(self, role_name, *args, **kwargs):
     _original_put_role_policy(self, role_name, *args, **kwargs)
-    _iam_changed(role_name)
+    _iam_changed(self, role_name)
 
 
 def update_assume_role_policy(self, role_name, *args, **kwargs):
     _original_update_assume_role_policy(self, role_name, *args, **kwargs)
-    _iam_changed(role_name)
+    _iam_changed(self, role_name)
 
 
 _original_delete_security_group = EC2Backend.delete_security_group
@@ -1513,6 +1666,7 @@ if __name__ == "__main__":
     if leftover:
         docker("rm", "-f", *leftover)
     threading.Thread(target=_scheduler, daemon=True, name="ecs-scheduler").start()
+    threading.Thread(target=_remover, daemon=True, name="container-remover").start()
     threading.Thread(target=_health_checker, daemon=True, name="alb-health").start()
     threading.Thread(target=_log_shipper, daemon=True, name="awslogs").start()
     main(sys.argv[1:])

@@ -11,7 +11,7 @@ it calls AWS with them is authorized against that role's policies, after IAM's d
 - Authorization. moto checks no permission unless told to; AWS checks every call. A request
   signed with a task's credentials is checked here as AWS checks it: its signature, then the
   role's identity policies for the action and resource (moto's own IAM policy evaluation). A
-  role whose policies changed less than SANDBOX_IAM_DELAY_SECONDS ago is denied, as IAM's
+  role whose last change has not taken effect yet (moto_ext.py's IAM delay) is denied, as IAM's
   changes "may take time to become visible"
   (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
   Other requests (mldeploy's, the tests') are not checked, as before.

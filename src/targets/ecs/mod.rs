@@ -15,6 +15,7 @@ pub mod releases;
 pub mod rollback;
 pub mod security;
 pub mod service;
+pub mod stack;
 pub mod status;
 pub mod step;
 pub mod task_definition;

@@ -2,12 +2,12 @@
 //! cluster), register a revision when something changed, and create or update the service. A
 //! plan runs the same steps with nothing changed, so it shows what `up` would do.
 
-use super::domain::{self, alias, certificate, Zone};
-use super::load_balancer::{self, Listening};
+use super::domain::{self, alias, Zone};
+use super::load_balancer;
 use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags, TaskInputs};
-use super::{cluster, iam, logs, security, Converge, EcsDeployed, Id};
+use super::{iam, security, stack, Converge, EcsDeployed};
 use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
 use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
@@ -173,113 +173,32 @@ pub async fn converge(
         project: project.clone(),
         dry_run,
     };
-    let (image, git_commit, platform) = if dry_run {
-        planned_image(aws, config, &template, &mut changes).await?
+    let inputs = stack::Inputs {
+        aws,
+        config,
+        printer,
+        cv: &cv,
+        named_network,
+        zone: zone.as_ref(),
+        until,
+    };
+    let ((image, git_commit, platform), stack) = if dry_run {
+        let image = planned_image(aws, config, &template, &mut changes).await?;
+        let stack = stack::ensure(inputs, &stack::Halt::default(), &mut changes).await?;
+        (image, stack)
     } else {
-        let engine = Engine::connect().await?;
-        let accept =
-            |image: &str, platform: &Platform| accept_platform(config, &template, image, platform);
-        let pushed = push::push(&engine, aws, config, printer, false, &accept).await?;
-        (
-            format!("{}@{}", pushed.repository, pushed.digest),
-            pushed.git_commit,
-            Some(pushed.platform),
-        )
+        image_beside_stack(ctx, &template, inputs, &mut changes).await?
     };
-
-    // A requested certificate validates while the network is made; the listener waits for it.
+    let stack::Stack {
+        net,
+        groups,
+        lb,
+        roles,
+        log_group,
+        cluster,
+    } = stack;
     let domain = config.service.domain.as_deref();
-    let (certificate, pending) = match (&config.service.certificate_arn, &zone, domain) {
-        (Some(arn), _, _) => (Some(Id::Known(arn.clone())), false),
-        (None, Some(zone), Some(domain)) => {
-            let (id, pending) = certificate::ensure(
-                &aws.acm(),
-                &aws.route53(),
-                &cv,
-                domain,
-                zone,
-                until,
-                &mut changes,
-            )
-            .await?;
-            (Some(id), pending)
-        }
-        _ => (None, false),
-    };
-    let ec2 = aws.ec2();
-    let net = match named_network {
-        Some(net) => net,
-        None => network::ensure(&ec2, &cv, &mut changes).await?,
-    };
-    let listening = Listening {
-        container_port: config.service.port,
-        health_check_path: &config.service.health_check_path,
-        certificate,
-        health: config.service.health,
-    };
-    let groups = security::ensure(
-        &ec2,
-        &cv,
-        &net.vpc_id,
-        &listening.ports(),
-        config.service.port,
-        &mut changes,
-    )
-    .await?;
-    if let (Some(Id::Known(arn)), true, false, Some(zone), Some(domain)) =
-        (&listening.certificate, pending, dry_run, &zone, domain)
-    {
-        printer.info(format!(
-            "Waiting for ACM to issue the certificate for {domain} (validated through its DNS record in zone {}; on AWS this takes minutes)",
-            zone.name
-        ));
-        certificate::issued(&aws.acm(), arn, domain, zone, until).await?;
-    }
-    let elb = aws.elbv2();
-    let lb = load_balancer::ensure(&elb, &cv, &net, &groups, &listening, &mut changes).await?;
-    if let (Some(zone), Some(domain)) = (&zone, domain) {
-        let pointee =
-            lb.dns_name
-                .known()
-                .zip(lb.canonical_zone_id.known())
-                .map(|(dns_name, zone_id)| alias::Pointee {
-                    dns_name: dns_name.to_string(),
-                    zone_id: zone_id.to_string(),
-                });
-        alias::ensure(
-            &aws.route53(),
-            &cv,
-            zone,
-            domain,
-            pointee.as_ref(),
-            &mut changes,
-        )
-        .await?;
-    }
-    let roles = iam::ensure(
-        &aws.iam(),
-        &cv,
-        &aws.region,
-        &config.model.bucket,
-        model::prefix_of(&config.model.path),
-        &config
-            .service
-            .secrets
-            .values()
-            .filter_map(|arn| crate::config::secret_resource(arn))
-            .collect::<Vec<_>>(),
-        &mut changes,
-    )
-    .await?;
-    let log_group = logs::ensure(
-        &aws.logs(),
-        &cv,
-        config.service.log_retention_days,
-        &mut changes,
-    )
-    .await?;
     let ecs = aws.ecs();
-    let cluster = cluster::ensure(&ecs, &cv, &mut changes).await?;
 
     let mut inputs = task_inputs(
         config,
@@ -317,7 +236,7 @@ pub async fn converge(
     )
     .await?;
     if let Some(changed) = roles.changed_at {
-        let settled = changed + iam::IAM_SETTLE;
+        let settled = changed + crate::aws::clock::scaled(iam::IAM_SETTLE);
         let left = settled.saturating_duration_since(std::time::Instant::now());
         if !left.is_zero() {
             printer.info(format!(
@@ -378,6 +297,62 @@ pub async fn converge(
             url,
             via: load_balancer::via(&dns_name, domain),
         },
+    ))
+}
+
+/// Builds and pushes the image while the stack that does not need it is made, as Terraform
+/// walks independent parts of its graph at once: on a first `up` the load balancer, which AWS
+/// takes minutes to provision, is on its way while the image builds. The image's platform is
+/// accepted before either starts, so a template that cannot run the image changes nothing. When
+/// one branch fails the other stops cleanly: the stack after the AWS call under way, the build or
+/// push at once (an unfinished push leaves only layers no image names); a re-run converges.
+async fn image_beside_stack(
+    ctx: &Ctx<'_>,
+    template: &Template,
+    inputs: stack::Inputs<'_>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<((String, Option<String>, Option<Platform>), stack::Stack)> {
+    let (aws, config, printer) = (inputs.aws, &ctx.config, ctx.printer);
+    let engine = Engine::connect().await?;
+    let wanted = build::wanted_platform(&engine, config).await?;
+    accept_platform(config, template, &config.project.name, &wanted.0)?;
+    printer.info(
+        "Making the network, load balancer, roles, log group and cluster while the image is built and pushed",
+    );
+    let halt = stack::Halt::default();
+    let accept =
+        |image: &str, platform: &Platform| accept_platform(config, template, image, platform);
+    let image = async {
+        let pushed = push::push(&engine, aws, config, printer, false, &accept).await;
+        if pushed.is_err() {
+            halt.set();
+        }
+        pushed
+    };
+    let stack = stack::ensure(inputs, &halt, changes);
+    tokio::pin!(image, stack);
+    let (pushed, stack) = tokio::select! {
+        pushed = &mut image => (pushed, stack.await),
+        made = &mut stack => match made {
+            Err(e) => return Err(e),
+            Ok(made) => (image.await, Ok(made)),
+        },
+    };
+    let pushed = match (pushed, stack.as_ref()) {
+        (Err(e), Err(also)) if !also.is::<stack::Halted>() => {
+            printer.warn(format!("the stack failed too: {also:#}"));
+            Err(e)
+        }
+        (pushed, _) => pushed,
+    }?;
+    let stack = stack?;
+    Ok((
+        (
+            format!("{}@{}", pushed.repository, pushed.digest),
+            pushed.git_commit,
+            Some(pushed.platform),
+        ),
+        stack,
     ))
 }
 

@@ -1,0 +1,174 @@
+//! The part of the ECS stack that does not depend on the image (certificate, network, security
+//! groups, load balancer, domain alias, roles, log group, cluster), converged step by step, so
+//! that a first `up` can make it while the image is built and pushed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::domain::{alias, certificate, Zone};
+use super::load_balancer::{self, Listening, LoadBalancer};
+use super::network::{self, Network};
+use super::security::{self, SecurityGroups};
+use super::{cluster, iam, logs, Converge, Id};
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::model;
+use crate::output::Printer;
+use crate::targets::Change;
+
+/// What the rest of `up` (task definition, service) builds on.
+#[derive(Debug)]
+pub struct Stack {
+    pub net: Network,
+    pub groups: SecurityGroups,
+    pub lb: LoadBalancer,
+    pub roles: iam::Roles,
+    pub log_group: String,
+    pub cluster: Id,
+}
+
+/// What the stack's steps read: the project, its checked network and zone, and how long `up`
+/// may take.
+pub struct Inputs<'a> {
+    pub aws: &'a Aws,
+    pub config: &'a Config,
+    pub printer: &'a Printer,
+    pub cv: &'a Converge,
+    pub named_network: Option<Network>,
+    pub zone: Option<&'a Zone>,
+    pub until: std::time::Instant,
+}
+
+/// Set by the branch running beside the stack when it fails: the stack finishes the step under
+/// way (an AWS call is not cut in half) and starts no other.
+#[derive(Debug, Default)]
+pub struct Halt(AtomicBool);
+
+impl Halt {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.0.load(Ordering::SeqCst) {
+            anyhow::bail!(Halted);
+        }
+        Ok(())
+    }
+}
+
+/// The stack stopped between two steps because the branch beside it failed.
+#[derive(Debug)]
+pub struct Halted;
+
+impl std::fmt::Display for Halted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped between two steps because the image failed")
+    }
+}
+
+impl std::error::Error for Halted {}
+
+/// Converges the stack, one step after the other, checking `halt` between them.
+pub async fn ensure(
+    input: Inputs<'_>,
+    halt: &Halt,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Stack> {
+    let Inputs {
+        aws,
+        config,
+        printer,
+        cv,
+        named_network,
+        zone,
+        until,
+    } = input;
+    // A requested certificate validates while the network is made; the listener waits for it.
+    let domain = config.service.domain.as_deref();
+    let (certificate, pending) = match (&config.service.certificate_arn, zone, domain) {
+        (Some(arn), _, _) => (Some(Id::Known(arn.clone())), false),
+        (None, Some(zone), Some(domain)) => {
+            let (id, pending) =
+                certificate::ensure(&aws.acm(), &aws.route53(), cv, domain, zone, until, changes)
+                    .await?;
+            (Some(id), pending)
+        }
+        _ => (None, false),
+    };
+    halt.check()?;
+    let ec2 = aws.ec2();
+    let net = match named_network {
+        Some(net) => net,
+        None => network::ensure(&ec2, cv, changes).await?,
+    };
+    halt.check()?;
+    let listening = Listening {
+        container_port: config.service.port,
+        health_check_path: &config.service.health_check_path,
+        certificate,
+        health: config.service.health,
+    };
+    let groups = security::ensure(
+        &ec2,
+        cv,
+        &net.vpc_id,
+        &listening.ports(),
+        config.service.port,
+        changes,
+    )
+    .await?;
+    halt.check()?;
+    if let (Some(Id::Known(arn)), true, false, Some(zone), Some(domain)) =
+        (&listening.certificate, pending, cv.dry_run, zone, domain)
+    {
+        printer.info(format!(
+            "Waiting for ACM to issue the certificate for {domain} (validated through its DNS record in zone {}; on AWS this takes minutes)",
+            zone.name
+        ));
+        certificate::issued(&aws.acm(), arn, domain, zone, until).await?;
+        halt.check()?;
+    }
+    let lb = load_balancer::ensure(&aws.elbv2(), cv, &net, &groups, &listening, changes).await?;
+    halt.check()?;
+    if let (Some(zone), Some(domain)) = (zone, domain) {
+        let pointee =
+            lb.dns_name
+                .known()
+                .zip(lb.canonical_zone_id.known())
+                .map(|(dns_name, zone_id)| alias::Pointee {
+                    dns_name: dns_name.to_string(),
+                    zone_id: zone_id.to_string(),
+                });
+        alias::ensure(&aws.route53(), cv, zone, domain, pointee.as_ref(), changes).await?;
+        halt.check()?;
+    }
+    let secrets: Vec<_> = config
+        .service
+        .secrets
+        .values()
+        .filter_map(|arn| crate::config::secret_resource(arn))
+        .collect();
+    let roles = iam::ensure(
+        &aws.iam(),
+        cv,
+        &aws.region,
+        &config.model.bucket,
+        model::prefix_of(&config.model.path),
+        &secrets,
+        changes,
+    )
+    .await?;
+    halt.check()?;
+    let log_group =
+        logs::ensure(&aws.logs(), cv, config.service.log_retention_days, changes).await?;
+    halt.check()?;
+    let cluster = cluster::ensure(&aws.ecs(), cv, changes).await?;
+    Ok(Stack {
+        net,
+        groups,
+        lb,
+        roles,
+        log_group,
+        cluster,
+    })
+}
