@@ -223,10 +223,7 @@ fn a_changed_file_changes_the_tag_and_an_ignored_one_does_not() {
 fn a_failing_build_step_exits_1_naming_the_step_and_the_engines_message() {
     require_sandbox();
     let project = Project::new("it-buildfail");
-    project.write(
-        "Dockerfile",
-        "FROM scratch\nCOPY bin /bin\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo no model here >&2; exit 7\"]\n",
-    );
+    project.write("Dockerfile", FAILING_BUILD_DOCKERFILE);
     let run = project.mldeploy(&["build"]);
     run.expect_code(1);
     assert!(

@@ -557,10 +557,7 @@ const REPAIRS_ONLY: &[&str] = &[
 fn a_first_up_whose_build_fails_beside_the_stack_stops_between_steps_and_a_rerun_converges() {
     let (project, bucket) = deployable("it-fault-build");
     let serving = std::fs::read_to_string(project.path().join("Dockerfile")).unwrap();
-    project.write(
-        "Dockerfile",
-        "FROM scratch\nCOPY bin /bin\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo no model here >&2; exit 7\"]\n",
-    );
+    project.write("Dockerfile", FAILING_BUILD_DOCKERFILE);
     let run = project.mldeploy(&["up"]);
     run.expect_code(1);
     assert_says(

@@ -43,6 +43,9 @@ pub const SERVING_DOCKERFILE: &str = "FROM scratch\nCOPY bin /bin\nCOPY app /app
 /// What the fixture's predict endpoint prints: JSON naming the model it serves.
 pub const PREDICT_JSON: &str = r#"echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#;
 
+/// A Dockerfile whose third step fails, saying why on stderr, with exit code 7.
+pub const FAILING_BUILD_DOCKERFILE: &str = "FROM scratch\nCOPY bin /bin\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo no model here >&2; exit 7\"]\n";
+
 /// A project directory: a FROM-scratch image with the static busybox, a web server that answers
 /// /health, /ready and POST /cgi-bin/predict, and a file unique to it.
 pub struct Project {
