@@ -63,6 +63,7 @@ const GRANTS: &[Grant] = &[
             "ecs:ListTagsForResource",
             "elasticloadbalancing:DescribeListeners",
             "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeRules",
             "elasticloadbalancing:DescribeTags",
             "elasticloadbalancing:DescribeTargetGroupAttributes",
             "elasticloadbalancing:DescribeTargetGroups",
@@ -134,15 +135,18 @@ const GRANTS: &[Grant] = &[
     Grant {
         sid: "ClusterAndService",
         actions: &[
+            "ecs:ContinueServiceDeployment",
             "ecs:CreateCluster",
             "ecs:CreateService",
             "ecs:DeleteCluster",
             "ecs:DeleteService",
             "ecs:DescribeClusters",
+            "ecs:DescribeServiceDeployments",
             "ecs:DescribeServiceRevisions",
             "ecs:DescribeServices",
             "ecs:DescribeTasks",
             "ecs:ListServiceDeployments",
+            "ecs:StopServiceDeployment",
             "ecs:UpdateService",
         ],
         resources: |s| {
@@ -151,6 +155,7 @@ const GRANTS: &[Grant] = &[
                 arn(s, "ecs", &format!("cluster/{p}")),
                 arn(s, "ecs", &format!("service/{p}/{p}")),
                 arn(s, "ecs", &format!("service-revision/{p}/{p}/*")),
+                arn(s, "ecs", &format!("service-deployment/{p}/{p}/*")),
                 arn(s, "ecs", &format!("task/{p}/*")),
             ]
         },
@@ -162,6 +167,7 @@ const GRANTS: &[Grant] = &[
             "elasticloadbalancing:AddTags",
             "elasticloadbalancing:CreateListener",
             "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:CreateRule",
             "elasticloadbalancing:CreateTargetGroup",
             "elasticloadbalancing:DeleteListener",
             "elasticloadbalancing:DeleteLoadBalancer",
@@ -180,7 +186,20 @@ const GRANTS: &[Grant] = &[
                     &format!("loadbalancer/app/{p}/*"),
                 ),
                 arn(s, "elasticloadbalancing", &format!("listener/app/{p}/*")),
+                arn(
+                    s,
+                    "elasticloadbalancing",
+                    &format!("listener-rule/app/{p}/*"),
+                ),
                 arn(s, "elasticloadbalancing", &format!("targetgroup/{p}/*")),
+                arn(
+                    s,
+                    "elasticloadbalancing",
+                    &format!(
+                        "targetgroup/{}/*",
+                        crate::targets::ecs::load_balancer::alternate_target_group_name(p)
+                    ),
+                ),
             ]
         },
         condition: None,
@@ -206,10 +225,22 @@ const GRANTS: &[Grant] = &[
     Grant {
         sid: "PassTheTwoRolesToEcsTasks",
         actions: &["iam:PassRole"],
-        resources: roles,
+        resources: task_roles,
         condition: Some(
             |_| json!({"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
         ),
+    },
+    Grant {
+        sid: "PassTheLoadBalancerRoleToEcs",
+        actions: &["iam:PassRole"],
+        resources: |s| {
+            vec![format!(
+                "arn:aws:iam::{}:role/{}",
+                s.account,
+                crate::targets::ecs::iam::infrastructure_role_name(&s.project)
+            )]
+        },
+        condition: Some(|_| json!({"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}})),
     },
     Grant {
         sid: "LogGroup",
@@ -315,7 +346,15 @@ fn with_domain(s: &Scope, resources: Vec<String>) -> Vec<String> {
     }
 }
 
+/// The roles mldeploy makes: the two the tasks use, and the one ECS shifts traffic with.
 fn roles(s: &Scope) -> Vec<String> {
+    ["execution", "task", "lb-infrastructure"]
+        .iter()
+        .map(|r| format!("arn:aws:iam::{}:role/{}-{r}", s.account, s.project))
+        .collect()
+}
+
+fn task_roles(s: &Scope) -> Vec<String> {
     ["execution", "task"]
         .iter()
         .map(|r| format!("arn:aws:iam::{}:role/{}-{r}", s.account, s.project))

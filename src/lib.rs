@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod gate;
 pub mod iam_policy;
 pub mod image;
 pub mod lock;

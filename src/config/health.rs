@@ -185,7 +185,7 @@ pub(super) fn validate(raw: RawHealth, report: &mut Report<'_>) -> Health {
 }
 
 /// Seconds in "90s", "2m", "1h" or "45" (seconds); "0s" is allowed.
-fn parse_seconds(text: &str) -> Option<u32> {
+pub(super) fn parse_seconds(text: &str) -> Option<u32> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

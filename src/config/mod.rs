@@ -5,6 +5,7 @@
 //! `raw` holds the TOML shapes, `diagnostics` how a problem is told, `validate` and `service`
 //! one validator per table, `limits` the AWS and Fargate limits they check against.
 
+mod deploy;
 mod diagnostics;
 mod health;
 mod limits;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::exit::{self, ExitStatus};
+pub use deploy::{Deploy, Gate, GateRequest, Strategy};
 use diagnostics::{walk_keys, Positions};
 pub use diagnostics::{ConfigError, Problem};
 pub use health::{Health, MAX_START_PERIOD};
@@ -47,6 +49,10 @@ pub struct Config {
     pub security_groups: Vec<String>,
     pub target: Target,
     pub lock: Lock,
+    /// How ECS replaces the serving revision.
+    pub deploy: Deploy,
+    /// The model gate of blue/green, canary and linear deployments.
+    pub gate: Option<Gate>,
 }
 
 /// Where the deploy lock lives and how long its lease is.

@@ -53,6 +53,30 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
     ("network", &["subnets", "security_groups"]),
     ("target", &["kind", "host_port"]),
     ("lock", &["bucket", "lease"]),
+    (
+        "deploy",
+        &[
+            "strategy",
+            "bake_time",
+            "canary_percent",
+            "canary_bake_time",
+            "linear_step_percent",
+            "linear_step_bake_time",
+            "check_interval",
+        ],
+    ),
+    (
+        "gate",
+        &[
+            "requests",
+            "requests_file",
+            "value",
+            "tolerance",
+            "max_failure_share",
+            "max_p95",
+            "max_p95_ratio",
+        ],
+    ),
 ];
 
 /// The keys that must be given.
@@ -77,6 +101,43 @@ pub(super) struct RawConfig {
     pub(super) target: RawTarget,
     #[serde(default)]
     pub(super) lock: RawLock,
+    #[serde(default)]
+    pub(super) deploy: RawDeploy,
+    pub(super) gate: Option<RawGate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDeploy {
+    pub(super) strategy: Option<String>,
+    pub(super) bake_time: Option<String>,
+    pub(super) canary_percent: Option<f64>,
+    pub(super) canary_bake_time: Option<String>,
+    pub(super) linear_step_percent: Option<f64>,
+    pub(super) linear_step_bake_time: Option<String>,
+    pub(super) check_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGate {
+    pub(super) requests: Option<Vec<RawGateRequest>>,
+    pub(super) requests_file: Option<String>,
+    pub(super) value: Option<String>,
+    pub(super) tolerance: Option<f64>,
+    pub(super) max_failure_share: Option<f64>,
+    pub(super) max_p95: Option<String>,
+    pub(super) max_p95_ratio: Option<f64>,
+}
+
+/// One sample request: inline in [gate], or one line of its JSON-lines file. The body may be a
+/// string or JSON (sent as JSON).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGateRequest {
+    pub(super) method: Option<String>,
+    pub(super) path: Option<String>,
+    pub(super) body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -377,7 +377,7 @@ DB_PASSWORD = "arn:aws:secretsmanager:eu-west-1:1:secret:db-AbCdEf"
 subnets = ["subnet-1", "subnet-2"]
 security_groups = ["sg-1"]
 [target]
-kind = "docker"
+kind = "ecs"
 host_port = 9000
 [lock]
 bucket = "locks-1"
@@ -387,7 +387,28 @@ path = "/predict"
 method = "post"
 body = "{}"
 expect_status = 200
+[deploy]
+strategy = "canary"
+bake_time = "10m"
+canary_percent = 12.5
+canary_bake_time = "3m"
+linear_step_percent = 20
+linear_step_bake_time = "2m"
+check_interval = "15s"
+[gate]
+requests = [{ path = "/predict", body = { features = [1.0] } }]
+requests_file = "gate.jsonl"
+value = "/prediction"
+tolerance = 0.1
+max_failure_share = 0.05
+max_p95 = "250ms"
+max_p95_ratio = 1.5
 "#;
+    std::fs::write(
+        dir.path().join("gate.jsonl"),
+        "{\"method\": \"put\", \"path\": \"/p\", \"body\": \"raw\"}\n\n{\"path\": \"/ready\"}\n",
+    )
+    .unwrap();
     let c = parse_in(dir.path(), text).unwrap();
     let table: toml::Table = toml::from_str(text).unwrap();
     let mut set_here: Vec<String> = Vec::new();
@@ -428,6 +449,75 @@ expect_status = 200
         }
     );
     assert_eq!(c.lock.lease, std::time::Duration::from_secs(60));
+    assert_eq!(
+        c.deploy,
+        crate::config::Deploy {
+            strategy: crate::config::Strategy::Canary {
+                percent: 12.5,
+                bake_minutes: 3
+            },
+            bake_minutes: 10,
+            check_interval: std::time::Duration::from_secs(15),
+        }
+    );
+    let gate = c.gate.unwrap();
+    let requests: Vec<_> = gate
+        .requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.body.as_deref()))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("POST", "/predict", Some(r#"{"features":[1.0]}"#)),
+            ("PUT", "/p", Some("raw")),
+            ("GET", "/ready", None)
+        ]
+    );
+    assert_eq!(
+        (gate.tolerance, gate.max_failure_share, gate.max_p95_ratio),
+        (0.1, 0.05, 1.5)
+    );
+    assert_eq!(gate.max_p95, Some(std::time::Duration::from_millis(250)));
+}
+
+#[test]
+fn deploy_and_gate_keys_are_checked_against_what_ecs_takes() {
+    let dir = project_dir();
+    std::fs::write(
+        dir.path().join("bad.jsonl"),
+        "{\"path\": \"/p\"}\nnot json\n",
+    )
+    .unwrap();
+    let err = parse_in(
+        dir.path(),
+        &format!(
+            "{GOOD}[deploy]\nstrategy = \"red_black\"\nbake_time = \"90s\"\ncanary_percent = 0.05\nlinear_step_percent = 2\n[gate]\nrequests_file = \"bad.jsonl\"\nvalue = \"prediction\"\ntolerance = 2\nmax_p95 = \"fast\"\n"
+        ),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for expected in [
+        "`deploy.strategy` = \"red_black\" is not one of",
+        "`deploy.bake_time` = \"90s\" must be whole minutes",
+        "`deploy.canary_percent` = 0.05 must be a multiple of 0.1 from 0.1 to 100",
+        "`deploy.linear_step_percent` = 2 must be a multiple of 0.1 from 3 to 100",
+        "bad.jsonl:2: not a request",
+        "`gate.value` = \"prediction\" must be a JSON pointer",
+        "`gate.tolerance` = 2 must be between 0 and 1",
+        "`gate.max_p95` = \"fast\" is not a duration",
+        "[gate] runs while a blue/green, canary or linear deployment",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+    }
+    let docker = parse_in(
+        dir.path(),
+        &format!("{GOOD}[target]\nkind = \"docker\"\n[deploy]\nstrategy = \"blue_green\"\n[gate]\nvalue = \"/p\"\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(docker.contains("needs ECS's load balancer"), "{docker}");
+    assert!(docker.contains("[gate] needs sample requests"), "{docker}");
 }
 
 #[test]

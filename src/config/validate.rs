@@ -34,6 +34,8 @@ pub(super) fn config(
         network,
         target,
         lock,
+        deploy,
+        gate,
     } = raw;
 
     let given: HashMap<&str, bool> = HashMap::from([
@@ -59,6 +61,20 @@ pub(super) fn config(
     let smoke = smoke.map(|s| validate_smoke(s, &service.ready_path, &mut report));
     let target = validate_target(target, service.port, &mut report);
     let lock = validate_lock(lock, &model.bucket, &mut report);
+    let deploy = super::deploy::validate_deploy(deploy, &mut report);
+    let gate = gate.map(|g| super::deploy::validate_gate(g, base, &mut report));
+    if gate.is_some() && !deploy.strategy.shifts_traffic() {
+        report.add(
+            "gate",
+            "[gate] runs while a blue/green, canary or linear deployment holds production traffic back; set `deploy.strategy` to one of them, or remove [gate]".to_string(),
+        );
+    }
+    if deploy.strategy.shifts_traffic() && target.kind == TargetKind::Docker {
+        report.add(
+            "deploy.strategy",
+            format!("`deploy.strategy` = {:?} needs ECS's load balancer; the Docker target replaces its container in place", deploy.strategy.name()),
+        );
+    }
     Some(Config {
         file: file.to_path_buf(),
         project,
@@ -70,6 +86,8 @@ pub(super) fn config(
         security_groups,
         target,
         lock,
+        deploy,
+        gate,
     })
 }
 

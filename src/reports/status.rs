@@ -80,6 +80,23 @@ pub struct EcsStatus {
     pub stopped_tasks: Vec<StoppedTask>,
     /// The newest service events first, each "<time> <message>".
     pub events: Vec<String>,
+    /// A blue/green, canary or linear service: its traffic split, and the deployment under way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Box<ShiftStatus>>,
+}
+
+/// Where a traffic-shifting service's production traffic goes, and how far its newest
+/// deployment is.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShiftStatus {
+    /// `BLUE_GREEN`, `CANARY` or `LINEAR`.
+    pub strategy: String,
+    /// (target group name, share of production traffic in percent), as the production rule has it.
+    pub traffic: Vec<(String, f64)>,
+    /// The newest service deployment's lifecycle stage while it is in progress.
+    pub stage: Option<String>,
+    /// Seconds of bake time left, while it bakes.
+    pub bake_left_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +192,26 @@ impl fmt::Display for StatusReport {
                             }
                             None => writeln!(f, "    {}: {}", t.id, t.reason)?,
                         }
+                    }
+                }
+                if let Some(shift) = &e.shift {
+                    let split: Vec<String> = shift
+                        .traffic
+                        .iter()
+                        .map(|(tg, share)| format!("{share:.1} % to {tg}"))
+                        .collect();
+                    writeln!(
+                        f,
+                        "  {} deployments: production traffic {}",
+                        shift.strategy,
+                        split.join(", ")
+                    )?;
+                    if let Some(stage) = &shift.stage {
+                        let left = shift
+                            .bake_left_seconds
+                            .map(|s| format!(", {s} s of bake time left (`mldeploy rollback` moves traffic back until then)"))
+                            .unwrap_or_default();
+                        writeln!(f, "  deployment in progress: {stage}{left}")?;
                     }
                 }
                 write!(f, "  recent events:")?;

@@ -20,6 +20,9 @@ pub struct UpReport {
     pub model_path: String,
     /// The smoke test's requests, each as it was answered.
     pub smoke: Vec<SmokeCheck>,
+    /// What the model gate compared, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<crate::gate::GateReport>,
     /// Every step, with `create`, `update` (and why) or `keep`.
     pub changes: Vec<Change>,
     #[serde(flatten)]
@@ -59,6 +62,7 @@ impl UpReport {
             ecs.healthy_targets = n;
         }
         self.smoke = verified.smoke;
+        self.gate = verified.gate;
         self
     }
 }

@@ -169,6 +169,9 @@ fn excerpt(body: &str) -> String {
 /// stack the AWS SDK already brings.
 pub struct Prober {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector<ViaResolver>>, Full<Bytes>>,
+    /// A header every request carries: the one a blue/green deployment's test listener rule
+    /// routes on, to reach the new revision.
+    header: Option<(String, String)>,
 }
 
 impl Prober {
@@ -184,6 +187,15 @@ impl Prober {
             .wrap_connector(http);
         Ok(Prober {
             client: Client::builder(TokioExecutor::new()).build(https),
+            header: None,
+        })
+    }
+
+    /// The same client, with `name: value` on every request.
+    pub fn with_header(via: Option<Via>, name: &str, value: &str) -> anyhow::Result<Prober> {
+        Ok(Prober {
+            header: Some((name.to_string(), value.to_string())),
+            ..Prober::new(via)?
         })
     }
 
@@ -193,6 +205,9 @@ impl Prober {
             .method(request.method.clone())
             .uri(url)
             .header(USER_AGENT, concat!("mldeploy/", env!("CARGO_PKG_VERSION")));
+        if let Some((name, value)) = &self.header {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         if request.body.is_some() {
             let kind = if request.body_is_json() {
                 "application/json"
@@ -245,6 +260,18 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<Vec<SmokeCheck>> {
     let prober = Prober::new(via.cloned())?;
+    run_through(&prober, base_url, ready_path, smoke, deadline, printer).await
+}
+
+/// [`run`], with a given client (one that sends the test route's header, say).
+pub async fn run_through(
+    prober: &Prober,
+    base_url: &str,
+    ready_path: &str,
+    smoke: Option<&Smoke>,
+    deadline: Duration,
+    printer: &Printer,
+) -> anyhow::Result<Vec<SmokeCheck>> {
     let start = Instant::now();
     let mut requests = vec![(SmokeRequest::ready(ready_path), true)];
     if let Some(smoke) = smoke {

@@ -43,6 +43,8 @@ pub struct Verified {
     /// Healthy load-balancer targets, where the target has a load balancer.
     pub healthy_targets: Option<usize>,
     pub smoke: Vec<SmokeCheck>,
+    /// The model gate's report, when a blue/green, canary or linear deployment ran it.
+    pub gate: Option<crate::gate::GateReport>,
 }
 
 /// One place a service runs. Every method that changes something is preceded, in the commands,

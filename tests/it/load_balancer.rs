@@ -24,6 +24,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         health_check_path: "/health",
         certificate: None,
         health: Default::default(),
+        strategy: mldeploy::config::Strategy::Rolling,
     };
     let groups = security::ensure(
         &sdk.ec2(),

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bad_input;
+mod blue_green;
 mod build_push;
 mod config_errors;
 mod destroy;
@@ -19,6 +20,7 @@ mod network;
 mod resources;
 mod rollback;
 mod rollout_clock;
+mod sandbox_strategies;
 mod security;
 mod snapshots;
 mod support;

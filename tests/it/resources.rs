@@ -106,6 +106,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "my-models",
         "mlflow/models/housing/",
         &[],
+        false,
         &mut changes,
     )
     .await
@@ -188,6 +189,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "my-models",
         "mlflow/models/housing/",
         &[],
+        false,
         &mut again,
     )
     .await
@@ -201,6 +203,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "my-models",
         "mlflow/models/housing-v2/",
         &[],
+        false,
         &mut moved,
     )
     .await
@@ -232,6 +235,7 @@ async fn a_look_alike_role_without_our_tag_is_not_taken_over() {
         "b",
         "p/",
         &[],
+        false,
         &mut Vec::new(),
     )
     .await

@@ -32,6 +32,7 @@ fn ecs_up(dry_run: bool, changes: Vec<Change>) -> UpReport {
             status: 200,
             millis: 12,
         }],
+        gate: None,
         changes,
         on: UpOn::Ecs(EcsUp {
             task_definition: format!("{TD}:8"),
@@ -72,6 +73,7 @@ fn plan_on_docker() {
         model_version: Some("7".into()),
         model_path: "mlflow/models/housing/7".into(),
         smoke: Vec::new(),
+        gate: None,
         changes: vec![
             Change::new("image", "housing:ctx-0123456789abcdef", Action::Create)
                 .because("build on unix:///var/run/docker.sock"),
@@ -124,6 +126,7 @@ fn status_of_a_degraded_ecs_service() {
         model_path: Some("mlflow/models/housing/7".into()),
         model_warning: None,
         on: StatusOn::Ecs(EcsStatus {
+            shift: None,
             state: State::Degraded,
             cluster: "housing".into(),
             service: "housing".into(),

@@ -98,6 +98,9 @@ Usage: python moto_ext.py [moto_server arguments...]
 
 import base64
 import calendar
+import fnmatch
+import ipaddress
+import random
 import http.client
 import itertools
 import json
@@ -124,7 +127,8 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.models import ecs_backends
 from moto.elbv2 import models as elbv2_models
-from moto.iam.models import IAMBackend
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.models import AWSManagedPolicy, IAMBackend
 from moto.elbv2.models import elbv2_backends
 from moto.logs.models import logs_backends
 from moto.acm.models import acm_backends
@@ -132,6 +136,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
 import domain_ext
+import ecs_strategies
 import task_credentials
 
 # AWS's clock, scaled: one AWS second lasts TIME_SCALE seconds here (SANDBOX_TIME_SCALE, default
@@ -299,16 +304,23 @@ def _service_tasks(backend, service, deployment_id=None):
     ]
 
 
-def _target_groups(service):
+def _target_groups(service, deployment_id=None):
+    """(elbv2 backend, target group ARN, container port) a task of the deployment is registered
+    in: the service's target groups, or, in a blue/green, canary or linear deployment, green's
+    only (ecs_strategies.py)."""
+    shift = ecs_strategies.shift_of(deployment_id)
+    if shift is not None:
+        wanted = [(shift.green_tg, shift.container_port)]
+    else:
+        wanted = [(lb.get("targetGroupArn"), lb.get("containerPort")) for lb in service.load_balancers or []]
     pairs = []
-    for lb in service.load_balancers or []:
-        arn = lb.get("targetGroupArn")
+    for arn, port in wanted:
         if not arn:
             continue
         for regions in list(elbv2_backends.values()):
             for elbv2 in list(regions.values()):
                 if arn in elbv2.target_groups:
-                    pairs.append((elbv2, arn, lb.get("containerPort")))
+                    pairs.append((elbv2, arn, port))
     return pairs
 
 
@@ -477,7 +489,7 @@ def _launch(backend, service, task):
         port = mapping.get("containerPort")
         break
     groups = []
-    for elbv2, arn, container_port in _target_groups(service):
+    for elbv2, arn, container_port in _target_groups(service, task.started_by):
         target_port = container_port or port
         elbv2.register_targets(arn, [{"Id": ip, "Port": target_port}])
         groups.append((elbv2, arn))
@@ -643,11 +655,17 @@ def _new_deployment(service, desired, task_definition=None, rollback_of=None):
 
 
 def _open_deployment(service, task_definition=None, rollback_of=None):
-    for d in service.deployments:
+    if rollback_of is None:
+        ecs_strategies.supersede(service)
+    previous = list(service.deployments)
+    for d in previous:
         if d["status"] == "PRIMARY":
             d["status"] = "ACTIVE"
             d["updatedAt"] = utcnow()
-    service.deployments = [_new_deployment(service, service.desired_count, task_definition, rollback_of)] + list(service.deployments)
+    opened = _new_deployment(service, service.desired_count, task_definition, rollback_of)
+    service.deployments = [opened] + previous
+    if rollback_of is None:
+        ecs_strategies.opened(service, opened, previous)
 
 
 # ------------------------------------------------------- service deployments and revisions
@@ -705,6 +723,7 @@ def _record_service_deployment(service, deployment_id, task_definition, rollback
         "sourceServiceRevisions": [{"arn": success["targetServiceRevision"]["arn"]}] if success else [],
         "targetServiceRevision": {"arn": revision_arn},
         "status": "IN_PROGRESS",
+        "deploymentConfiguration": dict(getattr(service, "deployment_configuration", None) or {}) or None,
     }
     history.append(record)
     _deployment_record[deployment_id] = record
@@ -784,6 +803,78 @@ def describe_service_revisions(self):
             else:
                 found.append({k: (_epoch(v) if k == "createdAt" else v) for k, v in revision.items() if v is not None})
     return json.dumps({"serviceRevisions": found, "failures": failures})
+
+
+def _service_deployment_view(d):
+    """A service deployment as DescribeServiceDeployments returns it
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html)."""
+    view = {k: (_epoch(v) if k.endswith("At") else v) for k, v in d.items() if k != "hooks" and v is not None}
+    hooks = d.get("hooks") or []
+    if hooks:
+        view["lifecycleHookDetails"] = [
+            {k: h[k] for k in ("hookId", "targetType", "status", "expiresAt", "timeoutAction")} for h in hooks
+        ]
+    return view
+
+
+def describe_service_deployments(self):
+    """DescribeServiceDeployments: 1 to 20 ARNs; an unknown one is a failure with reason MISSING
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServiceDeployments.html)."""
+    arns = self._get_param("serviceDeploymentArns") or []
+    if not 1 <= len(arns) <= 20:
+        raise _client_error("InvalidParameterException", "serviceDeploymentArns must hold 1 to 20 ARNs.")
+    found, failures = [], []
+    with _lock:
+        records = {d["serviceDeploymentArn"]: d for history in _service_deployments.values() for d in history}
+        for arn in arns:
+            record = records.get(arn)
+            if record is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                found.append(_service_deployment_view(record))
+    return json.dumps({"serviceDeployments": found, "failures": failures})
+
+
+def continue_service_deployment(self):
+    """ContinueServiceDeployment (ecs_strategies.continue_deployment)."""
+    arn = self._get_param("serviceDeploymentArn")
+    with _lock:
+        ecs_strategies.continue_deployment(arn, self._get_param("hookId"), self._get_param("action"))
+    return json.dumps({"serviceDeploymentArn": arn})
+
+
+def stop_service_deployment(self):
+    """StopServiceDeployment with ROLLBACK, of a PENDING or IN_PROGRESS service deployment
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stop-service-deployment.html):
+    a blue/green one moves traffic back to blue (ecs_strategies.stop_deployment); a rolling one
+    opens a deployment of the last completed revision, as the circuit breaker's rollback does."""
+    arn = self._get_param("serviceDeploymentArn")
+    with _lock:
+        record = next((d for history in _service_deployments.values() for d in history if d["serviceDeploymentArn"] == arn), None)
+        if record is None:
+            raise _client_error("ServiceDeploymentNotFoundException", f"The service deployment {arn} does not exist.")
+        if record["status"] in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"):
+            return json.dumps({"serviceDeploymentArn": arn})
+        if record["status"] not in ("PENDING", "IN_PROGRESS"):
+            raise _client_error("InvalidParameterException", f"The service deployment {arn} is {record['status']} and cannot be stopped.")
+        ids = [k for k, v in _deployment_record.items() if v is record]
+        if any(ecs_strategies.shift_of(i) is not None for i in ids):
+            ecs_strategies.stop_deployment(arn, self._get_param("stopType"))
+            return json.dumps({"serviceDeploymentArn": arn})
+        backend = self.ecs_backend
+        service = next((s for s in backend.services.values() if s.arn == record["serviceArn"]), None)
+        back = _completed_td.get(record["serviceArn"])
+        if service is None or not back:
+            raise _client_error("InvalidParameterException", f"The service deployment {arn} has no earlier revision to roll back to.")
+        record.update(status="ROLLBACK_REQUESTED", updatedAt=utcnow())
+        for d in service.deployments:
+            if d["id"] in ids:
+                d.update(rolloutState="FAILED", rolloutStateReason="Stopped by StopServiceDeployment.", updatedAt=utcnow())
+                for task in _service_tasks(backend, service, d["id"]):
+                    _drain(task, f"Scaling activity initiated by (deployment {d['id']})")
+        service.task_definition = back
+        _open_deployment(service, back, rollback_of=ids[0] if ids else None)
+    return json.dumps({"serviceDeploymentArn": arn})
 
 
 def _breaker(service):
@@ -902,6 +993,12 @@ def _schedule(backend, service, states):
                 d["failedTasks"] += 1
         if primary and d["rolloutState"] == "IN_PROGRESS" and d["failedTasks"] >= _failure_threshold(d["desiredCount"]):
             enabled, rollback = _breaker(service)
+            shift = ecs_strategies.shift_of(d["id"])
+            if enabled and shift is not None:
+                # Blue still serves: the rollback moves no traffic and starts no task.
+                _event(service, f"(deployment {d['id']}) deployment failed: tasks failed to start.")
+                shift.rollback("ECS deployment circuit breaker: tasks failed to start.")
+                return _schedule(backend, service, states)
             if enabled:
                 d["rolloutState"] = "FAILED"
                 d["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
@@ -942,7 +1039,11 @@ def _schedule(backend, service, states):
         healthy = all(r.health == "healthy" for r in live if r.target_groups) and all(
             r.container_health == "HEALTHY" for r in live if r.container_check
         )
-        if len(live) == primary["desiredCount"] and healthy and time.monotonic() - opened >= ROLLOUT_SECONDS:
+        ready = len(live) == primary["desiredCount"] and healthy and time.monotonic() - opened >= ROLLOUT_SECONDS
+        shift = ecs_strategies.shift_of(primary["id"])
+        if shift is not None:
+            shift.advance(backend, service, primary, ready)
+        elif ready:
             old = [t for d in service.deployments if d is not primary for t in _service_tasks(backend, service, d["id"])]
             for task in old:
                 _drain(task, f"Scaling activity initiated by (deployment {primary['id']})")
@@ -953,6 +1054,13 @@ def _schedule(backend, service, states):
                 _service_deployment_finished(primary["id"], completed=True)
                 service.deployments = [primary]
                 _event(service, "has reached a steady state.")
+    # A rolled-back deployment is gone from the list once its tasks are.
+    if primary is not None and primary["rolloutState"] == "COMPLETED" and len(service.deployments) > 1:
+        draining = {t.started_by for t in _draining}
+        service.deployments = [
+            d for d in service.deployments
+            if d is primary or d["id"] in draining or _service_tasks(backend, service, d["id"]) or d["rolloutState"] != "FAILED"
+        ]
     service.running_count = sum(d["runningCount"] for d in service.deployments)
     service.pending_count = sum(d["pendingCount"] for d in service.deployments)
 
@@ -1403,6 +1511,78 @@ def _tls_context(lb, port):
     return base
 
 
+def _values(config, key="Values"):
+    """A condition's values, as moto keeps them from the query API (a list, or {"member": [...]})."""
+    values = (config or {}).get(key) or []
+    if isinstance(values, dict):
+        values = values.get("member") or []
+    return values if isinstance(values, list) else [values]
+
+
+def _condition_holds(condition, handler):
+    """One listener rule condition, as ALB evaluates it: values of a condition are alternatives,
+    `*` and `?` are wildcards, host names and header values match case-insensitively, paths
+    case-sensitively
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html)."""
+    field = condition.get("Field")
+    path = handler.path.partition("?")[0]
+    if field == "path-pattern":
+        values = _values(condition.get("PathPatternConfig")) or _values(condition)
+        return any(fnmatch.fnmatchcase(path, v) for v in values)
+    if field == "host-header":
+        host = (handler.headers.get("Host") or "").split(":")[0].lower()
+        values = _values(condition.get("HostHeaderConfig")) or _values(condition)
+        return any(fnmatch.fnmatchcase(host, v.lower()) for v in values)
+    if field == "http-header":
+        config = condition.get("HttpHeaderConfig") or {}
+        got = handler.headers.get(config.get("HttpHeaderName") or "")
+        return got is not None and any(fnmatch.fnmatchcase(got.lower(), v.lower()) for v in _values(config))
+    if field == "http-request-method":
+        return handler.command in _values(condition.get("HttpRequestMethodConfig"))
+    if field == "source-ip":
+        ip = ipaddress.ip_address(handler.client_address[0])
+        return any(ip in ipaddress.ip_network(v, strict=False) for v in _values(condition.get("SourceIpConfig")))
+    if field == "query-string":
+        query = dict(p.partition("=")[::2] for p in handler.path.partition("?")[2].split("&") if p)
+        pairs = _values(condition.get("QueryStringConfig"))
+        return any(
+            (pair.get("Key") is None and any(fnmatch.fnmatchcase(v.lower(), pair.get("Value", "").lower()) for v in query.values()))
+            or fnmatch.fnmatchcase(query.get(pair.get("Key"), "\0").lower(), pair.get("Value", "").lower())
+            for pair in pairs
+        )
+    return False
+
+
+def _rule_actions(listener, handler):
+    """The actions of the first rule, lowest priority first, whose conditions all hold; None when
+    none does (the default actions then apply): "Rules are evaluated in priority order, from the
+    lowest value to the highest value" (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateRule.html)."""
+    rules = sorted(listener._non_default_rules.values(), key=lambda r: int(r.priority))
+    for rule in rules:
+        if all(_condition_holds(c, handler) for c in rule.conditions or []):
+            return rule.actions
+    return None
+
+
+def _forward_to(action):
+    """The target group a forward action sends this request to: its one group, or one of its
+    ForwardConfig's groups chosen in proportion to their weights (0 to 999; a group of weight 0
+    gets nothing: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions)."""
+    if action.get("TargetGroupArn"):
+        return action["TargetGroupArn"]
+    groups = _values(action.get("ForwardConfig"), "TargetGroups")
+    weighted = [(g.get("TargetGroupArn"), int(g.get("Weight", 1) or 0)) for g in groups]
+    total = sum(w for _, w in weighted)
+    if total <= 0:
+        return weighted[0][0] if weighted else None
+    pick = random.uniform(0, total)
+    for arn, weight in weighted:
+        pick -= weight
+        if weight > 0 and pick <= 0:
+            return arn
+    return next(arn for arn, w in reversed(weighted) if w > 0)
+
+
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
 
 
@@ -1438,7 +1618,8 @@ class AlbProxy(BaseHTTPRequestHandler):
         elbv2, listener = self._listener()
         if listener is None:
             return self._reply(503, b"no load balancer listener answers on this address and port\n")
-        action = sorted(listener.default_actions, key=lambda a: int(a.data.get("Order", 1)))[0].data
+        actions = _rule_actions(listener, self) or listener.default_actions
+        action = sorted(actions, key=lambda a: int(a.data.get("Order", 1)))[0].data
         kind = action.get("Type")
         if kind == "redirect":
             rc = action.get("RedirectConfig", {})
@@ -1453,7 +1634,7 @@ class AlbProxy(BaseHTTPRequestHandler):
         if kind == "fixed-response":
             fr = action.get("FixedResponseConfig", {})
             return self._reply(int(fr.get("StatusCode", 200)), (fr.get("MessageBody") or "").encode(), [("Content-Type", fr.get("ContentType", "text/plain"))])
-        tg_arn = action.get("TargetGroupArn") or ((action.get("ForwardConfig") or {}).get("TargetGroups") or [{}])[0].get("TargetGroupArn")
+        tg_arn = _forward_to(action)
         # A draining target gets no new requests, even when the load balancer fails open.
         runs = [r for r in list(_runs.values()) if any(arn == tg_arn for _, arn in r.target_groups) and r.draining_until is None]
         healthy = [r for r in runs if r.health == "healthy"]
@@ -1492,6 +1673,9 @@ _original_describe_services = Backend.describe_services
 
 
 def create_service_response(self):
+    problem = ecs_strategies.validate(self._get_param("deploymentConfiguration"), self._get_param("loadBalancers"))
+    if problem is not None:
+        raise _client_error("InvalidParameterException", problem)
     result = _original_create_response(self)
     with _lock:
         service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
@@ -1503,6 +1687,8 @@ def create_service_response(self):
         service.running_count = 0
         service.pending_count = 0
         service.deployments = [_new_deployment(service, service.desired_count)] if service.deployments else []
+        if service.deployments:
+            ecs_strategies.opened(service, service.deployments[0], [])
     return result
 
 
@@ -1510,6 +1696,12 @@ def update_service(self, props):
     with _lock:
         cluster = props.get("cluster", "default")
         service = self._get_service(cluster, props["service"].split("/")[-1])
+        problem = ecs_strategies.validate(
+            props.get("deployment_configuration") or getattr(service, "deployment_configuration", None),
+            props.get("load_balancers") if props.get("load_balancers") is not None else service.load_balancers,
+        )
+        if problem is not None:
+            raise _client_error("InvalidParameterException", problem)
         before = service.task_definition
         network_before = json.dumps(service.network_configuration, sort_keys=True)
         wanted = props.get("task_definition")
@@ -1586,6 +1778,7 @@ def _iam_changed(backend, role_name):
 _original_create_role = IAMBackend.create_role
 _original_put_role_policy = IAMBackend.put_role_policy
 _original_update_assume_role_policy = IAMBackend.update_assume_role_policy
+_original_attach_role_policy = IAMBackend.attach_role_policy
 
 
 def create_role(self, role_name, *args, **kwargs):
@@ -1596,6 +1789,26 @@ def create_role(self, role_name, *args, **kwargs):
 
 def put_role_policy(self, role_name, *args, **kwargs):
     _original_put_role_policy(self, role_name, *args, **kwargs)
+    _iam_changed(self, role_name)
+
+
+_aws_policies = None  # name -> AWS managed policy data, read on first use
+
+
+def attach_role_policy(self, policy_arn, role_name):
+    """AWS's managed policies exist in every account; moto loads its copies of them only with
+    MOTO_IAM_LOAD_MANAGED_POLICIES (over a thousand, on every reset), so one is loaded here when
+    a role first attaches it. Attaching is a role change, with IAM's delay."""
+    global _aws_policies
+    prefix = "arn:aws:iam::aws:policy/"
+    if policy_arn.startswith(prefix) and policy_arn not in {p.arn for p in self.managed_policies.values()}:
+        if _aws_policies is None:
+            _aws_policies = json.loads(aws_managed_policies_data)
+        data = _aws_policies.get(policy_arn[len(prefix):].rsplit("/", 1)[-1])
+        if data is not None:
+            policy = AWSManagedPolicy.from_data(policy_arn.rsplit("/", 1)[-1], self.account_id, self.region_name, data)
+            self.managed_policies[policy.arn] = policy
+    _original_attach_role_policy(self, policy_arn, role_name)
     _iam_changed(self, role_name)
 
 
@@ -1644,6 +1857,7 @@ EC2Backend.delete_subnet = delete_subnet
 IAMBackend.create_role = create_role
 IAMBackend.put_role_policy = put_role_policy
 IAMBackend.update_assume_role_policy = update_assume_role_policy
+IAMBackend.attach_role_policy = attach_role_policy
 Backend.delete_cluster = delete_cluster
 Responses.create_service = create_service_response
 Backend.update_service = update_service
@@ -1652,11 +1866,15 @@ Backend.describe_tasks = describe_tasks
 Backend.describe_services = describe_services
 Responses.list_service_deployments = list_service_deployments
 Responses.describe_service_revisions = describe_service_revisions
+Responses.describe_service_deployments = describe_service_deployments
+Responses.continue_service_deployment = continue_service_deployment
+Responses.stop_service_deployment = stop_service_deployment
 elbv2_models.FakeTargetGroup.health_for = health_for
 elbv2_models.FakeLoadBalancer.__init__ = lb_init
 elbv2_models.FakeLoadBalancer.activate = activate
 domain_ext.install(_load_balancers, _address)
 task_credentials.install(lambda role_name: _iam_effective.get(role_name, 0.0))
+ecs_strategies.install(sys.modules[__name__])
 
 if __name__ == "__main__":
     from moto.server import main

@@ -135,6 +135,7 @@ impl Target for Docker {
         )
         .await?;
         Ok(Verified {
+            gate: None,
             healthy_targets: None,
             smoke,
         })

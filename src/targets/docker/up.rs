@@ -35,6 +35,7 @@ fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked
         model_version: deploy.version.map(str::to_string),
         model_path: deploy.model.path.clone(),
         smoke: Vec::new(),
+        gate: None,
         changes: Vec::new(),
         on: UpOn::Docker(DockerUp {
             container: format!("{project}-{release}"),

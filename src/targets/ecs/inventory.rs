@@ -59,10 +59,16 @@ pub async fn find(
         }
         found.push(Found::new(Kind::LoadBalancer, project, arn, ours));
     }
-    if let Some(tg) = load_balancer::find_target_group(&elb, project).await? {
-        let arn = tg.target_group_arn().unwrap_or_default().to_string();
-        let ours = load_balancer::is_ours(&elb, &arn, project).await?;
-        found.push(Found::new(Kind::TargetGroup, project, arn, ours));
+    // After the listeners, whose rules forward to them (deleting a listener deletes its rules).
+    for name in [
+        project.to_string(),
+        load_balancer::alternate_target_group_name(project),
+    ] {
+        if let Some(tg) = load_balancer::find_target_group(&elb, &name).await? {
+            let arn = tg.target_group_arn().unwrap_or_default().to_string();
+            let ours = load_balancer::is_ours(&elb, &arn, project).await?;
+            found.push(Found::new(Kind::TargetGroup, &name, arn, ours));
+        }
     }
     // After the listeners: a load balancer's listener keeps its certificate in use.
     if let Some(name) = domain.name {
@@ -100,6 +106,7 @@ pub async fn find(
     for name in [
         iam::execution_role_name(project),
         iam::task_role_name(project),
+        iam::infrastructure_role_name(project),
     ] {
         if let Some(role) = iam::find_role(&iam_client, &name).await? {
             let ours = tags::is_ours(role.tags(), project);

@@ -20,6 +20,7 @@ pub mod status;
 pub mod step;
 pub mod task_definition;
 pub mod teardown;
+pub mod traffic_shift;
 pub mod up;
 pub mod verify;
 pub mod watcher;
@@ -53,6 +54,9 @@ pub struct EcsDeployed {
     pub url: String,
     /// The load balancer, when the URL names the service's domain.
     pub via: Option<crate::smoke::Via>,
+    /// Whether a blue/green, canary or linear deployment runs `[gate]` (`up`), or only the smoke
+    /// test (`rollback`, which asks for an older revision on purpose).
+    pub gated: bool,
 }
 
 /// AWS ECS Fargate behind a load balancer. AWS is reached through the command's [`Ctx`].
@@ -130,6 +134,18 @@ impl Target for Ecs {
             project: project.to_string(),
             dry_run: false,
         };
+        // Behind a production rule (blue/green, canary, linear), the serving tasks may be in
+        // either target group: the watch counts the one production traffic goes to.
+        let serving_group = match service::describe(&ecs, &deployed.spec.cluster, project)
+            .await?
+            .as_ref()
+            .and_then(|s| s.load_balancers().first())
+            .and_then(|lb| lb.advanced_configuration())
+            .and_then(|a| a.production_listener_rule())
+        {
+            Some(rule) => load_balancer::rules::production_target_group(&elb, rule).await?,
+            None => None,
+        };
         let watch = watcher::Watch {
             ecs: &ecs,
             elb: &elb,
@@ -140,18 +156,22 @@ impl Target for Ecs {
                 .deployment_id
                 .as_deref()
                 .unwrap_or_default(),
-            target_group_arn: &deployed.spec.target_group_arn,
+            target_group_arn: serving_group
+                .as_deref()
+                .unwrap_or(&deployed.spec.target_group_arn),
             timeout: flags.timeout,
             poll: crate::aws::poll::interval(),
         };
         verify::Verify {
             ecs: &ecs,
+            elb: &elb,
             cv: &cv,
             spec: &deployed.spec,
             watch,
             deployed: &deployed.deployed,
             url: &deployed.url,
             via: deployed.via.as_ref(),
+            gated: deployed.gated,
             config: &ctx.config,
             flags,
         }

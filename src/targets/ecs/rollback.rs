@@ -165,7 +165,7 @@ pub async fn apply(
     ctx: &Ctx<'_>,
     chosen: Chosen,
     mut report: RollbackReport,
-    _flags: &DeployArgs,
+    flags: &DeployArgs,
 ) -> anyhow::Result<Applied<EcsDeployed, RollbackReport>> {
     let ecs = ctx.aws().await?.ecs();
     let project = ctx.project().to_string();
@@ -184,6 +184,44 @@ pub async fn apply(
         }
     };
     let spec = chosen.shape.spec(&project, &td);
+    // During a blue/green, canary or linear deployment's traffic shift or bake, the revision
+    // asked for may still run beside the new one: moving traffic back is the whole rollback.
+    if let Some(arn) =
+        super::traffic_shift::still_running_beside(&ecs, &project, &project, &td).await?
+    {
+        ctx.printer.info(format!(
+            "{} still runs beside the new revision (the deployment's bake): moving production traffic back to it",
+            short_task_definition(&td)
+        ));
+        let took = super::traffic_shift::roll_back(
+            &ecs,
+            &arn,
+            flags.timeout,
+            crate::aws::poll::interval(),
+        )
+        .await?;
+        ctx.printer.info(format!(
+            "ECS moved production traffic back in {}",
+            super::watcher::human_duration(took)
+        ));
+        if let RollbackOn::Ecs(e) = &mut report.on {
+            e.task_definition = td;
+        }
+        let url = report.url.clone().unwrap_or_default();
+        return Ok(Applied {
+            deployed: EcsDeployed {
+                spec,
+                deployed: service::Deployed {
+                    deployment_id: None,
+                    previous_task_definition: None,
+                },
+                url,
+                via: chosen.via,
+                gated: false,
+            },
+            report,
+        });
+    }
     let deployed = service::ensure(&ecs, &cv, &spec, Some(chosen.service), &mut changes).await?;
     for c in &changes {
         ctx.printer.info(format!("  {c}"));
@@ -199,6 +237,7 @@ pub async fn apply(
             deployed,
             url,
             via: chosen.via,
+            gated: false,
         },
         report,
     })

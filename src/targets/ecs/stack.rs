@@ -107,6 +107,7 @@ pub async fn ensure(
         health_check_path: &config.service.health_check_path,
         certificate,
         health: config.service.health,
+        strategy: config.deploy.strategy,
     };
     let groups = security::ensure(
         &ec2,
@@ -155,6 +156,7 @@ pub async fn ensure(
         &config.model.bucket,
         model::prefix_of(&config.model.path),
         &secrets,
+        config.deploy.strategy.shifts_traffic(),
         changes,
     )
     .await?;

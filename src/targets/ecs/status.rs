@@ -8,7 +8,7 @@ use super::releases;
 use super::service::{self, RunningShape};
 use super::watcher::{judge, Verdict, Watch};
 use crate::config::{Config, TargetKind};
-use crate::reports::status::{EcsStatus, State, StatusOn, StatusReport, Targets};
+use crate::reports::status::{EcsStatus, ShiftStatus, State, StatusOn, StatusReport, Targets};
 
 /// How many of the service's events the report carries.
 const EVENTS: usize = 5;
@@ -28,13 +28,20 @@ pub async fn look(
     let shape = RunningShape::of(&svc)?;
     let serving = svc.task_definition().unwrap_or_default().to_string();
     let primary_id = service::primary(&svc).unwrap_or_default();
+    let shift = shift_status(ecs, elb, &svc, project).await?;
+    // Behind a production rule the serving tasks may be in either group: look at the one
+    // production traffic goes to.
+    let serving_group = shift
+        .as_ref()
+        .and_then(|(_, group)| group.clone())
+        .unwrap_or_else(|| shape.target_group_arn.clone());
     let watch = Watch {
         ecs,
         elb,
         cluster: project,
         service: project,
         deployment_id: &primary_id,
-        target_group_arn: &shape.target_group_arn,
+        target_group_arn: &serving_group,
         timeout: Duration::ZERO,
         poll: crate::aws::poll::interval(),
     };
@@ -95,8 +102,118 @@ pub async fn look(
             },
             stopped_tasks: snapshot.stopped.iter().take(3).cloned().collect(),
             events,
+            shift: shift.map(|(s, _)| Box::new(s)),
         }),
     })
+}
+
+/// A traffic-shifting service's split and newest deployment, with the target group production
+/// traffic favours; None for a rolling service.
+async fn shift_status(
+    ecs: &aws_sdk_ecs::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    svc: &aws_sdk_ecs::types::Service,
+    project: &str,
+) -> anyhow::Result<Option<(ShiftStatus, Option<String>)>> {
+    let strategy = svc
+        .deployment_configuration()
+        .and_then(|c| c.strategy())
+        .map(|s| s.as_str().to_string());
+    let rule = svc
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.advanced_configuration())
+        .and_then(|a| a.production_listener_rule());
+    let (Some(strategy), Some(rule)) = (strategy.filter(|s| s != "ROLLING"), rule) else {
+        return Ok(None);
+    };
+    let weights = load_balancer::rules::weights(elb, rule).await?;
+    let total: i32 = weights.iter().map(|(_, w)| *w).sum();
+    let traffic = weights
+        .iter()
+        .map(|(tg, w)| {
+            let name = tg.split('/').nth(1).unwrap_or(tg).to_string();
+            let share = if total > 0 {
+                f64::from(*w) * 100.0 / f64::from(total)
+            } else {
+                0.0
+            };
+            (name, share)
+        })
+        .collect();
+    let favoured = weights
+        .iter()
+        .filter(|(_, w)| *w > 0)
+        .max_by_key(|(_, w)| *w)
+        .map(|(tg, _)| tg.clone());
+    let (stage, bake_left_seconds) = newest_in_progress(ecs, project, svc).await?;
+    Ok(Some((
+        ShiftStatus {
+            strategy,
+            traffic,
+            stage,
+            bake_left_seconds,
+        },
+        favoured,
+    )))
+}
+
+/// The newest service deployment's stage while it is in progress, and the bake time left while
+/// it bakes (from when it entered the stage, ECS's updatedAt).
+async fn newest_in_progress(
+    ecs: &aws_sdk_ecs::Client,
+    project: &str,
+    svc: &aws_sdk_ecs::types::Service,
+) -> anyhow::Result<(Option<String>, Option<u64>)> {
+    use aws_sdk_ecs::types::{ServiceDeploymentLifecycleStage, ServiceDeploymentStatus};
+    let listed = ecs
+        .list_service_deployments()
+        .cluster(project)
+        .service(project)
+        .status(ServiceDeploymentStatus::InProgress)
+        .send()
+        .await
+        .map_err(|e| crate::aws::call_error("ecs:ListServiceDeployments", e))?;
+    let Some(arn) = listed
+        .service_deployments()
+        .first()
+        .and_then(|d| d.service_deployment_arn())
+    else {
+        return Ok((None, None));
+    };
+    let described = ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| crate::aws::call_error("ecs:DescribeServiceDeployments", e))?;
+    let Some(d) = described.service_deployments().first() else {
+        return Ok((None, None));
+    };
+    let stage = d.lifecycle_stage().cloned();
+    let left = match (&stage, d.updated_at()) {
+        (Some(ServiceDeploymentLifecycleStage::BakeTime), Some(since)) => {
+            let minutes = svc
+                .deployment_configuration()
+                .and_then(|c| c.bake_time_in_minutes())
+                .unwrap_or(0);
+            let bake = crate::aws::clock::scaled(Duration::from_secs(
+                u64::try_from(minutes).unwrap_or(0) * 60,
+            ));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let elapsed = (now - since.as_secs_f64()).max(0.0);
+            // Whole seconds, at least 0.
+            Some((bake.as_secs_f64() - elapsed).max(0.0).ceil() as u64)
+        }
+        _ => None,
+    };
+    Ok((
+        stage.map(|s| super::traffic_shift::describe_stage(&s)),
+        left,
+    ))
 }
 
 /// The `model_path` the app's readiness answer names, when it answers with JSON that does (the

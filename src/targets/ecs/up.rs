@@ -250,7 +250,16 @@ pub async fn converge(
         cluster: cv.text(&cluster, "cluster")?,
         task_definition_arn: cv.text(&td, "task definition")?,
         desired_count: config.service.desired_count,
-        target_group_arn: cv.text(&lb.target_group_arn, "target group")?,
+        // A traffic-shifting service names its two groups; ECS knows which serves. A rolling one
+        // deploys where production traffic goes (the other group after a blue/green deploy).
+        target_group_arn: cv.text(
+            if config.deploy.strategy.shifts_traffic() {
+                &lb.target_group_arn
+            } else {
+                &lb.serving_target_group
+            },
+            "target group",
+        )?,
         container_name: project.clone(),
         container_port: config.service.port,
         subnets: net
@@ -263,6 +272,7 @@ pub async fn converge(
             .collect(),
         force: deploy.force,
         grace_period: i32::try_from(config.service.health.model_load_time).ok(),
+        rollout: Some(rollout(config, &cv, &lb, &roles, deploy.flags.timeout)?),
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
     let dns_name = lb.dns_name.to_string();
@@ -275,6 +285,7 @@ pub async fn converge(
         model_version: deploy.version.map(str::to_string),
         model_path: deploy.model.path.clone(),
         smoke: Vec::new(),
+        gate: None,
         changes,
         on: UpOn::Ecs(EcsUp {
             task_definition: service_spec.task_definition_arn.clone(),
@@ -296,8 +307,35 @@ pub async fn converge(
             deployed,
             url,
             via: load_balancer::via(&dns_name, domain),
+            gated: true,
         },
     ))
+}
+
+/// The deployment settings `[deploy]` asks for, with the resources the stack made for them.
+fn rollout(
+    config: &Config,
+    cv: &super::Converge,
+    lb: &load_balancer::LoadBalancer,
+    roles: &iam::Roles,
+    timeout: std::time::Duration,
+) -> anyhow::Result<service::Rollout> {
+    let shift = match (&lb.shift, &roles.infrastructure_arn) {
+        (Some(shift), Some(role)) => Some(service::ShiftResources {
+            alternate_target_group_arn: cv
+                .text(&shift.alternate_target_group_arn, "alternate target group")?,
+            production_rule_arn: cv.text(&shift.production_rule, "production listener rule")?,
+            test_rule_arn: cv.text(&shift.test_rule, "test listener rule")?,
+            role_arn: cv.text(role, "load balancer infrastructure role")?,
+        }),
+        _ => None,
+    };
+    Ok(service::Rollout {
+        strategy: config.deploy.strategy,
+        bake_minutes: config.deploy.bake_minutes,
+        shift,
+        hook_timeout_minutes: i32::try_from(timeout.as_secs().div_ceil(60)).unwrap_or(i32::MAX),
+    })
 }
 
 /// Builds and pushes the image while the stack that does not need it is made, as Terraform

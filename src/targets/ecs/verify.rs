@@ -1,6 +1,8 @@
 //! After a deployment is opened on ECS, by `up` or `rollback`: watch it to its end, smoke-test the
 //! service through its load balancer, and when the smoke test fails redeploy the revision that
-//! served before. Success is reported only when all of it passed.
+//! served before. A blue/green, canary or linear deployment is seen through by
+//! [`super::traffic_shift`] instead, which tests the new revision before production traffic
+//! reaches it. Success is reported only when all of it passed.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
 /// A deployment to see through.
 pub struct Verify<'a> {
     pub ecs: &'a aws_sdk_ecs::Client,
+    pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
     pub cv: &'a Converge,
     /// The service as it was deployed; a rollback after a failed smoke test reuses it.
     pub spec: &'a ServiceSpec,
@@ -29,6 +32,8 @@ pub struct Verify<'a> {
     pub url: &'a str,
     /// The load balancer, when the URL names the service's domain.
     pub via: Option<&'a smoke::Via>,
+    /// Whether a traffic-shifting deployment runs `[gate]`.
+    pub gated: bool,
     /// `service.ready_path` and `[smoke]`.
     pub config: &'a Config,
     /// `--timeout` and `--no-rollback`.
@@ -41,6 +46,9 @@ impl Verify<'_> {
     pub async fn run(&self, printer: &Printer) -> anyhow::Result<Verified> {
         let mut waited = Duration::ZERO;
         let healthy_targets = match &self.deployed.deployment_id {
+            Some(_) if self.shifting().await?.is_some() => {
+                return self.run_shift(printer).await;
+            }
             Some(id) => {
                 printer.info(format!(
                     "Watching deployment {id} (timeout {})",
@@ -81,9 +89,119 @@ impl Verify<'_> {
             Ok(smoke) => Ok(Verified {
                 healthy_targets: Some(healthy_targets),
                 smoke,
+                gate: None,
             }),
             Err(failed) => Err(self.undo(failed, printer).await),
         }
+    }
+
+    /// The service's production listener rule, when ECS shifts its traffic (blue/green, canary,
+    /// linear); None for a rolling service.
+    async fn shifting(&self) -> anyhow::Result<Option<String>> {
+        let Some(service) =
+            service::describe(self.ecs, &self.spec.cluster, &self.cv.project).await?
+        else {
+            return Ok(None);
+        };
+        let strategy = service
+            .deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str().to_string());
+        if matches!(strategy.as_deref(), None | Some("ROLLING")) {
+            return Ok(None);
+        }
+        Ok(service
+            .load_balancers()
+            .first()
+            .and_then(|lb| lb.advanced_configuration())
+            .and_then(|a| a.production_listener_rule())
+            .map(str::to_string))
+    }
+
+    /// A traffic-shifting deployment: tested through the test route before production moves,
+    /// then smoke-tested through production once ECS says it succeeded. ECS has rolled back
+    /// whatever failed before that; nothing is redeployed here.
+    async fn run_shift(&self, printer: &Printer) -> anyhow::Result<Verified> {
+        let project = &self.cv.project;
+        let token = super::load_balancer::rules::test_token(self.elb, project)
+            .await?
+            .ok_or_else(|| {
+                exit::error(
+                    ExitStatus::Environment,
+                    format!("the load balancer {project} has no test listener rule (header {}); run `mldeploy up` to make it", super::load_balancer::rules::TEST_HEADER),
+                )
+            })?;
+        let new = self.spec.task_definition_arn.as_str();
+        let previous = self.deployed.previous_task_definition.as_deref();
+        let model_changed = match previous {
+            Some(previous) => {
+                super::task_definition::model_path(self.ecs, previous).await?
+                    != super::task_definition::model_path(self.ecs, new).await?
+            }
+            None => true,
+        };
+        printer.info(format!(
+            "Watching {} deployment of {} (timeout {})",
+            self.config.deploy.strategy.name(),
+            service::short_task_definition(new),
+            human_duration(self.flags.timeout)
+        ));
+        let shifted = super::traffic_shift::ShiftWatch {
+            ecs: self.ecs,
+            cluster: &self.spec.cluster,
+            service: project,
+            task_definition: new,
+            previous,
+            url: self.url,
+            via: self.via,
+            test_token: &token,
+            config: self.config,
+            gate: self.config.gate.as_ref().filter(|_| self.gated),
+            model_changed,
+            timeout: self.flags.timeout,
+            poll: self.watch.poll,
+        }
+        .run(printer)
+        .await?;
+        printer.info(format!(
+            "Deployment of {} completed in {}",
+            service::short_task_definition(new),
+            human_duration(shifted.waited)
+        ));
+        let production = match self.shifting().await? {
+            Some(rule) => {
+                super::load_balancer::rules::production_target_group(self.elb, &rule).await?
+            }
+            None => None,
+        };
+        let snap = Watch {
+            target_group_arn: production.as_deref().unwrap_or(self.watch.target_group_arn),
+            ..self.watch
+        }
+        .snapshot()
+        .await?;
+        let deadline = self
+            .flags
+            .timeout
+            .saturating_sub(shifted.waited)
+            .max(SMOKE_MIN_DEADLINE);
+        let (ready, configured) = (&self.config.service.ready_path, self.config.smoke.as_ref());
+        let smoke = smoke::run(self.url, self.via, ready, configured, deadline, printer)
+            .await
+            .map_err(|failed| {
+                failed.context(exit::Classified {
+                    status: ExitStatus::Failed,
+                    message: format!(
+                        "{} passed its checks through the test route but fails its smoke test through production; run `mldeploy rollback` to serve the revision before",
+                        service::short_task_definition(new)
+                    ),
+                })
+            })?;
+        Ok(Verified {
+            healthy_targets: Some(snap.healthy_targets),
+            smoke,
+            gate: shifted.gate,
+        })
     }
 
     /// After a failed smoke test: redeploy the revision that served before, when this run

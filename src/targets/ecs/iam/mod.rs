@@ -3,7 +3,10 @@
 //! names, those only (narrower than AWS's managed AmazonECSTaskExecutionRolePolicy, which allows
 //! every repository and log group). `<name>-task`
 //! is what the container runs as: it reads objects under the model prefix of the model bucket,
-//! and nothing else.
+//! and nothing else. With a blue/green, canary or linear deployment, `<name>-lb-infrastructure`
+//! is what ECS assumes to shift traffic: the actions of AWS's
+//! AmazonECSInfrastructureRolePolicyForLoadBalancers for Application Load Balancers, on this
+//! project's load balancer, target groups and rules only.
 
 use aws_sdk_iam::types::Role;
 use aws_sdk_iam::Client;
@@ -18,11 +21,18 @@ use crate::targets::{Action, Change};
 
 pub const EXECUTION_POLICY_NAME: &str = "mldeploy-pull-and-log";
 pub const MODEL_POLICY_NAME: &str = "mldeploy-model-read";
+pub const INFRASTRUCTURE_POLICY_NAME: &str = "mldeploy-shift-traffic";
+
+/// Who assumes the task roles, and who assumes the infrastructure role.
+const TASKS: &str = "ecs-tasks.amazonaws.com";
+const ECS: &str = "ecs.amazonaws.com";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roles {
     pub execution_arn: Id,
     pub task_arn: Id,
+    /// `<name>-lb-infrastructure`, with a traffic-shifting strategy.
+    pub infrastructure_arn: Option<Id>,
     /// When this run created a role or changed its trust or policy: IAM makes such a change
     /// usable only a while later (see [`IAM_SETTLE`]).
     pub changed_at: Option<std::time::Instant>,
@@ -42,14 +52,60 @@ pub fn task_role_name(project: &str) -> String {
     format!("{project}-task")
 }
 
-fn trust_policy() -> Value {
+pub fn infrastructure_role_name(project: &str) -> String {
+    format!("{project}-lb-infrastructure")
+}
+
+fn trust_policy(service: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Principal": {"Service": service},
             "Action": "sts:AssumeRole"
         }]
+    })
+}
+
+/// What ECS does to the load balancer in a blue/green, canary or linear deployment: the ALB
+/// statements of AmazonECSInfrastructureRolePolicyForLoadBalancers (same Sids and actions:
+/// https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonECSInfrastructureRolePolicyForLoadBalancers.html),
+/// on the project's load balancer, its two target groups and its rules instead of every one.
+pub fn infrastructure_policy(region: &str, project: &str, alternate_group: &str) -> Value {
+    let elb = |resource: String| format!("arn:aws:elasticloadbalancing:{region}:*:{resource}");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ELBReadOperations",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth"
+                ],
+                "Resource": "*"
+            },
+            {
+                "Sid": "TargetGroupOperations",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                "Resource": [elb(format!("targetgroup/{project}/*")), elb(format!("targetgroup/{alternate_group}/*"))]
+            },
+            {
+                "Sid": "ALBModifyListeners",
+                "Effect": "Allow",
+                "Action": "elasticloadbalancing:ModifyListener",
+                "Resource": [elb(format!("listener/app/{project}/*/*"))]
+            },
+            {
+                "Sid": "ALBModifyRules",
+                "Effect": "Allow",
+                "Action": "elasticloadbalancing:ModifyRule",
+                "Resource": [elb(format!("listener-rule/app/{project}/*/*/*"))]
+            }
+        ]
     })
 }
 
@@ -165,6 +221,7 @@ fn decode_policy(text: &str) -> Option<Value> {
     serde_json::from_str(&decoded).ok()
 }
 
+#[allow(clippy::too_many_arguments)] // what the three roles' policies are made of, one each
 pub async fn ensure(
     iam: &Client,
     cv: &Converge,
@@ -172,6 +229,7 @@ pub async fn ensure(
     bucket: &str,
     model_prefix: &str,
     secrets: &[SecretResource],
+    shifts_traffic: bool,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Roles> {
     let project = cv.project.as_str();
@@ -185,6 +243,7 @@ pub async fn ensure(
         policy_name: EXECUTION_POLICY_NAME,
         policy: execution_policy(region, project, secrets),
         grants: pulls,
+        trusted: TASKS,
     };
     let task = Wanted {
         name: task_role_name(project),
@@ -192,13 +251,33 @@ pub async fn ensure(
         policy_name: MODEL_POLICY_NAME,
         policy: model_read_policy(bucket, model_prefix),
         grants: format!("read s3://{bucket}/{model_prefix}*"),
+        trusted: TASKS,
     };
     let (execution_arn, execution_changed) = ensure_role(iam, cv, &execution, changes).await?;
     let (task_arn, task_changed) = ensure_role(iam, cv, &task, changes).await?;
+    let (infrastructure_arn, infrastructure_changed) = if shifts_traffic {
+        let alternate = super::load_balancer::alternate_target_group_name(project);
+        let infrastructure = Wanted {
+            name: infrastructure_role_name(project),
+            description: "mldeploy: ECS shifts traffic between the two target groups",
+            policy_name: INFRASTRUCTURE_POLICY_NAME,
+            policy: infrastructure_policy(region, project, &alternate),
+            grants: format!(
+                "ECS shifts {project}'s listener rules between {project} and {alternate}"
+            ),
+            trusted: ECS,
+        };
+        let (arn, changed) = ensure_role(iam, cv, &infrastructure, changes).await?;
+        (Some(arn), changed)
+    } else {
+        (None, false)
+    };
     Ok(Roles {
         execution_arn,
         task_arn,
-        changed_at: (execution_changed || task_changed).then(std::time::Instant::now),
+        infrastructure_arn,
+        changed_at: (execution_changed || task_changed || infrastructure_changed)
+            .then(std::time::Instant::now),
     })
 }
 
@@ -211,6 +290,8 @@ pub struct Wanted {
     pub policy: Value,
     /// What the policy grants, in words, for the plan.
     pub grants: String,
+    /// The service that assumes the role.
+    pub trusted: &'static str,
 }
 
 /// What one role needs.
@@ -280,15 +361,15 @@ pub fn plan_role(
             .assume_role_policy_document()
             .and_then(decode_policy)
             .as_ref()
-            != Some(&trust_policy()),
+            != Some(&trust_policy(wanted.trusted)),
         put_policy: policy != Some(&wanted.policy),
     };
     let mut what = Vec::new();
     if step.set_trust {
-        what.push("trust ecs-tasks.amazonaws.com only");
+        what.push(format!("trust {} only", wanted.trusted));
     }
     if step.put_policy {
-        what.push(wanted.grants.as_str());
+        what.push(wanted.grants.clone());
     }
     let found = Id::Known(role.arn.clone());
     Ok(if what.is_empty() {
@@ -309,7 +390,7 @@ async fn apply_role(
     step: RoleStep,
 ) -> anyhow::Result<Option<Id>> {
     let name = wanted.name.as_str();
-    let trust = trust_policy().to_string();
+    let trust = trust_policy(wanted.trusted).to_string();
     let mut created = None;
     if step.create {
         let arn = iam

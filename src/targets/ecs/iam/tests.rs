@@ -74,6 +74,7 @@ fn wanted() -> Wanted {
         policy_name: MODEL_POLICY_NAME,
         policy: model_read_policy("b", "m/"),
         grants: "read s3://b/m/*".into(),
+        trusted: TASKS,
     }
 }
 
@@ -103,7 +104,7 @@ fn a_role_is_created_kept_or_has_its_trust_and_policy_put_back() {
     assert_eq!(new.found, Id::AfterApply);
     assert_eq!(new.changes[0].action, Action::Create);
 
-    let trusted = role(true, &trust_policy());
+    let trusted = role(true, &trust_policy(TASKS));
     let kept = plan_role("p", &wanted(), Some(&trusted), Some(&wanted().policy)).unwrap();
     assert_eq!(kept.step, None);
     assert_eq!(kept.found.known(), Some("arn:aws:iam::1:role/p-task"));
@@ -123,7 +124,7 @@ fn a_role_is_created_kept_or_has_its_trust_and_policy_put_back() {
         Some("trust ecs-tasks.amazonaws.com only, read s3://b/m/*")
     );
 
-    let foreign = role(false, &trust_policy());
+    let foreign = role(false, &trust_policy(TASKS));
     assert!(plan_role("p", &wanted(), Some(&foreign), None).is_err());
 }
 

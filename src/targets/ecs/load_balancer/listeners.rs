@@ -198,6 +198,7 @@ mod tests {
             health_check_path: "/health",
             certificate: certificate.map(|c| Id::Known(c.to_string())),
             health: crate::config::Health::default(),
+            strategy: crate::config::Strategy::Rolling,
         }
     }
 

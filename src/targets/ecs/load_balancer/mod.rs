@@ -17,6 +17,7 @@ use crate::targets::Change;
 
 mod alb;
 mod listeners;
+pub mod rules;
 mod target_group;
 
 /// What the service is attached to, and where users reach it.
@@ -28,6 +29,11 @@ pub struct LoadBalancer {
     /// The hosted zone Route 53 knows the load balancer by (for an alias to it).
     pub canonical_zone_id: Id,
     pub target_group_arn: Id,
+    /// The target group production traffic goes to now (see [`rules::serving_target_group`]).
+    pub serving_target_group: Id,
+    /// The alternate target group and the listener rules ECS shifts traffic with, for a
+    /// blue/green, canary or linear deployment.
+    pub shift: Option<rules::Shift>,
 }
 
 /// What the load balancer needs to know about the service.
@@ -40,6 +46,8 @@ pub struct Listening<'a> {
     pub certificate: Option<Id>,
     /// The health check and draining the target group keeps.
     pub health: crate::config::Health,
+    /// With a traffic-shifting strategy: a second target group and the two listener rules.
+    pub strategy: crate::config::Strategy,
 }
 
 impl Listening<'_> {
@@ -203,28 +211,21 @@ pub async fn ensure(
         })
         .await?;
 
-    let found = with_ownership(elb, name, find_target_group(elb, name).await?, |tg| {
-        tg.target_group_arn()
-    })
-    .await?;
-    let delay = match &found {
-        Some((tg, true)) => {
-            target_group::deregistration_delay(elb, tg.target_group_arn().unwrap_or_default())
-                .await?
-        }
-        _ => None,
+    let target_group_arn = ensure_target_group(elb, cv, name, network, listening, changes).await?;
+    let alternate = match listening.strategy.shifts_traffic() {
+        true => Some(
+            ensure_target_group(
+                elb,
+                cv,
+                &alternate_target_group_name(name),
+                network,
+                listening,
+                changes,
+            )
+            .await?,
+        ),
+        false => None,
     };
-    let planned = target_group::plan(
-        name,
-        found.as_ref().map(|(tg, o)| (tg, *o, delay)),
-        &network.vpc_id,
-        listening,
-    )?;
-    let target_group_arn = cv
-        .carry_out(planned, changes, |step| {
-            target_group::apply(elb, name, &network.vpc_id, listening, step)
-        })
-        .await?;
 
     let existing = match arn.known() {
         Some(arn) => listeners(elb, arn).await?,
@@ -236,12 +237,80 @@ pub async fn ensure(
         })
         .await?;
     }
+    // Where production traffic goes now: the production rule's favourite once a blue/green,
+    // canary or linear deployment made the rule (it alternates between the two groups), else
+    // the target group. A rolling service keeps deploying there after a switch from blue/green.
+    let serving_target_group = match arn.known() {
+        Some(lb) => rules::serving_target_group(elb, lb, listening)
+            .await?
+            .map(Id::Known)
+            .unwrap_or_else(|| target_group_arn.clone()),
+        None => target_group_arn.clone(),
+    };
+    let shift = match alternate {
+        Some(alternate) => Some(
+            rules::ensure(
+                elb,
+                cv,
+                &arn,
+                &target_group_arn,
+                alternate,
+                listening,
+                changes,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     Ok(LoadBalancer {
         arn,
         dns_name,
         canonical_zone_id,
         target_group_arn,
+        serving_target_group,
+        shift,
     })
+}
+
+/// The alternate target group of a blue/green, canary or linear deployment: `<name>-alt`, within
+/// ELB's 32 characters.
+pub fn alternate_target_group_name(project: &str) -> String {
+    let base: String = project.chars().take(28).collect();
+    format!("{}-alt", base.trim_end_matches('-'))
+}
+
+/// Finds the target group `name` and converges it.
+async fn ensure_target_group(
+    elb: &Client,
+    cv: &Converge,
+    name: &str,
+    network: &Network,
+    listening: &Listening<'_>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Id> {
+    let project = cv.project.as_str();
+    let found = with_ownership(elb, project, find_target_group(elb, name).await?, |tg| {
+        tg.target_group_arn()
+    })
+    .await?;
+    let delay = match &found {
+        Some((tg, true)) => {
+            target_group::deregistration_delay(elb, tg.target_group_arn().unwrap_or_default())
+                .await?
+        }
+        _ => None,
+    };
+    let planned = target_group::plan(
+        project,
+        name,
+        found.as_ref().map(|(tg, o)| (tg, *o, delay)),
+        &network.vpc_id,
+        listening,
+    )?;
+    cv.carry_out(planned, changes, |step| {
+        target_group::apply(elb, project, name, &network.vpc_id, listening, step)
+    })
+    .await
 }
 
 pub async fn delete_listener(elb: &Client, arn: &str) -> anyhow::Result<()> {

@@ -1,4 +1,5 @@
-//! The target group `<name>`: ip targets on the container port, health-checked on
+//! The target group `<name>` (and, for blue/green, canary and linear deployments, its alternate
+//! `<name>-alt`): ip targets on the container port, health-checked on
 //! `service.health_check_path` at `[service]`'s interval and thresholds, draining deregistered
 //! targets for `service.deregistration_delay`.
 
@@ -96,6 +97,7 @@ fn drift(tg: &TargetGroup, delay: Option<u32>, path: &str, health: &Health) -> V
 /// deregistration delay), what it needs. A port, VPC or target type that differs cannot change
 /// in place, and is refused.
 pub fn plan(
+    project: &str,
     name: &str,
     found: Option<(&TargetGroup, bool, Option<u32>)>,
     vpc: &Id,
@@ -117,7 +119,7 @@ pub fn plan(
         ));
     };
     if !ours {
-        return Err(not_ours("target group", name, name));
+        return Err(not_ours("target group", name, project));
     }
     if tg.port() != Some(port)
         || tg.vpc_id() != vpc.known()
@@ -169,6 +171,7 @@ async fn set_deregistration_delay(elb: &Client, arn: &str, health: &Health) -> a
 
 pub async fn apply(
     elb: &Client,
+    project: &str,
     name: &str,
     vpc: &Id,
     listening: &Listening<'_>,
@@ -204,7 +207,7 @@ pub async fn apply(
                 .healthy_threshold_count(to_i32(health.healthy_threshold))
                 .unhealthy_threshold_count(to_i32(health.unhealthy_threshold))
                 .matcher(Matcher::builder().http_code("200").build())
-                .tags(tags::elbv2(name))
+                .tags(tags::elbv2(project))
                 .send()
                 .await
                 .map_err(|e| call_error("elasticloadbalancing:CreateTargetGroup", e))?;

@@ -1,12 +1,11 @@
 //! The Fargate service `<name>`: behind the target group, in the project's subnets with the tasks'
-//! security group, the deployment circuit breaker with rollback on, rolling update 100/200.
-//! UpdateService is called only when the task definition, the desired count, the subnets or
-//! security groups, or `--force` ask for it, and the id of the deployment this run opened is
-//! handed to the rollout watcher.
+//! security group, deployed as `[deploy]` says (`rollout`). UpdateService is called only when
+//! the task definition, the desired count, the subnets or security groups, the deployment
+//! settings, or `--force` ask for it, and the id of the deployment this run opened is handed to
+//! the rollout watcher.
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LaunchType, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service,
+    AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration, PropagateTags, Service,
 };
 use aws_sdk_ecs::Client;
 
@@ -16,6 +15,9 @@ use super::{Converge, Planned};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
+
+pub mod rollout;
+pub use rollout::{Rollout, ShiftResources};
 
 /// Where and how the service runs.
 #[derive(Debug, Clone)]
@@ -34,6 +36,9 @@ pub struct ServiceSpec {
     /// How long ECS ignores a new task's failed load-balancer health checks (the model's load
     /// time); None keeps the service's.
     pub grace_period: Option<i32>,
+    /// How ECS deploys; None keeps the service's settings and load balancer as they are (a
+    /// rollback changes the revision only).
+    pub rollout: Option<Rollout>,
 }
 
 /// What `ensure` did to the service.
@@ -43,19 +48,6 @@ pub struct Deployed {
     pub deployment_id: Option<String>,
     /// The task definition serving before this run; None for a new service.
     pub previous_task_definition: Option<String>,
-}
-
-pub fn deployment_configuration() -> DeploymentConfiguration {
-    DeploymentConfiguration::builder()
-        .deployment_circuit_breaker(
-            DeploymentCircuitBreaker::builder()
-                .enable(true)
-                .rollback(true)
-                .build(),
-        )
-        .minimum_healthy_percent(100)
-        .maximum_percent(200)
-        .build()
 }
 
 /// The service as ECS has it, if it is ACTIVE.
@@ -156,6 +148,7 @@ impl RunningShape {
             security_groups: self.security_groups.clone(),
             force: false,
             grace_period: None,
+            rollout: None,
         }
     }
 }
@@ -243,6 +236,13 @@ pub fn plan(
             ));
         }
     }
+    if let Some(drift) = spec
+        .rollout
+        .as_ref()
+        .and_then(|r| rollout::drift(&service, r))
+    {
+        why.push(drift);
+    }
     if spec.force {
         why.push("forced new deployment".to_string());
     }
@@ -287,15 +287,11 @@ async fn apply(
                 .task_definition(&spec.task_definition_arn)
                 .desired_count(desired)
                 .launch_type(LaunchType::Fargate)
-                .load_balancers(
-                    EcsLoadBalancer::builder()
-                        .target_group_arn(&spec.target_group_arn)
-                        .container_name(&spec.container_name)
-                        .container_port(i32::from(spec.container_port))
-                        .build(),
-                )
+                .load_balancers(load_balancer(spec))
                 .network_configuration(network_configuration(spec)?)
-                .deployment_configuration(deployment_configuration())
+                .deployment_configuration(rollout::deployment_configuration(
+                    spec.rollout.as_ref().unwrap_or(&Rollout::rolling()),
+                ))
                 .set_health_check_grace_period_seconds(spec.grace_period)
                 .propagate_tags(PropagateTags::TaskDefinition)
                 .tags(tags::ecs(name))
@@ -317,7 +313,8 @@ async fn apply(
         .force_new_deployment(spec.force)
         .set_health_check_grace_period_seconds(spec.grace_period)
         .network_configuration(network_configuration(spec)?)
-        .deployment_configuration(deployment_configuration())
+        .set_deployment_configuration(spec.rollout.as_ref().map(rollout::deployment_configuration))
+        .set_load_balancers(spec.rollout.as_ref().map(|_| vec![load_balancer(spec)]))
         .send()
         .await
         .map_err(|e| call_error("ecs:UpdateService", e))?;
@@ -328,6 +325,15 @@ async fn apply(
         deployment_id,
         previous_task_definition: Some(serving),
     }))
+}
+
+fn load_balancer(spec: &ServiceSpec) -> aws_sdk_ecs::types::LoadBalancer {
+    rollout::load_balancer(
+        &spec.target_group_arn,
+        &spec.container_name,
+        spec.container_port,
+        spec.rollout.as_ref().and_then(|r| r.shift.as_ref()),
+    )
 }
 
 /// How the service's subnets or security groups differ from the spec, in words.

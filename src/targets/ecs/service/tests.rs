@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn the_breaker_rolls_back_and_the_update_is_100_200() {
-    let c = deployment_configuration();
+    let c = rollout::deployment_configuration(&Rollout::rolling());
     let breaker = c.deployment_circuit_breaker().unwrap();
     assert!(breaker.enable() && breaker.rollback());
     assert_eq!(
@@ -32,6 +32,7 @@ fn spec(task_definition: &str) -> ServiceSpec {
         security_groups: vec!["sg-1".into()],
         force: false,
         grace_period: Some(60),
+        rollout: Some(Rollout::rolling()),
     }
 }
 

@@ -395,6 +395,22 @@ async fn register(
     Ok(Some(Id::Known(arn)))
 }
 
+/// The `MODEL_PATH` a registered revision runs.
+pub async fn model_path(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<Option<String>> {
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:DescribeTaskDefinition", e))?
+        .task_definition;
+    Ok(td.and_then(|td| {
+        TaskSpec::from_registered(&td)
+            .env("MODEL_PATH")
+            .map(str::to_string)
+    }))
+}
+
 pub async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<()> {
     ecs.deregister_task_definition()
         .task_definition(arn)

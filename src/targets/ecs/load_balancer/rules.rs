@@ -1,0 +1,415 @@
+//! The two listener rules of a blue/green, canary or linear deployment, on the listener that
+//! forwards (HTTPS:443 with a certificate, else HTTP:80), as ECS's guide asks for them
+//! (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html):
+//!
+//! - the production rule (every path) forwards to both target groups; ECS moves its weights;
+//! - the test rule forwards requests that carry the header `X-Mldeploy-Test` with this stack's
+//!   own random value to the new revision while it is tested. The value is made when the rule is
+//!   created and read back from the rule; nothing without it (no one without the AWS access to
+//!   read the rule) reaches the new revision early, and no port is opened.
+//!
+//! mldeploy creates the rules forwarding to `<name>` and never changes their actions after: ECS
+//! owns the weights.
+
+use std::hash::{BuildHasher, Hasher};
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action as RuleAction, ActionTypeEnum, ForwardActionConfig, HttpHeaderConditionConfig,
+    PathPatternConditionConfig, ProtocolEnum, Rule, RuleCondition, TargetGroupTuple,
+};
+use aws_sdk_elasticloadbalancingv2::Client;
+
+use super::Listening;
+use crate::aws::call_error;
+use crate::aws::tags;
+use crate::targets::ecs::{Converge, Id, Planned};
+use crate::targets::{Action, Change};
+
+/// The header the test rule routes on.
+pub const TEST_HEADER: &str = "X-Mldeploy-Test";
+const TEST_PRIORITY: i32 = 1;
+const PRODUCTION_PRIORITY: i32 = 2;
+
+/// What ECS needs for the load balancer's advancedConfiguration, and how mldeploy reaches the
+/// new revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub alternate_target_group_arn: Id,
+    pub production_rule: Id,
+    pub test_rule: Id,
+    /// The test rule's header value; None in a plan that creates it.
+    pub test_token: Option<String>,
+}
+
+/// Which of the two rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Production,
+    Test,
+}
+
+/// A rule to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleStep {
+    pub which: Which,
+    /// The test rule's header value.
+    pub token: Option<String>,
+}
+
+fn forwarding_port(listening: &Listening<'_>) -> (i32, ProtocolEnum) {
+    match listening.certificate {
+        Some(_) => (443, ProtocolEnum::Https),
+        None => (80, ProtocolEnum::Http),
+    }
+}
+
+fn header_value(rule: &Rule) -> Option<String> {
+    rule.conditions()
+        .iter()
+        .filter(|c| c.field() == Some("http-header"))
+        .filter_map(|c| c.http_header_config())
+        .find(|h| h.http_header_name() == Some(TEST_HEADER))
+        .and_then(|h| h.values().first().cloned())
+}
+
+fn is_production(rule: &Rule) -> bool {
+    !rule.is_default().unwrap_or(false)
+        && rule.conditions().iter().any(|c| {
+            c.field() == Some("path-pattern")
+                && c.path_pattern_config()
+                    .is_some_and(|p| p.values() == ["/*".to_string()])
+        })
+}
+
+/// A fresh value for the test header: 128 bits from the standard library's randomly keyed
+/// hasher (its keys come from the operating system's random source).
+fn new_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    (0..2u64)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(i);
+            h.write_u128(nanos);
+            h.write_u32(std::process::id());
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// Decides, from the forwarding listener's rules, which of the two need creating.
+pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Option<String>)>; 2] {
+    let test = existing.iter().find(|r| header_value(r).is_some());
+    let production = existing.iter().find(|r| is_production(r));
+    let test = match test {
+        Some(rule) => Planned::keep(
+            Change::new("listener rule", format!("{port_label} test"), Action::Keep),
+            (
+                Id::Known(rule.rule_arn().unwrap_or_default().to_string()),
+                header_value(rule),
+            ),
+        ),
+        None => Planned::change(
+            Change::new("listener rule", format!("{port_label} test"), Action::Create).because(
+                format!("requests carrying {TEST_HEADER} reach the new revision while mldeploy tests it; no port is opened"),
+            ),
+            (Id::AfterApply, None),
+            RuleStep {
+                which: Which::Test,
+                token: Some(new_token()),
+            },
+        ),
+    };
+    let production = match production {
+        Some(rule) => Planned::keep(
+            Change::new(
+                "listener rule",
+                format!("{port_label} production"),
+                Action::Keep,
+            ),
+            (
+                Id::Known(rule.rule_arn().unwrap_or_default().to_string()),
+                None,
+            ),
+        ),
+        None => Planned::change(
+            Change::new(
+                "listener rule",
+                format!("{port_label} production"),
+                Action::Create,
+            )
+            .because("every request, forwarded to the serving target group; ECS moves the weights"),
+            (Id::AfterApply, None),
+            RuleStep {
+                which: Which::Production,
+                token: None,
+            },
+        ),
+    };
+    [test, production]
+}
+
+/// Forward to the primary target group only (ECS shifts the weights from there).
+fn forward(primary: &str, alternate: &str) -> RuleAction {
+    RuleAction::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(primary)
+                        .weight(1)
+                        .build(),
+                )
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(alternate)
+                        .weight(0)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+async fn apply(
+    elb: &Client,
+    project: &str,
+    listener: &Id,
+    primary: &Id,
+    alternate: &Id,
+    step: RuleStep,
+) -> anyhow::Result<Option<(Id, Option<String>)>> {
+    let condition = match (&step.which, &step.token) {
+        (Which::Test, Some(token)) => RuleCondition::builder()
+            .field("http-header")
+            .http_header_config(
+                HttpHeaderConditionConfig::builder()
+                    .http_header_name(TEST_HEADER)
+                    .values(token)
+                    .build(),
+            )
+            .build(),
+        _ => RuleCondition::builder()
+            .field("path-pattern")
+            .path_pattern_config(PathPatternConditionConfig::builder().values("/*").build())
+            .build(),
+    };
+    let priority = match step.which {
+        Which::Test => TEST_PRIORITY,
+        Which::Production => PRODUCTION_PRIORITY,
+    };
+    let out = elb
+        .create_rule()
+        .listener_arn(listener.applied("listener")?)
+        .priority(priority)
+        .conditions(condition)
+        .actions(forward(
+            primary.applied("target group")?,
+            alternate.applied("alternate target group")?,
+        ))
+        .tags(tags::elbv2(project))
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:CreateRule", e))?;
+    let arn = out
+        .rules()
+        .first()
+        .and_then(|r| r.rule_arn())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Some((Id::Known(arn), step.token)))
+}
+
+/// Every rule of the listener, all pages read.
+pub async fn of_listener(elb: &Client, listener_arn: &str) -> anyhow::Result<Vec<Rule>> {
+    let mut rules = Vec::new();
+    let mut marker = None;
+    loop {
+        let out = elb
+            .describe_rules()
+            .listener_arn(listener_arn)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| call_error("elasticloadbalancing:DescribeRules", e))?;
+        rules.extend(out.rules().iter().cloned());
+        match out.next_marker() {
+            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+            _ => return Ok(rules),
+        }
+    }
+}
+
+/// Finds the forwarding listener's rules and creates the ones missing.
+pub async fn ensure(
+    elb: &Client,
+    cv: &Converge,
+    lb: &Id,
+    primary: &Id,
+    alternate: Id,
+    listening: &Listening<'_>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Shift> {
+    let (port, protocol) = forwarding_port(listening);
+    let listener = match lb.known() {
+        Some(lb) => super::listeners(elb, lb)
+            .await?
+            .into_iter()
+            .find(|l| l.port() == Some(port))
+            .and_then(|l| l.listener_arn().map(|a| Id::Known(a.to_string())))
+            .unwrap_or(Id::AfterApply),
+        None => Id::AfterApply,
+    };
+    let existing = match listener.known() {
+        Some(arn) => of_listener(elb, arn).await?,
+        None => Vec::new(),
+    };
+    let label = format!("{}:{port}", protocol.as_str());
+    let [test, production] = plan(&existing, &label);
+    let project = cv.project.as_str();
+    let (test_rule, test_token) = cv
+        .carry_out(test, changes, |step| {
+            apply(elb, project, &listener, primary, &alternate, step)
+        })
+        .await?;
+    let (production_rule, _) = cv
+        .carry_out(production, changes, |step| {
+            apply(elb, project, &listener, primary, &alternate, step)
+        })
+        .await?;
+    Ok(Shift {
+        alternate_target_group_arn: alternate,
+        production_rule,
+        test_rule,
+        test_token,
+    })
+}
+
+/// The production rule's forward, as ECS left it: (target group ARN, weight) each.
+pub async fn weights(elb: &Client, rule_arn: &str) -> anyhow::Result<Vec<(String, i32)>> {
+    let out = elb
+        .describe_rules()
+        .rule_arns(rule_arn)
+        .send()
+        .await
+        .map_err(|e| call_error("elasticloadbalancing:DescribeRules", e))?;
+    Ok(out
+        .rules()
+        .iter()
+        .flat_map(|r| r.actions())
+        .filter_map(|a| a.forward_config())
+        .flat_map(|f| f.target_groups())
+        .map(|t| {
+            (
+                t.target_group_arn().unwrap_or_default().to_string(),
+                t.weight().unwrap_or(1),
+            )
+        })
+        .collect())
+}
+
+/// The target group that takes (most of) production's traffic through the rule.
+pub async fn production_target_group(
+    elb: &Client,
+    rule_arn: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(weights(elb, rule_arn)
+        .await?
+        .into_iter()
+        .filter(|(_, w)| *w > 0)
+        .max_by_key(|(_, w)| *w)
+        .map(|(tg, _)| tg))
+}
+
+/// The target group the forwarding listener's production rule favours, when the listener has
+/// that rule.
+pub async fn serving_target_group(
+    elb: &Client,
+    lb_arn: &str,
+    listening: &Listening<'_>,
+) -> anyhow::Result<Option<String>> {
+    let (port, _) = forwarding_port(listening);
+    let Some(listener) = super::listeners(elb, lb_arn)
+        .await?
+        .into_iter()
+        .find(|l| l.port() == Some(port))
+    else {
+        return Ok(None);
+    };
+    let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
+    match rules.iter().find(|r| is_production(r)) {
+        Some(rule) => production_target_group(elb, rule.rule_arn().unwrap_or_default()).await,
+        None => Ok(None),
+    }
+}
+
+/// The test rule's header value on the project's load balancer, when it has one.
+pub async fn test_token(elb: &Client, project: &str) -> anyhow::Result<Option<String>> {
+    let Some(lb) = super::find_alb(elb, project).await? else {
+        return Ok(None);
+    };
+    for listener in super::listeners(elb, lb.load_balancer_arn().unwrap_or_default()).await? {
+        let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
+        if let Some(token) = rules.iter().find_map(header_value) {
+            return Ok(Some(token));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(arn: &str, condition: RuleCondition) -> Rule {
+        Rule::builder()
+            .rule_arn(arn)
+            .priority("1")
+            .is_default(false)
+            .conditions(condition)
+            .build()
+    }
+
+    #[test]
+    fn existing_rules_are_kept_with_their_token_and_missing_ones_created_with_a_fresh_one() {
+        let test = rule(
+            "arn:test",
+            RuleCondition::builder()
+                .field("http-header")
+                .http_header_config(
+                    HttpHeaderConditionConfig::builder()
+                        .http_header_name(TEST_HEADER)
+                        .values("s3cret")
+                        .build(),
+                )
+                .build(),
+        );
+        let production = rule(
+            "arn:prod",
+            RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(PathPatternConditionConfig::builder().values("/*").build())
+                .build(),
+        );
+        let [t, p] = plan(&[test.clone(), production], "HTTP:80");
+        assert_eq!(t.step, None);
+        assert_eq!(
+            t.found,
+            (Id::Known("arn:test".into()), Some("s3cret".into()))
+        );
+        assert_eq!(p.step, None);
+
+        let [t, p] = plan(&[test], "HTTP:80");
+        assert_eq!(t.step, None);
+        assert_eq!(p.step.map(|s| s.which), Some(Which::Production));
+
+        let [t, _] = plan(&[], "HTTP:80");
+        let token = t.step.and_then(|s| s.token).unwrap();
+        assert_eq!(token.len(), 32);
+        let [again, _] = plan(&[], "HTTP:80");
+        assert_ne!(again.step.and_then(|s| s.token).unwrap(), token);
+    }
+}

@@ -1,0 +1,365 @@
+//! Blue/green and canary deploys on the sandbox (whose ECS shifts traffic as ECS documents it:
+//! tests/it/sandbox_strategies.rs): the new revision is tested through the test route while no
+//! production request reaches it, the model gate compares its predictions with the serving
+//! revision's, a failing gate or a revision that fails mid-bake is rolled back, and `rollback`
+//! during the bake only moves traffic back.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::support::*;
+
+/// The fixture's predict endpoint: the prediction depends on the model version it serves.
+fn predictions(v6: &str, v7: &str) -> String {
+    format!(
+        r#"case "$MODEL_PATH" in */7) p={v7};; *) p={v6};; esac
+echo "{{\"prediction\": $p, \"model_path\": \"$MODEL_PATH\"}}""#
+    )
+}
+
+/// A deployable project deployed with `strategy`, `[gate]` comparing /prediction.
+fn shifting(prefix: &str, deploy: &str) -> (Project, String) {
+    let (project, bucket) = deployable(prefix);
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{config}[deploy]\n{deploy}\n[gate]\nrequests = [{{ path = \"/cgi-bin/predict\", body = '{{\"features\": [[8.3, 41.0]]}}' }}, {{ path = \"/cgi-bin/predict\", body = '{{\"features\": [[1.0, 2.0]]}}' }}]\nvalue = \"/prediction\"\ntolerance = 0.05\n"
+        ),
+    )
+    .unwrap();
+    (project, bucket)
+}
+
+/// Answers to POST /cgi-bin/predict through the production route, with when they came.
+struct Counter {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(Instant, String)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Counter {
+    fn start(url: &str) -> Counter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (s, v, url) = (stop.clone(), seen.clone(), url.to_string());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let run = predict_through(&url);
+                let said = serde_json::from_str::<serde_json::Value>(&run.stdout)
+                    .ok()
+                    .and_then(|j| j["model_path"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("no answer: {}{}", run.stdout, run.stderr));
+                v.lock().unwrap().push((Instant::now(), said));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        Counter {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> Vec<(Instant, String)> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Runs `mldeploy up` with `args`, noting when stderr first says `marker`.
+fn up_noting(
+    project: &Project,
+    args: &[&str],
+    marker: &str,
+) -> (Option<i32>, String, Option<Instant>) {
+    let mut child = mldeploy_cmd()
+        .arg("-C")
+        .arg(project.path())
+        .arg("up")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut at = None;
+    let mut said = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if at.is_none() && line.contains(marker) {
+            at = Some(Instant::now());
+        }
+        said.push_str(&line);
+        said.push('\n');
+    }
+    (child.wait().unwrap().code(), said, at)
+}
+
+/// Runs `mldeploy up` with `args`, waits for `marker` on stderr, calls `while_running`, then
+/// interrupts it: its exit code and everything it said.
+fn interrupt_up_at(
+    project: &Project,
+    args: &[&str],
+    marker: &str,
+    while_running: impl FnOnce(),
+) -> (Option<i32>, String) {
+    let mut child = mldeploy_cmd()
+        .arg("-C")
+        .arg(project.path())
+        .arg("up")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains(marker) {
+            break;
+        }
+    }
+    assert!(said.contains(marker), "never printed {marker:?}:\n{said}");
+    while_running();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for line in lines {
+        said.push_str(&line.unwrap());
+        said.push('\n');
+    }
+    (child.wait().unwrap().code(), said)
+}
+
+fn url_of(run: &Run) -> String {
+    run.json()["url"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_blue_green_deploy_reaches_production_only_after_its_model_gate_passed() {
+    let (project, _) = shifting("it-bg", "strategy = \"blue_green\"\nbake_time = \"1m\"");
+    project.predict(&predictions("4.526", "4.6"));
+    let plan = project.mldeploy(&["plan"]);
+    plan.expect_code(0);
+    assert_says(
+        &plan.stdout,
+        &[
+            &format!("target group {}-alt", project.name),
+            "listener rule HTTP:80 test",
+            "listener rule HTTP:80 production",
+            &format!("IAM role {}-lb-infrastructure", project.name),
+        ],
+    );
+    let first = project.mldeploy(&["up", "--output", "json"]);
+    first.expect_code(0);
+    assert_says(
+        &first.stderr,
+        &["POST_TEST_TRAFFIC_SHIFT", "Model gate", "nothing serving"],
+    );
+    let url = url_of(&first);
+
+    let counter = Counter::start(&url);
+    let (code, said, gated) = up_noting(&project, &["--model-version", "7"], "Model gate:");
+    let answers = counter.stop();
+    assert_eq!(code, Some(0), "{said}");
+    assert_says(
+        &said,
+        &[
+            "change 1.6",
+            "largest change",
+            "allowed 5.0000 %",
+            "BAKE_TIME",
+        ],
+    );
+    let gated = gated.expect("the gate ran");
+    let new: Vec<_> = answers.iter().filter(|(_, m)| m.ends_with("/7")).collect();
+    assert!(
+        new.iter().all(|(at, _)| *at > gated),
+        "a production request reached the new revision before its gate: {answers:?}"
+    );
+    assert!(
+        !new.is_empty(),
+        "the new revision never served production: {answers:?}"
+    );
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|(_, m)| m.starts_with("no answer"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "production failed to answer during the deploy: {failed:?}"
+    );
+    let after = predict_through(&url);
+    assert!(after.stdout.contains("/7"), "{}", after.stdout);
+
+    // Back to a rolling deploy on the live service: the plan says so, and it deploys where
+    // production traffic now goes (the alternate target group).
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config
+            .replace("strategy = \"blue_green\"", "strategy = \"rolling\"")
+            .split("[gate]")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let plan = project.mldeploy(&["plan"]);
+    plan.expect_code(0);
+    assert_says(&plan.stdout, &["BLUE_GREEN -> ROLLING"]);
+    let rolled = project.mldeploy(&["up", "--model-version", "6"]);
+    rolled.expect_code(0);
+    assert!(predict_through(&url).stdout.contains("/6"));
+    // And blue/green again.
+    std::fs::write(&path, &config).unwrap();
+    let plan = project.mldeploy(&["plan"]);
+    assert_says(&plan.stdout, &["ROLLING -> BLUE_GREEN"]);
+    let again = project.mldeploy(&["up", "--model-version", "7"]);
+    again.expect_code(0);
+    assert_says(&again.stderr, &["Model gate"]);
+    assert!(predict_through(&url).stdout.contains("/7"));
+}
+
+#[test]
+fn a_model_that_breaks_the_tolerance_is_rolled_back_before_any_production_traffic_moved() {
+    let (project, _) = shifting(
+        "it-bg-gate",
+        "strategy = \"blue_green\"\nbake_time = \"1m\"",
+    );
+    project.predict(&predictions("4.526", "9.9"));
+    let first = project.mldeploy(&["up", "--output", "json"]);
+    first.expect_code(0);
+    let url = url_of(&first);
+    let serving_before = serving(&project.name).0;
+
+    let counter = Counter::start(&url);
+    let run = project.mldeploy(&["up", "--model-version", "7"]);
+    let answers = counter.stop();
+    run.expect_code(1);
+    assert_says(
+        &run.stderr,
+        &[
+            "the model gate failed",
+            "predictions moved by up to",
+            "more than gate.tolerance (5.0000 %)",
+            "serving 4.526 -> new 9.9",
+            "rolled back",
+            &format!("{serving_before} serves again"),
+        ],
+    );
+    assert!(
+        answers.iter().all(|(_, m)| m.ends_with("/6")),
+        "production saw something else than the serving revision: {answers:?}"
+    );
+    assert_eq!(serving(&project.name).0, serving_before);
+}
+
+#[test]
+fn a_canary_whose_new_revision_starts_failing_mid_bake_is_rolled_back() {
+    let (project, _) = shifting(
+        "it-canary",
+        "strategy = \"canary\"\ncanary_percent = 20\ncanary_bake_time = \"10m\"\nbake_time = \"1m\"\ncheck_interval = \"10s\"",
+    );
+    // Version 7 answers the smoke test and the gate (three predictions), then fails: a model
+    // that breaks once production traffic arrives.
+    project.predict(
+        r#"n=$(/bin/busybox cat /app/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /app/n
+case "$MODEL_PATH" in */7) if [ $n -gt 3 ]; then echo '{"error": "out of memory"}'; exit 0; fi;; esac
+echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#,
+    );
+    project.mldeploy(&["up"]).expect_code(0);
+    let serving_before = serving(&project.name).0;
+    let run = project.mldeploy(&["up", "--model-version", "7"]);
+    run.expect_code(1);
+    assert_says(
+        &run.stderr,
+        &[
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "fails the model gate during the bake",
+            "held no number at /prediction",
+            "stopping the deployment",
+            &format!("{serving_before} serves again"),
+        ],
+    );
+    assert_eq!(serving(&project.name).0, serving_before);
+}
+
+#[test]
+fn rollback_during_the_bake_moves_traffic_back_without_a_new_deployment() {
+    let (project, _) = shifting(
+        "it-bg-back",
+        "strategy = \"blue_green\"\nbake_time = \"1m\"",
+    );
+    project.predict(&predictions("4.526", "4.526"));
+    let first = project.mldeploy(&["up", "--output", "json"]);
+    first.expect_code(0);
+    // The next deployment bakes for an hour.
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replace("bake_time = \"1m\"", "bake_time = \"60m\""),
+    )
+    .unwrap();
+    let url = url_of(&first);
+    let serving_before = serving(&project.name).0;
+    // The deploy bakes for an hour: stop waiting for it once it bakes (exit 130, ECS carries on).
+    let (code, said) = interrupt_up_at(&project, &["--model-version", "7"], "BAKE_TIME", || {
+        assert!(predict_through(&url).stdout.contains("/7"));
+    });
+    let status = project.mldeploy(&["status"]);
+    assert_says(
+        &status.stdout,
+        &[
+            "BLUE_GREEN deployments: production traffic",
+            "100.0 % to",
+            "deployment in progress: BAKE_TIME",
+            "s of bake time left",
+        ],
+    );
+    assert_eq!(code, Some(130), "{said}");
+    assert_says(
+        &said,
+        &[
+            "serves all production traffic and is baking",
+            "mldeploy rollback",
+        ],
+    );
+    let revisions_before = revisions(&project.name);
+    let start = Instant::now();
+    let back = project.mldeploy(&["rollback"]);
+    let took = start.elapsed().as_secs_f64();
+    back.expect_code(0);
+    assert_says(
+        &back.stderr,
+        &[
+            "still runs beside the new revision",
+            "moved production traffic back",
+        ],
+    );
+    assert!(predict_through(&url).stdout.contains("/6"));
+    assert_eq!(serving(&project.name).0, serving_before);
+    assert_eq!(
+        revisions(&project.name),
+        revisions_before,
+        "no revision registered"
+    );
+    // A rolling deploy takes minutes of AWS time; this took seconds.
+    assert!(
+        aws_seconds(took) < 60.0,
+        "the rollback took {} AWS s",
+        aws_seconds(took)
+    );
+}
