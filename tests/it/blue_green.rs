@@ -362,4 +362,26 @@ fn rollback_during_the_bake_moves_traffic_back_without_a_new_deployment() {
         "the rollback took {} AWS s",
         aws_seconds(took)
     );
+
+    // destroy removes what blue/green added: the alternate target group, the rules (with their
+    // listener) and the infrastructure role.
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+    let alternate = format!("{}-alt", project.name);
+    let groups = aws(&["elbv2", "describe-target-groups", "--names", &alternate]);
+    assert_ne!(
+        groups.code, 0,
+        "{alternate} is still there: {}",
+        groups.stdout
+    );
+    let role = aws(&[
+        "iam",
+        "get-role",
+        "--role-name",
+        &format!("{}-lb-infrastructure", project.name),
+    ]);
+    assert_ne!(
+        role.code, 0,
+        "the infrastructure role is still there: {}",
+        role.stdout
+    );
 }

@@ -496,6 +496,20 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
         (&["up", "--model-version", "7"], 0),
         (&["rollback"], 0),
         (&["rollback", "--model-version", "7"], 0),
+    ];
+    for (args, code) in steps {
+        proxy.mldeploy(&project, args).expect_code(*code);
+    }
+    // The same service switched to blue/green: the rules, the infrastructure role, the hook.
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{config}[deploy]\nstrategy = \"blue_green\"\nbake_time = \"1m\"\n"),
+    )
+    .unwrap();
+    let steps: &[(&[&str], i32)] = &[
+        (&["up", "--model-version", "6"], 0),
         (&["status"], 0),
         (&["history"], 0),
         (&["logs", "--since", "10m"], 0),
@@ -542,10 +556,12 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
     );
 }
 
-/// Calls only a drifted or half-made stack needs: a first `up` creates everything and a
-/// converged one changes nothing, so a clean cycle never makes them.
+/// Calls only a drifted or half-made stack needs (a first `up` creates everything and a
+/// converged one changes nothing, so a clean cycle never makes them), and the stop of a
+/// deployment in its bake, which the blue/green tests make.
 const REPAIRS_ONLY: &[&str] = &[
     "ec2:RevokeSecurityGroupIngress", // a rule opening the tasks' port wider
+    "ecs:StopServiceDeployment",      // a rollback during the bake, or a check failing in it
     "elasticloadbalancing:ModifyListener", // a listener changed by hand
     "elasticloadbalancing:ModifyTargetGroup", // a health check changed by hand
     "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand

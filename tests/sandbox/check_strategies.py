@@ -281,8 +281,17 @@ def run(s):
     check(d["status"] == "SUCCESSFUL", f"the canary deployment succeeds ({d['status']})")
     check(0.05 < share < 0.45 and shifting["1"] + shifting["2"] >= 15, f"about 20 % of production on green in the canary: {dict(shifting)}")
 
+    # Linear: 50 % more of production every step, so half of it on green during the first step.
+    linear = {**config, "strategy": "LINEAR", "linearConfiguration": {"stepPercent": 50.0, "stepBakeTimeInMinutes": 2}}
+    ecs.update_service(cluster=NAME, service=NAME, taskDefinition=s.td[2], deploymentConfiguration=linear)
+    d, production, test = s.follow(on_hook=continue_with("CONTINUE"))
+    shifting = production["PRODUCTION_TRAFFIC_SHIFT"]
+    share = shifting["2"] / max(1, shifting["1"] + shifting["2"])
+    check(d["status"] == "SUCCESSFUL", f"the linear deployment succeeds ({d['status']})")
+    check(0.3 < share < 0.7 and shifting["1"] + shifting["2"] >= 15, f"about half of production on green in the first step: {dict(shifting)}")
+
     # A hook nobody answers takes its timeout action.
-    ecs.update_service(cluster=NAME, service=NAME, taskDefinition=s.td[2],
+    ecs.update_service(cluster=NAME, service=NAME, taskDefinition=s.td[1],
                        deploymentConfiguration={**config, "lifecycleHooks": pause_hook(minutes=1)})
     d, production, test = s.follow()
     check(d["status"] == "ROLLBACK_SUCCESSFUL", f"a timed-out hook with ROLLBACK rolls back ({d['status']})")

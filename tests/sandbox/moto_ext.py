@@ -33,7 +33,13 @@ seconds):
 - Service deployments. Each deployment that carries out a new service revision is a service
   deployment that ListServiceDeployments lists and whose revision DescribeServiceRevisions
   describes, ending SUCCESSFUL, ROLLBACK_SUCCESSFUL or STOPPED as ECS documents (see
-  "service deployments and revisions" below).
+  "service deployments and revisions" below). DescribeServiceDeployments describes them, with
+  their lifecycle stage and hooks; StopServiceDeployment rolls one back.
+- Blue/green, canary and linear deployments (deploymentConfiguration.strategy): the new revision
+  in the target group production does not use, the test and production listener rules shifted
+  stage by stage with the service's infrastructure role, PAUSE hooks answered by
+  ContinueServiceDeployment or their timeout, the bake time, rollback while the old revision
+  runs (ecs_strategies.py says how, and which AWS documents it follows).
 - Completion. Once all the PRIMARY deployment's tasks run and their targets are healthy (and at
   least SANDBOX_ECS_ROLLOUT_SECONDS, default 1 wall second, after it opened), the older
   deployments' tasks are stopped as ECS stops a task behind a load balancer: each target
@@ -49,8 +55,10 @@ seconds):
   SANDBOX_ALB_NET defaulting to 1), as each ALB has its own addresses, and its DNS name resolves
   to it through an /etc/hosts line marked "# mldeploy-sandbox-alb" (appended when a load balancer
   appears, never rewritten while the sandbox runs; `scripts/sandbox down` removes them). There a
-  proxy serves its listeners, whatever Host a request names, as ALB does: forward
-  to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
+  proxy serves its listeners, whatever Host a request names, as ALB does: the first listener
+  rule (lowest priority) whose conditions hold (path, host, header, method, source address,
+  query string), else the default action; forward to one of a forward's target groups in
+  proportion to its weights, and there to a healthy target (round robin; to every registered target when none is healthy, as ALB fails
   open; 503 when none is registered), redirect, or fixed response. HTTPS listeners terminate TLS
   with their ACM certificate, chosen by SNI as ALB does (see "HTTPS listeners" below).
 - ACM and Route 53: certificates validated by DNS, issued by the sandbox CA, used only once
