@@ -74,13 +74,9 @@ impl Counter {
     }
 }
 
-/// Runs `mldeploy up` with `args`, noting when stderr first says `marker`.
-fn up_noting(
-    project: &Project,
-    args: &[&str],
-    marker: &str,
-) -> (Option<i32>, String, Option<Instant>) {
-    let mut child = mldeploy_cmd()
+/// `mldeploy up` with `args`, started, its stderr piped.
+fn spawn_up(project: &Project, args: &[&str]) -> std::process::Child {
+    mldeploy_cmd()
         .arg("-C")
         .arg(project.path())
         .arg("up")
@@ -88,7 +84,16 @@ fn up_noting(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `mldeploy up` with `args`, noting when stderr first says `marker`.
+fn up_noting(
+    project: &Project,
+    args: &[&str],
+    marker: &str,
+) -> (Option<i32>, String, Option<Instant>) {
+    let mut child = spawn_up(project, args);
     let mut at = None;
     let mut said = String::new();
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
@@ -110,15 +115,7 @@ fn interrupt_up_at(
     marker: &str,
     while_running: impl FnOnce(),
 ) -> (Option<i32>, String) {
-    let mut child = mldeploy_cmd()
-        .arg("-C")
-        .arg(project.path())
-        .arg("up")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_up(project, args);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut said = String::new();
     for line in lines.by_ref() {

@@ -203,19 +203,8 @@ impl ShiftWatch<'_> {
                 .map_err(|e| call_error("ecs:ListServiceDeployments", e))?;
             if let Some(newest) = listed.service_deployments().first() {
                 let revision = newest.target_service_revision_arn().unwrap_or_default();
-                let described = self
-                    .ecs
-                    .describe_service_revisions()
-                    .service_revision_arns(revision)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("ecs:DescribeServiceRevisions", e))?;
-                let ours = described
-                    .service_revisions()
-                    .first()
-                    .and_then(|r| r.task_definition())
-                    == Some(self.task_definition);
-                if ours {
+                let runs = revision_task_definition(self.ecs, revision).await?;
+                if runs.as_deref() == Some(self.task_definition) {
                     return Ok(newest
                         .service_deployment_arn()
                         .unwrap_or_default()
@@ -464,18 +453,23 @@ pub async fn still_running_beside(
     if !beside {
         return Ok(None);
     }
-    let revisions = ecs
+    let runs = revision_task_definition(ecs, source).await?;
+    Ok((runs.as_deref() == Some(task_definition)).then(|| arn.to_string()))
+}
+
+/// The task definition a service revision runs.
+async fn revision_task_definition(ecs: &Client, revision: &str) -> anyhow::Result<Option<String>> {
+    let described = ecs
         .describe_service_revisions()
-        .service_revision_arns(source)
+        .service_revision_arns(revision)
         .send()
         .await
         .map_err(|e| call_error("ecs:DescribeServiceRevisions", e))?;
-    let runs = revisions
+    Ok(described
         .service_revisions()
         .first()
         .and_then(|r| r.task_definition())
-        == Some(task_definition);
-    Ok(runs.then(|| arn.to_string()))
+        .map(str::to_string))
 }
 
 /// Stops the service deployment with ROLLBACK and waits for ECS to say the old revision serves
