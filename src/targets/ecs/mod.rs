@@ -136,13 +136,12 @@ impl Target for Ecs {
         };
         // Behind a production rule (blue/green, canary, linear), the serving tasks may be in
         // either target group: the watch counts the one production traffic goes to.
-        let serving_group = match service::describe(&ecs, &deployed.spec.cluster, project)
+        let production_rule = service::describe(&ecs, &deployed.spec.cluster, project)
             .await?
             .as_ref()
-            .and_then(|s| s.load_balancers().first())
-            .and_then(|lb| lb.advanced_configuration())
-            .and_then(|a| a.production_listener_rule())
-        {
+            .and_then(service::production_rule)
+            .map(str::to_string);
+        let serving_group = match &production_rule {
             Some(rule) => load_balancer::rules::production_target_group(&elb, rule).await?,
             None => None,
         };
@@ -172,6 +171,7 @@ impl Target for Ecs {
             url: &deployed.url,
             via: deployed.via.as_ref(),
             gated: deployed.gated,
+            production_rule: production_rule.as_deref(),
             config: &ctx.config,
             flags,
         }

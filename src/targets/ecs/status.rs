@@ -115,18 +115,14 @@ async fn shift_status(
     svc: &aws_sdk_ecs::types::Service,
     project: &str,
 ) -> anyhow::Result<Option<(ShiftStatus, Option<String>)>> {
+    let Some(rule) = service::production_rule(svc) else {
+        return Ok(None);
+    };
     let strategy = svc
         .deployment_configuration()
         .and_then(|c| c.strategy())
-        .map(|s| s.as_str().to_string());
-    let rule = svc
-        .load_balancers()
-        .first()
-        .and_then(|lb| lb.advanced_configuration())
-        .and_then(|a| a.production_listener_rule());
-    let (Some(strategy), Some(rule)) = (strategy.filter(|s| s != "ROLLING"), rule) else {
-        return Ok(None);
-    };
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
     let weights = load_balancer::rules::weights(elb, rule).await?;
     let total: i32 = weights.iter().map(|(_, w)| *w).sum();
     let traffic = weights
@@ -141,11 +137,7 @@ async fn shift_status(
             (name, share)
         })
         .collect();
-    let favoured = weights
-        .iter()
-        .filter(|(_, w)| *w > 0)
-        .max_by_key(|(_, w)| *w)
-        .map(|(tg, _)| tg.clone());
+    let favoured = load_balancer::rules::favoured(&weights);
     let (stage, bake_left_seconds) = newest_in_progress(ecs, project, svc).await?;
     Ok(Some((
         ShiftStatus {
@@ -181,13 +173,7 @@ async fn newest_in_progress(
     else {
         return Ok((None, None));
     };
-    let described = ecs
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(|e| crate::aws::call_error("ecs:DescribeServiceDeployments", e))?;
-    let Some(d) = described.service_deployments().first() else {
+    let Some(d) = super::traffic_shift::service_deployment(ecs, arn).await? else {
         return Ok((None, None));
     };
     let stage = d.lifecycle_stage().cloned();

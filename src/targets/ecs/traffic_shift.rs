@@ -225,16 +225,8 @@ impl ShiftWatch<'_> {
     }
 
     async fn describe(&self, arn: &str) -> anyhow::Result<ServiceDeployment> {
-        let out = self
-            .ecs
-            .describe_service_deployments()
-            .service_deployment_arns(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("ecs:DescribeServiceDeployments", e))?;
-        out.service_deployments()
-            .first()
-            .cloned()
+        service_deployment(self.ecs, arn)
+            .await?
             .ok_or_else(|| anyhow::anyhow!("ECS no longer describes service deployment {arn}"))
     }
 
@@ -430,13 +422,7 @@ pub async fn still_running_beside(
         return Ok(None);
     }
     let arn = newest.service_deployment_arn().unwrap_or_default();
-    let described = ecs
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(|e| call_error("ecs:DescribeServiceDeployments", e))?;
-    let Some(d) = described.service_deployments().first() else {
+    let Some(d) = service_deployment(ecs, arn).await? else {
         return Ok(None);
     };
     let beside = matches!(
@@ -455,6 +441,20 @@ pub async fn still_running_beside(
     }
     let runs = revision_task_definition(ecs, source).await?;
     Ok((runs.as_deref() == Some(task_definition)).then(|| arn.to_string()))
+}
+
+/// The service deployment `arn`, as ECS describes it now; None when it describes none.
+pub async fn service_deployment(
+    ecs: &Client,
+    arn: &str,
+) -> anyhow::Result<Option<ServiceDeployment>> {
+    let out = ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("ecs:DescribeServiceDeployments", e))?;
+    Ok(out.service_deployments().first().cloned())
 }
 
 /// The task definition a service revision runs.
@@ -488,17 +488,9 @@ pub async fn roll_back(
         .await
         .map_err(|e| call_error("ecs:StopServiceDeployment", e))?;
     loop {
-        let out = ecs
-            .describe_service_deployments()
-            .service_deployment_arns(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("ecs:DescribeServiceDeployments", e))?;
-        let status = out
-            .service_deployments()
-            .first()
-            .and_then(|d| d.status())
-            .cloned();
+        let status = service_deployment(ecs, arn)
+            .await?
+            .and_then(|d| d.status().cloned());
         match status {
             Some(ServiceDeploymentStatus::RollbackSuccessful) => return Ok(start.elapsed()),
             Some(

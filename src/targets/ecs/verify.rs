@@ -34,6 +34,9 @@ pub struct Verify<'a> {
     pub via: Option<&'a smoke::Via>,
     /// Whether a traffic-shifting deployment runs `[gate]`.
     pub gated: bool,
+    /// The service's production listener rule when ECS shifts its traffic (blue/green, canary,
+    /// linear): then the deployment is seen through by [`super::traffic_shift`].
+    pub production_rule: Option<&'a str>,
     /// `service.ready_path` and `[smoke]`.
     pub config: &'a Config,
     /// `--timeout` and `--no-rollback`.
@@ -46,7 +49,7 @@ impl Verify<'_> {
     pub async fn run(&self, printer: &Printer) -> anyhow::Result<Verified> {
         let mut waited = Duration::ZERO;
         let healthy_targets = match &self.deployed.deployment_id {
-            Some(_) if self.shifting().await?.is_some() => {
+            Some(_) if self.production_rule.is_some() => {
                 return self.run_shift(printer).await;
             }
             Some(id) => {
@@ -93,29 +96,6 @@ impl Verify<'_> {
             }),
             Err(failed) => Err(self.undo(failed, printer).await),
         }
-    }
-
-    /// The service's production listener rule, when ECS shifts its traffic (blue/green, canary,
-    /// linear); None for a rolling service.
-    async fn shifting(&self) -> anyhow::Result<Option<String>> {
-        let Some(service) =
-            service::describe(self.ecs, &self.spec.cluster, &self.cv.project).await?
-        else {
-            return Ok(None);
-        };
-        let strategy = service
-            .deployment_configuration()
-            .and_then(|c| c.strategy())
-            .map(|s| s.as_str().to_string());
-        if matches!(strategy.as_deref(), None | Some("ROLLING")) {
-            return Ok(None);
-        }
-        Ok(service
-            .load_balancers()
-            .first()
-            .and_then(|lb| lb.advanced_configuration())
-            .and_then(|a| a.production_listener_rule())
-            .map(str::to_string))
     }
 
     /// A traffic-shifting deployment: tested through the test route before production moves,
@@ -168,9 +148,9 @@ impl Verify<'_> {
             service::short_task_definition(new),
             human_duration(shifted.waited)
         ));
-        let production = match self.shifting().await? {
+        let production = match self.production_rule {
             Some(rule) => {
-                super::load_balancer::rules::production_target_group(self.elb, &rule).await?
+                super::load_balancer::rules::production_target_group(self.elb, rule).await?
             }
             None => None,
         };

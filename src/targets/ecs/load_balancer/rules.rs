@@ -316,12 +316,16 @@ pub async fn production_target_group(
     elb: &Client,
     rule_arn: &str,
 ) -> anyhow::Result<Option<String>> {
-    Ok(weights(elb, rule_arn)
-        .await?
-        .into_iter()
+    Ok(favoured(&weights(elb, rule_arn).await?))
+}
+
+/// Of (target group, weight) pairs, the group with the largest weight above 0.
+pub fn favoured(weights: &[(String, i32)]) -> Option<String> {
+    weights
+        .iter()
         .filter(|(_, w)| *w > 0)
         .max_by_key(|(_, w)| *w)
-        .map(|(tg, _)| tg))
+        .map(|(tg, _)| tg.clone())
 }
 
 /// The target group the forwarding listener's production rule favours, when the listener has

@@ -153,6 +153,23 @@ impl RunningShape {
     }
 }
 
+/// The production listener rule ECS shifts a blue/green, canary or linear service's traffic
+/// with; None for a rolling service.
+pub fn production_rule(service: &Service) -> Option<&str> {
+    let strategy = service
+        .deployment_configuration()
+        .and_then(|c| c.strategy())
+        .map(|s| s.as_str());
+    if matches!(strategy, None | Some("ROLLING")) {
+        return None;
+    }
+    service
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.advanced_configuration())
+        .and_then(|a| a.production_listener_rule())
+}
+
 /// The PRIMARY deployment's id.
 pub fn primary(service: &Service) -> Option<String> {
     service
