@@ -731,8 +731,10 @@ fn a_first_up_waits_for_iam_to_settle_and_a_later_up_does_not() {
     second.expect_code(0);
     assert!(!second.stderr.contains("for IAM"), "{}", second.stderr);
 
-    // The sandbox keeps IAM's delay: a task started right after its execution role changed
-    // stops as ECS stops it, and ECS's next task, after the delay, runs.
+    // The sandbox keeps IAM's delay: tasks started before IAM has the execution role's change
+    // stop as ECS stops them (the circuit breaker may roll back, and its rollback's tasks stop
+    // too), and once IAM has it the service is healthy again. `status --wait` follows the
+    // rollbacks and does not call a service failed for a primary ECS has since replaced.
     let role = format!("{}-execution", project.name);
     rewrite_role_policy(&role, "mldeploy-pull-and-log");
     aws(&[

@@ -223,9 +223,19 @@ pub async fn app_model(
 
 /// The service's state from one snapshot, judged like the rollout watcher judges a deployment,
 /// except that tasks stopped and replaced over a service's life do not count against it.
+/// The primary deployment is the snapshot's own: the service, read a moment before, may name one
+/// ECS has replaced since (a circuit breaker's rollback opens a new primary and leaves the failed
+/// one ACTIVE), which would judge a service that is rolling back as failed for good.
 pub fn assess(primary_id: &str, snapshot: &super::watcher::Snapshot) -> (State, Option<String>) {
     let mut snap = snapshot.clone();
     snap.stopped.clear();
+    let primary_id = snap
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .map_or(primary_id, |d| d.id.as_str())
+        .to_string();
+    let primary_id = primary_id.as_str();
     match judge(primary_id, &snap) {
         Verdict::Done => (State::Healthy, None),
         Verdict::Failed(reason) => (State::Failed, Some(reason)),
@@ -306,5 +316,24 @@ mod tests {
         let (state, reason) = assess("d2", &snap);
         assert_eq!(state, State::Failed);
         assert!(reason.unwrap().contains("circuit breaker"));
+    }
+
+    #[test]
+    fn a_primary_replaced_by_a_rollback_since_the_service_was_read_is_rolling_out_not_failed() {
+        // The service named d2 as primary; by the snapshot the breaker had failed it and opened
+        // d3 to roll back.
+        let snap = Snapshot {
+            deployments: vec![
+                deployment("d3", "PRIMARY", "IN_PROGRESS", 0),
+                deployment("d2", "ACTIVE", "FAILED", 0),
+                deployment("d1", "ACTIVE", "COMPLETED", 2),
+            ],
+            healthy_targets: 2,
+            ..Default::default()
+        };
+        assert_eq!(assess("d2", &snap).0, State::RollingOut);
+        let mut done = snap.clone();
+        done.deployments = vec![deployment("d3", "PRIMARY", "COMPLETED", 2)];
+        assert_eq!(assess("d2", &done), (State::Healthy, None));
     }
 }
