@@ -177,9 +177,14 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The model version to serve (default: model.version in mldeploy.toml)
-    #[arg(long, value_name = "N", conflicts_with = "model_path", value_parser = parse_version)]
+    /// The model version to serve (default: model.version in mldeploy.toml); with
+    /// model.registry, the registered version N
+    #[arg(long, value_name = "N", conflicts_with_all = ["model_path", "model_alias"], value_parser = parse_version)]
     pub model_version: Option<String>,
+
+    /// With model.registry: serve the version this registry alias points at, like champion
+    #[arg(long, value_name = "ALIAS", conflicts_with = "model_path", value_parser = parse_alias)]
+    pub model_alias: Option<String>,
 
     /// The model's key prefix in the model bucket, instead of a version
     #[arg(long, value_name = "PATH")]
@@ -211,6 +216,11 @@ pub struct DeployArgs {
     /// Break the deploy lock with this id (the exit-4 message prints it), left by a run that is gone
     #[arg(long, value_name = "LOCK_ID")]
     pub force_unlock: Option<String>,
+}
+
+/// A registry alias, checked before anything is called with it.
+fn parse_alias(text: &str) -> Result<String, String> {
+    crate::model::check_alias(text).map(|()| text.to_string())
 }
 
 /// A model version, checked before anything is called with it.

@@ -33,6 +33,30 @@ pub fn check_version(version: &str) -> Result<(), String> {
     }
 }
 
+/// Checks that `alias` is a name MLflow takes as an alias: 1 to 255 letters, digits, `_` or `-`,
+/// and neither `latest` nor `v<number>` (MLflow reserves those). Returns the reason otherwise.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    let allowed = !alias.is_empty()
+        && alias.len() <= 255
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    let lower = alias.to_ascii_lowercase();
+    let reserved = lower == "latest"
+        || (lower.len() > 1
+            && lower.starts_with('v')
+            && lower[1..].chars().all(|c| c.is_ascii_digit()));
+    if !allowed {
+        Err(format!("{alias:?} is not an alias: an alias is 1 to 255 letters, digits, '_' or '-' (like champion or production)"))
+    } else if reserved {
+        Err(format!(
+            "{alias:?} is reserved by MLflow (\"latest\" and \"v<number>\" name versions)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks an explicit `--model-path`: a key prefix under the prefix of `model.path` (all the
 /// task role may read, so a model elsewhere could never load), each segment a name (no empty,
 /// `.` or `..` segment) with no wildcard, whitespace or control character. Returns the reason
@@ -101,6 +125,17 @@ pub struct ModelVersion {
     pub version: String,
     /// The key prefix of the version in the bucket (what `MODEL_PATH` is set to).
     pub path: String,
+    /// The registered model it is a version of, when versions come from a registry.
+    pub registry: Option<FromRegistry>,
+}
+
+/// Where a version came from in the model registry: recorded with the release it serves.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FromRegistry {
+    /// The registered model's name.
+    pub name: String,
+    /// The alias it was deployed by (`--model-alias`), if any.
+    pub alias: Option<String>,
 }
 
 /// Checks that `<bucket>/<path of version>/MLmodel` exists. A missing version is a usage error
@@ -118,6 +153,7 @@ pub async fn require_version(
         Ok(_) => Ok(ModelVersion {
             version: version.to_string(),
             path,
+            registry: None,
         }),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
             // HEAD says 404 for a missing bucket too: listing tells the two apart.
@@ -203,6 +239,7 @@ pub async fn list_versions(
                     versions.push(ModelVersion {
                         version: version.to_string(),
                         path: path_for(template, version),
+                        registry: None,
                     });
                 }
             }
@@ -236,6 +273,7 @@ mod tests {
         ModelVersion {
             version: version.into(),
             path: String::new(),
+            registry: None,
         }
     }
 

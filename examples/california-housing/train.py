@@ -1,6 +1,8 @@
 """Trains an XGBoost regressor on the California-housing schema (eight features, median house
 value in units of 100,000 USD), logs it with MLflow as `california-housing`, and exports the MLflow
 model directory (with its MLmodel file) to s3://<bucket>/mlflow/models/california-housing/<version>/.
+With MLFLOW_TRACKING_URI set, the run and the registered version are on that tracking server, and
+the experiment keeps its artifacts in the bucket (s3://<bucket>/mlflow/experiments/<name>/).
 
     python train.py --bucket my-models --version 1
 
@@ -62,6 +64,8 @@ def main():
     ap.add_argument("--bucket", required=True)
     ap.add_argument("--version", required=True, help="the version number to export as")
     ap.add_argument("--prefix", default="mlflow/models/california-housing")
+    ap.add_argument("--registered-model", default="california-housing",
+                    help="the MLflow registered model (and experiment) to log and register into")
     ap.add_argument("--n-estimators", type=int, default=50)
     ap.add_argument("--generated-data", action="store_true",
                     help="do not try to download the data set: train on generated data of its schema")
@@ -75,25 +79,30 @@ def main():
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         print("no MLFLOW_TRACKING_URI: logging the run to ./mlruns")
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", f"file://{os.path.abspath('mlruns')}"))
-    mlflow.set_experiment("california-housing")
-    with mlflow.start_run(run_name=f"california-housing-v{args.version}"):
+    name = args.registered_model
+    # The experiment keeps its artifacts in the model bucket, so each registered version's
+    # storage location is under it (mldeploy refuses a registry version stored elsewhere).
+    if mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=f"s3://{args.bucket}/mlflow/experiments/{name}")
+    mlflow.set_experiment(name)
+    with mlflow.start_run(run_name=f"{name}-v{args.version}"):
         mlflow.log_params({"n_estimators": args.n_estimators, "max_depth": 6})
         mlflow.log_metric("train_rmse", float(np.sqrt(np.mean((model.predict(x) - y) ** 2))))
         logged = mlflow.xgboost.log_model(
-            model, name="model", input_example=x.head(2), registered_model_name="california-housing"
+            model, name="model", input_example=x.head(2), registered_model_name=name
         )
-    print(f"registered california-housing as MLflow model version {logged.registered_model_version}")
+    print(f"registered {name} as MLflow model version {logged.registered_model_version}")
     # The exported directory is exactly what MLflow logged: MLmodel, the model, its environment.
     export = mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=tempfile.mkdtemp())
 
     s3 = boto3.client("s3")
     prefix = f"{args.prefix}/{args.version}"
     for root, _, files in os.walk(export):
-        for name in files:
-            path = os.path.join(root, name)
+        for file in files:
+            path = os.path.join(root, file)
             key = f"{prefix}/{os.path.relpath(path, export)}"
             s3.upload_file(path, args.bucket, key)
-    print(f"exported california-housing version {args.version} to s3://{args.bucket}/{prefix}/")
+    print(f"exported {name} version {args.version} to s3://{args.bucket}/{prefix}/")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,14 @@ pub async fn run(session: &Session<'_>, args: &HistoryArgs) -> anyhow::Result<Ex
 async fn history<T: Target>(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
     let target = T::connect(ctx).await?;
     let limit = (!args.all).then_some(args.limit);
-    let report = target.releases(ctx, limit).await?;
+    let mut report = target.releases(ctx, limit).await?;
+    if let Some(aliases) = crate::registry::current_aliases(&ctx.config.model, ctx.printer).await {
+        for r in &mut report.releases {
+            if let (Some(info), Some(version)) = (&mut r.registry, &r.model_version) {
+                info.aliases = aliases.get(version).cloned().unwrap_or_default();
+            }
+        }
+    }
     ctx.printer.result(&report)?;
     Ok(ExitStatus::Success)
 }

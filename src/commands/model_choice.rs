@@ -1,5 +1,5 @@
-//! Which model a deploy serves (`--model-version`, `--model-path`, else `model.version`), checked
-//! in S3 before anything changes.
+//! Which model a deploy serves (`--model-version`, `--model-alias`, `--model-path`, else
+//! `model.version`), checked in the registry and S3 before anything changes.
 
 use crate::cli::UpArgs;
 use crate::config::Config;
@@ -10,6 +10,8 @@ use crate::session::Ctx;
 /// Which model to serve: a version of `model.path`, or an explicit key prefix.
 pub(crate) enum ModelChoice {
     Version(String),
+    /// A registry alias (`--model-alias`).
+    Alias(String),
     Path(String),
 }
 
@@ -20,11 +22,14 @@ pub(crate) fn model_choice(config: &Config, args: &UpArgs) -> anyhow::Result<Mod
         })?;
         return Ok(ModelChoice::Path(path.trim_end_matches('/').to_string()));
     }
+    if let Some(alias) = &args.model_alias {
+        return Ok(ModelChoice::Alias(alias.clone()));
+    }
     match args.model_version.clone().or_else(|| config.model.version.clone()) {
         Some(v) => Ok(ModelChoice::Version(v)),
         None => Err(exit::error(
             ExitStatus::Usage,
-            "no model version to serve: pass --model-version N (or --model-path), or set model.version in mldeploy.toml",
+            "no model version to serve: pass --model-version N (or --model-alias, --model-path), or set model.version in mldeploy.toml",
         )),
     }
 }
@@ -38,9 +43,8 @@ pub(crate) async fn require_model(
     let config = &ctx.config;
     let s3 = ctx.aws().await?.s3();
     let model = match &choice {
-        ModelChoice::Version(v) => {
-            model::require_version(&s3, &config.model.bucket, &config.model.path, v).await?
-        }
+        ModelChoice::Version(v) => crate::registry::require_version(&config.model, &s3, v).await?,
+        ModelChoice::Alias(a) => crate::registry::require_alias(&config.model, &s3, a).await?,
         ModelChoice::Path(path) => {
             model::require_path(
                 &s3,
@@ -52,15 +56,27 @@ pub(crate) async fn require_model(
             ModelVersion {
                 version: String::new(),
                 path: path.clone(),
+                registry: None,
             }
         }
     };
+    if let (Some(from), Some(registry)) = (&model.registry, &config.model.registry) {
+        let by = from
+            .alias
+            .as_deref()
+            .map(|a| format!(" (alias {a})"))
+            .unwrap_or_default();
+        ctx.printer.info(format!(
+            "Model: version {} of {}{by} in the MLflow registry at {}",
+            model.version, from.name, registry.uri
+        ));
+    }
     ctx.printer.info(format!(
         "Model: s3://{}/{}",
         config.model.bucket, model.path
     ));
     let version = match choice {
-        ModelChoice::Version(v) => Some(v),
+        ModelChoice::Version(_) | ModelChoice::Alias(_) => Some(model.version.clone()),
         ModelChoice::Path(_) => None,
     };
     Ok((model, version))

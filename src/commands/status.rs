@@ -34,6 +34,14 @@ async fn status<T: Target>(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<E
         }
         tokio::time::sleep(POLL.min(args.timeout.saturating_sub(start.elapsed()))).await;
     };
+    let mut report = report;
+    if let (Some(info), Some(version)) = (&mut report.registry, report.model_version.as_deref()) {
+        if let Some(aliases) =
+            crate::registry::current_aliases(&ctx.config.model, ctx.printer).await
+        {
+            info.aliases = aliases.get(version).cloned().unwrap_or_default();
+        }
+    }
     ctx.printer.result(&report)?;
     Ok(if report.healthy {
         ExitStatus::Success

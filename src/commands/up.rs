@@ -40,6 +40,7 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         .await?;
     let applied = target.apply(ctx, &deploy, checked).await?;
     let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
+    crate::registry::set_deployed_alias(&ctx.config.model, &model, ctx.printer).await;
     ctx.release(held).await?;
     ctx.printer.result(&applied.report.verified(verified))?;
     Ok(ExitStatus::Success)

@@ -101,9 +101,23 @@ pub struct Image {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub bucket: String,
-    /// The key prefix of a model version, with `{version}` in it.
+    /// The key prefix of a model version, with `{version}` in it; with a registry, the prefix
+    /// its versions are stored under (`{version}` optional).
     pub path: String,
     pub version: Option<String>,
+    /// The MLflow model registry versions come from, when there is one.
+    pub registry: Option<ModelRegistry>,
+}
+
+/// `[model] registry`, `name` and `set_alias`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRegistry {
+    /// The tracking server's URI.
+    pub uri: String,
+    /// The registered model.
+    pub name: String,
+    /// The alias `up` points at the version it deployed, once the deploy succeeded.
+    pub set_alias: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -21,7 +21,10 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("image.build_args", &["*"]),
-    ("model", &["bucket", "path", "version"]),
+    (
+        "model",
+        &["bucket", "path", "version", "registry", "name", "set_alias"],
+    ),
     (
         "service",
         &[
@@ -188,6 +191,9 @@ pub(super) struct RawModel {
     pub(super) bucket: Option<String>,
     pub(super) path: Option<String>,
     pub(super) version: Option<VersionValue>,
+    pub(super) registry: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) set_alias: Option<String>,
 }
 
 /// MLflow versions are numbers, but a string is accepted too.

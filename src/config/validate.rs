@@ -11,7 +11,9 @@ use super::limits::{check_bucket_name, check_project_name, is_region_like};
 use super::raw::{
     RawConfig, RawImage, RawLock, RawModel, RawProject, RawSmoke, RawTarget, VersionValue, REQUIRED,
 };
-use super::{service, Config, Image, Lock, Model, Project, Smoke, Target, TargetKind};
+use super::{
+    service, Config, Image, Lock, Model, ModelRegistry, Project, Smoke, Target, TargetKind,
+};
 
 /// The whole file: required keys first, then each table.
 pub(super) fn config(
@@ -182,7 +184,11 @@ fn validate_model(raw: RawModel, report: &mut Report<'_>) -> Model {
         bucket,
         path,
         version,
+        registry,
+        name,
+        set_alias,
     } = raw;
+    let registry = validate_registry(registry, name, set_alias, report);
     if let Some(bucket) = &bucket {
         if bucket.contains(['*', '?']) {
             report.add(
@@ -197,7 +203,7 @@ fn validate_model(raw: RawModel, report: &mut Report<'_>) -> Model {
         }
     }
     if let Some(model_path) = &path {
-        if let Some(why) = model_path_problem(model_path) {
+        if let Some(why) = model_path_problem(model_path, registry.is_some()) {
             report.add("model.path", format!("`model.path` = {model_path:?} {why}"));
         }
     }
@@ -214,12 +220,66 @@ fn validate_model(raw: RawModel, report: &mut Report<'_>) -> Model {
         bucket: bucket.unwrap_or_default(),
         path: path.unwrap_or_default(),
         version,
+        registry,
     }
 }
 
-/// What is wrong with a `model.path`, in words that follow its quoted value.
-fn model_path_problem(model_path: &str) -> Option<&'static str> {
-    if !model_path.contains("{version}") {
+/// `model.registry` (an http(s) tracking URI), `model.name` with it, and `model.set_alias` (a name
+/// MLflow accepts as an alias: letters, digits, `_` and `-`, not `latest` nor `v<number>`).
+fn validate_registry(
+    uri: Option<String>,
+    name: Option<String>,
+    set_alias: Option<String>,
+    report: &mut Report<'_>,
+) -> Option<ModelRegistry> {
+    let Some(uri) = uri else {
+        for (key, given) in [
+            ("model.name", name.is_some()),
+            ("model.set_alias", set_alias.is_some()),
+        ] {
+            if given {
+                report.add(
+                    key,
+                    format!("`{key}` is for a model registry: set `model.registry` to the MLflow tracking URI too"),
+                );
+            }
+        }
+        return None;
+    };
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        report.add(
+            "model.registry",
+            format!("`model.registry` = {uri:?} is not an MLflow tracking URI: write its http:// or https:// address, like \"https://mlflow.example.com\""),
+        );
+    }
+    let name = name.unwrap_or_default();
+    if name.trim().is_empty() {
+        report.add(
+            "model.registry",
+            "`model.registry` needs `model.name`, the registered model's name in it".into(),
+        );
+    }
+    if let Some(alias) = &set_alias {
+        if let Err(why) = crate::model::check_alias(alias) {
+            report.add("model.set_alias", format!("`model.set_alias` = {why}"));
+        }
+    }
+    Some(ModelRegistry {
+        uri,
+        name,
+        set_alias,
+    })
+}
+
+/// What is wrong with a `model.path`, in words that follow its quoted value. With a registry
+/// the path is the prefix its versions are stored under, and needs no `{version}`.
+fn model_path_problem(model_path: &str, registry: bool) -> Option<&'static str> {
+    if registry && (model_path.is_empty() || model_path.starts_with("{version}")) {
+        Some(
+            "is empty: with a registry it is the key prefix the registry's versions are stored \
+             under (the task role reads only there), like \"mlflow/\"",
+        )
+    } else if !registry && !model_path.contains("{version}") {
         Some(
             "has no `{version}`: write where a version lives, \
              like \"mlflow/models/<model>/{version}\"",

@@ -2,6 +2,7 @@
 //! push to ECR.
 
 pub mod build;
+pub mod contents;
 pub mod context;
 pub mod dockerignore;
 pub mod ecr;

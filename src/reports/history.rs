@@ -28,6 +28,46 @@ pub struct Release {
     /// deregister it.
     #[serde(skip)]
     pub ours: bool,
+    /// Where in the model registry its version came from; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryInfo>,
+}
+
+/// A release's version as the model registry has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct RegistryInfo {
+    /// The registered model.
+    pub name: String,
+    /// The alias it was deployed by (`--model-alias`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_by: Option<String>,
+    /// The aliases pointing at its version in the registry now.
+    pub aliases: Vec<String>,
+}
+
+impl RegistryInfo {
+    pub fn of(from: &crate::model::FromRegistry) -> RegistryInfo {
+        RegistryInfo {
+            name: from.name.clone(),
+            deployed_by: from.alias.clone(),
+            aliases: Vec::new(),
+        }
+    }
+
+    /// "registry model housing, aliases champion, production (deployed by alias champion)".
+    pub fn describe(&self) -> String {
+        let aliases = if self.aliases.is_empty() {
+            "no aliases".to_string()
+        } else {
+            format!("aliases {}", self.aliases.join(", "))
+        };
+        let by = self
+            .deployed_by
+            .as_deref()
+            .map(|a| format!(" (deployed by alias {a})"))
+            .unwrap_or_default();
+        format!("registry model {}, {aliases}{by}", self.name)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +111,9 @@ impl fmt::Display for HistoryReport {
                 if r.serving { " <- serving" } else { "" }
             );
             write!(f, "{}", line.trim_end())?;
+            if let Some(registry) = &r.registry {
+                write!(f, "\n        {}", registry.describe())?;
+            }
             if let Some(warning) = &r.warning {
                 write!(f, "\n        ! {warning}")?;
             }
@@ -115,6 +158,7 @@ mod tests {
             serving,
             ours: true,
             warning: None,
+            registry: None,
         };
         let text = HistoryReport {
             target: TargetKind::Ecs,

@@ -46,6 +46,9 @@ pub struct StatusReport {
     /// with what it runs, or a revision mldeploy did not register); absent when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_warning: Option<String>,
+    /// Where in the model registry the serving version came from; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::reports::history::RegistryInfo>,
     #[serde(flatten)]
     pub on: StatusOn,
 }
@@ -133,6 +136,9 @@ impl fmt::Display for StatusReport {
             StatusOn::Docker(d) => {
                 let state = if self.healthy { "healthy" } else { "unhealthy" };
                 writeln!(f, "{}: {state} - serves {model} at {url}", d.container)?;
+                if let Some(registry) = &self.registry {
+                    writeln!(f, "  {}", registry.describe())?;
+                }
                 if let Some(reason) = &self.reason {
                     writeln!(f, "  why: {reason}")?;
                 }
@@ -146,6 +152,9 @@ impl fmt::Display for StatusReport {
                     e.state.to_string()
                 };
                 writeln!(f, "{}: {state} - serves {model} at {url}", e.service)?;
+                if let Some(registry) = &self.registry {
+                    writeln!(f, "  {}", registry.describe())?;
+                }
                 if let Some(reason) = &self.reason {
                     writeln!(f, "  why: {reason}")?;
                 }

@@ -4,7 +4,7 @@
 use crate::support::*;
 
 /// A project on the docker target, published on a free port; returns (project, bucket, port).
-fn on_docker(prefix: &str) -> (Project, String, u16) {
+pub fn on_docker(prefix: &str) -> (Project, String, u16) {
     let (project, bucket) = deployable(prefix);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -19,7 +19,7 @@ fn on_docker(prefix: &str) -> (Project, String, u16) {
     (project, bucket, port)
 }
 
-fn predict_on(port: u16) -> String {
+pub fn predict_on(port: u16) -> String {
     predict_through(&format!("http://127.0.0.1:{port}")).stdout
 }
 

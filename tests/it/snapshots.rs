@@ -6,7 +6,7 @@ use std::path::Path;
 
 use mldeploy::config::{self, TargetKind};
 use mldeploy::reports::destroy::DestroyReport;
-use mldeploy::reports::history::{HistoryReport, Release};
+use mldeploy::reports::history::{HistoryReport, RegistryInfo, Release};
 use mldeploy::reports::rollback::{EcsRollback, RollbackOn, RollbackReport};
 use mldeploy::reports::status::{DockerStatus, EcsStatus, State, StatusOn, StatusReport, Targets};
 use mldeploy::reports::up::{DockerUp, EcsUp, UpOn, UpReport};
@@ -125,6 +125,11 @@ fn status_of_a_degraded_ecs_service() {
         model_version: Some("7".into()),
         model_path: Some("mlflow/models/housing/7".into()),
         model_warning: None,
+        registry: Some(RegistryInfo {
+            name: "housing".into(),
+            deployed_by: Some("champion".into()),
+            aliases: vec!["champion".into(), "production".into()],
+        }),
         on: StatusOn::Ecs(EcsStatus {
             shift: None,
             state: State::Degraded,
@@ -174,6 +179,7 @@ fn status_on_docker() {
         model_version: Some("7".into()),
         model_path: Some("mlflow/models/housing/7".into()),
         model_warning: None,
+        registry: None,
         on: StatusOn::Docker(DockerStatus {
             container: "housing-3".into(),
             release: 3,
@@ -197,6 +203,11 @@ fn history_on_ecs() {
         serving,
         ours: true,
         warning: None,
+        registry: serving.then(|| RegistryInfo {
+            name: "housing".into(),
+            deployed_by: None,
+            aliases: vec!["production".into()],
+        }),
     };
     let report = HistoryReport {
         target: TargetKind::Ecs,

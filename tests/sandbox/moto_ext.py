@@ -441,6 +441,9 @@ def _pull(backend, service, task):
         "--label", f"{TASK_LABEL}={task.task_arn}",
         "--label", f"mldeploy.sandbox.service={service.arn}",
     ]
+    region = td.arn.split(":")[3]
+    for name, value in task_credentials.task_environment(region).items():
+        args += ["-e", f"{name}={value}"]
     for env in container.get("environment") or []:
         args += ["-e", f"{env['name']}={env['value']}"]
     task_role = getattr(td, "task_role_arn", None)
@@ -1117,8 +1120,14 @@ def _tick():
         for arn, run in list(_runs.items()):
             if arn not in live:
                 _stop_task(run.task, "Service deleted", None)
+        # A deleted service's tasks still starting stop too: DeleteService with force "stops all
+        # tasks" of the service, not only running ones
+        # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html).
         for arn in [a for a in _starting if a not in live]:
             del _starting[arn]
+            task = _task_by_arn(arn)
+            if task is not None and task.last_status != "STOPPED":
+                _stop_task(task, "Service deleted", None)
         for arn in [a for a in _created if a not in live]:
             _remove_container(_created.pop(arn))
         # "Amazon ECS deletes the service revision when you delete a service" (service-revision.html).
@@ -1133,6 +1142,15 @@ def _tick():
                 _remove_container(cid)
     _sync_hosts()
     _ensure_proxies()
+
+
+def _task_by_arn(arn):
+    for regions in list(ecs_backends.values()):
+        for backend in list(regions.values()):
+            for tasks in list(backend.tasks.values()):
+                if arn in tasks:
+                    return tasks[arn]
+    return None
 
 
 def _scheduler():

@@ -15,10 +15,16 @@ it calls AWS with them is authorized against that role's policies, after IAM's d
   changes "may take time to become visible"
   (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
   Other requests (mldeploy's, the tests') are not checked, as before.
+- The AWS endpoints. A task on AWS reaches S3 and the rest at their public endpoints; here the
+  sandbox's AWS answers on loopback only, so each task gets AWS_ENDPOINT_URL naming the same
+  server at ADDRESS (reached through Docker's bridge, as the credentials are), where a
+  forwarder passes connections to it. A container definition that sets AWS_ENDPOINT_URL itself
+  keeps its own. Requests arriving that way are checked as above like any other.
 """
 
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -30,10 +36,61 @@ from moto.sts.models import sts_backends
 
 ADDRESS = os.environ.get("SANDBOX_CREDENTIALS_ADDRESS", "169.254.170.2")
 PORT = int(os.environ.get("SANDBOX_CREDENTIALS_PORT", "80"))
+AWS_PORT = int(os.environ.get("SANDBOX_AWS_PORT", "5555"))
 
 _paths: dict[str, tuple[str, str]] = {}  # relative URI -> (account, task role ARN)
 _task_keys: dict[str, str] = {}  # access key id handed to a task -> its role's name
 _lock = threading.Lock()
+
+
+def task_environment(region):
+    """What ECS sets in every task's environment: its Region (AWS_REGION, AWS_DEFAULT_REGION) and
+    AWS_EXECUTION_ENV (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-environment-variables.html),
+    and here the sandbox's AWS endpoint (see the module's docstring)."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://{ADDRESS}:{AWS_PORT}",
+        "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
+def _forward(client):
+    """Passes one connection from a task to the sandbox's AWS on loopback, both ways."""
+    try:
+        upstream = socket.create_connection(("127.0.0.1", AWS_PORT))
+    except OSError:
+        client.close()
+        return
+
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+    pump(client, upstream)
+    client.close()
+    upstream.close()
+
+
+def _serve_endpoint():
+    try:
+        listener = socket.create_server((ADDRESS, AWS_PORT))
+    except OSError as e:
+        print(f"moto_ext: cannot serve tasks' AWS endpoint on {ADDRESS}:{AWS_PORT}: {e}", flush=True)
+        return
+    while True:
+        client, _ = listener.accept()
+        threading.Thread(target=_forward, args=(client,), daemon=True).start()
 
 
 def relative_uri(account, role_arn):
@@ -128,3 +185,4 @@ def install(effective_at):
         return
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="task-credentials").start()
+    threading.Thread(target=_serve_endpoint, daemon=True, name="task-aws-endpoint").start()

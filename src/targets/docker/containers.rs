@@ -23,6 +23,9 @@ use crate::smoke::{Answer, Prober, SmokeRequest};
 pub const PROJECT_LABEL: &str = "mldeploy.project";
 pub const MODEL_VERSION_LABEL: &str = "mldeploy.model-version";
 pub const MODEL_PATH_LABEL: &str = "mldeploy.model-path";
+/// The registered model a release's version is of, and the alias it was deployed by.
+pub const REGISTRY_MODEL_LABEL: &str = "mldeploy.registry-model";
+pub const MODEL_ALIAS_LABEL: &str = "mldeploy.model-alias";
 pub const RELEASE_LABEL: &str = "mldeploy.release";
 /// A hash of the container's environment, so a changed `service.environment` deploys anew.
 pub const ENV_LABEL: &str = "mldeploy.env-hash";
@@ -42,6 +45,9 @@ pub struct ProjectContainer {
     pub release: u32,
     pub model_version: Option<String>,
     pub model_path: Option<String>,
+    /// Where in the model registry its version came from.
+    #[serde(skip)]
+    pub registry: Option<crate::model::FromRegistry>,
     #[serde(skip)]
     pub env_hash: Option<String>,
     pub running: bool,
@@ -82,6 +88,12 @@ pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<Pr
                     .unwrap_or(0),
                 model_version: labels.get(MODEL_VERSION_LABEL).cloned(),
                 model_path: labels.get(MODEL_PATH_LABEL).cloned(),
+                registry: labels
+                    .get(REGISTRY_MODEL_LABEL)
+                    .map(|name| crate::model::FromRegistry {
+                        name: name.clone(),
+                        alias: labels.get(MODEL_ALIAS_LABEL).cloned(),
+                    }),
                 env_hash: labels.get(ENV_LABEL).cloned(),
                 running: c.state.map(|s| s.to_string()) == Some("running".into()),
                 created: c.created.and_then(|t| {

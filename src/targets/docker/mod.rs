@@ -15,6 +15,7 @@ use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::{engine_error, Engine};
+use crate::reports::history::RegistryInfo;
 use crate::reports::status::{DockerStatus, StatusOn};
 use crate::reports::{HistoryReport, LogLine, LogsReport, RollbackReport, StatusReport, UpReport};
 use crate::session::Ctx;
@@ -181,6 +182,7 @@ impl Target for Docker {
             model_version: c.model_version.clone(),
             model_path: c.model_path.clone(),
             model_warning: None,
+            registry: c.registry.as_ref().map(RegistryInfo::of),
             on: StatusOn::Docker(DockerStatus {
                 container: c.name.clone(),
                 release: c.release,

@@ -12,6 +12,7 @@ use super::containers::{self, ProjectContainer, Spec};
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::Engine;
+use crate::model::FromRegistry;
 use crate::smoke;
 
 /// The least time the final container gets to answer once it holds the host port.
@@ -26,6 +27,7 @@ pub(crate) fn candidate(
     image: &str,
     model_path: &str,
     version: Option<&str>,
+    registry: Option<&FromRegistry>,
     release: u32,
 ) -> Spec {
     let mut env = vec![
@@ -52,6 +54,12 @@ pub(crate) fn candidate(
     ]);
     if let Some(v) = version {
         labels.insert(containers::MODEL_VERSION_LABEL.to_string(), v.to_string());
+    }
+    if let Some(r) = registry {
+        labels.insert(containers::REGISTRY_MODEL_LABEL.to_string(), r.name.clone());
+        if let Some(alias) = &r.alias {
+            labels.insert(containers::MODEL_ALIAS_LABEL.to_string(), alias.clone());
+        }
     }
     Spec {
         name: format!("{project}-{release}-candidate"),

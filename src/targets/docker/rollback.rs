@@ -9,8 +9,8 @@ use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::build;
-use crate::model;
-use crate::reports::history::Release;
+use crate::model::{self, FromRegistry};
+use crate::reports::history::{RegistryInfo, Release};
 use crate::reports::rollback::{RollbackOn, RollbackReport};
 use crate::reports::up::DockerUp;
 use crate::reports::HistoryReport;
@@ -24,6 +24,7 @@ pub struct Chosen {
     image: String,
     model_path: String,
     version: Option<String>,
+    registry: Option<FromRegistry>,
     release: u32,
     /// The serving container already runs this image and model.
     unchanged: Option<String>,
@@ -52,6 +53,7 @@ fn release_of(c: &ProjectContainer) -> Release {
         serving: c.running,
         ours: true,
         warning: None,
+        registry: c.registry.as_ref().map(RegistryInfo::of),
     }
 }
 
@@ -88,12 +90,11 @@ pub async fn choose(
             .join(", ")
     };
 
-    // What to serve: (image, model path, model version).
-    let (image, model_path, version) = match (&args.model_version, args.to_revision) {
+    // What to serve: (image, model path, model version, where in the registry).
+    let (image, model_path, version, registry) = match (&args.model_version, args.to_revision) {
         (Some(v), _) => {
-            let m =
-                model::require_version(&s3, &config.model.bucket, &config.model.path, v).await?;
-            (serving.image.clone(), m.path, Some(v.clone()))
+            let m = crate::registry::require_version(&config.model, &s3, v).await?;
+            (serving.image.clone(), m.path, Some(m.version), m.registry)
         }
         (None, Some(r)) => {
             let c = existing
@@ -173,6 +174,7 @@ pub async fn choose(
         image,
         model_path,
         version,
+        registry,
         release,
         unchanged,
     };
@@ -196,6 +198,7 @@ pub async fn apply(
                 &chosen.image,
                 &chosen.model_path,
                 chosen.version.as_deref(),
+                chosen.registry.as_ref(),
                 chosen.release,
             );
             replace::replace(
@@ -217,8 +220,10 @@ pub async fn apply(
     })
 }
 
-/// A kept release's image, model path and model version.
-fn from_release(c: &ProjectContainer) -> anyhow::Result<(String, String, Option<String>)> {
+/// A kept release's image, model path, model version and where in the registry it came from.
+fn from_release(
+    c: &ProjectContainer,
+) -> anyhow::Result<(String, String, Option<String>, Option<FromRegistry>)> {
     let path = c.model_path.clone().ok_or_else(|| {
         exit::error(
             ExitStatus::Usage,
@@ -228,5 +233,10 @@ fn from_release(c: &ProjectContainer) -> anyhow::Result<(String, String, Option<
             ),
         )
     })?;
-    Ok((c.image.clone(), path, c.model_version.clone()))
+    Ok((
+        c.image.clone(),
+        path,
+        c.model_version.clone(),
+        c.registry.clone(),
+    ))
 }

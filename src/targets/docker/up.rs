@@ -85,12 +85,23 @@ pub async fn apply(
     let mut report = report(docker, ctx, deploy, &checked);
     let Checked { existing, image } = checked;
     let built = build::build(&docker.engine, &ctx.config, image, ctx.printer).await?;
+    let s3 = ctx.aws().await?.s3();
+    crate::model_fit::check_image(
+        &docker.engine,
+        &s3,
+        &ctx.config.model.bucket,
+        deploy.model,
+        &built.image,
+        ctx.printer,
+    )
+    .await?;
     let release = next_release(&existing);
     let spec = replace::candidate(
         &ctx.config,
         &built.image,
         &deploy.model.path,
         deploy.version,
+        deploy.model.registry.as_ref(),
         release,
     );
     // Nothing changed: the same image, model and environment already serve. Still ask it.

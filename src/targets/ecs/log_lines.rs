@@ -47,6 +47,80 @@ pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Resul
     }
 }
 
+/// What a task wrote that says why it failed: the last `n` of its lines that read like an error
+/// (an exception, a traceback, a refusal), else its last `n` lines, from its awslogs stream
+/// `<project>/<project>/<task id>` (the built-in template's prefix and container name). Empty
+/// when the stream is not there (another template's names, or a task that never started).
+pub async fn telling_lines_of_task(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    project: &str,
+    task_id: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let stream = format!("{project}/{project}/{task_id}");
+    let got = logs
+        .get_log_events()
+        .log_group_name(log_group_name(project))
+        .log_stream_name(&stream)
+        .start_from_head(true)
+        .limit(TASK_LINES_READ)
+        .send()
+        .await;
+    match got {
+        Ok(out) => {
+            let lines: Vec<String> = out
+                .events()
+                .iter()
+                .filter_map(|e| e.message())
+                .map(|m| m.trim_end().to_string())
+                .filter(|m| !m.is_empty())
+                .collect();
+            Ok(telling(&lines, n))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(call_error("logs:GetLogEvents", e)),
+    }
+}
+
+/// How many of a stopped task's first lines are read for the telling ones.
+const TASK_LINES_READ: i32 = 1000;
+
+/// Words of a line that says something failed; an app's health-check access lines say none.
+const TELLING: [&str; 9] = [
+    "error",
+    "exception",
+    "traceback",
+    "fatal",
+    "panic",
+    "denied",
+    "refused",
+    "cannot",
+    "failed",
+];
+
+/// The last `n` lines that read like an error, else the last `n` lines.
+fn telling(lines: &[String], n: usize) -> Vec<String> {
+    let errors: Vec<&String> = lines
+        .iter()
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            TELLING.iter().any(|w| lower.contains(w))
+        })
+        .collect();
+    let chosen: Vec<&String> = if errors.is_empty() {
+        lines.iter().collect()
+    } else {
+        errors
+    };
+    let skip = chosen.len().saturating_sub(n);
+    chosen.into_iter().skip(skip).cloned().collect()
+}
+
 fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -97,4 +171,34 @@ async fn fetch(
     }
     lines.sort_by_key(|(at, _)| *at);
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::telling;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_errors_are_told_and_the_health_checks_are_not() {
+        let all = lines(
+            "INFO: started\nERROR cannot load the model from s3://b/m/2\nTraceback (most recent call last):\n  File \"main.py\"\nbotocore.exceptions.ClientError: An error occurred (AccessDenied)\nINFO: GET /health 200 OK\nINFO: GET /ready 503 Service Unavailable",
+        );
+        assert_eq!(
+            telling(&all, 2),
+            [
+                "Traceback (most recent call last):",
+                "botocore.exceptions.ClientError: An error occurred (AccessDenied)"
+            ]
+        );
+    }
+
+    #[test]
+    fn without_errors_the_last_lines_are_told() {
+        let all = lines("one\ntwo\nthree");
+        assert_eq!(telling(&all, 2), ["two", "three"]);
+        assert!(telling(&[], 2).is_empty());
+    }
 }

@@ -161,9 +161,11 @@ impl Target for Ecs {
             timeout: flags.timeout,
             poll: crate::aws::poll::interval(),
         };
+        let logs = aws.logs();
         verify::Verify {
             ecs: &ecs,
             elb: &elb,
+            logs: &logs,
             cv: &cv,
             spec: &deployed.spec,
             watch,

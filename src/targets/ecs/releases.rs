@@ -10,6 +10,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::task_definition::TaskSpec;
 use crate::aws::call_error;
+use crate::reports::history::RegistryInfo;
 
 /// How many revisions are described at once.
 const CONCURRENT_DESCRIBES: usize = 4;
@@ -121,6 +122,11 @@ pub async fn describe(
         ci_run: tag("mldeploy:ci-run"),
         ours,
         warning,
+        registry: tag(super::task_definition::REGISTRY_MODEL_TAG).map(|name| RegistryInfo {
+            name,
+            deployed_by: tag(super::task_definition::MODEL_ALIAS_TAG),
+            aliases: Vec::new(),
+        }),
     };
     Ok(Revision { release, spec })
 }

@@ -14,6 +14,7 @@ use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::lock;
 use crate::model;
+use crate::reports::history::RegistryInfo;
 use crate::reports::rollback::{EcsRollback, RollbackOn, RollbackReport};
 use crate::session::Ctx;
 use crate::targets::Applied;
@@ -60,14 +61,15 @@ pub async fn choose(
 
     let wanted = match (&args.model_version, args.to_revision) {
         (Some(version), _) => {
-            let model = model::require_version(&s3, bucket, &config.model.path, version).await?;
+            let model = crate::registry::require_version(&config.model, &s3, version).await?;
             let spec = current.spec.clone().with_env("MODEL_PATH", &model.path);
             match revisions.iter().find(|r| r.spec == spec) {
                 Some(r) => Wanted::Existing(r.clone()),
                 None => Wanted::New {
                     spec,
                     tags: ReleaseTags {
-                        model_version: Some(version.clone()),
+                        model_version: Some(model.version.clone()),
+                        registry: model.registry.clone(),
                         model_path: model.path,
                         image: current.release.image.clone().unwrap_or_default(),
                         git_commit: current.release.git_commit.clone(),
@@ -112,6 +114,7 @@ pub async fn choose(
                 serving: false,
                 ours: true,
                 warning: None,
+                registry: tags.registry.as_ref().map(RegistryInfo::of),
             },
         ),
     };

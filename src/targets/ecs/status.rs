@@ -87,6 +87,7 @@ pub async fn look(
         image: release.release.image,
         model_version: release.release.model_version,
         model_path: release.release.model_path,
+        registry: release.release.registry,
         on: StatusOn::Ecs(EcsStatus {
             state,
             cluster: project.to_string(),

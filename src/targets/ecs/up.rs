@@ -14,6 +14,7 @@ use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
 use crate::model;
+use crate::model_fit;
 use crate::reports::up::{EcsUp, UpOn, UpReport};
 use crate::session::Ctx;
 use crate::targets::{Action, Change, Deploy};
@@ -187,7 +188,7 @@ pub async fn converge(
         let stack = stack::ensure(inputs, &stack::Halt::default(), &mut changes).await?;
         (image, stack)
     } else {
-        image_beside_stack(ctx, &template, inputs, &mut changes).await?
+        image_beside_stack(ctx, deploy.model, &template, inputs, &mut changes).await?
     };
     let stack::Stack {
         net,
@@ -221,6 +222,7 @@ pub async fn converge(
         .and_then(|s| s.task_definition().map(str::to_string));
     let release = ReleaseTags {
         model_version: deploy.version.map(str::to_string),
+        registry: deploy.model.registry.clone(),
         model_path: deploy.model.path.clone(),
         image: image.clone(),
         git_commit,
@@ -346,6 +348,7 @@ fn rollout(
 /// push at once (an unfinished push leaves only layers no image names); a re-run converges.
 async fn image_beside_stack(
     ctx: &Ctx<'_>,
+    model: &model::ModelVersion,
     template: &Template,
     inputs: stack::Inputs<'_>,
     changes: &mut Vec<Change>,
@@ -361,7 +364,24 @@ async fn image_beside_stack(
     let accept =
         |image: &str, platform: &Platform| accept_platform(config, template, image, platform);
     let image = async {
-        let pushed = push::push(&engine, aws, config, printer, false, &accept).await;
+        let mut pushed = push::push(&engine, aws, config, printer, false, &accept).await;
+        // The model must load in the image: checked where the image was built, before
+        // anything runs it.
+        if let Ok(p) = &pushed {
+            let local = format!("{}:{}", p.repository, p.tag);
+            let fits = model_fit::check_image(
+                &engine,
+                &aws.s3(),
+                &config.model.bucket,
+                model,
+                &local,
+                printer,
+            )
+            .await;
+            if let Err(e) = fits {
+                pushed = Err(e);
+            }
+        }
         if pushed.is_err() {
             halt.set();
         }

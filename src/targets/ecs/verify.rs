@@ -18,11 +18,17 @@ use crate::targets::Verified;
 
 /// The least time the smoke test gets, however much of `--timeout` the rollout used.
 const SMOKE_MIN_DEADLINE: Duration = Duration::from_secs(60);
+/// How many lines of a stopped task's output a failed rollout shows, and of how many tasks it
+/// looks for some.
+const APP_LINES: usize = 6;
+const APP_LINES_TASKS: usize = 3;
 
 /// A deployment to see through.
 pub struct Verify<'a> {
     pub ecs: &'a aws_sdk_ecs::Client,
     pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
+    /// Where the tasks' output goes: a failed rollout shows what the app last said.
+    pub logs: &'a aws_sdk_cloudwatchlogs::Client,
     pub cv: &'a Converge,
     /// The service as it was deployed; a rollback after a failed smoke test reuses it.
     pub spec: &'a ServiceSpec,
@@ -60,7 +66,10 @@ impl Verify<'_> {
                 exit::note_for_interrupt(Some(in_flight_note(id, &self.spec.task_definition_arn)));
                 let rollout = self.watch.run(printer).await;
                 exit::note_for_interrupt(None);
-                let rollout = rollout?;
+                let rollout = match rollout {
+                    Ok(rollout) => rollout,
+                    Err(failed) => return Err(self.with_app_lines(failed).await),
+                };
                 waited = rollout.waited;
                 printer.info(format!(
                     "Deployment {id} completed in {}",
@@ -96,6 +105,39 @@ impl Verify<'_> {
             }),
             Err(failed) => Err(self.undo(failed, printer).await),
         }
+    }
+
+    /// A failed rollout's error with what the newest stopped task wrote that says why the app
+    /// did not come up (a model it could not read, an exception at start-up) where ECS
+    /// says only that health checks failed. The error stands as it is when they cannot be read.
+    async fn with_app_lines(&self, failed: anyhow::Error) -> anyhow::Error {
+        let Ok(stopped) = self.watch.stopped_tasks().await else {
+            return failed;
+        };
+        for task in stopped.iter().take(APP_LINES_TASKS) {
+            let lines = super::log_lines::telling_lines_of_task(
+                self.logs,
+                &self.cv.project,
+                &task.id,
+                APP_LINES,
+            )
+            .await
+            .unwrap_or_default();
+            if lines.is_empty() {
+                continue;
+            }
+            let status = exit::status_of(&failed);
+            let shown: Vec<String> = lines.iter().map(|l| format!("    {l}")).collect();
+            return exit::error(
+                status,
+                format!(
+                    "{failed:#}\n  the app said (task {}; all its lines: `mldeploy logs`):\n{}",
+                    task.id,
+                    shown.join("\n")
+                ),
+            );
+        }
+        failed
     }
 
     /// A traffic-shifting deployment: tested through the test route before production moves,

@@ -264,10 +264,17 @@ impl TaskSpec {
     }
 }
 
+/// The tag naming the registered model a release's version is of.
+pub const REGISTRY_MODEL_TAG: &str = "mldeploy:registry-model";
+/// The tag naming the registry alias a release was deployed by.
+pub const MODEL_ALIAS_TAG: &str = "mldeploy:model-alias";
+
 /// What a release was, recorded as tags on its revision (what `history` reads back).
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseTags {
     pub model_version: Option<String>,
+    /// The registered model the version is of, and the alias it was deployed by.
+    pub registry: Option<crate::model::FromRegistry>,
     pub model_path: String,
     pub image: String,
     pub git_commit: Option<String>,
@@ -281,6 +288,13 @@ impl ReleaseTags {
             self.model_version
                 .clone()
                 .map(|v| ("mldeploy:model-version", v)),
+            self.registry
+                .as_ref()
+                .map(|r| (REGISTRY_MODEL_TAG, r.name.clone())),
+            self.registry
+                .as_ref()
+                .and_then(|r| r.alias.clone())
+                .map(|a| (MODEL_ALIAS_TAG, a)),
             Some(("mldeploy:model-path", self.model_path.clone())),
             Some(("mldeploy:image", self.image.clone())),
             self.git_commit.clone().map(|c| ("mldeploy:git-commit", c)),

@@ -296,7 +296,8 @@ impl Watch<'_> {
         })
     }
 
-    async fn stopped_tasks(&self) -> anyhow::Result<Vec<StoppedTask>> {
+    /// The deployment's stopped tasks, newest first.
+    pub async fn stopped_tasks(&self) -> anyhow::Result<Vec<StoppedTask>> {
         let arns = self
             .ecs
             .list_tasks()
