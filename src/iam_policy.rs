@@ -248,6 +248,7 @@ const GRANTS: &[Grant] = &[
             "logs:CreateLogGroup",
             "logs:DeleteLogGroup",
             "logs:FilterLogEvents",
+            "logs:GetLogEvents",
             "logs:ListTagsLogGroup",
             "logs:PutRetentionPolicy",
             "logs:TagResource",

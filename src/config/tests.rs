@@ -283,6 +283,47 @@ fn a_model_path_without_version_is_refused() {
 }
 
 #[test]
+fn a_registry_needs_an_http_uri_and_a_name_and_takes_a_prefix_without_version() {
+    let dir = project_dir();
+    let with = |lines: &str| GOOD.replace("version = 6\n", &format!("version = 6\n{lines}"));
+    let ok = parse_in(
+        dir.path(),
+        &with("registry = \"http://127.0.0.1:5557\"\nname = \"housing\"\n")
+            .replace("/{version}\"", "/\""),
+    )
+    .unwrap();
+    assert_eq!(ok.model.path, "mlflow/models/california-housing/");
+    assert_eq!(ok.model.registry.unwrap().name, "housing");
+    for (lines, key, says) in [
+        (
+            "registry = \"mlflow.example.com\"\nname = \"h\"\n",
+            "model.registry",
+            "http://",
+        ),
+        (
+            "registry = \"https://m.example.com\"\n",
+            "model.registry",
+            "model.name",
+        ),
+        ("name = \"h\"\n", "model.name", "model.registry"),
+        (
+            "registry = \"https://m.example.com\"\nname = \"h\"\nset_alias = \"v3\"\n",
+            "model.set_alias",
+            "reserved",
+        ),
+        (
+            "registry = \"https://m.example.com\"\nname = \"h\"\nset_alias = \"a b\"\n",
+            "model.set_alias",
+            "not an alias",
+        ),
+    ] {
+        let p = only_problem(parse_in(dir.path(), &with(lines)).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some(key), "{lines}");
+        assert!(p.message.contains(says), "{lines}: {}", p.message);
+    }
+}
+
+#[test]
 fn a_cpu_memory_pair_fargate_lacks_lists_the_valid_memory() {
     let dir = project_dir();
     let text = GOOD.replace("cpu = 512\nmemory = 2048", "cpu = 256\nmemory = 4096");
@@ -350,6 +391,9 @@ PYTHON = "3.11"
 bucket = "b-1"
 path = "m/{version}"
 version = "7"
+registry = "https://mlflow.example.com"
+name = "housing"
+set_alias = "production"
 [service]
 port = 80
 cpu = 1024
@@ -447,6 +491,14 @@ max_p95_ratio = 1.5
             ready_check_interval: 20,
             ready_check_retries: 5,
         }
+    );
+    assert_eq!(
+        c.model.registry,
+        Some(crate::config::ModelRegistry {
+            uri: "https://mlflow.example.com".into(),
+            name: "housing".into(),
+            set_alias: Some("production".into()),
+        })
     );
     assert_eq!(c.lock.lease, std::time::Duration::from_secs(60));
     assert_eq!(
