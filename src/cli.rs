@@ -49,6 +49,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_progress: bool,
 
+    /// The environment of mldeploy.toml to use ([env.NAME] over the base file); its stack is
+    /// named <project>-<NAME>
+    #[arg(long, global = true, value_name = "NAME", env = "MLDEPLOY_ENV")]
+    pub env: Option<String>,
+
     /// Where the service runs (default: target.kind in mldeploy.toml, else ecs)
     #[arg(long, global = true, value_enum, value_name = "TARGET")]
     pub target: Option<crate::config::TargetKind>,

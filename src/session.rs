@@ -28,7 +28,7 @@ impl<'a> Session<'a> {
 
     /// The validated mldeploy.toml; nothing else is called before it loads.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = config::load(&self.dir())?;
+        let mut config = config::load(&self.dir(), self.global.env.as_deref())?;
         if let Some(kind) = self.global.target {
             config.target.kind = kind;
         }
@@ -66,7 +66,10 @@ impl Ctx<'_> {
                 let aws = Aws::load(
                     self.global.region.as_deref(),
                     self.config.project.region.as_deref(),
-                    self.global.profile.as_deref(),
+                    self.global
+                        .profile
+                        .as_deref()
+                        .or(self.config.project.profile.as_deref()),
                 )
                 .await?
                 .logging_retries(self.global.verbose > 0);

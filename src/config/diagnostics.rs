@@ -48,6 +48,9 @@ impl std::error::Error for ConfigError {}
 pub(super) struct Positions {
     pub(super) lines: Vec<usize>, // byte offset where each line starts
     pub(super) keys: HashMap<String, (Range<usize>, Range<usize>)>, // dotted key -> (key span, value span)
+    /// The environment merged over the base file: a key it sets is placed at its own line in
+    /// `[env.<name>]`, and named with it.
+    pub(super) env: Option<String>,
 }
 
 impl Positions {
@@ -59,7 +62,23 @@ impl Positions {
     }
 
     pub(super) fn key_line(&self, key: &str) -> Option<usize> {
-        self.keys.get(key).map(|(k, _)| self.line_of(k.start))
+        let from_env = self.env_key(key).and_then(|k| self.keys.get(&k));
+        from_env
+            .or_else(|| self.keys.get(key))
+            .map(|(k, _)| self.line_of(k.start))
+    }
+
+    /// `env.<name>.<key>` when the chosen environment sets `key` (or a table above it).
+    pub(super) fn env_key(&self, key: &str) -> Option<String> {
+        let env = self.env.as_deref()?;
+        let mut prefix = key;
+        loop {
+            let candidate = format!("{}.{env}.{prefix}", super::environments::ENV_TABLE);
+            if self.keys.contains_key(&candidate) {
+                return Some(candidate);
+            }
+            prefix = prefix.rsplit_once('.')?.0;
+        }
     }
 
     /// The innermost key whose value holds this offset (for serde's type errors).
@@ -80,6 +99,10 @@ pub(super) struct Report<'a> {
 
 impl Report<'_> {
     pub(super) fn add(&mut self, key: &str, message: String) {
+        let message = match (&self.positions.env, self.positions.env_key(key)) {
+            (Some(env), Some(_)) => format!("[env.{env}] {message}"),
+            _ => message,
+        };
         self.problems.push(Problem {
             key: Some(key.to_string()),
             line: self.positions.key_line(key),
@@ -115,6 +138,11 @@ pub(super) fn walk_keys(
 ) {
     for (key, value) in table {
         let name = key.get_ref().as_ref();
+        if prefix.is_empty() && name == super::environments::ENV_TABLE && positions.env.is_none() {
+            // The file's own top level: its [env.<name>] tables are walked as environments.
+            super::environments::walk(value, positions, problems);
+            continue;
+        }
         let dotted = if prefix.is_empty() {
             name.to_string()
         } else {

@@ -7,6 +7,7 @@
 
 mod deploy;
 mod diagnostics;
+pub mod environments;
 mod health;
 mod limits;
 mod raw;
@@ -29,6 +30,7 @@ pub use limits::{
     LOG_RETENTION_DAYS, MAX_EXTRA_SECURITY_GROUPS, RESERVED_ENV,
 };
 use raw::RawConfig;
+use serde::Deserialize;
 
 pub const FILE_NAME: &str = "mldeploy.toml";
 
@@ -53,6 +55,9 @@ pub struct Config {
     pub deploy: Deploy,
     /// The model gate of blue/green, canary and linear deployments.
     pub gate: Option<Gate>,
+    /// The environment merged over the base file (`--env`); `project.name` is then its stack's
+    /// name, `<project>-<env>`.
+    pub env: Option<String>,
 }
 
 /// Where the deploy lock lives and how long its lease is.
@@ -85,6 +90,8 @@ pub enum TargetKind {
 pub struct Project {
     pub name: String,
     pub region: Option<String>,
+    /// The AWS profile (~/.aws/config) when `--profile` names none: an environment's account.
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,8 +164,8 @@ pub struct Smoke {
     pub expect_status: u16,
 }
 
-/// Loads and validates `<dir>/mldeploy.toml`.
-pub fn load(dir: &Path) -> anyhow::Result<Config> {
+/// Loads and validates `<dir>/mldeploy.toml`, with environment `env` merged over it.
+pub fn load(dir: &Path, env: Option<&str>) -> anyhow::Result<Config> {
     let file = dir.join(FILE_NAME);
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
@@ -178,7 +185,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
             ))
         }
     };
-    parse(&text, &file).map_err(|e| exit::error(ExitStatus::Usage, e.to_string()))
+    parse_env(&text, &file, env).map_err(|e| exit::error(ExitStatus::Usage, e.to_string()))
 }
 
 fn display_dir(dir: &Path) -> String {
@@ -192,6 +199,11 @@ fn display_dir(dir: &Path) -> String {
 /// Parses and validates the text of a config file; `file` names it in messages and anchors
 /// relative paths.
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    parse_env(text, file, None)
+}
+
+/// [`parse`] with environment `env` merged over the base file (see [`environments`]).
+pub fn parse_env(text: &str, file: &Path, env: Option<&str>) -> Result<Config, ConfigError> {
     let fail = |problems| ConfigError {
         file: file.to_path_buf(),
         problems,
@@ -219,7 +231,27 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         return Err(fail(problems));
     }
 
-    let raw: RawConfig = match toml::from_str(text) {
+    if let Some(env) = env {
+        if let Err(why) = environments::check_name(env) {
+            return Err(fail(vec![Problem {
+                key: None,
+                line: None,
+                message: format!("--env / MLDEPLOY_ENV: {why}"),
+            }]));
+        }
+    }
+    let values = match environments::merged(text, env) {
+        Ok(values) => values,
+        Err(problem) => return Err(fail(vec![problem])),
+    };
+    positions.env = env.map(str::to_string);
+    // Deserialized from the text when no environment is merged: serde's errors then carry the
+    // value's place in it.
+    let parsed = match env {
+        None => toml::from_str::<RawConfig>(text),
+        Some(_) => RawConfig::deserialize(toml::Value::Table(values)),
+    };
+    let raw: RawConfig = match parsed {
         Ok(raw) => raw,
         Err(e) => {
             let key = e
@@ -236,7 +268,24 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     };
 
     let base = file.parent().unwrap_or(Path::new("."));
-    let config = validate::config(raw, base, file, &positions, &mut problems);
+    let mut raw = raw;
+    if let (Some(env), Some(name)) = (env, raw.project.name.as_mut()) {
+        *name = environments::stack_name(name, env);
+    }
+    let config = validate::config(raw, base, file, &positions, &mut problems).map(|mut c| {
+        c.env = env.map(str::to_string);
+        c
+    });
+    if let Some(env) = env {
+        for p in problems
+            .iter_mut()
+            .filter(|p| p.key.as_deref() == Some("project.name"))
+        {
+            p.message.push_str(&format!(
+                " (with --env {env} the stack is named `project.name`-{env}; shorten one of them)"
+            ));
+        }
+    }
     if problems.is_empty() {
         config.ok_or_else(|| fail(Vec::new()))
     } else {

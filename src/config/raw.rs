@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 /// The keys mldeploy knows, table by table. A `*` entry is a table of free-form string values.
 pub(super) const SCHEMA: &[(&str, &[&str])] = &[
-    ("project", &["name", "region"]),
+    ("project", &["name", "region", "profile"]),
     (
         "image",
         &[
@@ -95,6 +95,9 @@ pub(super) struct RawConfig {
     pub(super) image: RawImage,
     #[serde(default)]
     pub(super) model: RawModel,
+    /// `[env.<name>]`: checked by `walk_keys` and merged before this is read; not read here.
+    #[serde(default, rename = "env")]
+    pub(super) _env: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub(super) service: RawService,
     pub(super) smoke: Option<RawSmoke>,
@@ -171,6 +174,7 @@ pub(super) struct RawNetwork {
 pub(super) struct RawProject {
     pub(super) name: Option<String>,
     pub(super) region: Option<String>,
+    pub(super) profile: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -379,6 +379,7 @@ fn every_schema_key_is_read_by_the_typed_config() {
 [project]
 name = "p1"
 region = "eu-west-1"
+profile = "ml-prod"
 [image]
 context = "."
 dockerfile = "Dockerfile"
@@ -702,5 +703,95 @@ fn mldeploys_own_environment_and_odd_retentions_are_refused() {
         keys,
         ["service.environment", "service.log_retention_days"],
         "{err}"
+    );
+}
+
+const TWO_ENVS: &str = r#"
+[project]
+name = "housing"
+
+[model]
+bucket = "my-models"
+path = "mlflow/models/california-housing/{version}"
+
+[service]
+port = 8080
+cpu = 512
+memory = 2048
+
+[env.staging]
+model = { bucket = "staging-models" }
+
+[env.prod.service]
+cpu = 1024
+memory = 4096
+"#;
+
+#[test]
+fn an_environment_is_merged_over_the_base_and_named_into_its_stack() {
+    let dir = project_dir();
+    let file = dir.path().join(FILE_NAME);
+    let base = parse(TWO_ENVS, &file).unwrap();
+    assert_eq!(base.project.name, "housing");
+    assert_eq!(base.env, None);
+    let prod = parse_env(TWO_ENVS, &file, Some("prod")).unwrap();
+    assert_eq!(prod.project.name, "housing-prod");
+    assert_eq!(prod.env.as_deref(), Some("prod"));
+    assert_eq!((prod.service.cpu, prod.service.memory), (1024, 4096));
+    assert_eq!(prod.model.bucket, "my-models");
+    assert_eq!(prod.lock.bucket, "my-models");
+    let staging = parse_env(TWO_ENVS, &file, Some("staging")).unwrap();
+    assert_eq!(staging.model.bucket, "staging-models");
+    assert_eq!(
+        staging.model.path,
+        "mlflow/models/california-housing/{version}"
+    );
+    assert_eq!(staging.service.cpu, 512);
+    let p = only_problem(parse_env(TWO_ENVS, &file, Some("qa")).unwrap_err());
+    assert!(p.message.contains("no [env.qa]"), "{}", p.message);
+    assert!(
+        p.message.contains("environments: prod, staging"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn a_bad_key_or_value_in_an_environment_names_it_and_its_line() {
+    let dir = project_dir();
+    let file = dir.path().join(FILE_NAME);
+    let unknown = TWO_ENVS.replace("cpu = 1024\n", "cpu = 1024\nprot = 80\n");
+    let p = only_problem(parse(&unknown, &file).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("env.prod.service.prot"));
+    assert!(p.message.starts_with("[env.prod] "), "{}", p.message);
+    assert!(p.message.contains("service.port"), "{}", p.message);
+    assert_eq!(p.line, Some(19));
+    // A value only the environment sets is judged after the merge, at its line there.
+    let bad = TWO_ENVS.replace("cpu = 1024\n", "cpu = 1000\n");
+    assert!(parse(&bad, &file).is_ok(), "the base file alone is fine");
+    let p = only_problem(parse_env(&bad, &file, Some("prod")).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("service.cpu"));
+    assert!(
+        p.message.starts_with("[env.prod] `service.cpu` = 1000"),
+        "{}",
+        p.message
+    );
+    assert_eq!(p.line, Some(18));
+    let long = TWO_ENVS.replace("\"housing\"", "\"a-project-named-at-length-28\"");
+    let p = only_problem(parse_env(&long, &file, Some("staging")).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("project.name"));
+    assert!(p.message.contains("32 characters"), "{}", p.message);
+    assert!(p.message.contains("with --env staging"), "{}", p.message);
+    let p = only_problem(
+        parse(
+            &TWO_ENVS.replace("[env.prod.service]", "[env.Prod.service]"),
+            &file,
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        p.message.contains("not an environment name"),
+        "{}",
+        p.message
     );
 }

@@ -38,6 +38,7 @@ pub(super) fn config(
         lock,
         deploy,
         gate,
+        _env: _,
     } = raw;
 
     let given: HashMap<&str, bool> = HashMap::from([
@@ -90,11 +91,16 @@ pub(super) fn config(
         lock,
         deploy,
         gate,
+        env: None,
     })
 }
 
 fn validate_project(raw: RawProject, report: &mut Report<'_>) -> Project {
-    let RawProject { name, region } = raw;
+    let RawProject {
+        name,
+        region,
+        profile,
+    } = raw;
     if let Some(name) = &name {
         if let Err(why) = check_project_name(name) {
             report.add("project.name", format!("`project.name` = {name:?} {why}"));
@@ -110,9 +116,17 @@ fn validate_project(raw: RawProject, report: &mut Report<'_>) -> Project {
             );
         }
     }
+    if profile.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        report.add(
+            "project.profile",
+            "`project.profile` is empty: name a profile of ~/.aws/config, or leave the key out"
+                .into(),
+        );
+    }
     Project {
         name: name.unwrap_or_default(),
         region,
+        profile,
     }
 }
 

@@ -557,8 +557,9 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
 }
 
 /// Calls only a drifted or half-made stack needs (a first `up` creates everything and a
-/// converged one changes nothing, so a clean cycle never makes them), and the stop of a
-/// deployment in its bake, which the blue/green tests make.
+/// converged one changes nothing, so a clean cycle never makes them), the stop of a
+/// deployment in its bake, which the blue/green tests make, and the read of a failed rollout's
+/// task output, which the example's AccessDenied test makes.
 const REPAIRS_ONLY: &[&str] = &[
     "ec2:RevokeSecurityGroupIngress", // a rule opening the tasks' port wider
     "ecs:StopServiceDeployment",      // a rollback during the bake, or a check failing in it
@@ -567,6 +568,7 @@ const REPAIRS_ONLY: &[&str] = &[
     "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand
     "iam:DetachRolePolicy",           // a managed policy attached to a role by hand
     "iam:UpdateAssumeRolePolicy",     // a role's trust changed by hand
+    "logs:GetLogEvents",              // what a failed rollout's stopped task said
 ];
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::support::*;
 
 /// Writes a lock held by a run on another host whose lease runs out `secs` from now.
-fn lock_from_elsewhere(bucket: &str, project: &str, id: &str, secs: u64) {
+pub fn lock_from_elsewhere(bucket: &str, project: &str, id: &str, secs: u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

@@ -9,6 +9,7 @@ mod config_errors;
 mod destroy;
 mod docker_target;
 mod domain;
+mod environments;
 mod example;
 mod faults;
 mod https;

@@ -27,6 +27,7 @@ fn quiet() -> Printer {
         verbose: 0,
         quiet: true,
         no_progress: true,
+        env: None,
         target: None,
     })
 }

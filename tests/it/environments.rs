@@ -1,0 +1,88 @@
+//! Environments: `[env.<name>]` tables of one mldeploy.toml deployed side by side as their own
+//! stacks (`<project>-<env>`), each with its own lock and history, picked by `--env` or
+//! `MLDEPLOY_ENV`; the base file alone stays its own project.
+
+use crate::lock::lock_from_elsewhere;
+use crate::support::*;
+
+/// Appends `[env...]` tables to the project's mldeploy.toml.
+fn with_environments(project: &Project, tables: &str) {
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(path, format!("{config}{tables}")).unwrap();
+}
+
+#[test]
+fn two_environments_deploy_side_by_side_from_one_file_with_their_own_names_locks_and_histories() {
+    let (project, bucket) = deployable("it-env");
+    with_environments(&project, "[env.staging.service]\ndesired_count = 1\n[env.prod]\nmodel = { version = 7 }\n[env.prod.service]\ndesired_count = 2\n");
+    let staging = format!("{}-staging", project.name);
+    let prod = format!("{}-prod", project.name);
+
+    let up = project.mldeploy(&["--env", "staging", "up", "--output", "json"]);
+    up.expect_code(0);
+    assert_eq!(up.json()["model_version"], "6");
+    let mut cmd = mldeploy_cmd();
+    cmd.arg("-C")
+        .arg(project.path())
+        .args(["up", "--output", "json"])
+        .env("MLDEPLOY_ENV", "prod");
+    let up = Run::of(cmd);
+    up.expect_code(0);
+    assert_eq!(up.json()["model_version"], "7");
+
+    // Their own names: a service each, in its own cluster, sized as its environment says.
+    for (stack, count) in [(&staging, 1), (&prod, 2)] {
+        let svc = service_of(stack);
+        assert_eq!(svc["serviceName"], stack.as_str(), "{svc}");
+        assert_eq!(svc["desiredCount"], count, "{svc}");
+    }
+    // The base file alone is a project with nothing deployed.
+    project.mldeploy(&["status"]).expect_code(3);
+
+    // Their own histories.
+    for (env, model) in [("staging", "6"), ("prod", "7")] {
+        let history = project.mldeploy(&["--env", env, "history", "--output", "json"]);
+        history.expect_code(0);
+        let history = history.json();
+        let releases = history["releases"].as_array().unwrap();
+        assert_eq!(releases.len(), 1, "{history}");
+        assert_eq!(releases[0]["model_version"], model, "{history}");
+    }
+
+    // Their own locks: prod's held elsewhere stops prod only.
+    lock_from_elsewhere(&bucket, &prod, "77-1-1", 600);
+    project.mldeploy(&["--env", "prod", "up"]).expect_code(4);
+    project.mldeploy(&["--env", "staging", "up"]).expect_code(0);
+    project
+        .mldeploy(&[
+            "--env",
+            "prod",
+            "destroy",
+            "--yes",
+            "--force-unlock",
+            "77-1-1",
+        ])
+        .expect_code(0);
+    project
+        .mldeploy(&["--env", "staging", "destroy", "--yes"])
+        .expect_code(0);
+    for stack in [&staging, &prod] {
+        let gone = aws(&["ecs", "describe-clusters", "--clusters", stack]).json();
+        let active = gone["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "ACTIVE");
+        assert!(!active, "{stack}'s cluster is still there: {gone}");
+    }
+}
+
+#[test]
+fn an_environment_the_file_lacks_exits_2_listing_the_ones_it_has() {
+    let (project, _) = deployable("it-envno");
+    with_environments(&project, "[env.staging.service]\ndesired_count = 1\n");
+    let run = project.mldeploy(&["--env", "qa", "up"]);
+    run.expect_code(2);
+    assert_says(&run.stderr, &["no [env.qa]", "environments: staging"]);
+}
