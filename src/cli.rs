@@ -167,6 +167,10 @@ pub struct StatusArgs {
     /// How long --wait waits, like 90s, 15m or 1h
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration, requires = "wait")]
     pub timeout: std::time::Duration,
+
+    /// Every environment of mldeploy.toml, one line each; the exit code is the worst of them
+    #[arg(long, conflicts_with_all = ["wait", "env"])]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,7 +28,12 @@ impl<'a> Session<'a> {
 
     /// The validated mldeploy.toml; nothing else is called before it loads.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = config::load(&self.dir(), self.global.env.as_deref())?;
+        self.config_in(self.global.env.as_deref())
+    }
+
+    /// mldeploy.toml with environment `env` merged over it.
+    pub fn config_in(&self, env: Option<&str>) -> anyhow::Result<Config> {
+        let mut config = config::load(&self.dir(), env)?;
         if let Some(kind) = self.global.target {
             config.target.kind = kind;
         }
@@ -37,10 +42,15 @@ impl<'a> Session<'a> {
 
     /// The project's context: its config, and AWS when something asks for it.
     pub fn project(&self) -> anyhow::Result<Ctx<'a>> {
+        self.project_in(self.global.env.as_deref())
+    }
+
+    /// The context of environment `env` of the project (the base file with None).
+    pub fn project_in(&self, env: Option<&str>) -> anyhow::Result<Ctx<'a>> {
         Ok(Ctx {
             global: self.global,
             printer: self.printer,
-            config: self.config()?,
+            config: self.config_in(env)?,
             aws: OnceCell::new(),
         })
     }

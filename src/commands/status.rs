@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::StatusArgs;
 use crate::exit::ExitStatus;
+use crate::reports::status::{AllStatus, EnvStatus};
 use crate::session::{Ctx, Session};
 use crate::targets::Target;
 
@@ -14,8 +15,62 @@ use crate::targets::Target;
 const POLL: Duration = Duration::from_secs(2);
 
 pub async fn run(session: &Session<'_>, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
+    if args.all {
+        return all(session).await;
+    }
     let ctx = session.project()?;
     crate::with_target!(ctx.config.target.kind, T => status::<T>(&ctx, args).await)
+}
+
+/// `--all`: every environment of the file (the base file when it has none), one line each; the
+/// exit code is the worst of theirs (an environment not deployed is 3).
+async fn all(session: &Session<'_>) -> anyhow::Result<ExitStatus> {
+    let names = crate::config::environments::names_in(&session.dir())?;
+    let envs: Vec<Option<String>> = if names.is_empty() {
+        vec![None]
+    } else {
+        names.into_iter().map(Some).collect()
+    };
+    let mut worst = ExitStatus::Success;
+    let mut environments = Vec::new();
+    for env in envs {
+        let looked = async {
+            let ctx = session.project_in(env.as_deref())?;
+            crate::with_target!(ctx.config.target.kind, T => {
+                let target = T::connect(&ctx).await?;
+                target.status(&ctx).await
+            })
+        }
+        .await;
+        let (status, entry) = match looked {
+            Ok(report) => (
+                if report.healthy {
+                    ExitStatus::Success
+                } else {
+                    ExitStatus::Failed
+                },
+                EnvStatus {
+                    env,
+                    report: Some(report),
+                    error: None,
+                },
+            ),
+            Err(e) => (
+                crate::exit::status_of(&e),
+                EnvStatus {
+                    env,
+                    report: None,
+                    error: Some(format!("{e:#}")),
+                },
+            ),
+        };
+        if status.code() > worst.code() {
+            worst = status;
+        }
+        environments.push(entry);
+    }
+    session.printer.result(&AllStatus { environments })?;
+    Ok(worst)
 }
 
 async fn status<T: Target>(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<ExitStatus> {

@@ -131,6 +131,31 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
     }
 }
 
+/// The environments `<dir>/mldeploy.toml` has, sorted by name.
+pub fn names_in(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let file = dir.join(super::FILE_NAME);
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        crate::exit::error(
+            crate::exit::ExitStatus::Usage,
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        crate::exit::error(
+            crate::exit::ExitStatus::Usage,
+            format!(
+                "{} is not valid TOML: {}",
+                file.display(),
+                e.message().trim()
+            ),
+        )
+    })?;
+    Ok(match table.get(ENV_TABLE) {
+        Some(toml::Value::Table(envs)) => envs.keys().cloned().collect(),
+        _ => Vec::new(),
+    })
+}
+
 /// The stack name of `project` in `env`.
 pub fn stack_name(project: &str, env: &str) -> String {
     format!("{project}-{env}")

@@ -109,6 +109,42 @@ pub struct DockerStatus {
     pub running: bool,
 }
 
+/// `status --all`: each environment's report, or why there is none.
+#[derive(Debug, Serialize)]
+pub struct AllStatus {
+    pub environments: Vec<EnvStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvStatus {
+    /// The environment; null for a file without environments.
+    pub env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<StatusReport>,
+    /// Why it could not be looked at (nothing deployed, AWS unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl fmt::Display for AllStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self
+            .environments
+            .iter()
+            .map(|e| {
+                let name = e.env.as_deref().unwrap_or("(no environment)");
+                let said = match (&e.report, &e.error) {
+                    (Some(report), _) => report.to_string(),
+                    (None, Some(error)) => error.clone(),
+                    (None, None) => String::new(),
+                };
+                format!("{name:<12} {}", said.lines().next().unwrap_or_default())
+            })
+            .collect();
+        write!(f, "{}", lines.join("\n"))
+    }
+}
+
 impl StatusReport {
     /// Whether waiting longer can change the verdict: not once healthy, nor once failed.
     pub fn settled(&self) -> bool {

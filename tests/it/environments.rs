@@ -50,6 +50,18 @@ fn two_environments_deploy_side_by_side_from_one_file_with_their_own_names_locks
         assert_eq!(releases[0]["model_version"], model, "{history}");
     }
 
+    // Every environment at once, one line each, and the worst exit code.
+    let all = project.mldeploy(&["status", "--all"]);
+    all.expect_code(0);
+    assert_says(
+        &all.stdout,
+        &[
+            &format!("staging      {staging}: healthy"),
+            &format!("prod         {prod}: healthy"),
+        ],
+    );
+    assert_eq!(all.stdout.lines().count(), 2, "{}", all.stdout);
+
     // Their own locks: prod's held elsewhere stops prod only.
     lock_from_elsewhere(&bucket, &prod, "77-1-1", 600);
     project.mldeploy(&["--env", "prod", "up"]).expect_code(4);
@@ -64,6 +76,12 @@ fn two_environments_deploy_side_by_side_from_one_file_with_their_own_names_locks
             "77-1-1",
         ])
         .expect_code(0);
+    let all = project.mldeploy(&["status", "--all", "--output", "json"]);
+    all.expect_code(3);
+    let all = all.json();
+    assert_eq!(all["environments"][0]["env"], "prod", "{all}");
+    assert!(all["environments"][0]["error"].is_string(), "{all}");
+    assert_eq!(all["environments"][1]["report"]["healthy"], true, "{all}");
     project
         .mldeploy(&["--env", "staging", "destroy", "--yes"])
         .expect_code(0);
