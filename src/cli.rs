@@ -79,6 +79,8 @@ pub enum Command {
     Plan(UpArgs),
     /// Serve another model version or an earlier release, with the same checks as `up`
     Rollback(RollbackArgs),
+    /// Deploy to one environment the image (by digest) and model version serving healthy in another
+    Promote(PromoteArgs),
     /// What serves and whether it is healthy: exit 0 healthy, 1 not (yet), 3 nothing deployed
     Status(StatusArgs),
     /// The releases (task-definition revisions), newest first, and which one serves
@@ -153,6 +155,20 @@ pub struct RollbackArgs {
     /// Go back to this task-definition revision as it was: its image and its model
     #[arg(long, value_name = "R")]
     pub to_revision: Option<i32>,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment whose healthy release is deployed ([env.NAME] of mldeploy.toml)
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+
+    /// The environment it is deployed to
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
 
     #[command(flatten)]
     pub deploy: DeployArgs,

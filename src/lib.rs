@@ -37,6 +37,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Up(args) => commands::up::run(&session, args, args.deploy.dry_run).await,
         Command::Plan(args) => commands::up::run(&session, args, true).await,
         Command::Rollback(args) => commands::rollback::run(&session, args).await,
+        Command::Promote(args) => commands::promote::run(&session, args).await,
         Command::Status(args) => commands::status::run(&session, args).await,
         Command::History(args) => commands::history::run(&session, args).await,
         Command::Destroy(args) => commands::destroy::run(&session, args).await,

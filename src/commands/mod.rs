@@ -9,6 +9,7 @@ pub mod iam_policy;
 pub mod init;
 pub mod logs;
 mod model_choice;
+pub mod promote;
 pub mod push;
 pub mod rollback;
 pub mod status;

@@ -29,6 +29,7 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         version: version.as_deref(),
         force: args.force,
         flags: &args.deploy,
+        promoted: None,
     };
     if dry_run {
         let plan = target.plan(ctx, &deploy, checked).await?;

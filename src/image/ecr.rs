@@ -234,11 +234,33 @@ pub async fn has_digest(
     Ok(find_digest(ecr, repository, id).await?.is_some())
 }
 
+/// The tags the repository has for the image with this digest; None when it does not hold it.
+pub async fn tags_of_digest(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    digest: &str,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let id = ImageIdentifier::builder().image_digest(digest).build();
+    Ok(find_image(ecr, repository, id)
+        .await?
+        .map(|d| d.image_tags.unwrap_or_default()))
+}
+
 async fn find_digest(
     ecr: &aws_sdk_ecr::Client,
     repository: &str,
     id: ImageIdentifier,
 ) -> anyhow::Result<Option<String>> {
+    Ok(find_image(ecr, repository, id)
+        .await?
+        .and_then(|d| d.image_digest))
+}
+
+async fn find_image(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    id: ImageIdentifier,
+) -> anyhow::Result<Option<aws_sdk_ecr::types::ImageDetail>> {
     match ecr
         .describe_images()
         .repository_name(repository)
@@ -246,11 +268,7 @@ async fn find_digest(
         .send()
         .await
     {
-        Ok(out) => Ok(out
-            .image_details
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|d| d.image_digest)),
+        Ok(out) => Ok(out.image_details.unwrap_or_default().into_iter().next()),
         Err(e)
             if e.as_service_error().is_some_and(|s| {
                 s.is_image_not_found_exception() || s.is_repository_not_found_exception()

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod contents;
 pub mod context;
+pub mod copy;
 pub mod dockerignore;
 pub mod ecr;
 pub mod engine;

@@ -18,6 +18,9 @@ pub struct Release {
     pub created: Option<String>,
     pub git_commit: Option<String>,
     pub ci_run: Option<String>,
+    /// The environment and revision `promote` brought it from; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
     /// Whether the service runs this revision now.
     pub serving: bool,
     /// Why this revision's record is not to be trusted as it stands: registered outside
@@ -114,6 +117,9 @@ impl fmt::Display for HistoryReport {
             if let Some(registry) = &r.registry {
                 write!(f, "\n        {}", registry.describe())?;
             }
+            if let Some(from) = &r.promoted_from {
+                write!(f, "\n        promoted from {from}")?;
+            }
             if let Some(warning) = &r.warning {
                 write!(f, "\n        ! {warning}")?;
             }
@@ -155,6 +161,7 @@ mod tests {
             created: Some("2026-11-24T12:00:00Z".into()),
             git_commit: Some("1a2b3c4d5e6f".into()),
             ci_run: None,
+            promoted_from: None,
             serving,
             ours: true,
             warning: None,

@@ -23,6 +23,9 @@ pub struct UpReport {
     /// What the model gate compared, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<crate::gate::GateReport>,
+    /// `promote`: the environment and revision the release came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
     /// Every step, with `create`, `update` (and why) or `keep`.
     pub changes: Vec<Change>,
     #[serde(flatten)]
@@ -104,6 +107,9 @@ impl fmt::Display for UpReport {
             "{who} serves {version} ({}) at {}",
             self.model_path, self.url
         )?;
+        if let Some(from) = &self.promoted_from {
+            writeln!(f, "  promoted from {from}: image {}", self.image)?;
+        }
         let requests = self.smoke.len();
         match &self.on {
             UpOn::Ecs(e) => write!(

@@ -28,6 +28,9 @@ pub struct Deploy<'a> {
     /// `up --force`: deploy anew what already serves.
     pub force: bool,
     pub flags: &'a DeployArgs,
+    /// `promote`: the release serving in another environment, deployed with its image as it is
+    /// (copied by digest) instead of one built here. ECS only.
+    pub promoted: Option<&'a ecs::promote::Promoted>,
 }
 
 /// What `apply` started, and the report that says so; `verify` sees it through.

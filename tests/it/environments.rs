@@ -104,3 +104,130 @@ fn an_environment_the_file_lacks_exits_2_listing_the_ones_it_has() {
     run.expect_code(2);
     assert_says(&run.stderr, &["no [env.qa]", "environments: staging"]);
 }
+
+/// The image digest (`sha256:...`) a stack's service runs.
+fn serving_digest(stack: &str) -> String {
+    let td = service_of(stack)["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = aws(&["ecs", "describe-task-definition", "--task-definition", &td]).json();
+    let image = described["taskDefinition"]["containerDefinitions"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    image.rsplit_once('@').unwrap().1.to_string()
+}
+
+#[test]
+fn promote_deploys_the_exact_digest_and_model_version_serving_in_staging_and_refuses_an_unhealthy_one(
+) {
+    let (project, _) = deployable("it-promo");
+    // prod asks for model version 7 itself; promote deploys staging's 6. Staging's long grace
+    // period lets its broken health check be seen before ECS replaces the task.
+    with_environments(
+        &project,
+        "[env.staging.service]\nmodel_load_time = \"10m\"\n[env.prod]\nmodel = { version = 7 }\n",
+    );
+    let staging = format!("{}-staging", project.name);
+    let prod = format!("{}-prod", project.name);
+    project.mldeploy(&["--env", "staging", "up"]).expect_code(0);
+    let digest = serving_digest(&staging);
+
+    // The plan copies the image and changes nothing: prod has no repository afterwards.
+    let plan = project.mldeploy(&["promote", "--from", "staging", "--to", "prod", "--dry-run"]);
+    plan.expect_code(0);
+    assert_says(
+        &plan.stdout,
+        &[&digest, "copied by digest from", "Nothing was changed"],
+    );
+    let repo = aws(&["ecr", "describe-repositories", "--repository-names", &prod]);
+    assert_ne!(repo.code, 0, "the plan created {prod}'s repository");
+
+    let promoted = project.mldeploy(&[
+        "promote", "--from", "staging", "--to", "prod", "--output", "json",
+    ]);
+    promoted.expect_code(0);
+    let report = promoted.json();
+    assert_eq!(report["model_version"], "6", "{report}");
+    assert!(
+        report["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{prod}@{digest}")),
+        "{report}"
+    );
+    assert_eq!(
+        report["promoted_from"],
+        format!("staging ({staging} revision 1)"),
+        "{report}"
+    );
+    // Exactly staging's image, by digest, in prod's own repository, and what prod's service runs.
+    assert_eq!(serving_digest(&prod), digest);
+    let images = aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        &prod,
+        "--image-ids",
+        &format!("imageDigest={digest}"),
+    ]);
+    images.expect_code(0);
+    let history = project.mldeploy(&["--env", "prod", "history", "--output", "json"]);
+    history.expect_code(0);
+    let history = history.json();
+    assert_eq!(
+        history["releases"][0]["promoted_from"],
+        format!("staging ({staging} revision 1)"),
+        "{history}"
+    );
+    assert_eq!(history["releases"][0]["model_version"], "6", "{history}");
+    let text = project.mldeploy(&["--env", "prod", "history"]);
+    assert_says(&text.stdout, &["promoted from staging"]);
+
+    // An unhealthy staging is promoted nowhere: prod keeps what it serves.
+    let prod_serving = service_of(&prod)["taskDefinition"].clone();
+    let task = aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        &staging,
+        "--service-name",
+        &staging,
+    ]);
+    let task = task.json()["taskArns"][0].as_str().unwrap().to_string();
+    let container = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=mldeploy.sandbox.task={task}"),
+    ]);
+    docker(&[
+        "exec",
+        container.stdout.trim(),
+        "/bin/busybox",
+        "rm",
+        "/app/health",
+    ])
+    .expect_code(0);
+    eventually(20, "staging to be reported unhealthy", || {
+        let run = project.mldeploy(&["--env", "staging", "status"]);
+        (run.code == 1).then_some(())
+    });
+    let refused = project.mldeploy(&["promote", "--from", "staging", "--to", "prod"]);
+    refused.expect_code(1);
+    assert_says(
+        &refused.stderr,
+        &["staging", "is not healthy", "mldeploy status --env staging"],
+    );
+    assert_eq!(service_of(&prod)["taskDefinition"], prod_serving);
+
+    // The same environment on both sides is refused before any call.
+    let same = project.mldeploy(&["promote", "--from", "prod", "--to", "prod"]);
+    same.expect_code(2);
+    for env in ["staging", "prod"] {
+        project
+            .mldeploy(&["--env", env, "destroy", "--yes"])
+            .expect_code(0);
+    }
+}

@@ -26,6 +26,7 @@ fn ecs_up(dry_run: bool, changes: Vec<Change>) -> UpReport {
         image: IMAGE.into(),
         model_version: Some("7".into()),
         model_path: "mlflow/models/housing/7".into(),
+        promoted_from: None,
         smoke: vec![SmokeCheck {
             method: "GET".into(),
             url: "http://housing-1234.us-east-1.elb.amazonaws.com/ready".into(),
@@ -70,6 +71,7 @@ fn plan_on_docker() {
         target: TargetKind::Docker,
         url: "http://127.0.0.1:8080".into(),
         image: "housing:ctx-0123456789abcdef".into(),
+        promoted_from: None,
         model_version: Some("7".into()),
         model_path: "mlflow/models/housing/7".into(),
         smoke: Vec::new(),
@@ -200,6 +202,7 @@ fn history_on_ecs() {
         created: Some(format!("2026-11-2{revision}T12:00:00.000Z")),
         git_commit: Some("1a2b3c4d5e6f7a8b".into()),
         ci_run: (revision == 3).then(|| "github:org/housing#41".into()),
+        promoted_from: (revision == 3).then(|| "staging (housing-staging revision 12)".into()),
         serving,
         ours: true,
         warning: None,

@@ -50,6 +50,7 @@ fn release_of(c: &ProjectContainer) -> Release {
         created: c.created.clone(),
         git_commit: None,
         ci_run: None,
+        promoted_from: None,
         serving: c.running,
         ours: true,
         warning: None,

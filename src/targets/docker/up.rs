@@ -36,6 +36,7 @@ fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked
         model_path: deploy.model.path.clone(),
         smoke: Vec::new(),
         gate: None,
+        promoted_from: None,
         changes: Vec::new(),
         on: UpOn::Docker(DockerUp {
             container: format!("{project}-{release}"),

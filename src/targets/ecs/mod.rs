@@ -11,6 +11,7 @@ pub mod load_balancer;
 pub mod log_lines;
 pub mod logs;
 pub mod network;
+pub mod promote;
 pub mod releases;
 pub mod rollback;
 pub mod security;

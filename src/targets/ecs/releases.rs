@@ -120,6 +120,7 @@ pub async fn describe(
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         git_commit: tag("mldeploy:git-commit"),
         ci_run: tag("mldeploy:ci-run"),
+        promoted_from: tag(super::task_definition::PROMOTED_FROM_TAG),
         ours,
         warning,
         registry: tag(super::task_definition::REGISTRY_MODEL_TAG).map(|name| RegistryInfo {

@@ -74,6 +74,7 @@ pub async fn choose(
                         image: current.release.image.clone().unwrap_or_default(),
                         git_commit: current.release.git_commit.clone(),
                         ci_run: lock::ci_run(),
+                        promoted_from: None,
                     },
                 },
             }
@@ -111,6 +112,7 @@ pub async fn choose(
                 created: None,
                 git_commit: tags.git_commit.clone(),
                 ci_run: tags.ci_run.clone(),
+                promoted_from: None,
                 serving: false,
                 ours: true,
                 warning: None,

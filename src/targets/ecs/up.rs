@@ -7,7 +7,7 @@ use super::load_balancer;
 use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags, TaskInputs};
-use super::{iam, security, stack, Converge, EcsDeployed};
+use super::{iam, promote, security, stack, Converge, EcsDeployed};
 use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
 use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
@@ -183,12 +183,25 @@ pub async fn converge(
         zone: zone.as_ref(),
         until,
     };
-    let ((image, git_commit, platform), stack) = if dry_run {
-        let image = planned_image(aws, config, &template, &mut changes).await?;
-        let stack = stack::ensure(inputs, &stack::Halt::default(), &mut changes).await?;
-        (image, stack)
-    } else {
-        image_beside_stack(ctx, deploy.model, &template, inputs, &mut changes).await?
+    let ((image, git_commit, platform), stack) = match deploy.promoted {
+        Some(from) => {
+            // Its platform was accepted by the environment it serves in; this one's template
+            // must run it too, before anything changes.
+            accept_platform(config, &template, &from.describe(), &from.platform)?;
+            let image =
+                promote::ensure_image(aws, config, from, dry_run, &mut changes, printer).await?;
+            let stack = stack::ensure(inputs, &stack::Halt::default(), &mut changes).await?;
+            (
+                (image, from.git_commit.clone(), Some(from.platform.clone())),
+                stack,
+            )
+        }
+        None if dry_run => {
+            let image = planned_image(aws, config, &template, &mut changes).await?;
+            let stack = stack::ensure(inputs, &stack::Halt::default(), &mut changes).await?;
+            (image, stack)
+        }
+        None => image_beside_stack(ctx, deploy.model, &template, inputs, &mut changes).await?,
     };
     let stack::Stack {
         net,
@@ -227,6 +240,7 @@ pub async fn converge(
         image: image.clone(),
         git_commit,
         ci_run: lock::ci_run(),
+        promoted_from: deploy.promoted.map(promote::Promoted::describe),
     };
     let td = task_definition::ensure_registered(
         &ecs,
@@ -288,6 +302,7 @@ pub async fn converge(
         model_path: deploy.model.path.clone(),
         smoke: Vec::new(),
         gate: None,
+        promoted_from: release.promoted_from.clone(),
         changes,
         on: UpOn::Ecs(EcsUp {
             task_definition: service_spec.task_definition_arn.clone(),

@@ -279,7 +279,12 @@ pub struct ReleaseTags {
     pub image: String,
     pub git_commit: Option<String>,
     pub ci_run: Option<String>,
+    /// `promote`: the environment and revision the release was promoted from.
+    pub promoted_from: Option<String>,
 }
+
+/// The tag naming where a release was promoted from.
+pub const PROMOTED_FROM_TAG: &str = "mldeploy:promoted-from";
 
 impl ReleaseTags {
     fn tags(&self, project: &str) -> Vec<aws_sdk_ecs::types::Tag> {
@@ -299,6 +304,7 @@ impl ReleaseTags {
             Some(("mldeploy:image", self.image.clone())),
             self.git_commit.clone().map(|c| ("mldeploy:git-commit", c)),
             self.ci_run.clone().map(|c| ("mldeploy:ci-run", c)),
+            self.promoted_from.clone().map(|p| (PROMOTED_FROM_TAG, p)),
         ];
         pairs
             .into_iter()
