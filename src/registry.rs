@@ -46,7 +46,7 @@ pub async fn require_alias(
 
 /// The aliases the registry has now, by version, for `status` and `history`: None without a
 /// registry, or, with a warning, when it cannot be read (the report stands without them).
-pub async fn current_aliases(
+async fn current_aliases(
     model: &Model,
     printer: &crate::output::Printer,
 ) -> Option<std::collections::HashMap<String, Vec<String>>> {
@@ -64,6 +64,29 @@ pub async fn current_aliases(
         Err(e) => {
             printer.warn(format!("the registry's aliases are not shown: {e:#}"));
             None
+        }
+    }
+}
+
+/// Fills each release's `aliases` with those pointing at its version in the registry now: one
+/// read of the registry for all of them (status, each environment of `status --all`, history).
+pub async fn fill_aliases(
+    model: &Model,
+    printer: &crate::output::Printer,
+    releases: Vec<(
+        &mut crate::reports::history::RegistryInfo,
+        Option<&str>,
+    )>,
+) {
+    if releases.is_empty() {
+        return;
+    }
+    let Some(aliases) = current_aliases(model, printer).await else {
+        return;
+    };
+    for (info, version) in releases {
+        if let Some(version) = version {
+            info.aliases = aliases.get(version).cloned().unwrap_or_default();
         }
     }
 }

@@ -14,13 +14,12 @@ async fn history<T: Target>(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result
     let target = T::connect(ctx).await?;
     let limit = (!args.all).then_some(args.limit);
     let mut report = target.releases(ctx, limit).await?;
-    if let Some(aliases) = crate::registry::current_aliases(&ctx.config.model, ctx.printer).await {
-        for r in &mut report.releases {
-            if let (Some(info), Some(version)) = (&mut r.registry, &r.model_version) {
-                info.aliases = aliases.get(version).cloned().unwrap_or_default();
-            }
-        }
-    }
+    let releases = report
+        .releases
+        .iter_mut()
+        .filter_map(|r| Some((r.registry.as_mut()?, r.model_version.as_deref())))
+        .collect();
+    crate::registry::fill_aliases(&ctx.config.model, ctx.printer, releases).await;
     ctx.printer.result(&report)?;
     Ok(ExitStatus::Success)
 }

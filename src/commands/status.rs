@@ -36,10 +36,12 @@ async fn all(session: &Session<'_>) -> anyhow::Result<ExitStatus> {
     for env in envs {
         let looked = async {
             let ctx = session.project_in(env.as_deref())?;
-            crate::with_target!(ctx.config.target.kind, T => {
+            let mut report = crate::with_target!(ctx.config.target.kind, T => {
                 let target = T::connect(&ctx).await?;
                 target.status(&ctx).await
-            })
+            })?;
+            with_aliases(&ctx, &mut report).await;
+            anyhow::Ok(report)
         }
         .await;
         let (status, entry) = match looked {
@@ -73,6 +75,15 @@ async fn all(session: &Session<'_>) -> anyhow::Result<ExitStatus> {
     Ok(worst)
 }
 
+/// The registry's aliases of the serving version, when it came from a registry.
+async fn with_aliases(ctx: &Ctx<'_>, report: &mut crate::reports::StatusReport) {
+    let releases = match (&mut report.registry, report.model_version.as_deref()) {
+        (Some(info), version) => vec![(info, version)],
+        (None, _) => Vec::new(),
+    };
+    crate::registry::fill_aliases(&ctx.config.model, ctx.printer, releases).await;
+}
+
 async fn status<T: Target>(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     let target = T::connect(ctx).await?;
     let start = Instant::now();
@@ -90,13 +101,7 @@ async fn status<T: Target>(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<E
         tokio::time::sleep(POLL.min(args.timeout.saturating_sub(start.elapsed()))).await;
     };
     let mut report = report;
-    if let (Some(info), Some(version)) = (&mut report.registry, report.model_version.as_deref()) {
-        if let Some(aliases) =
-            crate::registry::current_aliases(&ctx.config.model, ctx.printer).await
-        {
-            info.aliases = aliases.get(version).cloned().unwrap_or_default();
-        }
-    }
+    with_aliases(ctx, &mut report).await;
     ctx.printer.result(&report)?;
     Ok(if report.healthy {
         ExitStatus::Success
