@@ -99,6 +99,7 @@ impl Aws {
     }
 
     client!(acm, aws_sdk_acm);
+    client!(autoscaling, aws_sdk_applicationautoscaling);
     client!(ecr, aws_sdk_ecr);
     client!(ecs, aws_sdk_ecs);
     client!(elbv2, aws_sdk_elasticloadbalancingv2);

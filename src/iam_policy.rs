@@ -242,6 +242,38 @@ const GRANTS: &[Grant] = &[
         },
         condition: Some(|_| json!({"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}})),
     },
+    // Application Auto Scaling's describe calls take no resource, and its scalable targets have
+    // ids AWS picks; the alarms of a target-tracking policy are made with the caller's
+    // permissions (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/auto-scaling-IAM.html).
+    Grant {
+        sid: "ServiceAutoscaling",
+        actions: &[
+            "application-autoscaling:DeregisterScalableTarget",
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScalingPolicies",
+            "application-autoscaling:PutScalingPolicy",
+            "application-autoscaling:RegisterScalableTarget",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:PutMetricAlarm",
+        ],
+        resources: anything,
+        condition: None,
+    },
+    // The first registration creates Application Auto Scaling's service-linked role for ECS.
+    Grant {
+        sid: "AutoscalingServiceLinkedRole",
+        actions: &["iam:CreateServiceLinkedRole"],
+        resources: |s| {
+            vec![format!(
+                "arn:aws:iam::{}:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
+                s.account
+            )]
+        },
+        condition: Some(
+            |_| json!({"StringLike": {"iam:AWSServiceName": "ecs.application-autoscaling.amazonaws.com"}}),
+        ),
+    },
     Grant {
         sid: "LogGroup",
         actions: &[
@@ -366,6 +398,9 @@ fn task_roles(s: &Scope) -> Vec<String> {
 /// through the registry, and tagging a resource as it is created.
 pub const NOT_CALLED: &[&str] = &[
     "acm:AddTagsToCertificate",
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:PutMetricAlarm",
     "ec2:CreateTags",
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -377,6 +412,7 @@ pub const NOT_CALLED: &[&str] = &[
     "ecr:UploadLayerPart",
     "ecs:TagResource",
     "elasticloadbalancing:AddTags",
+    "iam:CreateServiceLinkedRole",
     "iam:PassRole",
     "iam:TagRole",
     "logs:TagResource",
@@ -466,7 +502,7 @@ mod tests {
             !service.is_empty()
                 && service
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && op.chars().next().is_some_and(|c| c.is_ascii_uppercase())
                 && op.chars().all(|c| c.is_ascii_alphanumeric())
         })

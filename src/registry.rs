@@ -73,10 +73,7 @@ async fn current_aliases(
 pub async fn fill_aliases(
     model: &Model,
     printer: &crate::output::Printer,
-    releases: Vec<(
-        &mut crate::reports::history::RegistryInfo,
-        Option<&str>,
-    )>,
+    releases: Vec<(&mut crate::reports::history::RegistryInfo, Option<&str>)>,
 ) {
     if releases.is_empty() {
         return;

@@ -5,6 +5,7 @@
 //! `raw` holds the TOML shapes, `diagnostics` how a problem is told, `validate` and `service`
 //! one validator per table, `limits` the AWS and Fargate limits they check against.
 
+mod autoscaling;
 mod deploy;
 mod diagnostics;
 pub mod environments;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::exit::{self, ExitStatus};
+pub use autoscaling::{Autoscaling, Metric};
 pub use deploy::{Deploy, Gate, GateRequest, Strategy};
 use diagnostics::{walk_keys, Positions};
 pub use diagnostics::{ConfigError, Problem};
@@ -49,6 +51,9 @@ pub struct Config {
     /// Existing security groups the tasks get beside `<name>-tasks` (to reach a database, say);
     /// only with `subnets`. Checked, never modified.
     pub security_groups: Vec<String>,
+    /// `network.allow_from`: the CIDR ranges the load balancer's listeners are open to (every
+    /// address by default).
+    pub allow_from: Vec<String>,
     pub target: Target,
     pub lock: Lock,
     /// How ECS replaces the serving revision.
@@ -133,6 +138,9 @@ pub struct Service {
     pub cpu: u32,
     pub memory: u32,
     pub desired_count: u32,
+    /// `[service.autoscaling]`: then `up` sets the desired count only for a new service, or
+    /// one below `min_count`.
+    pub autoscaling: Option<Autoscaling>,
     pub health_check_path: String,
     pub ready_path: String,
     /// Extra environment for the container (MODEL_BUCKET_NAME and MODEL_PATH are mldeploy's).

@@ -48,12 +48,24 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "ready_check_retries",
             "log_retention_days",
             "task_definition_template",
+            "autoscaling",
+        ],
+    ),
+    (
+        "service.autoscaling",
+        &[
+            "min_count",
+            "max_count",
+            "metric",
+            "target",
+            "scale_in_cooldown",
+            "scale_out_cooldown",
         ],
     ),
     ("service.environment", &["*"]),
     ("service.secrets", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
-    ("network", &["subnets", "security_groups"]),
+    ("network", &["subnets", "security_groups", "allow_from"]),
     ("target", &["kind", "host_port"]),
     ("lock", &["bucket", "lease"]),
     (
@@ -167,6 +179,7 @@ pub(super) struct RawNetwork {
     pub(super) subnets: Vec<String>,
     #[serde(default)]
     pub(super) security_groups: Vec<String>,
+    pub(super) allow_from: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -233,6 +246,18 @@ pub(super) struct RawService {
     pub(super) ready_check_retries: Option<u32>,
     pub(super) log_retention_days: Option<i32>,
     pub(super) task_definition_template: Option<String>,
+    pub(super) autoscaling: Option<RawAutoscaling>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAutoscaling {
+    pub(super) min_count: Option<u32>,
+    pub(super) max_count: Option<u32>,
+    pub(super) metric: Option<String>,
+    pub(super) target: Option<f64>,
+    pub(super) scale_in_cooldown: Option<String>,
+    pub(super) scale_out_cooldown: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

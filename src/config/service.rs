@@ -33,6 +33,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         ready_check_retries,
         log_retention_days,
         task_definition_template,
+        autoscaling,
     } = raw;
     let health = super::health::validate(
         super::health::RawHealth {
@@ -174,11 +175,15 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
             );
         }
     }
+    let desired_count = desired_count.unwrap_or(1);
+    let autoscaling =
+        autoscaling.and_then(|a| super::autoscaling::validate(a, desired_count, report));
     Service {
         port,
         cpu,
         memory,
-        desired_count: desired_count.unwrap_or(1),
+        desired_count,
+        autoscaling,
         health_check_path,
         ready_path,
         environment,
@@ -211,11 +216,27 @@ pub(super) fn validate_network(
     raw: RawNetwork,
     project: &str,
     report: &mut Report<'_>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<String>, Vec<String>) {
     let RawNetwork {
         subnets,
         security_groups,
+        allow_from,
     } = raw;
+    let allow_from = allow_from.unwrap_or_else(|| vec!["0.0.0.0/0".to_string()]);
+    if allow_from.is_empty() {
+        report.add(
+            "network.allow_from",
+            "`network.allow_from` is empty, so nobody could reach the load balancer; name the CIDR ranges that may (the default is everyone, [\"0.0.0.0/0\"])".to_string(),
+        );
+    }
+    for cidr in &allow_from {
+        if !is_cidr(cidr) {
+            report.add(
+                "network.allow_from",
+                format!("`network.allow_from` holds {cidr:?}, which is not a CIDR range like \"10.0.0.0/8\" or \"2001:db8::/32\""),
+            );
+        }
+    }
     if !subnets.is_empty() {
         if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
             report.add(
@@ -248,5 +269,20 @@ pub(super) fn validate_network(
             ),
         );
     }
-    (subnets, security_groups)
+    (subnets, security_groups, allow_from)
+}
+
+/// `10.0.0.0/8`, `203.0.113.7/32`, `2001:db8::/32`: an address and a prefix length it can have.
+fn is_cidr(text: &str) -> bool {
+    let Some((address, bits)) = text.split_once('/') else {
+        return false;
+    };
+    let Ok(bits) = bits.parse::<u8>() else {
+        return false;
+    };
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => bits <= 32,
+        Ok(std::net::IpAddr::V6(_)) => bits <= 128,
+        Err(_) => false,
+    }
 }

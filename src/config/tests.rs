@@ -414,6 +414,13 @@ ready_check_interval = "20s"
 ready_check_retries = 5
 log_retention_days = 14
 task_definition_template = "Dockerfile"
+[service.autoscaling]
+min_count = 1
+max_count = 6
+metric = "requests"
+target = 500.0
+scale_in_cooldown = "10m"
+scale_out_cooldown = "30s"
 [service.environment]
 LOG_LEVEL = "info"
 [service.secrets]
@@ -421,6 +428,7 @@ DB_PASSWORD = "arn:aws:secretsmanager:eu-west-1:1:secret:db-AbCdEf"
 [network]
 subnets = ["subnet-1", "subnet-2"]
 security_groups = ["sg-1"]
+allow_from = ["10.0.0.0/8", "2001:db8::/32"]
 [target]
 kind = "ecs"
 host_port = 9000
@@ -458,9 +466,16 @@ max_p95_ratio = 1.5
     let table: toml::Table = toml::from_str(text).unwrap();
     let mut set_here: Vec<String> = Vec::new();
     for (t, keys) in &table {
-        // A free-form table counts as its key, not its entries.
-        for k in keys.as_table().unwrap().keys() {
+        // A free-form table counts as its key, not its entries; a table of known keys as both.
+        for (k, v) in keys.as_table().unwrap() {
             set_here.push(format!("{t}.{k}"));
+            let nested = format!("{t}.{k}");
+            let known = SCHEMA
+                .iter()
+                .any(|(name, keys)| *name == nested && !keys.contains(&"*"));
+            if let (true, Some(inner)) = (known, v.as_table()) {
+                set_here.extend(inner.keys().map(|i| format!("{nested}.{i}")));
+            }
         }
     }
     let mut listed: Vec<String> = SCHEMA
@@ -479,6 +494,18 @@ max_p95_ratio = 1.5
     assert_eq!(c.image.keep_images, 5);
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
+    assert_eq!(c.allow_from, ["10.0.0.0/8", "2001:db8::/32"]);
+    assert_eq!(
+        c.service.autoscaling,
+        Some(crate::config::Autoscaling {
+            min_count: 1,
+            max_count: 6,
+            metric: crate::config::Metric::Requests,
+            target: 500.0,
+            scale_in_cooldown: 600,
+            scale_out_cooldown: 30,
+        })
+    );
     assert_eq!(c.service.domain.as_deref(), Some("models.example.com"));
     assert_eq!(c.service.hosted_zone_id.as_deref(), Some("Z0123ABC"));
     assert_eq!(
@@ -794,4 +821,73 @@ fn a_bad_key_or_value_in_an_environment_names_it_and_its_line() {
         "{}",
         p.message
     );
+}
+
+#[test]
+fn autoscaling_bounds_metric_target_and_cooldowns_are_checked_with_their_keys() {
+    let dir = project_dir();
+    let text = format!(
+        "{GOOD}desired_count = 8\n[service.autoscaling]\nmin_count = 3\nmax_count = 2\nmetric = \"gpu\"\nscale_in_cooldown = \"2h\"\n"
+    );
+    let err = parse_in(dir.path(), &text).unwrap_err();
+    let mut keys: Vec<_> = err
+        .problems
+        .iter()
+        .filter_map(|p| p.key.as_deref())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "service.autoscaling.metric",
+            "service.autoscaling.min_count",
+            "service.autoscaling.scale_in_cooldown",
+            "service.desired_count",
+        ],
+        "{err}"
+    );
+    let text = format!(
+        "{GOOD}[service.autoscaling]\nmin_count = 1\nmax_count = 4\nmetric = \"requests\"\n"
+    );
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert!(
+        p.message.contains("required with metric = \"requests\""),
+        "{}",
+        p.message
+    );
+    let text = format!("{GOOD}[service.autoscaling]\nmax_count = 4\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("service.autoscaling.min_count"));
+    let text = format!("{GOOD}[service.autoscaling]\nmin_count = 1\nmax_count = 4\ntarget = 150\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert!(p.message.contains("at most 100"), "{}", p.message);
+    let text = format!("{GOOD}[service.autoscaling]\nmin_count = 1\nmax_count = 4\n");
+    let a = parse_in(dir.path(), &text)
+        .unwrap()
+        .service
+        .autoscaling
+        .unwrap();
+    assert_eq!(
+        (a.metric, a.target, a.scale_in_cooldown),
+        (crate::config::Metric::Cpu, 70.0, 300)
+    );
+}
+
+#[test]
+fn allow_from_takes_cidr_ranges_and_defaults_to_everyone() {
+    let dir = project_dir();
+    assert_eq!(
+        parse_in(dir.path(), GOOD).unwrap().allow_from,
+        ["0.0.0.0/0"]
+    );
+    for bad in ["[\"10.0.0.0\"]", "[\"10.0.0.0/33\"]", "[\"office\"]", "[]"] {
+        let text = format!("{GOOD}[network]\nallow_from = {bad}\n");
+        let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+        assert_eq!(
+            p.key.as_deref(),
+            Some("network.allow_from"),
+            "{bad}: {}",
+            p.message
+        );
+    }
 }

@@ -86,6 +86,9 @@ pub struct EcsStatus {
     /// A blue/green, canary or linear service: its traffic split, and the deployment under way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shift: Option<Box<ShiftStatus>>,
+    /// The autoscaler's range and mldeploy's policy, when the service's count is scaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<crate::targets::ecs::autoscaling::Registered>,
 }
 
 /// Where a traffic-shifting service's production traffic goes, and how far its newest
@@ -238,6 +241,9 @@ impl fmt::Display for StatusReport {
                             None => writeln!(f, "    {}: {}", t.id, t.reason)?,
                         }
                     }
+                }
+                if let Some(scaling) = &e.autoscaling {
+                    writeln!(f, "  autoscaling: {}", scaling.describe())?;
                 }
                 if let Some(shift) = &e.shift {
                     let split: Vec<String> = shift

@@ -8,6 +8,8 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     DnsRecord,
+    /// Application Auto Scaling's registration of the service's desired count.
+    Autoscaling,
     Service,
     Listener,
     LoadBalancer,
@@ -32,6 +34,7 @@ impl Kind {
     pub fn describe(self) -> &'static str {
         match self {
             Kind::DnsRecord => "DNS record",
+            Kind::Autoscaling => "autoscaling target",
             Kind::Service => "ECS service",
             Kind::Listener => "listener",
             Kind::LoadBalancer => "load balancer",

@@ -500,12 +500,13 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
     for (args, code) in steps {
         proxy.mldeploy(&project, args).expect_code(*code);
     }
-    // The same service switched to blue/green: the rules, the infrastructure role, the hook.
+    // The same service switched to blue/green and scaled: the rules, the infrastructure role,
+    // the hook, the scalable target and its policy.
     let path = project.path().join("mldeploy.toml");
     let config = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
-        format!("{config}[deploy]\nstrategy = \"blue_green\"\nbake_time = \"1m\"\n"),
+        format!("{config}[service.autoscaling]\nmin_count = 1\nmax_count = 3\n[deploy]\nstrategy = \"blue_green\"\nbake_time = \"1m\"\n"),
     )
     .unwrap();
     let steps: &[(&[&str], i32)] = &[

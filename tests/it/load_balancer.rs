@@ -31,6 +31,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         &cv,
         &net.vpc_id,
         &listening.ports(),
+        &["0.0.0.0/0".to_string()],
         8080,
         &mut changes,
     )

@@ -2,6 +2,7 @@
 //! test binary, so the suite links once.
 
 mod architecture;
+mod autoscaling;
 mod bad_input;
 mod blue_green;
 mod build_push;

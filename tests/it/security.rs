@@ -29,12 +29,14 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         project: unique_name("it-sg"),
         dry_run: false,
     };
+    let world = ["0.0.0.0/0".to_string()];
     let mut changes = Vec::new();
     let groups = security::ensure(
         &ec2,
         &cv,
         &Id::Known(vpc.clone()),
         &[80],
+        &world,
         8080,
         &mut changes,
     )
@@ -74,9 +76,17 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     ])
     .expect_code(0);
     let mut again = Vec::new();
-    let same = security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut again)
-        .await
-        .unwrap();
+    let same = security::ensure(
+        &ec2,
+        &cv,
+        &Id::Known(vpc.clone()),
+        &[80],
+        &world,
+        8080,
+        &mut again,
+    )
+    .await
+    .unwrap();
     assert_eq!(same, groups);
     let update = again
         .iter()
@@ -98,10 +108,46 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     );
 
     let mut third = Vec::new();
-    security::ensure(&ec2, &cv, &Id::Known(vpc.clone()), &[80], 8080, &mut third)
-        .await
-        .unwrap();
+    security::ensure(
+        &ec2,
+        &cv,
+        &Id::Known(vpc.clone()),
+        &[80],
+        &world,
+        8080,
+        &mut third,
+    )
+    .await
+    .unwrap();
     assert!(third.iter().all(|c| c.action == Action::Keep), "{third:#?}");
+
+    // network.allow_from narrows who reaches the load balancer: the world's rule goes.
+    let office = ["203.0.113.0/24".to_string(), "2001:db8::/32".to_string()];
+    let mut fourth = Vec::new();
+    security::ensure(
+        &ec2,
+        &cv,
+        &Id::Known(vpc.clone()),
+        &[80],
+        &office,
+        8080,
+        &mut fourth,
+    )
+    .await
+    .unwrap();
+    let update = fourth
+        .iter()
+        .find(|c| c.action == Action::Update)
+        .expect("an update");
+    assert_eq!(update.name, security::alb_group_name(&cv.project));
+    let alb = ingress(&groups.alb);
+    assert_eq!(alb.as_array().unwrap().len(), 1, "{alb}");
+    assert_eq!(alb[0]["IpRanges"][0]["CidrIp"], "203.0.113.0/24", "{alb}");
+    assert_eq!(
+        alb[0]["Ipv6Ranges"][0]["CidrIpv6"], "2001:db8::/32",
+        "{alb}"
+    );
+    assert_eq!(alb[0]["IpRanges"].as_array().unwrap().len(), 1, "{alb}");
 }
 
 #[tokio::test]
@@ -129,6 +175,7 @@ async fn a_look_alike_group_without_our_tag_is_not_taken_over() {
         &cv,
         &Id::Known(vpc.clone()),
         &[80],
+        &["0.0.0.0/0".to_string()],
         8080,
         &mut Vec::new(),
     )

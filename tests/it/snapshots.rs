@@ -133,6 +133,7 @@ fn status_of_a_degraded_ecs_service() {
             aliases: vec!["champion".into(), "production".into()],
         }),
         on: StatusOn::Ecs(EcsStatus {
+            autoscaling: None,
             shift: None,
             state: State::Degraded,
             cluster: "housing".into(),

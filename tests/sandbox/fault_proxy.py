@@ -32,7 +32,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-JSON_SERVICES = {"ecs", "ecr", "logs", "secretsmanager", "ssm", "sts"}
+JSON_SERVICES = {"application-autoscaling", "ecs", "ecr", "logs", "secretsmanager", "ssm", "sts"}
 CODES = {
     # action: (status, JSON code, EC2 code, query code, S3 code)
     "throttle": (400, "ThrottlingException", "RequestLimitExceeded", "Throttling", "SlowDown"),

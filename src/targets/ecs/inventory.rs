@@ -40,6 +40,17 @@ pub async fn find(
         }
     }
 
+    // The autoscaler stops moving the count before the service goes; one registered by
+    // someone else (without mldeploy's policy) is listed and left alone.
+    let scaled = super::autoscaling::resource_id(project, project);
+    if let Some(r) = super::autoscaling::registered(&aws.autoscaling(), &scaled).await? {
+        found.push(Found::new(
+            Kind::Autoscaling,
+            format!("{scaled} ({})", r.describe()),
+            &scaled,
+            r.ours(),
+        ));
+    }
     if let Some(svc) = service::describe(&ecs, project, project).await? {
         let arn = svc.service_arn().unwrap_or_default().to_string();
         let ours = service::is_ours(&ecs, &arn, project).await?;

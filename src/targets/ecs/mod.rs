@@ -2,6 +2,7 @@
 //! it; delete), the task definition, the rollout watcher, and [`Ecs`], which puts them together
 //! as a [`Target`]. [`step`] holds [`Id`] and the one place a dry run stops.
 
+pub mod autoscaling;
 pub mod cluster;
 pub mod deployments;
 pub mod domain;
@@ -184,7 +185,7 @@ impl Target for Ecs {
 
     async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {
         let aws = ctx.aws().await?;
-        status::look(&aws.ecs(), &aws.elbv2(), &ctx.config, &aws.region).await
+        status::look(aws, &ctx.config).await
     }
 
     async fn releases(&self, ctx: &Ctx<'_>, limit: Option<usize>) -> anyhow::Result<HistoryReport> {

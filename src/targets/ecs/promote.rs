@@ -45,7 +45,7 @@ pub async fn source(from: &Ctx<'_>, env: &str) -> anyhow::Result<Promoted> {
     let aws = from.aws().await?;
     let (ecs, client) = (aws.ecs(), aws.ecr());
     let stack = from.project().to_string();
-    let look = status::look(&ecs, &aws.elbv2(), &from.config, &aws.region).await?;
+    let look = status::look(aws, &from.config).await?;
     if !look.healthy {
         return Err(exit::error(
             ExitStatus::Failed,

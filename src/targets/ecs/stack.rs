@@ -114,6 +114,7 @@ pub async fn ensure(
         cv,
         &net.vpc_id,
         &listening.ports(),
+        &config.allow_from,
         config.service.port,
         changes,
     )

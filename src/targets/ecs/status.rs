@@ -16,12 +16,8 @@ const EVENTS: usize = 5;
 const APP_WAIT: Duration = Duration::from_secs(3);
 
 /// One look at the service, and at what its app says it serves.
-pub async fn look(
-    ecs: &aws_sdk_ecs::Client,
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    config: &Config,
-    region: &str,
-) -> anyhow::Result<StatusReport> {
+pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<StatusReport> {
+    let (ecs, elb, region) = (&aws.ecs(), &aws.elbv2(), aws.region.as_str());
     let project = config.project.name.as_str();
     let domain = config.service.domain.as_deref();
     let svc = service::require(ecs, project, region).await?;
@@ -45,10 +41,15 @@ pub async fn look(
         timeout: Duration::ZERO,
         poll: crate::aws::poll::interval(),
     };
-    let (snapshot, release, dns) = tokio::try_join!(
+    let (scaling, scaled) = (
+        aws.autoscaling(),
+        super::autoscaling::resource_id(project, project),
+    );
+    let (snapshot, release, dns, autoscaling) = tokio::try_join!(
         watch.snapshot(),
         releases::describe(ecs, serving.clone(), &config.model.path, Some(&serving)),
         load_balancer::dns_name_for_target_group(elb, &shape.target_group_arn),
+        super::autoscaling::registered(&scaling, &scaled),
     )?;
     let (state, mut reason) = assess(&primary_id, &snapshot);
     let url = dns.as_deref().map(|d| load_balancer::url(d, domain));
@@ -104,6 +105,7 @@ pub async fn look(
             stopped_tasks: snapshot.stopped.iter().take(3).cloned().collect(),
             events,
             shift: shift.map(|(s, _)| Box::new(s)),
+            autoscaling,
         }),
     })
 }

@@ -94,6 +94,7 @@ pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> 
             super::domain::certificate::delete(&aws.acm(), &aws.route53(), id, zone, wait).await
         }
         // The service is named for the project, and so is its cluster.
+        Kind::Autoscaling => super::autoscaling::deregister(&aws.autoscaling(), id).await,
         Kind::Service => service::delete(&aws.ecs(), &item.name, &item.name, wait).await,
         Kind::Listener => load_balancer::delete_listener(&aws.elbv2(), id).await,
         Kind::LoadBalancer => load_balancer::delete_load_balancer(&aws.elbv2(), id, wait).await,

@@ -7,7 +7,7 @@ use super::load_balancer;
 use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags, TaskInputs};
-use super::{iam, promote, security, stack, Converge, EcsDeployed};
+use super::{autoscaling, iam, promote, security, stack, Converge, EcsDeployed};
 use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
 use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
@@ -262,10 +262,32 @@ pub async fn converge(
             tokio::time::sleep(left).await;
         }
     }
+    // With autoscaling (mldeploy's, or one registered by someone else) the desired count is the
+    // autoscaler's: `up` sets it for a new service, or raises it to the minimum.
+    let scaling = aws.autoscaling();
+    let scaled = autoscaling::resource_id(&project, &project);
+    let registered = match &existing {
+        Some(_) => autoscaling::registered(&scaling, &scaled).await?,
+        None => None,
+    };
+    let min_count = config
+        .service
+        .autoscaling
+        .as_ref()
+        .map(|a| a.min_count)
+        .or_else(|| {
+            registered
+                .as_ref()
+                .map(|r| u32::try_from(r.min_count).unwrap_or(0))
+        });
     let service_spec = ServiceSpec {
         cluster: cv.text(&cluster, "cluster")?,
         task_definition_arn: cv.text(&td, "task definition")?,
-        desired_count: config.service.desired_count,
+        desired_count: autoscaling::desired_count(
+            config.service.desired_count,
+            existing.as_ref().map(|s| s.desired_count()),
+            min_count,
+        ),
         // A traffic-shifting service names its two groups; ECS knows which serves. A rolling one
         // deploys where production traffic goes (the other group after a blue/green deploy).
         target_group_arn: cv.text(
@@ -291,6 +313,20 @@ pub async fn converge(
         rollout: Some(rollout(config, &cv, &lb, &roles, deploy.flags.timeout)?),
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
+    let label = match (lb.arn.known(), lb.serving_target_group.known()) {
+        (Some(lb), Some(group)) => autoscaling::resource_label(lb, group),
+        _ => None,
+    };
+    autoscaling::ensure(
+        &scaling,
+        &cv,
+        &scaled,
+        config.service.autoscaling.as_ref(),
+        label,
+        registered,
+        &mut changes,
+    )
+    .await?;
     let dns_name = lb.dns_name.to_string();
     let url = load_balancer::url(&dns_name, domain);
     let report = UpReport {

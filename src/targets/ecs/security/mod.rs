@@ -41,13 +41,23 @@ pub async fn ensure(
     cv: &Converge,
     vpc: &Id,
     listener_ports: &[u16],
+    allow_from: &[String],
     container_port: u16,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<SecurityGroups> {
     let project = cv.project.as_str();
     let alb_rules: Vec<Rule> = listener_ports
         .iter()
-        .map(|p| Rule::tcp(*p, Source::Cidr("0.0.0.0/0".into())))
+        .flat_map(|p| {
+            allow_from.iter().map(move |cidr| {
+                let source = if cidr.contains(':') {
+                    Source::Cidr6(cidr.clone())
+                } else {
+                    Source::Cidr(cidr.clone())
+                };
+                Rule::tcp(*p, source)
+            })
+        })
         .collect();
     let alb = Wanted {
         name: alb_group_name(project),
