@@ -100,6 +100,24 @@ const GRANTS: &[Grant] = &[
         resources: anything,
         condition: None,
     },
+    // Private tasks' way out: a NAT gateway with its address, or VPC endpoints.
+    Grant {
+        sid: "PrivateTasksEgress",
+        actions: &[
+            "ec2:AllocateAddress",
+            "ec2:CreateNatGateway",
+            "ec2:CreateVpcEndpoint",
+            "ec2:DeleteNatGateway",
+            "ec2:DeleteVpcEndpoints",
+            "ec2:DescribeAddresses",
+            "ec2:DescribeNatGateways",
+            "ec2:DescribeVpcEndpoints",
+            "ec2:ReleaseAddress",
+            "ec2:ReplaceRoute",
+        ],
+        resources: anything,
+        condition: None,
+    },
     Grant {
         sid: "TaskDefinitions",
         actions: &[

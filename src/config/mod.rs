@@ -54,6 +54,8 @@ pub struct Config {
     /// `network.allow_from`: the CIDR ranges the load balancer's listeners are open to (every
     /// address by default).
     pub allow_from: Vec<String>,
+    /// `network.tasks` and `network.egress`: where the tasks run in the VPC mldeploy makes.
+    pub tasks_network: TasksNetwork,
     pub target: Target,
     pub lock: Lock,
     /// How ECS replaces the serving revision.
@@ -63,6 +65,27 @@ pub struct Config {
     /// The environment merged over the base file (`--env`); `project.name` is then its stack's
     /// name, `<project>-<env>`.
     pub env: Option<String>,
+}
+
+/// Where the tasks run in the VPC mldeploy makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TasksNetwork {
+    /// In the public subnets, with public IPs (the load balancer's subnets).
+    #[default]
+    Public,
+    /// In private subnets of their own, without public IPs, reaching ECR, S3 and CloudWatch
+    /// Logs through `Egress`.
+    Private(Egress),
+}
+
+/// How private tasks reach AWS's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// One NAT gateway (with its Elastic IP) in the first public subnet.
+    Nat,
+    /// VPC endpoints: S3's gateway endpoint, and interface endpoints for ECR's API and registry,
+    /// CloudWatch Logs, and Secrets Manager or SSM when secrets name them.
+    Endpoints,
 }
 
 /// Where the deploy lock lives and how long its lease is.

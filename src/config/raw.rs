@@ -65,7 +65,16 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
     ("service.environment", &["*"]),
     ("service.secrets", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
-    ("network", &["subnets", "security_groups", "allow_from"]),
+    (
+        "network",
+        &[
+            "subnets",
+            "security_groups",
+            "allow_from",
+            "tasks",
+            "egress",
+        ],
+    ),
     ("target", &["kind", "host_port"]),
     ("lock", &["bucket", "lease"]),
     (
@@ -180,6 +189,8 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     pub(super) security_groups: Vec<String>,
     pub(super) allow_from: Option<Vec<String>>,
+    pub(super) tasks: Option<String>,
+    pub(super) egress: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

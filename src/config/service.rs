@@ -9,7 +9,7 @@ use super::limits::{
     LOG_RETENTION_DAYS, MAX_EXTRA_SECURITY_GROUPS, RESERVED_ENV,
 };
 use super::raw::{RawNetwork, RawService};
-use super::Service;
+use super::{Egress, Service, TasksNetwork};
 
 pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report<'_>) -> Service {
     let RawService {
@@ -216,12 +216,52 @@ pub(super) fn validate_network(
     raw: RawNetwork,
     project: &str,
     report: &mut Report<'_>,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<String>, Vec<String>, TasksNetwork) {
     let RawNetwork {
         subnets,
         security_groups,
         allow_from,
+        tasks,
+        egress,
     } = raw;
+    let egress_given = egress.is_some();
+    let egress = match egress.as_deref() {
+        None | Some("nat") => Egress::Nat,
+        Some("endpoints") => Egress::Endpoints,
+        Some(other) => {
+            report.add(
+                "network.egress",
+                format!("`network.egress` = {other:?} is not \"nat\" (one NAT gateway) or \"endpoints\" (VPC endpoints for ECR, S3, CloudWatch Logs and the secret stores)"),
+            );
+            Egress::Nat
+        }
+    };
+    let tasks_network = match tasks.as_deref() {
+        None | Some("public") => {
+            if egress_given {
+                report.add(
+                    "network.egress",
+                    "`network.egress` is how private tasks reach ECR and S3; it needs `network.tasks = \"private\"` (public tasks go out through the internet gateway)".to_string(),
+                );
+            }
+            TasksNetwork::Public
+        }
+        Some("private") if !subnets.is_empty() => {
+            report.add(
+                "network.tasks",
+                "`network.tasks = \"private\"` makes private subnets in the VPC mldeploy creates; with `network.subnets`, name your private subnets there instead (mldeploy checks they reach ECR, S3 and CloudWatch Logs)".to_string(),
+            );
+            TasksNetwork::Public
+        }
+        Some("private") => TasksNetwork::Private(egress),
+        Some(other) => {
+            report.add(
+                "network.tasks",
+                format!("`network.tasks` = {other:?} is not \"public\" (tasks in public subnets with public IPs) or \"private\" (tasks in private subnets, reaching out through network.egress)"),
+            );
+            TasksNetwork::Public
+        }
+    };
     let allow_from = allow_from.unwrap_or_else(|| vec!["0.0.0.0/0".to_string()]);
     if allow_from.is_empty() {
         report.add(
@@ -269,7 +309,7 @@ pub(super) fn validate_network(
             ),
         );
     }
-    (subnets, security_groups, allow_from)
+    (subnets, security_groups, allow_from, tasks_network)
 }
 
 /// `10.0.0.0/8`, `203.0.113.7/32`, `2001:db8::/32`: an address and a prefix length it can have.

@@ -486,6 +486,14 @@ max_p95_ratio = 1.5
                 .map(move |k| format!("{t}.{k}"))
         })
         .collect();
+    // The private tasks' keys make mldeploy's own network, which network.subnets rules out.
+    let private = format!("{GOOD}[network]\ntasks = \"private\"\negress = \"endpoints\"\n");
+    let p = parse_in(dir.path(), &private).unwrap();
+    assert_eq!(
+        p.tasks_network,
+        crate::config::TasksNetwork::Private(crate::config::Egress::Endpoints)
+    );
+    set_here.extend(["network.tasks".to_string(), "network.egress".to_string()]);
     set_here.sort();
     listed.sort();
     assert_eq!(set_here, listed, "this test must set every key in SCHEMA");
@@ -889,5 +897,28 @@ fn allow_from_takes_cidr_ranges_and_defaults_to_everyone() {
             "{bad}: {}",
             p.message
         );
+    }
+}
+
+#[test]
+fn private_tasks_take_an_egress_and_refuse_named_subnets() {
+    let dir = project_dir();
+    let nat = format!("{GOOD}[network]\ntasks = \"private\"\n");
+    assert_eq!(
+        parse_in(dir.path(), &nat).unwrap().tasks_network,
+        crate::config::TasksNetwork::Private(crate::config::Egress::Nat)
+    );
+    for (table, key) in [
+        ("tasks = \"hidden\"", "network.tasks"),
+        ("tasks = \"private\"\negress = \"vpn\"", "network.egress"),
+        ("egress = \"nat\"", "network.egress"),
+        (
+            "tasks = \"private\"\nsubnets = [\"subnet-1\", \"subnet-2\"]",
+            "network.tasks",
+        ),
+    ] {
+        let text = format!("{GOOD}[network]\n{table}\n");
+        let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some(key), "{table}: {}", p.message);
     }
 }

@@ -88,7 +88,7 @@ pub struct EcsStatus {
     pub shift: Option<Box<ShiftStatus>>,
     /// The autoscaler's range and mldeploy's policy, when the service's count is scaled.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<crate::targets::ecs::autoscaling::Registered>,
+    pub autoscaling: Option<Box<crate::targets::ecs::autoscaling::Registered>>,
 }
 
 /// Where a traffic-shifting service's production traffic goes, and how far its newest

@@ -297,7 +297,7 @@ fn a_destroy_that_fails_part_way_goes_on_reports_what_is_left_and_a_rerun_finish
     let ours = service_of(name);
     let vpc = &ours["networkConfiguration"]["awsvpcConfiguration"];
     let network = format!(
-        "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}]}}",
+        "awsvpcConfiguration={{subnets=[{}],securityGroups=[{}],assignPublicIp=ENABLED}}",
         vpc["subnets"][0].as_str().unwrap(),
         vpc["securityGroups"][0].as_str().unwrap()
     );

@@ -488,6 +488,10 @@ fn of_two_runs_breaking_one_stale_lock_only_the_first_goes_on() {
 #[test]
 fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
     let (project, _) = deployable("it-iampolicy");
+    // Private tasks behind a NAT gateway: their subnets, table, gateway and address too.
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{config}[network]\ntasks = \"private\"\n")).unwrap();
     let proxy = FaultProxy::start(&[]);
     let steps: &[(&[&str], i32)] = &[
         (&["up", "--model-version", "99"], 2),
@@ -559,17 +563,21 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
 
 /// Calls only a drifted or half-made stack needs (a first `up` creates everything and a
 /// converged one changes nothing, so a clean cycle never makes them), the stop of a
-/// deployment in its bake, which the blue/green tests make, and the read of a failed rollout's
-/// task output, which the example's AccessDenied test makes.
+/// deployment in its bake, which the blue/green tests make, the read of a failed rollout's
+/// task output, which the example's AccessDenied test makes, and the VPC endpoints of private
+/// tasks without a NAT gateway, which tests/it/private_network.rs makes.
 const REPAIRS_ONLY: &[&str] = &[
+    "ec2:CreateVpcEndpoint",  // private tasks with network.egress = "endpoints"
+    "ec2:DeleteVpcEndpoints", // and their teardown
+    "ec2:ReplaceRoute",       // a private table's default route to a NAT gateway gone
     "ec2:RevokeSecurityGroupIngress", // a rule opening the tasks' port wider
-    "ecs:StopServiceDeployment",      // a rollback during the bake, or a check failing in it
+    "ecs:StopServiceDeployment", // a rollback during the bake, or a check failing in it
     "elasticloadbalancing:ModifyListener", // a listener changed by hand
     "elasticloadbalancing:ModifyTargetGroup", // a health check changed by hand
     "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand
-    "iam:DetachRolePolicy",           // a managed policy attached to a role by hand
-    "iam:UpdateAssumeRolePolicy",     // a role's trust changed by hand
-    "logs:GetLogEvents",              // what a failed rollout's stopped task said
+    "iam:DetachRolePolicy",   // a managed policy attached to a role by hand
+    "iam:UpdateAssumeRolePolicy", // a role's trust changed by hand
+    "logs:GetLogEvents",      // what a failed rollout's stopped task said
 ];
 
 #[test]

@@ -16,7 +16,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         dry_run: false,
     };
     let mut changes = Vec::new();
-    let net = network::ensure(&sdk.ec2(), &cv, &mut changes)
+    let net = network::ensure(&sdk.ec2(), &cv, Default::default(), later(), &mut changes)
         .await
         .unwrap();
     let listening = Listening {
@@ -33,6 +33,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         &listening.ports(),
         &["0.0.0.0/0".to_string()],
         8080,
+        false,
         &mut changes,
     )
     .await
@@ -159,4 +160,9 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         "{update:#?}"
     );
     assert_eq!(delay(), Some(serde_json::json!("0")));
+}
+
+/// A deadline nothing in these steps waits for.
+fn later() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(600)
 }

@@ -20,6 +20,7 @@ mod logs;
 mod model_lock;
 mod model_truth;
 mod network;
+mod private_network;
 mod registry;
 mod resources;
 mod rollback;

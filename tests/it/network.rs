@@ -39,9 +39,15 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     let ec2 = ec2().await;
     let project = unique_name("it-net");
     let mut changes = Vec::new();
-    let net = network::ensure(&ec2, &converge(&project, false), &mut changes)
-        .await
-        .unwrap();
+    let net = network::ensure(
+        &ec2,
+        &converge(&project, false),
+        Default::default(),
+        later(),
+        &mut changes,
+    )
+    .await
+    .unwrap();
     assert!(
         changes.iter().all(|c| c.action == Action::Create),
         "{changes:#?}"
@@ -83,9 +89,15 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     );
 
     let mut again = Vec::new();
-    let net2 = network::ensure(&ec2, &converge(&project, false), &mut again)
-        .await
-        .unwrap();
+    let net2 = network::ensure(
+        &ec2,
+        &converge(&project, false),
+        Default::default(),
+        later(),
+        &mut again,
+    )
+    .await
+    .unwrap();
     assert_eq!(net2, net);
     assert!(again.iter().all(|c| c.action == Action::Keep), "{again:#?}");
     assert_eq!(
@@ -109,9 +121,15 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     ])
     .expect_code(0);
     let mut repair = Vec::new();
-    network::ensure(&ec2, &converge(&project, false), &mut repair)
-        .await
-        .unwrap();
+    network::ensure(
+        &ec2,
+        &converge(&project, false),
+        Default::default(),
+        later(),
+        &mut repair,
+    )
+    .await
+    .unwrap();
     let updated: Vec<_> = repair.iter().filter(|c| c.action != Action::Keep).collect();
     assert_eq!(updated.len(), 1, "{repair:#?}");
     assert_eq!(updated[0].resource, "route table");
@@ -123,9 +141,15 @@ async fn a_dry_run_reports_the_network_and_creates_nothing() {
     let ec2 = ec2().await;
     let project = unique_name("it-netplan");
     let mut changes = Vec::new();
-    network::ensure(&ec2, &converge(&project, true), &mut changes)
-        .await
-        .unwrap();
+    network::ensure(
+        &ec2,
+        &converge(&project, true),
+        Default::default(),
+        later(),
+        &mut changes,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         actions(&changes),
         [
@@ -152,9 +176,15 @@ async fn a_dry_run_reports_the_network_and_creates_nothing() {
 async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use_kept() {
     let ec2 = ec2().await;
     let project = unique_name("it-nettwin");
-    let net = network::ensure(&ec2, &converge(&project, false), &mut Vec::new())
-        .await
-        .unwrap();
+    let net = network::ensure(
+        &ec2,
+        &converge(&project, false),
+        Default::default(),
+        later(),
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap();
     // What a CreateVpc whose answer was lost and that was retried leaves: a second tagged VPC.
     let tags = format!(
         "ResourceType=vpc,Tags=[{{Key=mldeploy:project,Value={project}}},{{Key=Name,Value={project}}}]"
@@ -174,9 +204,15 @@ async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use
         .to_string();
 
     let mut planned = Vec::new();
-    network::ensure(&ec2, &converge(&project, true), &mut planned)
-        .await
-        .unwrap();
+    network::ensure(
+        &ec2,
+        &converge(&project, true),
+        Default::default(),
+        later(),
+        &mut planned,
+    )
+    .await
+    .unwrap();
     let delete: Vec<_> = planned
         .iter()
         .filter(|c| c.action == Action::Delete)
@@ -193,16 +229,33 @@ async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use
     );
 
     let mut changes = Vec::new();
-    let again = network::ensure(&ec2, &converge(&project, false), &mut changes)
-        .await
-        .unwrap();
+    let again = network::ensure(
+        &ec2,
+        &converge(&project, false),
+        Default::default(),
+        later(),
+        &mut changes,
+    )
+    .await
+    .unwrap();
     assert_eq!(again, net, "the VPC in use is the one kept");
     let vpcs = by_tag("describe-vpcs", &project, "Vpcs");
     assert_eq!(vpcs.as_array().unwrap().len(), 1, "{vpcs}");
     assert_eq!(vpcs[0]["VpcId"], net.vpc_id.known().unwrap());
     let mut third = Vec::new();
-    network::ensure(&ec2, &converge(&project, false), &mut third)
-        .await
-        .unwrap();
+    network::ensure(
+        &ec2,
+        &converge(&project, false),
+        Default::default(),
+        later(),
+        &mut third,
+    )
+    .await
+    .unwrap();
     assert!(third.iter().all(|c| c.action == Action::Keep), "{third:#?}");
+}
+
+/// A deadline nothing in these steps waits for.
+fn later() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(600)
 }

@@ -38,6 +38,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         &[80],
         &world,
         8080,
+        false,
         &mut changes,
     )
     .await
@@ -83,6 +84,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         &[80],
         &world,
         8080,
+        false,
         &mut again,
     )
     .await
@@ -115,6 +117,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         &[80],
         &world,
         8080,
+        false,
         &mut third,
     )
     .await
@@ -131,6 +134,7 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
         &[80],
         &office,
         8080,
+        false,
         &mut fourth,
     )
     .await
@@ -177,6 +181,7 @@ async fn a_look_alike_group_without_our_tag_is_not_taken_over() {
         &[80],
         &["0.0.0.0/0".to_string()],
         8080,
+        false,
         &mut Vec::new(),
     )
     .await

@@ -406,8 +406,51 @@ fn a_template_mldeploy_cannot_register_exits_2_before_any_change() {
     assert_ne!(repo.code, 0, "no repository was created");
 }
 
-/// Two subnets of a VPC mldeploy did not create, in two zones.
+/// Two public subnets of a VPC mldeploy did not create, in two zones: the VPC's main route
+/// table sends 0.0.0.0/0 to its internet gateway, so tasks with public IPs reach ECR.
 fn users_subnets() -> (String, Vec<String>) {
+    let (vpc, subnets) = isolated_subnets();
+    let igw = aws(&["ec2", "create-internet-gateway"]).json()["InternetGateway"]
+        ["InternetGatewayId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "ec2",
+        "attach-internet-gateway",
+        "--internet-gateway-id",
+        &igw,
+        "--vpc-id",
+        &vpc,
+    ])
+    .expect_code(0);
+    let main = aws(&[
+        "ec2",
+        "describe-route-tables",
+        "--filters",
+        &format!("Name=vpc-id,Values={vpc}"),
+        "Name=association.main,Values=true",
+    ])
+    .json()["RouteTables"][0]["RouteTableId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "ec2",
+        "create-route",
+        "--route-table-id",
+        &main,
+        "--destination-cidr-block",
+        "0.0.0.0/0",
+        "--gateway-id",
+        &igw,
+    ])
+    .expect_code(0);
+    (vpc, subnets)
+}
+
+/// Two subnets of a new VPC with no way out: no gateway, no endpoints.
+fn isolated_subnets() -> (String, Vec<String>) {
     let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.20.0.0/16"]).json()["Vpc"]["VpcId"]
         .as_str()
         .unwrap()
@@ -442,6 +485,34 @@ fn name_subnets(project: &Project, subnets: &[&str]) {
     let list: Vec<String> = subnets.iter().map(|s| format!("\"{s}\"")).collect();
     config.push_str(&format!("[network]\nsubnets = [{}]\n", list.join(", ")));
     std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
+}
+
+#[test]
+fn subnets_from_which_a_task_could_not_reach_ecr_are_refused_before_anything_changes() {
+    let (project, _) = deployable("it-upisolated");
+    let (_, subnets) = isolated_subnets();
+    name_subnets(&project, &[&subnets[0], &subnets[1]]);
+    let run = project.mldeploy(&["up"]);
+    run.expect_code(2);
+    assert_says(
+        &run.stderr,
+        &[
+            "network.subnets",
+            &subnets[0],
+            "no internet or NAT gateway",
+            "an S3 gateway endpoint on its route table",
+            "a ecr.api interface endpoint with private DNS",
+        ],
+    );
+    let cluster = aws(&["ecs", "describe-clusters", "--clusters", &project.name]).json();
+    assert!(
+        !cluster["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "ACTIVE"),
+        "{cluster}"
+    );
 }
 
 #[test]

@@ -65,6 +65,11 @@ class Stack:
             ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
             for i, z in ((1, "a"), (2, "b"))
         ]
+        # Public subnets: the tasks reach the registry through the internet gateway (vpc_egress.py).
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+        ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
         sg = ec2.create_security_group(GroupName=NAME, Description=NAME, VpcId=vpc)["GroupId"]
         self.vpc, self.subnets, self.sg = vpc, subnets, sg
         lb = elb.create_load_balancer(Name=NAME, Subnets=subnets, SecurityGroups=[sg])["LoadBalancers"][0]
@@ -201,7 +206,7 @@ def continue_with(action):
 
 
 def run(s):
-    net = {"awsvpcConfiguration": {"subnets": s.subnets, "securityGroups": [s.sg]}}
+    net = {"awsvpcConfiguration": {"subnets": s.subnets, "securityGroups": [s.sg], "assignPublicIp": "ENABLED"}}
     config = {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1, "lifecycleHooks": pause_hook(),
               "deploymentCircuitBreaker": {"enable": True, "rollback": True}}
 

@@ -146,6 +146,7 @@ from moto.ssm.models import ssm_backends
 import domain_ext
 import ecs_strategies
 import task_credentials
+import vpc_egress
 
 # AWS's clock, scaled: one AWS second lasts TIME_SCALE seconds here (SANDBOX_TIME_SCALE, default
 # 0.02: a 30 s health-check interval is 0.6 s). The times below are AWS seconds.
@@ -424,6 +425,12 @@ def _pull(backend, service, task):
         return False
 
     container = td.container_definitions[0]
+    # The task must reach ECR, S3, CloudWatch Logs and its secrets from its subnet: through the
+    # internet gateway with a public IP, a NAT gateway, or VPC endpoints (vpc_egress.py says how).
+    problem = _egress_problem(service, task, td, container)
+    if problem:
+        _stop_task(task, problem, None)
+        return False
     # Fargate pulls the image's manifest for the task's CPU architecture (X86_64 when the task
     # definition names none: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RuntimePlatform.html);
     # an image built for another one cannot be pulled and the task stops with
@@ -475,6 +482,21 @@ def _pull(backend, service, task):
 
 
 _created: dict[str, str] = {}  # task arn -> its container, created and not started yet
+
+
+def _egress_problem(service, task, td, container):
+    """Why the task cannot reach what starting it needs from its subnet (None when it can)."""
+    vpc = (service.network_configuration or {}).get("awsvpcConfiguration") or {}
+    subnets = vpc.get("subnets") or []
+    subnet = next(
+        (d["value"] for a in task.attachments or [] for d in a.get("details", []) if d["name"] == "subnetId"),
+        subnets[0] if subnets else None,
+    )
+    if subnet is None:
+        return None
+    secrets = {s["valueFrom"].split(":")[2] for s in container.get("secrets") or [] if s.get("valueFrom", "").startswith("arn:")}
+    arn = td.arn.split(":")
+    return vpc_egress.egress_problem(arn[4], arn[3], subnet, vpc.get("assignPublicIp") == "ENABLED", secrets)
 
 
 def _launch(backend, service, task):
@@ -1901,6 +1923,7 @@ elbv2_models.FakeLoadBalancer.activate = activate
 domain_ext.install(_load_balancers, _address)
 task_credentials.install(lambda role_name: _iam_effective.get(role_name, 0.0))
 ecs_strategies.install(sys.modules[__name__])
+vpc_egress.install(scaled)
 
 if __name__ == "__main__":
     from moto.server import main

@@ -125,8 +125,28 @@ pub async fn find(
         }
     }
 
-    // The tasks' group first: its rule names the load balancer's group.
+    // A private tasks' way out goes before the groups and subnets it sits in.
+    for vpc in network::find_vpcs(&ec2, project).await? {
+        let vpc_id = vpc.vpc_id().unwrap_or_default();
+        for e in network::endpoints::find(&ec2, project, vpc_id).await? {
+            let id = e.vpc_endpoint_id().unwrap_or_default();
+            let name = e.service_name().unwrap_or(id);
+            found.push(Found::new(Kind::VpcEndpoint, name, id, true));
+        }
+    }
+    for n in network::nat::find(&ec2, project).await? {
+        let id = n.nat_gateway_id().unwrap_or_default();
+        found.push(Found::new(Kind::NatGateway, project, id, true));
+    }
+    for a in network::nat::addresses(&ec2, project).await? {
+        let id = a.allocation_id().unwrap_or_default();
+        let name = a.public_ip().unwrap_or(id);
+        found.push(Found::new(Kind::Address, name, id, true));
+    }
+
+    // The endpoints' and tasks' groups first: their rules name the tasks' and load balancer's.
     for name in [
+        security::endpoints_group_name(project),
         security::tasks_group_name(project),
         security::alb_group_name(project),
     ] {

@@ -10,7 +10,7 @@ use super::network::{self, Network};
 use super::security::{self, SecurityGroups};
 use super::{cluster, iam, logs, Converge, Id};
 use crate::aws::Aws;
-use crate::config::Config;
+use crate::config::{Config, Egress, TasksNetwork};
 use crate::model;
 use crate::output::Printer;
 use crate::targets::Change;
@@ -99,7 +99,7 @@ pub async fn ensure(
     let ec2 = aws.ec2();
     let net = match named_network {
         Some(net) => net,
-        None => network::ensure(&ec2, cv, changes).await?,
+        None => network::ensure(&ec2, cv, config.tasks_network, until, changes).await?,
     };
     halt.check()?;
     let listening = Listening {
@@ -116,9 +116,21 @@ pub async fn ensure(
         &listening.ports(),
         &config.allow_from,
         config.service.port,
+        config.tasks_network == TasksNetwork::Private(Egress::Endpoints),
         changes,
     )
     .await?;
+    if let (Some(group), Some(table)) = (&groups.endpoints, &net.private_route_table) {
+        let services = network::endpoints::services(config.service.secrets.values());
+        let at = network::endpoints::Placement {
+            region: &aws.region,
+            vpc: &net.vpc_id,
+            route_table: table,
+            subnets: &net.task_subnet_ids,
+            group,
+        };
+        network::endpoints::ensure(&ec2, cv, &at, &services, changes).await?;
+    }
     halt.check()?;
     if let (Some(Id::Known(arn)), true, false, Some(zone), Some(domain)) =
         (&listening.certificate, pending, cv.dry_run, zone, domain)

@@ -105,7 +105,7 @@ pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<Stat
             stopped_tasks: snapshot.stopped.iter().take(3).cloned().collect(),
             events,
             shift: shift.map(|(s, _)| Box::new(s)),
-            autoscaling,
+            autoscaling: autoscaling.map(Box::new),
         }),
     })
 }

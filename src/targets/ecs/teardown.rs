@@ -17,6 +17,8 @@ use crate::targets::inventory::{Found, Kind};
 /// Error codes that mean "not yet: something still depends on it".
 const BUSY: &[&str] = &[
     "DependencyViolation",
+    // An Elastic IP address a NAT gateway being deleted still holds.
+    "InvalidIPAddress.InUse",
     "ResourceInUse",
     "ResourceInUseException",
     "ClusterContainsServicesException",
@@ -94,6 +96,9 @@ pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> 
             super::domain::certificate::delete(&aws.acm(), &aws.route53(), id, zone, wait).await
         }
         // The service is named for the project, and so is its cluster.
+        Kind::VpcEndpoint => network::endpoints::delete(&aws.ec2(), id).await,
+        Kind::NatGateway => network::nat::delete(&aws.ec2(), id, wait).await,
+        Kind::Address => network::nat::release(&aws.ec2(), id, wait).await,
         Kind::Autoscaling => super::autoscaling::deregister(&aws.autoscaling(), id).await,
         Kind::Service => service::delete(&aws.ecs(), &item.name, &item.name, wait).await,
         Kind::Listener => load_balancer::delete_listener(&aws.elbv2(), id).await,

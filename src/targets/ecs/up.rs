@@ -126,9 +126,18 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
             template,
         });
     }
-    let ec2 = ctx.aws().await?.ec2();
+    let aws = ctx.aws().await?;
+    let ec2 = aws.ec2();
     let net = network::existing(&ec2, &config.subnets, &mut changes).await?;
     let vpc = net.vpc_id.applied("VPC of network.subnets")?;
+    network::egress::check(
+        &ec2,
+        &aws.region,
+        vpc,
+        &config.subnets,
+        &config.service.secrets,
+    )
+    .await?;
     security::existing_for_tasks(&ec2, &config.security_groups, vpc, &mut changes).await?;
     Ok(Checked {
         named_network: Some(net),
@@ -301,13 +310,14 @@ pub async fn converge(
         container_name: project.clone(),
         container_port: config.service.port,
         subnets: net
-            .subnet_ids
+            .task_subnet_ids
             .iter()
             .map(|s| cv.text(s, "subnet"))
             .collect::<anyhow::Result<_>>()?,
         security_groups: std::iter::once(cv.text(&groups.tasks, "tasks' security group")?)
             .chain(config.security_groups.iter().cloned())
             .collect(),
+        public_ip: net.public_ip,
         force: deploy.force,
         grace_period: i32::try_from(config.service.health.model_load_time).ok(),
         rollout: Some(rollout(config, &cv, &lb, &roles, deploy.flags.timeout)?),

@@ -10,15 +10,20 @@ use super::{Converge, Id, PROJECT_TAG};
 use crate::aws::tags;
 use crate::targets::Change;
 
+pub mod egress;
+pub mod endpoints;
 mod named;
+pub mod nat;
 mod routes;
 mod subnets;
 mod vpc;
 pub use named::existing;
-use routes::{apply_internet_gateway, apply_route_table, plan_internet_gateway, plan_route_table};
+use routes::{
+    apply_internet_gateway, apply_route_table, plan_internet_gateway, plan_route_table, Way,
+};
 pub use routes::{delete_internet_gateway, delete_route_table};
 pub use subnets::delete as delete_subnet;
-use subnets::{create_or_repair_subnet, plan_subnets, two_zones};
+use subnets::{create_or_repair_subnet, plan_subnets, two_zones, Tier};
 pub use vpc::delete as delete_vpc;
 use vpc::ensure_vpc;
 
@@ -28,7 +33,19 @@ pub const VPC_CIDR: &str = "10.0.0.0/16";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     pub vpc_id: Id,
+    /// The load balancer's subnets.
     pub subnet_ids: Vec<Id>,
+    /// The tasks' subnets: the same, or the private ones.
+    pub task_subnet_ids: Vec<Id>,
+    /// Whether the tasks get public IPs (in public subnets, to reach ECR).
+    pub public_ip: bool,
+    /// The private subnets' route table, for the S3 gateway endpoint.
+    pub private_route_table: Option<Id>,
+}
+
+/// The private route table's name.
+pub fn private_table_name(project: &str) -> String {
+    format!("{project}-private")
 }
 
 fn tagged(kind: ResourceType, project: &str, name: &str) -> TagSpecification {
@@ -47,10 +64,13 @@ fn project_filter(project: &str) -> Filter {
     tags::ec2_filter(project)
 }
 
-/// Finds or creates every piece of the project's network, reporting each in `changes`.
+/// Finds or creates every piece of the project's network, reporting each in `changes`; with
+/// private tasks, their subnets, route table and NAT gateway too (waited for until `until`).
 pub async fn ensure(
     ec2: &Client,
     cv: &Converge,
+    tasks: crate::config::TasksNetwork,
+    until: std::time::Instant,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Network> {
     let project = cv.project.as_str();
@@ -69,8 +89,15 @@ pub async fn ensure(
         }
         None => Vec::new(),
     };
+    let mut used = Vec::new();
+    let private = match tasks {
+        crate::config::TasksNetwork::Private(_) => {
+            plan_subnets(project, &vpc, &zones, &existing, Tier::Private, &mut used)?
+        }
+        crate::config::TasksNetwork::Public => Vec::new(),
+    };
     let mut subnet_ids = Vec::new();
-    for planned in plan_subnets(project, &vpc, &zones, &existing)? {
+    for planned in plan_subnets(project, &vpc, &zones, &existing, Tier::Public, &mut used)? {
         let id = cv
             .carry_out(planned, changes, |step| {
                 create_or_repair_subnet(ec2, project, &vpc, step)
@@ -107,14 +134,54 @@ pub async fn ensure(
         }
         None => Vec::new(),
     };
-    let planned = plan_route_table(project, tables.first(), &igw, &subnet_ids);
+    let private_name = private_table_name(project);
+    let named = |name: &str| {
+        tables
+            .iter()
+            .find(|t| crate::aws::tags::value_of(t.tags(), "Name").unwrap_or(project) == name)
+    };
+    let way = Way::InternetGateway(igw);
+    let planned = plan_route_table(project, named(project), &way, &subnet_ids);
     cv.carry_out(planned, changes, |step| {
-        apply_route_table(ec2, project, &vpc, &igw, step)
+        apply_route_table(ec2, project, project, &vpc, &way, step)
     })
     .await?;
+    let crate::config::TasksNetwork::Private(egress) = tasks else {
+        return Ok(Network {
+            vpc_id: vpc,
+            task_subnet_ids: subnet_ids.clone(),
+            subnet_ids,
+            public_ip: true,
+            private_route_table: None,
+        });
+    };
+    let mut task_subnet_ids = Vec::new();
+    for planned in private {
+        let id = cv
+            .carry_out(planned, changes, |step| {
+                create_or_repair_subnet(ec2, project, &vpc, step)
+            })
+            .await?;
+        task_subnet_ids.push(id);
+    }
+    let way = match egress {
+        crate::config::Egress::Nat => {
+            Way::NatGateway(nat::ensure(ec2, cv, &subnet_ids[0], until, changes).await?)
+        }
+        crate::config::Egress::Endpoints => Way::Nowhere,
+    };
+    let planned = plan_route_table(&private_name, named(&private_name), &way, &task_subnet_ids);
+    let private_route_table = cv
+        .carry_out(planned, changes, |step| {
+            apply_route_table(ec2, project, &private_name, &vpc, &way, step)
+        })
+        .await?;
     Ok(Network {
         vpc_id: vpc,
         subnet_ids,
+        task_subnet_ids,
+        public_ip: false,
+        private_route_table: Some(private_route_table),
     })
 }
 

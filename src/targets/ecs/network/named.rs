@@ -69,8 +69,12 @@ pub async fn existing(
             s.availability_zone().unwrap_or("?")
         )));
     }
+    let ids: Vec<Id> = subnet_ids.iter().cloned().map(Id::Known).collect();
     Ok(Network {
         vpc_id: Id::Known(vpc.to_string()),
-        subnet_ids: subnet_ids.iter().cloned().map(Id::Known).collect(),
+        task_subnet_ids: ids.clone(),
+        subnet_ids: ids,
+        public_ip: true,
+        private_route_table: None,
     })
 }

@@ -1,5 +1,7 @@
 //! The way out: the project's internet gateway, attached to its VPC, and a route table sending
-//! 0.0.0.0/0 to it, associated with each subnet.
+//! 0.0.0.0/0 to it, associated with each public subnet; for private tasks, a second table
+//! (`<project>-private`) for the private subnets, sending 0.0.0.0/0 to the NAT gateway, or
+//! nowhere when VPC endpoints are the way out.
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType, RouteTable};
 use aws_sdk_ec2::Client;
@@ -89,31 +91,67 @@ pub async fn apply_internet_gateway(
     Ok(created.then_some(Id::Known(id)))
 }
 
-/// What the project's route table needs.
+/// Where a route table sends 0.0.0.0/0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Way {
+    InternetGateway(Id),
+    NatGateway(Id),
+    /// No default route (VPC endpoints serve the tasks).
+    Nowhere,
+}
+
+impl Way {
+    fn describe(&self) -> &'static str {
+        match self {
+            Way::InternetGateway(_) => "the internet gateway",
+            Way::NatGateway(_) => "the NAT gateway",
+            Way::Nowhere => "nowhere",
+        }
+    }
+
+    fn is(&self, route: &aws_sdk_ec2::types::Route) -> bool {
+        match self {
+            Way::InternetGateway(id) => id.known().is_some_and(|g| route.gateway_id() == Some(g)),
+            Way::NatGateway(id) => id
+                .known()
+                .is_some_and(|n| route.nat_gateway_id() == Some(n)),
+            Way::Nowhere => false,
+        }
+    }
+}
+
+/// The table's route for 0.0.0.0/0, if it has one.
+pub fn default_route(table: &RouteTable) -> Option<&aws_sdk_ec2::types::Route> {
+    table
+        .routes()
+        .iter()
+        .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+}
+
+/// What one of the project's route tables needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTableStep {
     /// Create it, or it exists with this id.
     pub existing: Option<String>,
-    /// Add the route 0.0.0.0/0 to the internet gateway.
+    /// Add the route 0.0.0.0/0 to where the table sends it.
     pub default_route: bool,
+    /// A default route to somewhere else is there: replace it.
+    pub replace: bool,
     /// Associate these subnets with it.
     pub associate: Vec<Id>,
 }
 
-/// Decides, from the project's route table (if any), what it needs: the default route to the
-/// gateway and an association with each subnet.
+/// Decides, from the route table named `name` (if any), what it needs: the default route to
+/// `way` and an association with each subnet.
 pub fn plan_route_table(
-    project: &str,
+    name: &str,
     table: Option<&RouteTable>,
-    igw: &Id,
+    way: &Way,
     subnets: &[Id],
 ) -> Planned<RouteTableStep> {
-    let has_default_route = table.is_some_and(|t| {
-        t.routes().iter().any(|r| {
-            r.destination_cidr_block() == Some("0.0.0.0/0")
-                && igw.known().is_some_and(|igw| r.gateway_id() == Some(igw))
-        })
-    });
+    let default = table.and_then(default_route);
+    let has_default_route = *way == Way::Nowhere || default.is_some_and(|r| way.is(r));
+    let project = name;
     let associate: Vec<Id> = subnets
         .iter()
         .filter(|subnet| {
@@ -127,13 +165,14 @@ pub fn plan_route_table(
         .collect();
     let mut missing = Vec::new();
     if !has_default_route {
-        missing.push("route 0.0.0.0/0 to the internet gateway".to_string());
+        missing.push(format!("route 0.0.0.0/0 to {}", way.describe()));
     }
     missing.extend(associate.iter().map(|s| format!("associate {s}")));
     let existing = table.map(|t| t.route_table_id().unwrap_or_default().to_string());
     let step = RouteTableStep {
         existing: existing.clone(),
         default_route: !has_default_route,
+        replace: !has_default_route && default.is_some(),
         associate,
     };
     let found = existing.clone().map(Id::Known).unwrap_or(Id::AfterApply);
@@ -158,8 +197,9 @@ pub fn plan_route_table(
 pub async fn apply_route_table(
     ec2: &Client,
     project: &str,
+    name: &str,
     vpc: &Id,
-    igw: &Id,
+    way: &Way,
     step: RouteTableStep,
 ) -> anyhow::Result<Option<Id>> {
     let (id, created) = match step.existing {
@@ -167,7 +207,7 @@ pub async fn apply_route_table(
         None => (
             ec2.create_route_table()
                 .vpc_id(vpc.applied("VPC")?)
-                .tag_specifications(tagged(ResourceType::RouteTable, project, project))
+                .tag_specifications(tagged(ResourceType::RouteTable, project, name))
                 .send()
                 .await
                 .map_err(|e| call_error("ec2:CreateRouteTable", e))?
@@ -177,11 +217,26 @@ pub async fn apply_route_table(
             true,
         ),
     };
-    if step.default_route {
+    let (gateway, nat) = match way {
+        Way::InternetGateway(igw) => (Some(igw.applied("internet gateway")?), None),
+        Way::NatGateway(nat) => (None, Some(nat.applied("NAT gateway")?)),
+        Way::Nowhere => (None, None),
+    };
+    if step.default_route && step.replace {
+        ec2.replace_route()
+            .route_table_id(&id)
+            .destination_cidr_block("0.0.0.0/0")
+            .set_gateway_id(gateway.map(str::to_string))
+            .set_nat_gateway_id(nat.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| call_error("ec2:ReplaceRoute", e))?;
+    } else if step.default_route {
         ec2.create_route()
             .route_table_id(&id)
             .destination_cidr_block("0.0.0.0/0")
-            .gateway_id(igw.applied("internet gateway")?)
+            .set_gateway_id(gateway.map(str::to_string))
+            .set_nat_gateway_id(nat.map(str::to_string))
             .send()
             .await
             .map_err(|e| call_error("ec2:CreateRoute", e))?;
@@ -269,7 +324,7 @@ mod tests {
                     .build(),
             )
             .build();
-        let igw = Id::Known("igw-1".into());
+        let igw = Way::InternetGateway(Id::Known("igw-1".into()));
         let subnets = [Id::Known("subnet-1".into()), Id::AfterApply];
         let planned = plan_route_table("p", Some(&table), &igw, &subnets);
         assert_eq!(
@@ -277,6 +332,7 @@ mod tests {
             Some(RouteTableStep {
                 existing: Some("rtb-1".into()),
                 default_route: false,
+                replace: false,
                 associate: vec![Id::AfterApply],
             })
         );
@@ -288,9 +344,10 @@ mod tests {
         let complete = plan_route_table("p", Some(&table), &igw, &subnets[..1]);
         assert_eq!(complete.step, None);
         // A gateway still to be created has no route yet, whatever the table holds.
-        let fresh = plan_route_table("p", Some(&table), &Id::AfterApply, &subnets[..1]);
-        assert!(fresh.step.is_some_and(|s| s.default_route));
-        let new = plan_route_table("p", None, &Id::AfterApply, &subnets);
+        let fresh = Way::InternetGateway(Id::AfterApply);
+        let fresh = plan_route_table("p", Some(&table), &fresh, &subnets[..1]);
+        assert!(fresh.step.is_some_and(|s| s.default_route && s.replace));
+        let new = plan_route_table("p", None, &Way::InternetGateway(Id::AfterApply), &subnets);
         assert_eq!(new.found, Id::AfterApply);
         assert_eq!(new.changes[0].action, Action::Create);
     }

@@ -1,5 +1,6 @@
-//! The project's public subnets: one per availability zone, each with a free /24 of the VPC's
-//! range, assigning public IPs on launch.
+//! The project's subnets: one public subnet per availability zone, each with a free /24 of the
+//! VPC's range, assigning public IPs on launch, and, for private tasks, one private subnet per
+//! zone (named `<project>-private-<zone>`) that assigns none.
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
 use aws_sdk_ec2::Client;
@@ -13,6 +14,32 @@ use crate::exit::{self, ExitStatus};
 use crate::targets::ecs::{Id, Planned};
 use crate::targets::{Action, Change};
 
+/// Which of the project's subnets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// The load balancer's (and public tasks'), with public IPs on launch.
+    Public,
+    /// Private tasks', without.
+    Private,
+}
+
+impl Tier {
+    fn name(self, project: &str, zone: &str) -> String {
+        match self {
+            Tier::Public => format!("{project}-public-{zone}"),
+            Tier::Private => format!("{project}-private-{zone}"),
+        }
+    }
+
+    /// Whether a subnet of the project's is of this tier (public subnets made before private
+    /// ones existed carry no tier in their name).
+    fn holds(self, project: &str, subnet: &Subnet) -> bool {
+        let private = tags::value_of(subnet.tags(), "Name")
+            .is_some_and(|n| n.starts_with(&format!("{project}-private-")));
+        tags::is_ours(subnet.tags(), project) && (private == (self == Tier::Private))
+    }
+}
+
 /// What one of the project's subnets needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubnetStep {
@@ -22,6 +49,8 @@ pub enum SubnetStep {
         name: String,
         cidr: String,
         zone: String,
+        /// Assign public IPs on launch.
+        public: bool,
     },
 }
 
@@ -32,21 +61,24 @@ pub fn plan_subnets(
     vpc: &Id,
     zones: &[String],
     existing: &[Subnet],
+    tier: Tier,
+    used: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Planned<SubnetStep>>> {
-    let mut used: Vec<String> = existing
-        .iter()
-        .filter_map(|s| s.cidr_block().map(str::to_string))
-        .collect();
+    used.extend(
+        existing
+            .iter()
+            .filter_map(|s| s.cidr_block().map(str::to_string)),
+    );
     let mut planned = Vec::new();
     for zone in zones {
-        let ours = existing.iter().find(|s| {
-            s.availability_zone() == Some(zone.as_str()) && tags::is_ours(s.tags(), project)
-        });
-        let name = format!("{project}-public-{zone}");
+        let ours = existing
+            .iter()
+            .find(|s| s.availability_zone() == Some(zone.as_str()) && tier.holds(project, s));
+        let name = tier.name(project, zone);
         planned.push(match ours {
             Some(subnet) => {
                 let id = subnet.subnet_id().unwrap_or_default().to_string();
-                if subnet.map_public_ip_on_launch() == Some(true) {
+                if tier == Tier::Private || subnet.map_public_ip_on_launch() == Some(true) {
                     Planned::keep(
                         Change::new("subnet", &name, Action::Keep).because(&id),
                         Id::Known(id),
@@ -79,6 +111,7 @@ pub fn plan_subnets(
                         name,
                         cidr,
                         zone: zone.clone(),
+                        public: tier == Tier::Public,
                     },
                 )
             }
@@ -98,7 +131,12 @@ pub async fn create_or_repair_subnet(
             map_public_ips(ec2, &id).await?;
             Ok(None)
         }
-        SubnetStep::Create { name, cidr, zone } => {
+        SubnetStep::Create {
+            name,
+            cidr,
+            zone,
+            public,
+        } => {
             let out = ec2
                 .create_subnet()
                 .vpc_id(vpc.applied("VPC")?)
@@ -109,7 +147,9 @@ pub async fn create_or_repair_subnet(
                 .await
                 .map_err(|e| call_error("ec2:CreateSubnet", e))?;
             let id = out.subnet.and_then(|s| s.subnet_id).unwrap_or_default();
-            map_public_ips(ec2, &id).await?;
+            if public {
+                map_public_ips(ec2, &id).await?;
+            }
             Ok(Some(Id::Known(id)))
         }
     }
@@ -188,7 +228,8 @@ mod tests {
             subnet("subnet-c", "z-c", "10.0.2.0/24", true, false),
         ];
         let vpc = Id::Known("vpc-1".into());
-        let planned = plan_subnets("p", &vpc, &zones, &existing).unwrap();
+        let planned =
+            plan_subnets("p", &vpc, &zones, &existing, Tier::Public, &mut Vec::new()).unwrap();
         assert_eq!(planned[0].step, None);
         assert_eq!(planned[0].found, Id::Known("subnet-a".into()));
         assert_eq!(
@@ -196,7 +237,8 @@ mod tests {
             Some(SubnetStep::Create {
                 name: "p-public-z-b".into(),
                 cidr: "10.0.3.0/24".into(),
-                zone: "z-b".into()
+                zone: "z-b".into(),
+                public: true,
             })
         );
         assert_eq!(planned[1].found, Id::AfterApply);

@@ -25,6 +25,13 @@ use rules::{rules_of, Rule, Source};
 pub struct SecurityGroups {
     pub alb: Id,
     pub tasks: Id,
+    /// The VPC endpoints' group (private tasks with `network.egress = "endpoints"`).
+    pub endpoints: Option<Id>,
+}
+
+/// The VPC endpoints' group: HTTPS from the tasks' group only.
+pub fn endpoints_group_name(project: &str) -> String {
+    format!("{project}-endpoints")
 }
 
 pub fn alb_group_name(project: &str) -> String {
@@ -35,7 +42,9 @@ pub fn tasks_group_name(project: &str) -> String {
     format!("{project}-tasks")
 }
 
-/// Finds or creates both groups in the VPC and converges their ingress rules.
+/// Finds or creates the groups in the VPC (the endpoints' too, with `endpoints`) and converges
+/// their ingress rules.
+#[allow(clippy::too_many_arguments)] // the clients, then one per rule the groups are made of
 pub async fn ensure(
     ec2: &Client,
     cv: &Converge,
@@ -43,6 +52,7 @@ pub async fn ensure(
     listener_ports: &[u16],
     allow_from: &[String],
     container_port: u16,
+    endpoints: bool,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<SecurityGroups> {
     let project = cv.project.as_str();
@@ -70,7 +80,21 @@ pub async fn ensure(
     };
     let from_alb = vec![Rule::tcp(container_port, Source::Group(alb.clone()))];
     let tasks = ensure_group(ec2, cv, vpc, &tasks, &from_alb, changes).await?;
-    Ok(SecurityGroups { alb, tasks })
+    let endpoints = if endpoints {
+        let wanted = Wanted {
+            name: endpoints_group_name(project),
+            description: format!("mldeploy {project}: VPC endpoints, HTTPS from the tasks only"),
+        };
+        let from_tasks = vec![Rule::tcp(443, Source::Group(tasks.clone()))];
+        Some(ensure_group(ec2, cv, vpc, &wanted, &from_tasks, changes).await?)
+    } else {
+        None
+    };
+    Ok(SecurityGroups {
+        alb,
+        tasks,
+        endpoints,
+    })
 }
 
 /// One of the project's groups as mldeploy wants it.

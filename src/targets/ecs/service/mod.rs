@@ -31,6 +31,9 @@ pub struct ServiceSpec {
     pub subnets: Vec<String>,
     /// `<name>-tasks` first, then the groups `[network]` names.
     pub security_groups: Vec<String>,
+    /// Whether the tasks get public IPs: in public subnets they reach ECR through the internet
+    /// gateway only with one; private tasks get none.
+    pub public_ip: bool,
     /// Open a new deployment of the same task definition (the old `--force-new-deployment`).
     pub force: bool,
     /// How long ECS ignores a new task's failed load-balancer health checks (the model's load
@@ -106,6 +109,7 @@ pub struct RunningShape {
     pub container_port: u16,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
+    pub public_ip: bool,
     pub desired_count: u32,
 }
 
@@ -131,6 +135,7 @@ impl RunningShape {
             security_groups: vpc
                 .map(|v| v.security_groups().to_vec())
                 .unwrap_or_default(),
+            public_ip: vpc.and_then(|v| v.assign_public_ip()) == Some(&AssignPublicIp::Enabled),
             desired_count: u32::try_from(service.desired_count()).unwrap_or(0),
         })
     }
@@ -146,6 +151,7 @@ impl RunningShape {
             container_port: self.container_port,
             subnets: self.subnets.clone(),
             security_groups: self.security_groups.clone(),
+            public_ip: self.public_ip,
             force: false,
             grace_period: None,
             rollout: None,
@@ -382,6 +388,14 @@ fn network_drift(service: &Service, spec: &ServiceSpec) -> Option<String> {
             sorted(&spec.security_groups).join(",")
         ));
     }
+    let public = vpc.and_then(|v| v.assign_public_ip()) == Some(&AssignPublicIp::Enabled);
+    if public != spec.public_ip {
+        what.push(if spec.public_ip {
+            "public IPs for the tasks".to_string()
+        } else {
+            "no public IPs for the tasks".to_string()
+        });
+    }
     (!what.is_empty()).then(|| what.join(", "))
 }
 
@@ -392,7 +406,11 @@ fn network_configuration(spec: &ServiceSpec) -> anyhow::Result<NetworkConfigurat
                 .set_subnets(Some(spec.subnets.to_vec()))
                 .set_security_groups(Some(spec.security_groups.to_vec()))
                 // Public subnets without a NAT: tasks need a public address to pull from ECR.
-                .assign_public_ip(AssignPublicIp::Enabled)
+                .assign_public_ip(if spec.public_ip {
+                    AssignPublicIp::Enabled
+                } else {
+                    AssignPublicIp::Disabled
+                })
                 .build()?,
         )
         .build())

@@ -30,6 +30,7 @@ fn spec(task_definition: &str) -> ServiceSpec {
         container_port: 8080,
         subnets: vec!["subnet-1".into()],
         security_groups: vec!["sg-1".into()],
+        public_ip: true,
         force: false,
         grace_period: Some(60),
         rollout: Some(Rollout::rolling()),
@@ -47,6 +48,7 @@ fn running(task_definition: &str) -> Service {
                     AwsVpcConfiguration::builder()
                         .subnets("subnet-1")
                         .security_groups("sg-1")
+                        .assign_public_ip(aws_sdk_ecs::types::AssignPublicIp::Enabled)
                         .build()
                         .unwrap(),
                 )
@@ -72,6 +74,16 @@ fn a_service_is_created_kept_or_updated_with_the_reason() {
     let kept = plan("p", &spec(td1), Some(running(td1)));
     assert_eq!(kept.step, None);
     assert_eq!(kept.changes[0].detail.as_deref(), Some("serving p:1"));
+
+    let private = ServiceSpec {
+        public_ip: false,
+        ..spec(td1)
+    };
+    let moved = plan("p", &private, Some(running(td1)));
+    assert_eq!(
+        moved.changes[0].detail.as_deref(),
+        Some("no public IPs for the tasks")
+    );
 
     let updated = plan("p", &spec(td2), Some(running(td1)));
     assert_eq!(
