@@ -22,6 +22,9 @@ pub struct Scope {
     pub domain: Option<String>,
     /// `service.hosted_zone_id`: the zone whose records mldeploy keeps.
     pub hosted_zone: Option<String>,
+    /// The stacks of the file's other environments, which `promote --to` this one reads: what
+    /// serves there, and its image.
+    pub promote_from: Vec<String>,
 }
 
 /// One statement: its id, what it allows, and on what. A statement whose resources a project
@@ -176,6 +179,35 @@ const GRANTS: &[Grant] = &[
                 arn(s, "ecs", &format!("service-deployment/{p}/{p}/*")),
                 arn(s, "ecs", &format!("task/{p}/*")),
             ]
+        },
+        condition: None,
+    },
+    // `promote --from <env>`: the source's service and tasks, as `status` reads them, and its
+    // image, copied by digest through the registry API.
+    Grant {
+        sid: "PromoteFromOtherEnvironments",
+        actions: &[
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:DescribeImages",
+            "ecr:GetDownloadUrlForLayer",
+            "ecs:DescribeServiceDeployments",
+            "ecs:DescribeServices",
+            "ecs:DescribeTasks",
+            "ecs:ListServiceDeployments",
+        ],
+        resources: |s| {
+            s.promote_from
+                .iter()
+                .flat_map(|p| {
+                    [
+                        arn(s, "ecr", &format!("repository/{p}")),
+                        arn(s, "ecs", &format!("service/{p}/{p}")),
+                        arn(s, "ecs", &format!("service-deployment/{p}/{p}/*")),
+                        arn(s, "ecs", &format!("task/{p}/*")),
+                    ]
+                })
+                .collect()
         },
         condition: None,
     },
@@ -555,6 +587,7 @@ mod tests {
             lock_bucket: "locks".into(),
             domain: None,
             hosted_zone: None,
+            promote_from: Vec::new(),
         };
         let doc = document(&scope).0;
         let pass = doc["Statement"]
@@ -604,12 +637,30 @@ mod tests {
             lock_bucket: "models".into(),
             domain: None,
             hosted_zone: None,
+            promote_from: Vec::new(),
         };
         let plain = document(&scope).to_string();
         assert!(
             !plain.contains("acm:") && !plain.contains("route53:"),
             "{plain}"
         );
+        assert!(!plain.contains("PromoteFrom"), "{plain}");
+        scope.promote_from = vec!["housing-staging".into()];
+        let promoting = document(&scope).0;
+        let from = promoting["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "PromoteFromOtherEnvironments")
+            .cloned()
+            .unwrap();
+        assert!(
+            from["Resource"].as_array().unwrap().contains(&json!(
+                "arn:aws:ecr:eu-west-1:123456789012:repository/housing-staging"
+            )),
+            "{from}"
+        );
+        scope.promote_from.clear();
         scope.domain = Some("models.example.com".into());
         scope.hosted_zone = Some("Z0123".into());
         let doc = document(&scope).0;

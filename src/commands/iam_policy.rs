@@ -7,6 +7,19 @@ use crate::exit::ExitStatus;
 use crate::iam_policy::{self, Scope};
 use crate::model;
 
+/// The stacks of the file's other environments, when this is one (`promote --to` it reads them).
+fn promote_from(session: &Session<'_>, env: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let Some(env) = env else {
+        return Ok(Vec::new());
+    };
+    let base = session.config_in(None)?.project.name;
+    Ok(crate::config::environments::names_in(&session.dir())?
+        .iter()
+        .filter(|other| *other != env)
+        .map(|other| crate::config::environments::stack_name(&base, other))
+        .collect())
+}
+
 pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<ExitStatus> {
     let ctx = session.project()?;
     let config = &ctx.config;
@@ -20,6 +33,7 @@ pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<
         lock_bucket: config.lock.bucket.clone(),
         domain: config.service.domain.clone(),
         hosted_zone: config.service.hosted_zone_id.clone(),
+        promote_from: promote_from(session, config.env.as_deref())?,
     };
     if args.account.is_none() {
         session.printer.info(
