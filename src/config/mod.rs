@@ -56,6 +56,8 @@ pub struct Config {
     pub allow_from: Vec<String>,
     /// `network.tasks` and `network.egress`: where the tasks run in the VPC mldeploy makes.
     pub tasks_network: TasksNetwork,
+    /// `network.load_balancer = "internal"`: a load balancer with private addresses only.
+    pub internal_load_balancer: bool,
     pub target: Target,
     pub lock: Lock,
     /// How ECS replaces the serving revision.

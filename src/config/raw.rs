@@ -73,6 +73,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "allow_from",
             "tasks",
             "egress",
+            "load_balancer",
         ],
     ),
     ("target", &["kind", "host_port"]),
@@ -191,6 +192,7 @@ pub(super) struct RawNetwork {
     pub(super) allow_from: Option<Vec<String>>,
     pub(super) tasks: Option<String>,
     pub(super) egress: Option<String>,
+    pub(super) load_balancer: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

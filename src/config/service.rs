@@ -216,14 +216,26 @@ pub(super) fn validate_network(
     raw: RawNetwork,
     project: &str,
     report: &mut Report<'_>,
-) -> (Vec<String>, Vec<String>, Vec<String>, TasksNetwork) {
+) -> (Vec<String>, Vec<String>, Vec<String>, TasksNetwork, bool) {
     let RawNetwork {
         subnets,
         security_groups,
         allow_from,
         tasks,
         egress,
+        load_balancer,
     } = raw;
+    let internal = match load_balancer.as_deref() {
+        None | Some("internet-facing") => false,
+        Some("internal") => true,
+        Some(other) => {
+            report.add(
+                "network.load_balancer",
+                format!("`network.load_balancer` = {other:?} is not \"internet-facing\" (the default) or \"internal\" (private addresses only, for services other services call)"),
+            );
+            false
+        }
+    };
     let egress_given = egress.is_some();
     let egress = match egress.as_deref() {
         None | Some("nat") => Egress::Nat,
@@ -309,7 +321,13 @@ pub(super) fn validate_network(
             ),
         );
     }
-    (subnets, security_groups, allow_from, tasks_network)
+    (
+        subnets,
+        security_groups,
+        allow_from,
+        tasks_network,
+        internal,
+    )
 }
 
 /// `10.0.0.0/8`, `203.0.113.7/32`, `2001:db8::/32`: an address and a prefix length it can have.

@@ -429,6 +429,7 @@ DB_PASSWORD = "arn:aws:secretsmanager:eu-west-1:1:secret:db-AbCdEf"
 subnets = ["subnet-1", "subnet-2"]
 security_groups = ["sg-1"]
 allow_from = ["10.0.0.0/8", "2001:db8::/32"]
+load_balancer = "internal"
 [target]
 kind = "ecs"
 host_port = 9000
@@ -503,6 +504,7 @@ max_p95_ratio = 1.5
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
     assert_eq!(c.allow_from, ["10.0.0.0/8", "2001:db8::/32"]);
+    assert!(c.internal_load_balancer);
     assert_eq!(
         c.service.autoscaling,
         Some(crate::config::Autoscaling {
@@ -910,6 +912,7 @@ fn private_tasks_take_an_egress_and_refuse_named_subnets() {
     );
     for (table, key) in [
         ("tasks = \"hidden\"", "network.tasks"),
+        ("load_balancer = \"private\"", "network.load_balancer"),
         ("tasks = \"private\"\negress = \"vpn\"", "network.egress"),
         ("egress = \"nat\"", "network.egress"),
         (

@@ -25,6 +25,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         certificate: None,
         health: Default::default(),
         strategy: mldeploy::config::Strategy::Rolling,
+        internal: false,
     };
     let groups = security::ensure(
         &sdk.ec2(),

@@ -161,15 +161,27 @@ fn a_live_stack_moves_its_tasks_to_private_subnets_behind_a_nat_gateway_and_dest
 }
 
 #[test]
-fn private_tasks_start_through_vpc_endpoints_alone_and_destroy_removes_them() {
+fn private_tasks_behind_an_internal_load_balancer_start_through_vpc_endpoints_alone_and_destroy_removes_them(
+) {
     let (project, _) = deployable("it-privvpce");
     let name = project.name.clone();
-    set_network(
-        &project,
-        "[network]\ntasks = \"private\"\negress = \"endpoints\"\n",
-    );
+    let network =
+        "[network]\ntasks = \"private\"\negress = \"endpoints\"\nload_balancer = \"internal\"\n";
+    set_network(&project, network);
+    // The smoke test reaches the internal load balancer as a run inside the VPC would.
     project.mldeploy(&["up"]).expect_code(0);
     assert_eq!(tasks_network(&name).1, "DISABLED");
+    let lb = aws(&["elbv2", "describe-load-balancers", "--names", &name]).json();
+    assert_eq!(lb["LoadBalancers"][0]["Scheme"], "internal", "{lb}");
+    // AWS cannot change a load balancer's scheme: refused before anything changes.
+    set_network(&project, &network.replace("internal", "internet-facing"));
+    let refused = project.mldeploy(&["plan"]);
+    refused.expect_code(2);
+    assert_says(
+        &refused.stderr,
+        &["is internal", "cannot change a load balancer's scheme"],
+    );
+    set_network(&project, network);
     let mut services: Vec<String> = tagged("describe-vpc-endpoints", "VpcEndpoints", &name)
         .iter()
         .map(|e| e["ServiceName"].as_str().unwrap().to_string())

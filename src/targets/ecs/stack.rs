@@ -108,6 +108,7 @@ pub async fn ensure(
         certificate,
         health: config.service.health,
         strategy: config.deploy.strategy,
+        internal: config.internal_load_balancer,
     };
     let groups = security::ensure(
         &ec2,

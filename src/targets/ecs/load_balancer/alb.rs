@@ -1,5 +1,7 @@
-//! The Application Load Balancer itself: internet-facing, in the project's subnets, behind the
-//! `<name>-alb` security group.
+//! The Application Load Balancer itself: internet-facing (or internal, with
+//! `network.load_balancer`), in the project's public subnets, behind the `<name>-alb` security
+//! group. AWS cannot change a load balancer's scheme: one of the other scheme is refused before
+//! anything changes.
 
 use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancer as Alb, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
@@ -30,17 +32,31 @@ pub fn plan(
     name: &str,
     found: Option<(&Alb, bool)>,
     group: &Id,
+    internal: bool,
 ) -> anyhow::Result<Planned<AlbStep, (Id, Id, Id)>> {
+    let scheme = if internal {
+        LoadBalancerSchemeEnum::Internal
+    } else {
+        LoadBalancerSchemeEnum::InternetFacing
+    };
     let Some((lb, ours)) = found else {
         return Ok(Planned::change(
             Change::new("load balancer", name, Action::Create)
-                .because("internet-facing, in both public subnets"),
+                .because(format!("{scheme}, in both public subnets")),
             (Id::AfterApply, Id::AfterApply, Id::AfterApply),
             AlbStep::Create,
         ));
     };
     if !ours {
         return Err(not_ours("load balancer", name, name));
+    }
+    if let Some(current) = lb.scheme().filter(|s| **s != scheme) {
+        return Err(crate::exit::error(
+            crate::exit::ExitStatus::Usage,
+            format!(
+                "network.load_balancer asks for an {scheme} load balancer, and {name} is {current}: AWS cannot change a load balancer's scheme. Run `mldeploy destroy` and `mldeploy up` to make it anew (its DNS name changes), or set network.load_balancer back"
+            ),
+        ));
     }
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let dns_name = lb.dns_name().unwrap_or_default().to_string();
@@ -74,6 +90,7 @@ pub async fn apply(
     name: &str,
     network: &Network,
     groups: &SecurityGroups,
+    internal: bool,
     step: AlbStep,
 ) -> anyhow::Result<Option<(Id, Id, Id)>> {
     let group = groups.alb.applied("load balancer's security group")?;
@@ -97,7 +114,11 @@ pub async fn apply(
                 .create_load_balancer()
                 .name(name)
                 .r#type(LoadBalancerTypeEnum::Application)
-                .scheme(LoadBalancerSchemeEnum::InternetFacing)
+                .scheme(if internal {
+                    LoadBalancerSchemeEnum::Internal
+                } else {
+                    LoadBalancerSchemeEnum::InternetFacing
+                })
                 .set_subnets(Some(subnets))
                 .security_groups(group)
                 .tags(tags::elbv2(name))

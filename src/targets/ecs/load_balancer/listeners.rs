@@ -199,6 +199,7 @@ mod tests {
             certificate: certificate.map(|c| Id::Known(c.to_string())),
             health: crate::config::Health::default(),
             strategy: crate::config::Strategy::Rolling,
+            internal: false,
         }
     }
 

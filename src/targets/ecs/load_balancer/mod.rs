@@ -48,6 +48,8 @@ pub struct Listening<'a> {
     pub health: crate::config::Health,
     /// With a traffic-shifting strategy: a second target group and the two listener rules.
     pub strategy: crate::config::Strategy,
+    /// `network.load_balancer = "internal"`: private addresses only.
+    pub internal: bool,
 }
 
 impl Listening<'_> {
@@ -204,10 +206,15 @@ pub async fn ensure(
         lb.load_balancer_arn()
     })
     .await?;
-    let planned = alb::plan(name, found.as_ref().map(|(lb, o)| (lb, *o)), &groups.alb)?;
+    let planned = alb::plan(
+        name,
+        found.as_ref().map(|(lb, o)| (lb, *o)),
+        &groups.alb,
+        listening.internal,
+    )?;
     let (arn, dns_name, canonical_zone_id) = cv
         .carry_out(planned, changes, |step| {
-            alb::apply(elb, name, network, groups, step)
+            alb::apply(elb, name, network, groups, listening.internal, step)
         })
         .await?;
 
