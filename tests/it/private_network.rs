@@ -156,6 +156,20 @@ fn a_live_stack_moves_its_tasks_to_private_subnets_behind_a_nat_gateway_and_dest
     assert_says(&plan.stdout, &["route 0.0.0.0/0 to the NAT gateway"]);
     project.mldeploy(&["up"]).expect_code(0);
 
+    // Back to public tasks: they move; the plan keeps saying what the idle gateway costs.
+    set_network(&project, "");
+    let plan = project.mldeploy(&["plan"]);
+    assert_says(
+        &plan.stdout,
+        &[
+            "public IPs for the tasks",
+            "left from network.tasks",
+            "destroy` removes it",
+        ],
+    );
+    project.mldeploy(&["up"]).expect_code(0);
+    assert_eq!(tasks_network(&name).1, "ENABLED");
+
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
     nothing_left(&name);
 }

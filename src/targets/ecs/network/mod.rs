@@ -147,6 +147,16 @@ pub async fn ensure(
     })
     .await?;
     let crate::config::TasksNetwork::Private(egress) = tasks else {
+        // A NAT gateway of a stack whose tasks were private keeps costing: said in every plan.
+        for nat in nat::find(ec2, project).await? {
+            changes.push(
+                Change::new("NAT gateway", project, crate::targets::Action::Keep).because(format!(
+                    "{}, left from network.tasks = \"private\": the tasks no longer use it, it still costs {}; `mldeploy destroy` removes it",
+                    nat.nat_gateway_id().unwrap_or_default(),
+                    nat::COST
+                )),
+            );
+        }
         return Ok(Network {
             vpc_id: vpc,
             task_subnet_ids: subnet_ids.clone(),
