@@ -25,12 +25,17 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{}",
+    let suffix = format!(
+        "{}-{}-{}",
         std::process::id() % 100_000,
         nanos % 10_000,
         N.fetch_add(1, Ordering::SeqCst)
-    )
+    );
+    // A project name is at most 32 characters: the prefix gives way (the suffix is what makes
+    // the name unique), so the hundredth name of a run is as valid as the first.
+    let room = 32usize.saturating_sub(suffix.len() + 1);
+    let prefix: String = prefix.chars().take(room).collect();
+    format!("{}-{suffix}", prefix.trim_end_matches('-'))
 }
 
 /// The port the fixture image's web server listens on.
