@@ -91,6 +91,17 @@ pub enum Command {
     Logs(LogsArgs),
     /// Print the least-privilege IAM policy for the role that runs mldeploy for this project
     IamPolicy(IamPolicyArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+    /// Print mldeploy's man page (roff), for `man -l -` or a man directory
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,8 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Destroy(args) => commands::destroy::run(&session, args).await,
         Command::Logs(args) => commands::logs::run(&session, args).await,
         Command::IamPolicy(args) => commands::iam_policy::run(&session, args).await,
+        Command::Completions(args) => commands::shell::completions(args.shell),
+        Command::Man => commands::shell::man(),
     }
 }
 

@@ -6,6 +6,7 @@ mod autoscaling;
 mod bad_input;
 mod blue_green;
 mod build_push;
+mod cli_conventions;
 mod config_errors;
 mod destroy;
 mod docker_target;

@@ -1,0 +1,41 @@
+//! What users of other command-line tools expect: completions for their shell and a man page,
+//! generated from the same definitions as the commands (no sandbox needed).
+
+use crate::support::*;
+
+fn run(args: &[&str]) -> Run {
+    let mut cmd = mldeploy_cmd();
+    cmd.args(args);
+    Run::of(cmd)
+}
+
+#[test]
+fn completions_name_every_command_for_each_shell_and_an_unknown_shell_exits_2() {
+    for (shell, marker) in [
+        ("bash", "_mldeploy()"),
+        ("zsh", "#compdef mldeploy"),
+        ("fish", "complete -c mldeploy"),
+    ] {
+        let out = run(&["completions", shell]);
+        out.expect_code(0);
+        assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
+        for command in ["up", "rollback", "promote", "destroy", "iam-policy"] {
+            assert!(out.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let bash = run(&["completions", "bash"]).stdout;
+    assert!(bash.contains("--model-version"), "flags complete too");
+    let unknown = run(&["completions", "tcsh"]);
+    unknown.expect_code(2);
+    assert_says(&unknown.stderr, &["tcsh", "bash"]);
+}
+
+#[test]
+fn the_man_page_describes_mldeploy_and_its_commands() {
+    let out = run(&["man"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains(".TH mldeploy"), "{}", out.stdout);
+    for text in ["Deploy ML inference services", "promote", "destroy"] {
+        assert!(out.stdout.contains(text), "the man page lacks {text}");
+    }
+}
