@@ -22,19 +22,25 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Directory that holds mldeploy.toml (default: the current directory)
-    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    #[arg(
+        short = 'C',
+        long = "dir",
+        global = true,
+        value_name = "DIR",
+        env = "MLDEPLOY_DIR"
+    )]
     pub dir: Option<PathBuf>,
 
     /// Result format on stdout; with json, stdout carries exactly one JSON object
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "MLDEPLOY_OUTPUT")]
     pub output: OutputFormat,
 
     /// AWS region (default: project.region in mldeploy.toml, then the AWS environment)
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", env = "MLDEPLOY_REGION")]
     pub region: Option<String>,
 
     /// AWS profile from ~/.aws/config
-    #[arg(long, global = true, value_name = "PROFILE")]
+    #[arg(long, global = true, value_name = "PROFILE", env = "MLDEPLOY_PROFILE")]
     pub profile: Option<String>,
 
     /// More detail on stderr (repeat for more)
@@ -42,11 +48,11 @@ pub struct GlobalArgs {
     pub verbose: u8,
 
     /// Only errors on stderr
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, env = "MLDEPLOY_QUIET")]
     pub quiet: bool,
 
     /// Plain progress lines instead of bars (implied when stderr is not a terminal or CI is set)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "MLDEPLOY_NO_PROGRESS")]
     pub no_progress: bool,
 
     /// The environment of mldeploy.toml to use ([env.NAME] over the base file); its stack is
@@ -55,7 +61,13 @@ pub struct GlobalArgs {
     pub env: Option<String>,
 
     /// Where the service runs (default: target.kind in mldeploy.toml, else ecs)
-    #[arg(long, global = true, value_enum, value_name = "TARGET")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "TARGET",
+        env = "MLDEPLOY_TARGET"
+    )]
     pub target: Option<crate::config::TargetKind>,
 }
 
@@ -264,22 +276,25 @@ pub fn parse_version(text: &str) -> Result<String, String> {
     crate::model::check_version(text).map(|()| text.to_string())
 }
 
-/// `90`, `90s`, `15m`, `1h` -> a duration.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+/// Whole seconds in `90` (seconds), `90s`, `15m`, `1h`, `1m30s` or `1h 30m` (humantime's forms,
+/// which is how mldeploy prints durations); None for anything else or a fraction of a second.
+pub fn whole_seconds(text: &str) -> Option<u64> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{text:?} is not a duration like 90s, 15m or 1h")),
-    };
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let d = humantime::parse_duration(text).ok()?;
+    (d.subsec_nanos() == 0).then_some(d.as_secs())
+}
+
+/// `90`, `90s`, `15m`, `1h`, `1m30s` -> a duration of whole seconds, more than none.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let seconds = whole_seconds(text).ok_or_else(|| {
+        format!(
+            "{:?} is not a duration like 90s, 15m, 1h or 1m30s",
+            text.trim()
+        )
+    })?;
     if seconds == 0 {
         return Err("the timeout must be more than 0".into());
     }

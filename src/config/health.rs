@@ -184,21 +184,10 @@ pub(super) fn validate(raw: RawHealth, report: &mut Report<'_>) -> Health {
     }
 }
 
-/// Seconds in "90s", "2m", "1h" or "45" (seconds); "0s" is allowed.
+/// Whole seconds in "90s", "2m", "1h", "1m30s" (humantime's forms, which mldeploy prints) or
+/// "45" (seconds); "0s" is allowed, a fraction of a second is not.
 pub(super) fn parse_seconds(text: &str) -> Option<u32> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u32 = number.parse().ok()?;
-    let factor = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return None,
-    };
-    n.checked_mul(factor)
+    crate::cli::whole_seconds(text).and_then(|s| u32::try_from(s).ok())
 }
 
 #[cfg(test)]
@@ -211,8 +200,12 @@ mod tests {
         assert_eq!(parse_seconds("90"), Some(90));
         assert_eq!(parse_seconds("2m"), Some(120));
         assert_eq!(parse_seconds("1h"), Some(3600));
-        assert_eq!(parse_seconds("1.5m"), None);
-        assert_eq!(parse_seconds("10 s"), None);
+        assert_eq!(parse_seconds("1m30s"), Some(90));
+        assert_eq!(parse_seconds("1h 30m"), Some(5400));
+        assert_eq!(parse_seconds("1.5m"), Some(90));
+        assert_eq!(parse_seconds("1.5s"), None);
+        assert_eq!(parse_seconds("500ms"), None);
+        assert_eq!(parse_seconds("ten"), None);
     }
 
     #[test]

@@ -39,3 +39,42 @@ fn the_man_page_describes_mldeploy_and_its_commands() {
         assert!(out.stdout.contains(text), "the man page lacks {text}");
     }
 }
+
+#[test]
+fn durations_take_humantimes_forms_and_a_bad_one_names_the_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // Accepted: the run gets past the flags and stops at the missing mldeploy.toml.
+    let ok = run(&["-C", d, "status", "--wait", "--timeout", "1m30s"]);
+    ok.expect_code(2);
+    assert_says(&ok.stderr, &["mldeploy.toml"]);
+    let bad = run(&["-C", d, "status", "--wait", "--timeout", "1m30x"]);
+    bad.expect_code(2);
+    assert_says(
+        &bad.stderr,
+        &[
+            "--timeout",
+            "1m30x",
+            "not a duration like 90s, 15m, 1h or 1m30s",
+        ],
+    );
+}
+
+#[test]
+fn global_flags_come_from_mldeploy_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = mldeploy_cmd();
+    cmd.arg("status")
+        .env("MLDEPLOY_DIR", dir.path())
+        .env("MLDEPLOY_OUTPUT", "json");
+    let out = Run::of(cmd);
+    out.expect_code(2);
+    let error = out.json();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains(dir.path().to_str().unwrap()),
+        "{error}"
+    );
+}
