@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "mldeploy",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MLDEPLOY_COMMIT"), ")"),
     about = "Deploy ML inference services to AWS ECS Fargate: build, push, deploy, roll back, tear down",
     propagate_version = true
 )]

@@ -78,3 +78,26 @@ fn global_flags_come_from_mldeploy_environment_variables() {
         "{error}"
     );
 }
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let out = run(&["--version"]);
+    out.expect_code(0);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert!(
+        out.stdout
+            .starts_with(&format!("mldeploy {}", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("(commit {})", head.trim())),
+        "{} against HEAD {head}",
+        out.stdout
+    );
+}
