@@ -5,16 +5,12 @@
 //! https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html). A subnet that
 //! cannot is refused before anything changes, naming what it lacks.
 
-use aws_sdk_ec2::types::{Filter, RouteTable, VpcEndpoint};
+use aws_sdk_ec2::types::{RouteTable, VpcEndpoint};
 use aws_sdk_ec2::Client;
 
-use super::endpoints;
+use super::{endpoints, filter};
 use crate::aws::call_error;
 use crate::exit::{self, ExitStatus};
-
-fn filter(name: &str, value: &str) -> Filter {
-    Filter::builder().name(name).values(value).build()
-}
 
 /// The route table a subnet uses: its own association, else its VPC's main table.
 async fn table_of(ec2: &Client, vpc: &str, subnet: &str) -> anyhow::Result<Option<RouteTable>> {

@@ -43,11 +43,13 @@ pub async fn find(ec2: &Client, project: &str, vpc: &str) -> anyhow::Result<Vec<
     Ok(pages
         .into_iter()
         .flat_map(|p| p.vpc_endpoints.unwrap_or_default())
+        // EC2 spells the states Deleted, Deleting, Failed; some emulators in lower case.
         .filter(|e| {
-            !matches!(
-                e.state().map(|s| s.as_str()),
-                Some("deleted" | "deleting" | "failed" | "Deleted" | "Deleting" | "Failed")
-            )
+            !e.state().is_some_and(|s| {
+                ["deleted", "deleting", "failed"]
+                    .iter()
+                    .any(|gone| s.as_str().eq_ignore_ascii_case(gone))
+            })
         })
         .collect())
 }
