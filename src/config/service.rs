@@ -212,11 +212,21 @@ fn is_dns_name(name: &str) -> bool {
 }
 
 /// The subnets and the extra task security groups [network] names.
+/// `[network]`, validated: what `Config` keeps of it, by name (three lists of strings side by
+/// side would be easy to swap).
+pub(super) struct NetworkKeys {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub allow_from: Vec<String>,
+    pub tasks_network: TasksNetwork,
+    pub internal_load_balancer: bool,
+}
+
 pub(super) fn validate_network(
     raw: RawNetwork,
     project: &str,
     report: &mut Report<'_>,
-) -> (Vec<String>, Vec<String>, Vec<String>, TasksNetwork, bool) {
+) -> NetworkKeys {
     let RawNetwork {
         subnets,
         security_groups,
@@ -321,13 +331,13 @@ pub(super) fn validate_network(
             ),
         );
     }
-    (
+    NetworkKeys {
         subnets,
         security_groups,
         allow_from,
         tasks_network,
-        internal,
-    )
+        internal_load_balancer: internal,
+    }
 }
 
 /// `10.0.0.0/8`, `203.0.113.7/32`, `2001:db8::/32`: an address and a prefix length it can have.

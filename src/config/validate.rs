@@ -60,8 +60,13 @@ pub(super) fn config(
     let image = validate_image(image, base, &mut report);
     let model = validate_model(model, &mut report);
     let service = service::validate_service(service, base, &mut report);
-    let (subnets, security_groups, allow_from, tasks_network, internal_load_balancer) =
-        service::validate_network(network, &project.name, &mut report);
+    let service::NetworkKeys {
+        subnets,
+        security_groups,
+        allow_from,
+        tasks_network,
+        internal_load_balancer,
+    } = service::validate_network(network, &project.name, &mut report);
     let smoke = smoke.map(|s| validate_smoke(s, &service.ready_path, &mut report));
     let target = validate_target(target, service.port, &mut report);
     let lock = validate_lock(lock, &model.bucket, &mut report);
