@@ -5,7 +5,7 @@ use mldeploy::aws::Aws;
 use mldeploy::targets::ecs::{network, Converge};
 use mldeploy::targets::{Action, Change};
 
-use crate::support::{aws, require_sandbox, unique_name};
+use crate::support::{aws, by_tag, require_sandbox, unique_name};
 
 async fn ec2() -> aws_sdk_ec2::Client {
     require_sandbox();
@@ -23,15 +23,16 @@ fn actions(changes: &[Change]) -> Vec<(&'static str, Action)> {
     changes.iter().map(|c| (c.resource, c.action)).collect()
 }
 
-fn by_tag(command: &str, project: &str, key: &str) -> serde_json::Value {
-    let run = aws(&[
-        "ec2",
-        command,
-        "--filters",
-        &format!("Name=tag:mldeploy:project,Values={project}"),
-    ]);
-    run.expect_code(0);
-    run.json()[key].clone()
+/// The project's public network (its tasks in the public subnets), converged or planned.
+async fn public_network(
+    ec2: &aws_sdk_ec2::Client,
+    project: &str,
+    dry_run: bool,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<network::Network> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let cv = converge(project, dry_run);
+    network::ensure(ec2, &cv, Default::default(), until, changes).await
 }
 
 #[tokio::test]
@@ -39,15 +40,9 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     let ec2 = ec2().await;
     let project = unique_name("it-net");
     let mut changes = Vec::new();
-    let net = network::ensure(
-        &ec2,
-        &converge(&project, false),
-        Default::default(),
-        later(),
-        &mut changes,
-    )
-    .await
-    .unwrap();
+    let net = public_network(&ec2, &project, false, &mut changes)
+        .await
+        .unwrap();
     assert!(
         changes.iter().all(|c| c.action == Action::Create),
         "{changes:#?}"
@@ -89,15 +84,9 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     );
 
     let mut again = Vec::new();
-    let net2 = network::ensure(
-        &ec2,
-        &converge(&project, false),
-        Default::default(),
-        later(),
-        &mut again,
-    )
-    .await
-    .unwrap();
+    let net2 = public_network(&ec2, &project, false, &mut again)
+        .await
+        .unwrap();
     assert_eq!(net2, net);
     assert!(again.iter().all(|c| c.action == Action::Keep), "{again:#?}");
     assert_eq!(
@@ -121,15 +110,9 @@ async fn a_new_project_gets_a_public_network_in_two_zones_and_a_rerun_keeps_it()
     ])
     .expect_code(0);
     let mut repair = Vec::new();
-    network::ensure(
-        &ec2,
-        &converge(&project, false),
-        Default::default(),
-        later(),
-        &mut repair,
-    )
-    .await
-    .unwrap();
+    public_network(&ec2, &project, false, &mut repair)
+        .await
+        .unwrap();
     let updated: Vec<_> = repair.iter().filter(|c| c.action != Action::Keep).collect();
     assert_eq!(updated.len(), 1, "{repair:#?}");
     assert_eq!(updated[0].resource, "route table");
@@ -141,15 +124,9 @@ async fn a_dry_run_reports_the_network_and_creates_nothing() {
     let ec2 = ec2().await;
     let project = unique_name("it-netplan");
     let mut changes = Vec::new();
-    network::ensure(
-        &ec2,
-        &converge(&project, true),
-        Default::default(),
-        later(),
-        &mut changes,
-    )
-    .await
-    .unwrap();
+    public_network(&ec2, &project, true, &mut changes)
+        .await
+        .unwrap();
     assert_eq!(
         actions(&changes),
         [
@@ -176,15 +153,9 @@ async fn a_dry_run_reports_the_network_and_creates_nothing() {
 async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use_kept() {
     let ec2 = ec2().await;
     let project = unique_name("it-nettwin");
-    let net = network::ensure(
-        &ec2,
-        &converge(&project, false),
-        Default::default(),
-        later(),
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap();
+    let net = public_network(&ec2, &project, false, &mut Vec::new())
+        .await
+        .unwrap();
     // What a CreateVpc whose answer was lost and that was retried leaves: a second tagged VPC.
     let tags = format!(
         "ResourceType=vpc,Tags=[{{Key=mldeploy:project,Value={project}}},{{Key=Name,Value={project}}}]"
@@ -204,15 +175,9 @@ async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use
         .to_string();
 
     let mut planned = Vec::new();
-    network::ensure(
-        &ec2,
-        &converge(&project, true),
-        Default::default(),
-        later(),
-        &mut planned,
-    )
-    .await
-    .unwrap();
+    public_network(&ec2, &project, true, &mut planned)
+        .await
+        .unwrap();
     let delete: Vec<_> = planned
         .iter()
         .filter(|c| c.action == Action::Delete)
@@ -229,33 +194,16 @@ async fn an_empty_second_vpc_a_retried_create_left_is_deleted_and_the_one_in_use
     );
 
     let mut changes = Vec::new();
-    let again = network::ensure(
-        &ec2,
-        &converge(&project, false),
-        Default::default(),
-        later(),
-        &mut changes,
-    )
-    .await
-    .unwrap();
+    let again = public_network(&ec2, &project, false, &mut changes)
+        .await
+        .unwrap();
     assert_eq!(again, net, "the VPC in use is the one kept");
     let vpcs = by_tag("describe-vpcs", &project, "Vpcs");
     assert_eq!(vpcs.as_array().unwrap().len(), 1, "{vpcs}");
     assert_eq!(vpcs[0]["VpcId"], net.vpc_id.known().unwrap());
     let mut third = Vec::new();
-    network::ensure(
-        &ec2,
-        &converge(&project, false),
-        Default::default(),
-        later(),
-        &mut third,
-    )
-    .await
-    .unwrap();
+    public_network(&ec2, &project, false, &mut third)
+        .await
+        .unwrap();
     assert!(third.iter().all(|c| c.action == Action::Keep), "{third:#?}");
-}
-
-/// A deadline nothing in these steps waits for.
-fn later() -> std::time::Instant {
-    std::time::Instant::now() + std::time::Duration::from_secs(600)
 }

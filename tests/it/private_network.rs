@@ -8,20 +8,10 @@ use crate::support::*;
 
 /// What awscli lists with the project's tag (`command` of ec2, the list's key).
 fn tagged(command: &str, key: &str, project: &str) -> Vec<serde_json::Value> {
-    // DescribeNatGateways alone names its parameter Filter.
-    let flag = if command == "describe-nat-gateways" {
-        "--filter"
-    } else {
-        "--filters"
-    };
-    let run = aws(&[
-        "ec2",
-        command,
-        flag,
-        &format!("Name=tag:mldeploy:project,Values={project}"),
-    ]);
-    run.expect_code(0);
-    run.json()[key].as_array().cloned().unwrap_or_default()
+    by_tag(command, project, key)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The tasks' subnets and whether they get public IPs.

@@ -22,6 +22,18 @@ fn ingress(group: &Id) -> serde_json::Value {
     run.json()["SecurityGroups"][0]["IpPermissions"].clone()
 }
 
+/// The project's groups in `vpc` for a listener on 80 open to `allow_from` and tasks on 8080.
+async fn groups_on_80(
+    ec2: &aws_sdk_ec2::Client,
+    cv: &Converge,
+    vpc: &str,
+    allow_from: &[String],
+    changes: &mut Vec<mldeploy::targets::Change>,
+) -> anyhow::Result<security::SecurityGroups> {
+    let vpc = Id::Known(vpc.to_string());
+    security::ensure(ec2, cv, &vpc, &[80], allow_from, 8080, false, changes).await
+}
+
 #[tokio::test]
 async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     let (ec2, vpc) = ec2_and_vpc().await;
@@ -31,18 +43,9 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     };
     let world = ["0.0.0.0/0".to_string()];
     let mut changes = Vec::new();
-    let groups = security::ensure(
-        &ec2,
-        &cv,
-        &Id::Known(vpc.clone()),
-        &[80],
-        &world,
-        8080,
-        false,
-        &mut changes,
-    )
-    .await
-    .unwrap();
+    let groups = groups_on_80(&ec2, &cv, &vpc, &world, &mut changes)
+        .await
+        .unwrap();
     assert_eq!(changes.len(), 2);
     assert!(changes.iter().all(|c| c.action == Action::Create));
 
@@ -77,18 +80,9 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     ])
     .expect_code(0);
     let mut again = Vec::new();
-    let same = security::ensure(
-        &ec2,
-        &cv,
-        &Id::Known(vpc.clone()),
-        &[80],
-        &world,
-        8080,
-        false,
-        &mut again,
-    )
-    .await
-    .unwrap();
+    let same = groups_on_80(&ec2, &cv, &vpc, &world, &mut again)
+        .await
+        .unwrap();
     assert_eq!(same, groups);
     let update = again
         .iter()
@@ -110,35 +104,17 @@ async fn the_tasks_admit_only_the_load_balancers_group_and_drift_is_undone() {
     );
 
     let mut third = Vec::new();
-    security::ensure(
-        &ec2,
-        &cv,
-        &Id::Known(vpc.clone()),
-        &[80],
-        &world,
-        8080,
-        false,
-        &mut third,
-    )
-    .await
-    .unwrap();
+    groups_on_80(&ec2, &cv, &vpc, &world, &mut third)
+        .await
+        .unwrap();
     assert!(third.iter().all(|c| c.action == Action::Keep), "{third:#?}");
 
     // network.allow_from narrows who reaches the load balancer: the world's rule goes.
     let office = ["203.0.113.0/24".to_string(), "2001:db8::/32".to_string()];
     let mut fourth = Vec::new();
-    security::ensure(
-        &ec2,
-        &cv,
-        &Id::Known(vpc.clone()),
-        &[80],
-        &office,
-        8080,
-        false,
-        &mut fourth,
-    )
-    .await
-    .unwrap();
+    groups_on_80(&ec2, &cv, &vpc, &office, &mut fourth)
+        .await
+        .unwrap();
     let update = fourth
         .iter()
         .find(|c| c.action == Action::Update)
@@ -174,18 +150,9 @@ async fn a_look_alike_group_without_our_tag_is_not_taken_over() {
         project,
         dry_run: false,
     };
-    let err = security::ensure(
-        &ec2,
-        &cv,
-        &Id::Known(vpc.clone()),
-        &[80],
-        &["0.0.0.0/0".to_string()],
-        8080,
-        false,
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = groups_on_80(&ec2, &cv, &vpc, &["0.0.0.0/0".to_string()], &mut Vec::new())
+        .await
+        .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Environment);
     assert!(
         format!("{err:#}").contains("will not take over a group it did not create"),

@@ -507,6 +507,24 @@ pub fn predict_through(url: &str) -> Run {
     Run::of(cmd)
 }
 
+/// What awscli's ec2 `command` lists with the project's tag, the list under `key`.
+pub fn by_tag(command: &str, project: &str, key: &str) -> serde_json::Value {
+    // DescribeNatGateways alone names its parameter Filter.
+    let flag = if command == "describe-nat-gateways" {
+        "--filter"
+    } else {
+        "--filters"
+    };
+    let run = aws(&[
+        "ec2",
+        command,
+        flag,
+        &format!("Name=tag:mldeploy:project,Values={project}"),
+    ]);
+    run.expect_code(0);
+    run.json()[key].clone()
+}
+
 /// The project's ECS service as awscli describes it.
 pub fn service_of(project: &str) -> serde_json::Value {
     aws(&[
