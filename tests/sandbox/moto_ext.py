@@ -108,7 +108,6 @@ import base64
 import calendar
 import fnmatch
 import ipaddress
-import random
 import http.client
 import itertools
 import json
@@ -1612,23 +1611,32 @@ def _rule_actions(listener, handler):
     return None
 
 
+_forward_turns = {}
+_forward_turns_lock = threading.Lock()
+
+
 def _forward_to(action):
     """The target group a forward action sends this request to: its one group, or one of its
-    ForwardConfig's groups chosen in proportion to their weights (0 to 999; a group of weight 0
-    gets nothing: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions)."""
+    ForwardConfig's groups in proportion to their weights (0 to 999; a group of weight 0 gets
+    nothing: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions).
+    AWS documents the proportion, not how requests are drawn; the sandbox takes turns by smooth
+    weighted round robin (each pick adds every group's weight to its credit and takes the group with
+    the most, which pays the total back), so any run of requests splits in the configured proportion
+    to within one request, and a test that counts answers never depends on chance."""
     if action.get("TargetGroupArn"):
         return action["TargetGroupArn"]
     groups = _values(action.get("ForwardConfig"), "TargetGroups")
-    weighted = [(g.get("TargetGroupArn"), int(g.get("Weight", 1) or 0)) for g in groups]
+    weighted = tuple((g.get("TargetGroupArn"), int(g.get("Weight", 1) or 0)) for g in groups)
     total = sum(w for _, w in weighted)
     if total <= 0:
         return weighted[0][0] if weighted else None
-    pick = random.uniform(0, total)
-    for arn, weight in weighted:
-        pick -= weight
-        if weight > 0 and pick <= 0:
-            return arn
-    return next(arn for arn, w in reversed(weighted) if w > 0)
+    with _forward_turns_lock:
+        credit = _forward_turns.setdefault(weighted, [0] * len(weighted))
+        for i, (_, weight) in enumerate(weighted):
+            credit[i] += weight
+        best = max(range(len(weighted)), key=lambda i: credit[i])
+        credit[best] -= total
+    return weighted[best][0]
 
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "content-length"}
