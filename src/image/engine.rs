@@ -1,13 +1,15 @@
-//! The connection to the Docker engine: `DOCKER_HOST` honoured, the API version negotiated with
-//! the daemon (Debian's 20.10 speaks 1.41), and "unreachable" reported as an environment error.
+//! The connection to the Docker engine the environment names (see `endpoint`): a local socket,
+//! plain TCP, TLS or ssh; the API version negotiated with the daemon (Debian's 20.10 speaks
+//! 1.41), and "unreachable" reported as an environment error that names the engine and how it
+//! was reached.
 
 use std::time::Duration;
 
-use bollard::Docker;
+use bollard::{Docker, API_DEFAULT_VERSION};
 
+use super::endpoint::{Endpoint, Transport, DEFAULT_HOST};
 use crate::exit::{self, Classify, ExitStatus};
 
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// Builds of large contexts and pushes of large layers take longer than bollard's 2-minute default.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
@@ -15,34 +17,67 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub docker: Docker,
-    /// `DOCKER_HOST`, or the default socket.
+    /// The engine's address: `unix:///...`, `tcp://...` or `ssh://...`.
     pub host: String,
+    pub endpoint: Endpoint,
+    /// Where the ports the engine publishes are reached: 127.0.0.1 for a local engine, else its host.
+    pub published_host: String,
     /// The negotiated API version, like "1.41".
     pub api_version: String,
 }
 
 impl Engine {
     pub async fn connect() -> anyhow::Result<Engine> {
-        let host = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let hint = unreachable_hint(&host);
-        let docker = Docker::connect_with_host(&host)
-            .classify_with(ExitStatus::Environment, || {
-                format!("cannot use the Docker engine at {host}: {hint}")
-            })?
-            .with_timeout(REQUEST_TIMEOUT);
-        let docker = docker
-            .negotiate_version()
-            .await
-            .classify_with(ExitStatus::Environment, || {
-                format!("the Docker engine at {host} is not reachable: {hint}")
-            })?;
+        let endpoint = Endpoint::from_environment()?;
+        let host = endpoint.host.clone();
+        let hint = unreachable_hint(&endpoint);
+        let timeout = REQUEST_TIMEOUT.as_secs();
+        let docker = match &endpoint.transport {
+            Transport::Unix(_) => Docker::connect_with_unix(&host, timeout, API_DEFAULT_VERSION),
+            Transport::Tcp => Docker::connect_with_http(&host, timeout, API_DEFAULT_VERSION),
+            Transport::Tls(dir) => Docker::connect_with_ssl(
+                &host,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                timeout,
+                API_DEFAULT_VERSION,
+            ),
+            Transport::Ssh(destination) => super::ssh_dial::connect(destination, timeout),
+        }
+        .classify_with(ExitStatus::Environment, || {
+            format!(
+                "cannot use the Docker engine at {}: {hint}",
+                endpoint.describe()
+            )
+        })?;
+        let docker = match docker.negotiate_version().await {
+            Ok(docker) => docker,
+            Err(e) => {
+                // ssh's own words say more than a closed pipe: ask it once more, by hand.
+                let why = match &endpoint.transport {
+                    Transport::Ssh(destination) => format!(" ({})", destination.diagnose().await),
+                    _ => String::new(),
+                };
+                return Err(e).classify_with(ExitStatus::Environment, || {
+                    format!(
+                        "the Docker engine at {} is not reachable{why}: {hint}",
+                        endpoint.describe()
+                    )
+                });
+            }
+        };
         let api_version = docker.client_version().to_string();
+        let published_host = match endpoint.remote_host() {
+            Some(h) if h.contains(':') => format!("[{h}]"),
+            Some(h) => h,
+            None => "127.0.0.1".to_string(),
+        };
         Ok(Engine {
             docker,
             host,
+            endpoint,
+            published_host,
             api_version,
         })
     }
@@ -72,12 +107,15 @@ impl Engine {
 
     /// The unix socket path when the engine is reached through one.
     pub fn socket_path(&self) -> Option<&str> {
-        self.host.strip_prefix("unix://")
+        match &self.endpoint.transport {
+            Transport::Unix(path) => Some(path),
+            _ => None,
+        }
     }
 
     /// The plain-HTTP address when the engine is reached over TCP without TLS.
     pub fn http_address(&self) -> Option<String> {
-        if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
+        if self.endpoint.transport != Transport::Tcp {
             return None;
         }
         let rest = self
@@ -88,11 +126,23 @@ impl Engine {
     }
 }
 
-fn unreachable_hint(host: &str) -> String {
-    if host == DEFAULT_HOST {
-        "start the engine (`sudo systemctl start docker`, or `sudo dockerd &`), or set DOCKER_HOST to one that runs".into()
-    } else {
-        format!("check that an engine listens there, or unset DOCKER_HOST (now {host}) to use the local one")
+fn unreachable_hint(endpoint: &Endpoint) -> String {
+    match &endpoint.transport {
+        Transport::Unix(_) if endpoint.host == DEFAULT_HOST => {
+            "start the engine (`sudo systemctl start docker`, or `sudo dockerd &`), or set DOCKER_HOST to one that runs".into()
+        }
+        Transport::Ssh(destination) => format!(
+            "check that `{}` logs in without a prompt (a key in your agent or ssh config, the host in known_hosts) and that `docker` runs there for that user",
+            destination.by_hand()
+        ),
+        Transport::Tls(dir) => format!(
+            "check that an engine listens there with TLS and trusts the client certificate in {} (ca.pem, cert.pem, key.pem)",
+            dir.display()
+        ),
+        _ => format!(
+            "check that an engine listens there, or unset DOCKER_HOST and DOCKER_CONTEXT (now {}) to use the local one",
+            endpoint.source
+        ),
     }
 }
 
@@ -112,8 +162,8 @@ pub fn engine_error(err: bollard::errors::Error, engine: &Engine, doing: &str) -
             status: ExitStatus::Environment,
             message: format!(
                 "{doing}: lost the Docker engine at {}: {}",
-                engine.host,
-                unreachable_hint(&engine.host)
+                engine.endpoint.describe(),
+                unreachable_hint(&engine.endpoint)
             ),
         })
     } else {

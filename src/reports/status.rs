@@ -107,6 +107,8 @@ pub struct ShiftStatus {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DockerStatus {
+    /// The engine's address: `unix:///...`, `tcp://...` or `ssh://...`.
+    pub engine: String,
     pub container: String,
     pub release: u32,
     pub running: bool,
@@ -181,7 +183,11 @@ impl fmt::Display for StatusReport {
                 if let Some(reason) = &self.reason {
                     writeln!(f, "  why: {reason}")?;
                 }
-                write!(f, "  image {image}, release {}", d.release)
+                write!(
+                    f,
+                    "  image {image}, release {}, on the engine at {}",
+                    d.release, d.engine
+                )
             }
             StatusOn::Ecs(e) => {
                 // ECS may judge it healthy while the app says it serves another model.

@@ -23,6 +23,7 @@ mod model_truth;
 mod network;
 mod private_network;
 mod registry;
+mod remote_engines;
 mod resources;
 mod rollback;
 mod rollout_clock;

@@ -184,6 +184,7 @@ fn status_on_docker() {
         model_warning: None,
         registry: None,
         on: StatusOn::Docker(DockerStatus {
+            engine: "unix:///var/run/docker.sock".into(),
             container: "housing-3".into(),
             release: 3,
             running: true,

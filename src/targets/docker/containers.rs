@@ -268,19 +268,10 @@ pub async fn last_lines(engine: &Engine, id: &str) -> String {
     text.trim_end().to_string()
 }
 
-/// The URL of a port the engine publishes: on loopback for a local engine, else on its host.
+/// The URL of a port the engine publishes: on loopback for a local engine, else on its host
+/// (for ssh, the host name the user's ssh configuration resolves the destination to).
 pub fn url(engine: &Engine, port: u16) -> String {
-    let host = if engine.socket_path().is_some() {
-        "127.0.0.1"
-    } else {
-        let rest = engine
-            .host
-            .split("://")
-            .nth(1)
-            .unwrap_or(engine.host.as_str());
-        rest.split(':').next().unwrap_or("127.0.0.1")
-    };
-    format!("http://{host}:{port}")
+    format!("http://{}:{port}", engine.published_host)
 }
 
 /// The container that stands for the service: the running one, else the newest release

@@ -68,10 +68,14 @@ impl Target for Docker {
         ))
     }
 
-    async fn connect(_ctx: &Ctx<'_>) -> anyhow::Result<Docker> {
-        Ok(Docker {
-            engine: Engine::connect().await?,
-        })
+    async fn connect(ctx: &Ctx<'_>) -> anyhow::Result<Docker> {
+        let engine = Engine::connect().await?;
+        ctx.printer.info(format!(
+            "Docker engine {} (API {})",
+            engine.endpoint.describe(),
+            engine.api_version
+        ));
+        Ok(Docker { engine })
     }
 
     /// The image is built from the context, so there is nothing to read ahead.
@@ -184,6 +188,7 @@ impl Target for Docker {
             model_warning: None,
             registry: c.registry.as_ref().map(RegistryInfo::of),
             on: StatusOn::Docker(DockerStatus {
+                engine: self.engine.host.clone(),
                 container: c.name.clone(),
                 release: c.release,
                 running: c.running,
