@@ -105,7 +105,19 @@ pub struct Target {
     pub kind: TargetKind,
     /// The Docker target's port on the engine's host (default: `service.port`).
     pub host_port: u16,
+    /// The Docker target's reverse proxy in front of the releases (`target.proxy`, default on):
+    /// the image it runs, or None for releases that publish `host_port` themselves.
+    pub proxy_image: Option<String>,
+    /// How long a replaced release keeps running after the proxy stopped sending it requests,
+    /// so the ones in flight finish.
+    pub drain: std::time::Duration,
 }
+
+/// The proxy image when `target.proxy_image` names none: Caddy, whose admin API changes the
+/// upstream without a restart.
+pub const DEFAULT_PROXY_IMAGE: &str = "caddy:2";
+/// `target.drain` when unset.
+pub const DEFAULT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -76,7 +76,10 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "load_balancer",
         ],
     ),
-    ("target", &["kind", "host_port"]),
+    (
+        "target",
+        &["kind", "host_port", "proxy", "proxy_image", "drain"],
+    ),
     ("lock", &["bucket", "lease"]),
     (
         "deploy",
@@ -180,6 +183,9 @@ pub(super) struct RawLock {
 pub(super) struct RawTarget {
     pub(super) kind: Option<String>,
     pub(super) host_port: Option<u16>,
+    pub(super) proxy: Option<bool>,
+    pub(super) proxy_image: Option<String>,
+    pub(super) drain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -433,6 +433,9 @@ load_balancer = "internal"
 [target]
 kind = "ecs"
 host_port = 9000
+proxy = true
+proxy_image = "ghcr.io/acme/caddy:2.8"
+drain = "30s"
 [lock]
 bucket = "locks-1"
 lease = "1m"
@@ -501,6 +504,11 @@ max_p95_ratio = 1.5
     assert_eq!(c.image.build_args["PYTHON"], "3.11");
     assert_eq!(c.smoke.unwrap().method, "POST");
     assert_eq!(c.image.keep_images, 5);
+    assert_eq!(
+        c.target.proxy_image.as_deref(),
+        Some("ghcr.io/acme/caddy:2.8")
+    );
+    assert_eq!(c.target.drain, std::time::Duration::from_secs(30));
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
     assert_eq!(c.allow_from, ["10.0.0.0/8", "2001:db8::/32"]);
@@ -665,6 +673,35 @@ fn the_target_is_ecs_or_docker_and_the_host_port_defaults_to_the_service_port() 
     );
     assert_eq!(p.key.as_deref(), Some("target.kind"));
     assert!(p.message.contains("\"ecs\" or \"docker\""), "{}", p.message);
+}
+
+#[test]
+fn the_docker_target_runs_a_caddy_proxy_unless_told_not_to() {
+    let dir = project_dir();
+    let c = parse_in(dir.path(), GOOD).unwrap();
+    assert_eq!(c.target.proxy_image.as_deref(), Some("caddy:2"));
+    assert_eq!(c.target.drain, std::time::Duration::from_secs(10));
+    let off = parse_in(
+        dir.path(),
+        &format!("{GOOD}[target]\nproxy = false\ndrain = \"0s\"\n"),
+    )
+    .unwrap();
+    assert_eq!(off.target.proxy_image, None);
+    assert!(off.target.drain.is_zero());
+    let problem = |target: &str| {
+        only_problem(parse_in(dir.path(), &format!("{GOOD}[target]\n{target}")).unwrap_err())
+    };
+    let p = problem("proxy = false\nproxy_image = \"caddy:2\"\n");
+    assert_eq!(p.key.as_deref(), Some("target.proxy_image"));
+    assert!(
+        p.message.contains("`target.proxy` = false"),
+        "{}",
+        p.message
+    );
+    let p = problem("drain = \"forever\"\n");
+    assert_eq!(p.key.as_deref(), Some("target.drain"));
+    let p = problem("proxy_image = \"caddy 2\"\n");
+    assert_eq!(p.key.as_deref(), Some("target.proxy_image"));
 }
 
 #[test]

@@ -370,7 +370,13 @@ fn validate_smoke(raw: RawSmoke, ready_path: &str, report: &mut Report<'_>) -> S
 }
 
 fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target {
-    let RawTarget { kind, host_port } = raw;
+    let RawTarget {
+        kind,
+        host_port,
+        proxy,
+        proxy_image,
+        drain,
+    } = raw;
     let kind = match kind.as_deref() {
         None | Some("ecs") => TargetKind::Ecs,
         Some("docker") => TargetKind::Docker,
@@ -389,7 +395,45 @@ fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target
             "`target.host_port` must be a port, 1 to 65535".to_string(),
         );
     }
-    Target { kind, host_port }
+    let proxy_image = match (proxy.unwrap_or(true), proxy_image) {
+        (false, Some(_)) => {
+            report.add(
+                "target.proxy_image",
+                "`target.proxy_image` names the proxy's image, but `target.proxy` = false runs no proxy: remove one of them".to_string(),
+            );
+            None
+        }
+        (false, None) => None,
+        (true, Some(image)) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+            report.add(
+                "target.proxy_image",
+                format!(
+                    "`target.proxy_image` = {image:?} is not an image reference (like \"caddy:2\")"
+                ),
+            );
+            None
+        }
+        (true, image) => Some(image.unwrap_or_else(|| super::DEFAULT_PROXY_IMAGE.to_string())),
+    };
+    let drain = match drain {
+        None => super::DEFAULT_DRAIN,
+        Some(text) => match super::health::parse_seconds(&text) {
+            Some(s) if s <= 3600 => std::time::Duration::from_secs(u64::from(s)),
+            _ => {
+                report.add(
+                    "target.drain",
+                    format!("`target.drain` = {text:?} must be a duration from \"0s\" to \"1h\""),
+                );
+                super::DEFAULT_DRAIN
+            }
+        },
+    };
+    Target {
+        kind,
+        host_port,
+        proxy_image,
+        drain,
+    }
 }
 
 /// The shortest and longest lease: shorter, a slow renewal could let a live lock go stale;

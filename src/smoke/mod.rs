@@ -338,6 +338,26 @@ fn status_text(status: u16) -> String {
     }
 }
 
+/// A fresh value for a test route's header (the ECS test listener rule, the Docker proxy's
+/// candidate route): 128 bits from the standard library's randomly keyed
+/// hasher (its keys come from the operating system's random source).
+pub fn route_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    (0..2u64)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(i);
+            h.write_u128(nanos);
+            h.write_u32(std::process::id());
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

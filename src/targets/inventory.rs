@@ -32,6 +32,7 @@ pub enum Kind {
     /// The Docker target's.
     Container,
     Image,
+    Network,
 }
 
 impl Kind {
@@ -59,6 +60,7 @@ impl Kind {
             Kind::Repository => "ECR repository",
             Kind::Container => "container",
             Kind::Image => "image",
+            Kind::Network => "Docker network",
         }
     }
 }

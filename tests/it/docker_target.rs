@@ -12,8 +12,10 @@ pub fn on_docker(prefix: &str) -> (Project, String, u16) {
         .unwrap()
         .port();
     let mut config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    // The proxy image the sandbox builds from Debian's caddy (caddy:2 cannot be pulled here).
+    let proxy = std::env::var("SANDBOX_PROXY_IMAGE").expect("set by `scripts/sandbox env`");
     config.push_str(&format!(
-        "[target]\nkind = \"docker\"\nhost_port = {port}\n"
+        "[target]\nkind = \"docker\"\nhost_port = {port}\nproxy_image = \"{proxy}\"\ndrain = \"1s\"\n"
     ));
     std::fs::write(project.path().join("mldeploy.toml"), config).unwrap();
     (project, bucket, port)
@@ -23,7 +25,7 @@ pub fn predict_on(port: u16) -> String {
     predict_through(&format!("http://127.0.0.1:{port}")).stdout
 }
 
-/// The names of the project's containers, running or not.
+/// The names of the project's running releases (its proxy aside).
 fn running_of(project: &str) -> Vec<String> {
     let run = docker(&[
         "ps",
@@ -32,9 +34,19 @@ fn running_of(project: &str) -> Vec<String> {
         "--format",
         "{{.Names}}",
     ]);
-    run.stdout.lines().map(str::to_string).collect()
+    releases(&run.stdout)
 }
 
+/// The release containers among `docker ps` names: the project's proxy is not one.
+fn releases(names: &str) -> Vec<String> {
+    names
+        .lines()
+        .filter(|n| !n.ends_with("-proxy"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The names of the project's releases, running or not.
 fn containers_of(project: &str) -> Vec<String> {
     let run = docker(&[
         "ps",
@@ -44,7 +56,7 @@ fn containers_of(project: &str) -> Vec<String> {
         "--format",
         "{{.Names}}",
     ]);
-    run.stdout.lines().map(str::to_string).collect()
+    releases(&run.stdout)
 }
 
 #[test]
@@ -94,8 +106,40 @@ fn the_docker_target_deploys_upgrades_reports_and_destroys() {
     logs.expect_code(0);
     assert_eq!(logs.json()["log_group"], format!("container {name}-2"));
 
+    // The proxy owns the host port; the releases publish none.
+    let ports = docker(&["port", &format!("{name}-proxy")]);
+    assert!(
+        ports.stdout.contains(&format!(":{port}")),
+        "{}",
+        ports.stdout
+    );
+    assert!(docker(&["port", &format!("{name}-2")])
+        .stdout
+        .trim()
+        .is_empty());
+
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
-    assert!(containers_of(name).is_empty());
+    let left = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=mldeploy.project={name}"),
+    ]);
+    assert!(
+        left.stdout.trim().is_empty(),
+        "no container of the project is left, the proxy included"
+    );
+    let networks = docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=mldeploy.project={name}"),
+    ]);
+    assert!(
+        networks.stdout.trim().is_empty(),
+        "the project's network is removed"
+    );
     let images = docker(&[
         "images",
         "-q",

@@ -277,8 +277,9 @@ fn example_on_docker(prefix: &str) -> (Project, u16) {
     // A Docker host has no task role: the container gets the sandbox's endpoint and keys, as a
     // VM's containers get its instance profile or keys.
     let extra = format!(
-        "AWS_ENDPOINT_URL = \"http://169.254.170.2:{aws_port}\"\nAWS_ACCESS_KEY_ID = \"testing\"\nAWS_SECRET_ACCESS_KEY = \"testing\"\nAWS_DEFAULT_REGION = \"us-east-1\"\n[target]\nkind = \"docker\"\nhost_port = {port}\n",
+        "AWS_ENDPOINT_URL = \"http://169.254.170.2:{aws_port}\"\nAWS_ACCESS_KEY_ID = \"testing\"\nAWS_SECRET_ACCESS_KEY = \"testing\"\nAWS_DEFAULT_REGION = \"us-east-1\"\n[target]\nkind = \"docker\"\nhost_port = {port}\nproxy_image = \"{proxy}\"\ndrain = \"1s\"\n",
         aws_port = sandbox_aws_port(),
+        proxy = std::env::var("SANDBOX_PROXY_IMAGE").expect("set by `scripts/sandbox env`"),
     );
     let project = example_project(prefix, false, "");
     let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();

@@ -8,6 +8,7 @@ mod blue_green;
 mod build_push;
 mod cli_conventions;
 mod config_errors;
+mod cutover;
 mod destroy;
 mod docker_target;
 mod domain;

@@ -29,6 +29,8 @@ pub const MODEL_ALIAS_LABEL: &str = "mldeploy.model-alias";
 pub const RELEASE_LABEL: &str = "mldeploy.release";
 /// A hash of the container's environment, so a changed `service.environment` deploys anew.
 pub const ENV_LABEL: &str = "mldeploy.env-hash";
+/// What a project's container is when it is not a release: `proxy`.
+pub const ROLE_LABEL: &str = "mldeploy.role";
 
 /// How many replaced releases stay, stopped, for `history` and `rollback`.
 pub const KEPT_RELEASES: usize = 5;
@@ -71,6 +73,11 @@ pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<Pr
         .map_err(|e| engine_error(e, engine, "listing the project's containers"))?;
     let mut found: Vec<ProjectContainer> = list
         .into_iter()
+        .filter(|c| {
+            c.labels
+                .as_ref()
+                .is_none_or(|labels| !labels.contains_key(ROLE_LABEL))
+        })
         .map(|c| {
             let labels = c.labels.unwrap_or_default();
             ProjectContainer {
@@ -123,16 +130,23 @@ pub struct Spec {
     pub container_port: u16,
     /// None: an ephemeral port the engine picks (a candidate under test).
     pub host_port: Option<u16>,
+    /// The network the proxy reaches it on; None: Docker's default bridge, published on a port.
+    pub network: Option<String>,
     /// `unless-stopped`, for the container that serves.
     pub restart: bool,
 }
 
-/// Creates and starts the container; returns its id and the host port it is published on.
+/// Creates and starts the container; returns its id and the host port it is published on
+/// (0 when it joins a network instead, where only the proxy reaches it).
 pub async fn start(engine: &Engine, spec: &Spec) -> anyhow::Result<(String, u16)> {
     let port_key = format!("{}/tcp", spec.container_port);
     let binding = PortBinding {
         host_ip: None,
         host_port: Some(spec.host_port.map(|p| p.to_string()).unwrap_or_default()),
+    };
+    let port_bindings = match &spec.network {
+        Some(_) => None,
+        None => Some(HashMap::from([(port_key.clone(), Some(vec![binding]))])),
     };
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
@@ -140,30 +154,71 @@ pub async fn start(engine: &Engine, spec: &Spec) -> anyhow::Result<(String, u16)
         labels: Some(spec.labels.clone()),
         exposed_ports: Some(vec![port_key.clone()]),
         host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([(port_key.clone(), Some(vec![binding]))])),
-            restart_policy: Some(RestartPolicy {
-                name: Some(if spec.restart {
-                    RestartPolicyNameEnum::UNLESS_STOPPED
-                } else {
-                    RestartPolicyNameEnum::NO
-                }),
-                maximum_retry_count: None,
-            }),
+            port_bindings,
+            network_mode: spec.network.clone(),
+            restart_policy: Some(restart_policy(spec.restart)),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let options = CreateContainerOptionsBuilder::default()
-        .name(&spec.name)
-        .build();
+    let id = create_and_start(engine, &spec.name, body, spec.host_port).await?;
+    if spec.network.is_some() {
+        return Ok((id, 0));
+    }
+    let inspect = engine
+        .docker
+        .inspect_container(&id, None)
+        .await
+        .map_err(|e| engine_error(e, engine, "inspecting the new container"))?;
+    let published = inspect
+        .network_settings
+        .and_then(|n| n.ports)
+        .and_then(|p| p.get(&port_key).cloned().flatten())
+        .and_then(|b| b.into_iter().find_map(|b| b.host_port))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("the engine published no port for {}", spec.name))?;
+    Ok((id, published))
+}
+
+pub fn restart_policy(restart: bool) -> RestartPolicy {
+    RestartPolicy {
+        name: Some(if restart {
+            RestartPolicyNameEnum::UNLESS_STOPPED
+        } else {
+            RestartPolicyNameEnum::NO
+        }),
+        maximum_retry_count: None,
+    }
+}
+
+/// Creates the container `name` from `body` and starts it; a host port someone else holds is
+/// an environment error that names it.
+pub async fn create_and_start(
+    engine: &Engine,
+    name: &str,
+    body: ContainerCreateBody,
+    host_port: Option<u16>,
+) -> anyhow::Result<String> {
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
     let created = engine
         .docker
         .create_container(Some(options), body)
         .await
-        .map_err(|e| engine_error(e, engine, &format!("creating container {}", spec.name)))?;
+        .map_err(|e| engine_error(e, engine, &format!("creating container {name}")))?;
+    start_created(engine, name, &created.id, host_port).await?;
+    Ok(created.id)
+}
+
+/// Starts a created container; a host port someone else holds is an environment error.
+pub async fn start_created(
+    engine: &Engine,
+    name: &str,
+    id: &str,
+    host_port: Option<u16>,
+) -> anyhow::Result<()> {
     engine
         .docker
-        .start_container(&created.id, None)
+        .start_container(id, None)
         .await
         .map_err(|e| match e {
             bollard::errors::Error::DockerResponseServerError { message, .. }
@@ -174,25 +229,12 @@ pub async fn start(engine: &Engine, spec: &Spec) -> anyhow::Result<(String, u16)
                     ExitStatus::Environment,
                     format!(
                         "port {} on the Docker host is taken by something else: free it, or set target.host_port",
-                        spec.host_port.unwrap_or_default()
+                        host_port.unwrap_or_default()
                     ),
                 )
             }
-            e => engine_error(e, engine, &format!("starting container {}", spec.name)),
-        })?;
-    let inspect = engine
-        .docker
-        .inspect_container(&created.id, None)
-        .await
-        .map_err(|e| engine_error(e, engine, "inspecting the new container"))?;
-    let published = inspect
-        .network_settings
-        .and_then(|n| n.ports)
-        .and_then(|p| p.get(&port_key).cloned().flatten())
-        .and_then(|b| b.into_iter().find_map(|b| b.host_port))
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("the engine published no port for {}", spec.name))?;
-    Ok((created.id, published))
+            e => engine_error(e, engine, &format!("starting container {name}")),
+        })
 }
 
 pub async fn stop(engine: &Engine, id: &str) -> anyhow::Result<()> {
@@ -291,7 +333,28 @@ pub async fn wait_ready(
     container_port: u16,
     deadline: Duration,
 ) -> anyhow::Result<()> {
-    let prober = Prober::new(None)?;
+    wait_ready_through(
+        &Prober::new(None)?,
+        engine,
+        id,
+        base_url,
+        ready_path,
+        container_port,
+        deadline,
+    )
+    .await
+}
+
+/// [`wait_ready`] with a given client: one that sends the proxy's release header, say.
+pub async fn wait_ready_through(
+    prober: &Prober,
+    engine: &Engine,
+    id: &str,
+    base_url: &str,
+    ready_path: &str,
+    container_port: u16,
+    deadline: Duration,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     let url = format!("{base_url}{ready_path}");
     let request = SmokeRequest::ready(ready_path);
@@ -313,28 +376,33 @@ pub async fn wait_ready(
                 ),
             ));
         }
-        let last = match prober.send(&url, &request).await {
+        let answer = prober.send(&url, &request).await;
+        // Nothing answers on the port (directly), or the proxy cannot reach the app (502): an
+        // app bound to loopback inside its container is the likely reason, and can be read.
+        let unanswered = matches!(
+            answer,
+            Answer::Unreachable(_) | Answer::Http { status: 502, .. }
+        );
+        if let Some(listening) = state
+            .pid
+            .filter(|_| unanswered && engine.socket_path().is_some())
+            .and_then(|pid| loopback_only(pid, container_port))
+        {
+            return Err(exit::error(
+                ExitStatus::Failed,
+                format!(
+                    "the app listens on {listening} inside the container, so nothing outside the container can reach it: bind 0.0.0.0:{container_port} instead (uvicorn: --host 0.0.0.0; Flask: app.run(host=\"0.0.0.0\"))"
+                ),
+            ));
+        }
+        let last = match answer {
             Answer::Http { status, .. } if (200..300).contains(&status) => return Ok(()),
             // The candidate is asked over plain HTTP: no certificate comes into it.
             Answer::Untrusted(why) => why,
             Answer::Http { status, body, .. } => {
                 format!("GET {url} answered {status}: {}", body.trim())
             }
-            Answer::Unreachable(why) => {
-                if let Some(listening) = state
-                    .pid
-                    .filter(|_| engine.socket_path().is_some())
-                    .and_then(|pid| loopback_only(pid, container_port))
-                {
-                    return Err(exit::error(
-                        ExitStatus::Failed,
-                        format!(
-                            "the app listens on {listening} inside the container, so nothing outside the container can reach it: bind 0.0.0.0:{container_port} instead (uvicorn: --host 0.0.0.0; Flask: app.run(host=\"0.0.0.0\"))"
-                        ),
-                    ));
-                }
-                format!("GET {url}: {why}")
-            }
+            Answer::Unreachable(why) => format!("GET {url}: {why}"),
         };
         if start.elapsed() >= deadline {
             return Err(exit::error(

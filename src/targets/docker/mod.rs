@@ -3,6 +3,8 @@
 //! `replace`, `up` and `rollback` together as a [`Target`].
 
 pub mod containers;
+pub mod cutover;
+pub mod proxy;
 pub mod replace;
 pub mod rollback;
 pub mod up;
@@ -258,8 +260,19 @@ impl Target for Docker {
             .into_iter()
             .map(|c| Found::new(Kind::Container, c.name, c.id, true))
             .collect();
+        if let Some(proxy) = proxy::find(&self.engine, project).await? {
+            found.push(Found::new(
+                Kind::Container,
+                proxy::container_name(project),
+                proxy.id,
+                true,
+            ));
+        }
         for (id, name) in containers::images(&self.engine, project).await? {
             found.push(Found::new(Kind::Image, name, id, true));
+        }
+        for (id, name) in proxy::networks(&self.engine, project).await? {
+            found.push(Found::new(Kind::Network, name, id, true));
         }
         Ok(found)
     }
@@ -268,6 +281,7 @@ impl Target for Docker {
         match item.kind {
             Kind::Container => containers::remove(&self.engine, &item.id).await,
             Kind::Image => containers::remove_image(&self.engine, &item.id).await,
+            Kind::Network => proxy::remove_network(&self.engine, &item.id).await,
             other => Err(anyhow::anyhow!(
                 "the Docker target has no {} to delete",
                 other.describe()

@@ -68,15 +68,35 @@ pub(crate) fn candidate(
         labels,
         container_port: config.service.port,
         host_port: None,
+        network: None,
         restart: false,
+    }
+}
+
+/// Replaces the serving release with `spec`: behind the proxy (`cutover`) unless
+/// `target.proxy` = false, else in place on the host port.
+pub(crate) async fn replace(
+    engine: &Engine,
+    config: &Config,
+    spec: Spec,
+    existing: &[ProjectContainer],
+    timeout: Duration,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<()> {
+    match &config.target.proxy_image {
+        Some(image) => {
+            super::cutover::replace(engine, config, image, spec, existing, timeout, printer).await
+        }
+        None => in_place(engine, config, spec, existing, timeout, printer).await,
     }
 }
 
 /// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
 /// running containers of `existing`; once the new one answers, the old ones are kept stopped
-/// (the newest `KEPT_RELEASES`) or removed.
+/// (the newest `KEPT_RELEASES`) or removed. Users' requests fail between the old one stopping
+/// and the new one answering on the port.
 /// On any failure the old container keeps, or goes back to, serving.
-pub(crate) async fn replace(
+async fn in_place(
     engine: &Engine,
     config: &Config,
     spec: Spec,
@@ -134,7 +154,15 @@ pub(crate) async fn replace(
     }
 
     // The cut-over: the old container stops (kept until the new one answers), the new release
-    // takes the host port.
+    // takes the host port. A proxy from before `target.proxy` = false gives the port up.
+    if let Some(proxy) = super::proxy::find(engine, project).await? {
+        printer.warn(format!(
+            "target.proxy = false: removing the proxy {} so the new release can take port {}",
+            super::proxy::container_name(project),
+            config.target.host_port
+        ));
+        containers::remove(engine, &proxy.id).await?;
+    }
     for c in &serving {
         containers::stop(engine, &c.id).await?;
     }

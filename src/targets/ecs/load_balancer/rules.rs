@@ -11,8 +11,6 @@
 //! mldeploy creates the rules forwarding to `<name>` and never changes their actions after: ECS
 //! owns the weights.
 
-use std::hash::{BuildHasher, Hasher};
-
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as RuleAction, ActionTypeEnum, ForwardActionConfig, HttpHeaderConditionConfig,
     PathPatternConditionConfig, ProtocolEnum, Rule, RuleCondition, TargetGroupTuple,
@@ -81,24 +79,6 @@ fn is_production(rule: &Rule) -> bool {
         })
 }
 
-/// A fresh value for the test header: 128 bits from the standard library's randomly keyed
-/// hasher (its keys come from the operating system's random source).
-fn new_token() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    (0..2u64)
-        .map(|i| {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(i);
-            h.write_u128(nanos);
-            h.write_u32(std::process::id());
-            format!("{:016x}", h.finish())
-        })
-        .collect()
-}
-
 /// Decides, from the forwarding listener's rules, which of the two need creating.
 pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Option<String>)>; 2] {
     let test = existing.iter().find(|r| header_value(r).is_some());
@@ -118,7 +98,7 @@ pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Opti
             (Id::AfterApply, None),
             RuleStep {
                 which: Which::Test,
-                token: Some(new_token()),
+                token: Some(crate::smoke::route_token()),
             },
         ),
     };

@@ -1,0 +1,178 @@
+//! The zero-downtime cut-over behind the proxy: the new release starts on the project's network,
+//! is checked through the proxy's header route (`ready_path`, then the smoke test) while users'
+//! requests still reach the serving release, and only then does the proxy send everything to
+//! it; the replaced release drains for `target.drain` and stops, kept for rollback. A release
+//! that fails its checks never receives a user's request and is removed.
+
+use super::containers::{self, ProjectContainer, Spec};
+use super::proxy::{self, Routes, RELEASE_HEADER};
+use crate::config::Config;
+use crate::exit::{self, ExitStatus};
+use crate::image::engine::Engine;
+use crate::output::Printer;
+use crate::smoke::{self, Prober};
+
+pub(crate) async fn replace(
+    engine: &Engine,
+    config: &Config,
+    proxy_image: &str,
+    spec: Spec,
+    existing: &[ProjectContainer],
+    timeout: std::time::Duration,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let project = config.project.name.as_str();
+    let host_port = config.target.host_port;
+    let network = proxy::ensure_network(engine, project).await?;
+    let serving: Vec<&ProjectContainer> = existing.iter().filter(|c| c.running).collect();
+    // A release that publishes the host port itself ran before the proxy did: it gives the port
+    // up to the proxy, once, and serves again if the new release fails.
+    let unproxied: Vec<&ProjectContainer> = serving
+        .iter()
+        .copied()
+        .filter(|c| c.host_port.is_some())
+        .collect();
+    let behind = serving.iter().find(|c| c.host_port.is_none());
+    let serving_name = behind.map(|c| c.name.clone());
+
+    let running_proxy = proxy::find(engine, project).await?.filter(|p| p.running);
+    if running_proxy.is_none() {
+        for c in &unproxied {
+            printer.warn(format!(
+                "{} publishes port {host_port} itself, from before the proxy: it stops so the proxy can take the port, and requests fail until the new release is ready (this once)",
+                c.name
+            ));
+            containers::stop(engine, &c.id).await?;
+        }
+    }
+    let serving_routes = Routes {
+        serving: serving_name.clone(),
+        candidate: None,
+    };
+    let proxy = match running_proxy {
+        Some(p) => p,
+        None => {
+            match proxy::start(
+                engine,
+                config,
+                proxy_image,
+                &network,
+                &serving_routes,
+                printer,
+            )
+            .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    restart(engine, &unproxied).await?;
+                    return Err(e);
+                }
+            }
+        }
+    };
+
+    let spec = Spec {
+        name: spec.name.trim_end_matches("-candidate").to_string(),
+        network: Some(network),
+        restart: true,
+        host_port: None,
+        ..spec
+    };
+    printer.info(format!("Starting {} from {}", spec.name, spec.image));
+    let (id, _) = containers::start(engine, &spec).await?;
+    let token = smoke::route_token();
+    let under_test = Routes {
+        serving: serving_name.clone(),
+        candidate: Some((token.clone(), spec.name.clone())),
+    };
+    let url = containers::url(engine, host_port);
+    let checked = async {
+        proxy::route(engine, &proxy, &under_test, config.service.port).await?;
+        let prober = Prober::with_header(None, RELEASE_HEADER, &token)?;
+        containers::wait_ready_through(
+            &prober,
+            engine,
+            &id,
+            &url,
+            &config.service.ready_path,
+            config.service.port,
+            timeout,
+        )
+        .await?;
+        printer.info(format!("{} is ready behind the proxy", spec.name));
+        smoke::run_through(
+            &prober,
+            &url,
+            &config.service.ready_path,
+            config.smoke.as_ref(),
+            timeout,
+            printer,
+        )
+        .await
+    }
+    .await;
+    if let Err(e) = checked {
+        let lines = containers::last_lines(engine, &id).await;
+        proxy::route(engine, &proxy, &serving_routes, config.service.port).await?;
+        containers::remove(engine, &id).await?;
+        let keeps = match (serving_name.as_deref(), unproxied.first()) {
+            (Some(name), _) => format!("{name} keeps serving; it alone received users' requests"),
+            (None, Some(old)) => {
+                containers::remove(engine, &proxy.id).await?;
+                restart(engine, &unproxied).await?;
+                format!("{} serves again on port {host_port}", old.name)
+            }
+            (None, None) => "nothing served before".to_string(),
+        };
+        return Err(e.context(exit::Classified {
+            status: ExitStatus::Failed,
+            message: format!(
+                "the new release failed its checks and was removed; {keeps}. Its last lines:\n{lines}"
+            ),
+        }));
+    }
+
+    // The switch: Caddy loads the new routes while requests in flight finish where they began.
+    let switched = Routes {
+        serving: Some(spec.name.clone()),
+        candidate: None,
+    };
+    proxy::route(engine, &proxy, &switched, config.service.port).await?;
+    printer.info(format!("The proxy sends every request to {}", spec.name));
+    let replaced: Vec<&&ProjectContainer> =
+        serving.iter().filter(|c| c.host_port.is_none()).collect();
+    if !replaced.is_empty() && !config.target.drain.is_zero() {
+        printer.info(format!(
+            "Draining {} for {}",
+            replaced
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            humantime::format_duration(config.target.drain)
+        ));
+        tokio::time::sleep(config.target.drain).await;
+    }
+    for c in replaced {
+        containers::stop(engine, &c.id).await?;
+    }
+    // The replaced releases stay, stopped, as what `history` lists and `rollback` goes back to;
+    // only the newest few, and never a leftover candidate.
+    let mut kept = 0;
+    for c in existing {
+        if c.name.ends_with("-candidate") || kept >= containers::KEPT_RELEASES {
+            containers::remove(engine, &c.id).await?;
+        } else {
+            kept += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Starts again the releases that gave their port up to a proxy that then could not serve.
+async fn restart(engine: &Engine, releases: &[&ProjectContainer]) -> anyhow::Result<()> {
+    for c in releases {
+        containers::start_again(engine, &c.id).await?;
+    }
+    Ok(())
+}
