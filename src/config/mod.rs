@@ -111,6 +111,8 @@ pub struct Target {
     /// How long a replaced release keeps running after the proxy stopped sending it requests,
     /// so the ones in flight finish.
     pub drain: std::time::Duration,
+    /// How many replaced releases the Docker target keeps, stopped, with their images.
+    pub keep_releases: usize,
 }
 
 /// The proxy image when `target.proxy_image` names none: Caddy, whose admin API changes the

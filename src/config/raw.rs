@@ -78,7 +78,14 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
     ),
     (
         "target",
-        &["kind", "host_port", "proxy", "proxy_image", "drain"],
+        &[
+            "kind",
+            "host_port",
+            "proxy",
+            "proxy_image",
+            "drain",
+            "keep_releases",
+        ],
     ),
     ("lock", &["bucket", "lease"]),
     (
@@ -186,6 +193,7 @@ pub(super) struct RawTarget {
     pub(super) proxy: Option<bool>,
     pub(super) proxy_image: Option<String>,
     pub(super) drain: Option<String>,
+    pub(super) keep_releases: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -436,6 +436,7 @@ host_port = 9000
 proxy = true
 proxy_image = "ghcr.io/acme/caddy:2.8"
 drain = "30s"
+keep_releases = 3
 [lock]
 bucket = "locks-1"
 lease = "1m"
@@ -509,6 +510,7 @@ max_p95_ratio = 1.5
         Some("ghcr.io/acme/caddy:2.8")
     );
     assert_eq!(c.target.drain, std::time::Duration::from_secs(30));
+    assert_eq!(c.target.keep_releases, 3);
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
     assert_eq!(c.allow_from, ["10.0.0.0/8", "2001:db8::/32"]);
@@ -702,6 +704,9 @@ fn the_docker_target_runs_a_caddy_proxy_unless_told_not_to() {
     assert_eq!(p.key.as_deref(), Some("target.drain"));
     let p = problem("proxy_image = \"caddy 2\"\n");
     assert_eq!(p.key.as_deref(), Some("target.proxy_image"));
+    assert_eq!(c.target.keep_releases, 5);
+    let p = problem("keep_releases = 0\n");
+    assert_eq!(p.key.as_deref(), Some("target.keep_releases"));
 }
 
 #[test]

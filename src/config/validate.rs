@@ -376,6 +376,7 @@ fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target
         proxy,
         proxy_image,
         drain,
+        keep_releases,
     } = raw;
     let kind = match kind.as_deref() {
         None | Some("ecs") => TargetKind::Ecs,
@@ -428,11 +429,23 @@ fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target
             }
         },
     };
+    let keep_releases = match keep_releases {
+        None => 5,
+        Some(n @ 1..=50) => n as usize,
+        Some(n) => {
+            report.add(
+                "target.keep_releases",
+                format!("`target.keep_releases` = {n} must be from 1 to 50"),
+            );
+            5
+        }
+    };
     Target {
         kind,
         host_port,
         proxy_image,
         drain,
+        keep_releases,
     }
 }
 

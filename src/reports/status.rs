@@ -109,6 +109,8 @@ pub struct ShiftStatus {
 pub struct DockerStatus {
     /// The engine's address: `unix:///...`, `tcp://...` or `ssh://...`.
     pub engine: String,
+    /// The running container's CPU and memory, and the host's free disk.
+    pub usage: Option<crate::targets::docker::usage::Usage>,
     pub container: String,
     pub release: u32,
     pub running: bool,
@@ -182,6 +184,9 @@ impl fmt::Display for StatusReport {
                 }
                 if let Some(reason) = &self.reason {
                     writeln!(f, "  why: {reason}")?;
+                }
+                if let Some(u) = &d.usage {
+                    writeln!(f, "  {}", describe_usage(u))?;
                 }
                 write!(
                     f,
@@ -279,4 +284,22 @@ impl fmt::Display for StatusReport {
             }
         }
     }
+}
+
+/// "cpu 3.2 %, memory 12.0 MiB of 1.0 GiB, 40.1 GiB free on /var/lib/docker".
+fn describe_usage(u: &crate::targets::docker::usage::Usage) -> String {
+    use crate::targets::docker::usage::bytes;
+    let cpu = u
+        .cpu_percent
+        .map_or("cpu unknown".to_string(), |c| format!("cpu {c:.1} %"));
+    let memory = match (u.memory_bytes, u.memory_limit_bytes) {
+        (Some(used), Some(limit)) => format!("memory {} of {}", bytes(used), bytes(limit)),
+        (Some(used), None) => format!("memory {}", bytes(used)),
+        _ => "memory unknown".to_string(),
+    };
+    let disk = match (u.disk_free_bytes, &u.docker_root) {
+        (Some(free), Some(root)) => format!("{} free on {root}", bytes(free)),
+        _ => "free disk unknown (the engine's API does not report it over TCP)".to_string(),
+    };
+    format!("{cpu}, {memory}, {disk}")
 }

@@ -102,6 +102,11 @@ fn the_docker_target_deploys_upgrades_reports_and_destroys() {
     status.expect_code(0);
     assert_eq!(status.json()["healthy"], true);
     assert_eq!(status.json()["model_version"], "7");
+    // What `docker stats` shows, and the host's free disk where the engine keeps its data.
+    let usage = &status.json()["usage"];
+    assert!(usage["memory_bytes"].as_u64().unwrap() > 0, "{usage}");
+    assert!(usage["cpu_percent"].as_f64().is_some(), "{usage}");
+    assert!(usage["disk_free_bytes"].as_u64().unwrap() > 0, "{usage}");
     let logs = project.mldeploy(&["logs", "--output", "json"]);
     logs.expect_code(0);
     assert_eq!(logs.json()["log_group"], format!("container {name}-2"));
@@ -284,6 +289,65 @@ fn a_container_whose_app_says_it_serves_another_model_makes_status_exit_1() {
             "says it serves mlflow/models/elsewhere/9",
             &format!("runs MODEL_PATH mlflow/models/{}/6", project.name),
         ],
+    );
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+}
+
+#[test]
+fn images_of_releases_beyond_the_kept_ones_are_pruned() {
+    let (project, _, _) = on_docker("it-dkprune");
+    let name = &project.name;
+    let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    std::fs::write(
+        project.path().join("mldeploy.toml"),
+        config + "keep_releases = 1\n",
+    )
+    .unwrap();
+    let image_of = |container: &str| {
+        docker(&["inspect", "-f", "{{.Image}}", container])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    let images = || {
+        let run = docker(&[
+            "images",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=mldeploy.project={name}"),
+        ]);
+        let mut ids: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+        ids.sort();
+        ids
+    };
+    project.mldeploy(&["up"]).expect_code(0);
+    let first = image_of(&format!("{name}-1"));
+    // Each change to the context is a new image, and a new release.
+    project.write("app/build.txt", "2\n");
+    project.mldeploy(&["up"]).expect_code(0);
+    let second = image_of(&format!("{name}-2"));
+    assert!(
+        images().contains(&first),
+        "release 1 is kept, with its image"
+    );
+    project.write("app/build.txt", "3\n");
+    let third_up = project.mldeploy(&["up"]);
+    third_up.expect_code(0);
+    let third = image_of(&format!("{name}-3"));
+    assert_eq!(
+        containers_of(name),
+        [format!("{name}-3"), format!("{name}-2")]
+    );
+    let mut expected = vec![second, third];
+    expected.sort();
+    assert_eq!(images(), expected, "release 1's image went with it");
+    assert!(
+        third_up
+            .stderr
+            .contains("Removed 1 image(s) no kept release uses"),
+        "{}",
+        third_up.stderr
     );
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
 }

@@ -185,6 +185,13 @@ fn status_on_docker() {
         registry: None,
         on: StatusOn::Docker(DockerStatus {
             engine: "unix:///var/run/docker.sock".into(),
+            usage: Some(mldeploy::targets::docker::usage::Usage {
+                cpu_percent: Some(3.25),
+                memory_bytes: Some(12 << 20),
+                memory_limit_bytes: Some(2 << 30),
+                disk_free_bytes: Some(40 << 30),
+                docker_root: Some("/var/lib/docker".into()),
+            }),
             container: "housing-3".into(),
             release: 3,
             running: true,

@@ -32,9 +32,6 @@ pub const ENV_LABEL: &str = "mldeploy.env-hash";
 /// What a project's container is when it is not a release: `proxy`.
 pub const ROLE_LABEL: &str = "mldeploy.role";
 
-/// How many replaced releases stay, stopped, for `history` and `rollback`.
-pub const KEPT_RELEASES: usize = 5;
-
 /// How many of a failed container's last log lines an error shows.
 const LAST_LINES: usize = 20;
 
@@ -283,6 +280,42 @@ pub async fn images(engine: &Engine, project: &str) -> anyhow::Result<Vec<(Strin
         .collect())
 }
 
+/// Removes the project's images that none of its containers uses any more: those of releases
+/// beyond the kept ones, and builds that never served (seed 003's `docker image prune`, by
+/// hand, every few deploys). Returns the names removed; an image the engine will not remove
+/// (a container of someone else's uses it) stays.
+pub async fn prune_images(engine: &Engine, project: &str) -> anyhow::Result<Vec<String>> {
+    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let used: std::collections::HashSet<String> = engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, "listing the project's containers"))?
+        .into_iter()
+        .filter_map(|c| c.image_id)
+        .collect();
+    let mut removed = Vec::new();
+    for (id, name) in images(engine, project).await? {
+        if used.contains(&id) {
+            continue;
+        }
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().build();
+        if engine
+            .docker
+            .remove_image(&id, Some(options), None)
+            .await
+            .is_ok()
+        {
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
 pub async fn remove_image(engine: &Engine, id: &str) -> anyhow::Result<()> {
     let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
         .force(true)
@@ -314,6 +347,24 @@ pub async fn last_lines(engine: &Engine, id: &str) -> String {
 /// (for ssh, the host name the user's ssh configuration resolves the destination to).
 pub fn url(engine: &Engine, port: u16) -> String {
     format!("http://{}:{port}", engine.published_host)
+}
+
+/// The replaced releases of `existing` stay, stopped, as what `history` lists and `rollback`
+/// goes back to: only the newest `keep`, and never a leftover candidate.
+pub async fn keep_newest(
+    engine: &Engine,
+    existing: &[ProjectContainer],
+    keep: usize,
+) -> anyhow::Result<()> {
+    let mut kept = 0;
+    for c in existing {
+        if c.name.ends_with("-candidate") || kept >= keep {
+            remove(engine, &c.id).await?;
+        } else {
+            kept += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The container that stands for the service: the running one, else the newest release

@@ -156,17 +156,7 @@ pub(crate) async fn replace(
     for c in replaced {
         containers::stop(engine, &c.id).await?;
     }
-    // The replaced releases stay, stopped, as what `history` lists and `rollback` goes back to;
-    // only the newest few, and never a leftover candidate.
-    let mut kept = 0;
-    for c in existing {
-        if c.name.ends_with("-candidate") || kept >= containers::KEPT_RELEASES {
-            containers::remove(engine, &c.id).await?;
-        } else {
-            kept += 1;
-        }
-    }
-    Ok(())
+    containers::keep_newest(engine, existing, config.target.keep_releases).await
 }
 
 /// Starts again the releases that gave their port up to a proxy that then could not serve.

@@ -8,6 +8,7 @@ pub mod proxy;
 pub mod replace;
 pub mod rollback;
 pub mod up;
+pub mod usage;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -154,6 +155,10 @@ impl Target for Docker {
         let ready_path = &ctx.config.service.ready_path;
         let url = containers::url(&self.engine, ctx.config.target.host_port);
         let ready = format!("{url}{ready_path}");
+        let usage = match c.running {
+            true => Some(usage::of(&self.engine, &c.id).await),
+            false => None,
+        };
         let reason = if !c.running {
             Some(format!("container {} is not running", c.name))
         } else {
@@ -191,6 +196,7 @@ impl Target for Docker {
             registry: c.registry.as_ref().map(RegistryInfo::of),
             on: StatusOn::Docker(DockerStatus {
                 engine: self.engine.host.clone(),
+                usage,
                 container: c.name.clone(),
                 release: c.release,
                 running: c.running,

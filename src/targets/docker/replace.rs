@@ -74,7 +74,8 @@ pub(crate) fn candidate(
 }
 
 /// Replaces the serving release with `spec`: behind the proxy (`cutover`) unless
-/// `target.proxy` = false, else in place on the host port.
+/// `target.proxy` = false, else in place on the host port; then removes the images no kept
+/// release uses.
 pub(crate) async fn replace(
     engine: &Engine,
     config: &Config,
@@ -85,15 +86,24 @@ pub(crate) async fn replace(
 ) -> anyhow::Result<()> {
     match &config.target.proxy_image {
         Some(image) => {
-            super::cutover::replace(engine, config, image, spec, existing, timeout, printer).await
+            super::cutover::replace(engine, config, image, spec, existing, timeout, printer).await?
         }
-        None => in_place(engine, config, spec, existing, timeout, printer).await,
+        None => in_place(engine, config, spec, existing, timeout, printer).await?,
     }
+    let pruned = containers::prune_images(engine, &config.project.name).await?;
+    if !pruned.is_empty() {
+        printer.info(format!(
+            "Removed {} image(s) no kept release uses: {}",
+            pruned.len(),
+            pruned.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
 /// running containers of `existing`; once the new one answers, the old ones are kept stopped
-/// (the newest `KEPT_RELEASES`) or removed. Users' requests fail between the old one stopping
+/// (the newest `target.keep_releases`) or removed. Users' requests fail between the old one stopping
 /// and the new one answering on the port.
 /// On any failure the old container keeps, or goes back to, serving.
 async fn in_place(
@@ -208,15 +218,5 @@ async fn in_place(
         }));
     }
     containers::remove(engine, &candidate).await?;
-    // The replaced releases stay, stopped, as what `history` lists and `rollback` goes back to;
-    // only the newest few, and never a leftover candidate.
-    let mut kept = 0;
-    for c in existing {
-        if c.name.ends_with("-candidate") || kept >= containers::KEPT_RELEASES {
-            containers::remove(engine, &c.id).await?;
-        } else {
-            kept += 1;
-        }
-    }
-    Ok(())
+    containers::keep_newest(engine, existing, config.target.keep_releases).await
 }
