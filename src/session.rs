@@ -36,6 +36,12 @@ impl<'a> Session<'a> {
         let mut config = config::load(&self.dir(), env)?;
         if let Some(kind) = self.global.target {
             config.target.kind = kind;
+            if let Some(problem) = config.ecs_domain_problem() {
+                return Err(crate::exit::error(
+                    crate::exit::ExitStatus::Usage,
+                    format!("--target ecs: {problem}"),
+                ));
+            }
         }
         Ok(config)
     }

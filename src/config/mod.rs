@@ -113,6 +113,37 @@ pub struct Target {
     pub drain: std::time::Duration,
     /// How many replaced releases the Docker target keeps, stopped, with their images.
     pub keep_releases: usize,
+    /// The Docker target's HTTPS port on the engine's host, when `service.domain` is set.
+    pub https_port: u16,
+    pub acme: Acme,
+}
+
+/// Where the Docker target's proxy gets the certificate for `service.domain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acme {
+    /// The ACME directory URL (`target.acme_ca`; Let's Encrypt's by default).
+    pub directory: String,
+    /// `target.acme_email`: where the CA writes about the certificate.
+    pub email: Option<String>,
+    /// `target.acme_ca_root`: a PEM file (in the project) of the root that signed the ACME
+    /// server's own HTTPS certificate, for a private CA.
+    pub ca_root: Option<std::path::PathBuf>,
+}
+
+/// Let's Encrypt's production ACME directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+impl Config {
+    /// On ECS a domain needs a certificate, or the zone to validate one in; the Docker target's
+    /// proxy gets its own through ACME.
+    pub fn ecs_domain_problem(&self) -> Option<&'static str> {
+        let s = &self.service;
+        (self.target.kind == TargetKind::Ecs
+            && s.domain.is_some()
+            && s.certificate_arn.is_none()
+            && s.hosted_zone_id.is_none())
+        .then_some("`service.domain` on the ECS target needs `service.certificate_arn` (an ACM certificate for it) or `service.hosted_zone_id` (the Route 53 zone that holds it: mldeploy then requests the certificate and validates it there); on the Docker target the proxy gets a certificate through ACME")
+    }
 }
 
 /// The proxy image when `target.proxy_image` names none: Caddy, whose admin API changes the

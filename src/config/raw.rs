@@ -85,6 +85,10 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "proxy_image",
             "drain",
             "keep_releases",
+            "https_port",
+            "acme_ca",
+            "acme_ca_root",
+            "acme_email",
         ],
     ),
     ("lock", &["bucket", "lease"]),
@@ -194,6 +198,10 @@ pub(super) struct RawTarget {
     pub(super) proxy_image: Option<String>,
     pub(super) drain: Option<String>,
     pub(super) keep_releases: Option<u32>,
+    pub(super) https_port: Option<u16>,
+    pub(super) acme_ca: Option<String>,
+    pub(super) acme_ca_root: Option<String>,
+    pub(super) acme_email: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -147,10 +147,6 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
             "service.hosted_zone_id",
             "`service.hosted_zone_id` needs `service.domain`, the name to keep in that zone".to_string(),
         ),
-        (None, Some(_), None) => report.add(
-            "service.domain",
-            "`service.domain` needs `service.certificate_arn` (an ACM certificate for it) or `service.hosted_zone_id` (the Route 53 zone that holds it: mldeploy then requests the certificate and validates it there)".to_string(),
-        ),
         _ => {}
     }
     let log_retention_days = log_retention_days.unwrap_or(7);

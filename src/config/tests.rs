@@ -437,6 +437,10 @@ proxy = true
 proxy_image = "ghcr.io/acme/caddy:2.8"
 drain = "30s"
 keep_releases = 3
+https_port = 8443
+acme_ca = "https://acme.internal/directory"
+acme_ca_root = "gate.jsonl"
+acme_email = "ops@example.com"
 [lock]
 bucket = "locks-1"
 lease = "1m"
@@ -511,6 +515,16 @@ max_p95_ratio = 1.5
     );
     assert_eq!(c.target.drain, std::time::Duration::from_secs(30));
     assert_eq!(c.target.keep_releases, 3);
+    assert_eq!(c.target.https_port, 8443);
+    assert_eq!(c.target.acme.directory, "https://acme.internal/directory");
+    assert_eq!(c.target.acme.email.as_deref(), Some("ops@example.com"));
+    assert!(c
+        .target
+        .acme
+        .ca_root
+        .as_ref()
+        .unwrap()
+        .ends_with("gate.jsonl"));
     assert_eq!(c.service.environment["LOG_LEVEL"], "info");
     assert_eq!(c.service.log_retention_days, 14);
     assert_eq!(c.allow_from, ["10.0.0.0/8", "2001:db8::/32"]);
@@ -707,6 +721,25 @@ fn the_docker_target_runs_a_caddy_proxy_unless_told_not_to() {
     assert_eq!(c.target.keep_releases, 5);
     let p = problem("keep_releases = 0\n");
     assert_eq!(p.key.as_deref(), Some("target.keep_releases"));
+    assert_eq!(c.target.acme.directory, crate::config::LETS_ENCRYPT);
+    let p = problem("acme_ca_root = \"pebble.pem\"\n");
+    assert_eq!(p.key.as_deref(), Some("target.acme_ca_root"));
+    assert!(p.message.contains("no such file"), "{}", p.message);
+    let p = problem("acme_ca = \"http://acme\"\n");
+    assert_eq!(p.key.as_deref(), Some("target.acme_ca"));
+    // A domain alone is enough on the Docker target (ACME), not on ECS.
+    let with_domain = GOOD.replace(
+        "[service]\n",
+        "[service]\ndomain = \"models.example.com\"\n",
+    );
+    let docker = parse_in(
+        dir.path(),
+        &format!("{with_domain}[target]\nkind = \"docker\"\n"),
+    )
+    .unwrap();
+    assert_eq!(docker.service.domain.as_deref(), Some("models.example.com"));
+    let p = only_problem(parse_in(dir.path(), &with_domain).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("service.domain"));
 }
 
 #[test]

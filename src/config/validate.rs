@@ -68,7 +68,7 @@ pub(super) fn config(
         internal_load_balancer,
     } = service::validate_network(network, &project.name, &mut report);
     let smoke = smoke.map(|s| validate_smoke(s, &service.ready_path, &mut report));
-    let target = validate_target(target, service.port, &mut report);
+    let target = validate_target(target, service.port, base, &mut report);
     let lock = validate_lock(lock, &model.bucket, &mut report);
     let deploy = super::deploy::validate_deploy(deploy, &mut report);
     let gate = gate.map(|g| super::deploy::validate_gate(g, base, &mut report));
@@ -84,7 +84,7 @@ pub(super) fn config(
             format!("`deploy.strategy` = {:?} needs ECS's load balancer; the Docker target replaces its container in place", deploy.strategy.name()),
         );
     }
-    Some(Config {
+    let config = Config {
         file: file.to_path_buf(),
         project,
         image,
@@ -101,7 +101,20 @@ pub(super) fn config(
         deploy,
         gate,
         env: None,
-    })
+    };
+    if let Some(problem) = config.ecs_domain_problem() {
+        report.add("service.domain", problem.to_string());
+    }
+    if config.target.kind == TargetKind::Docker
+        && config.service.domain.is_some()
+        && config.target.proxy_image.is_none()
+    {
+        report.add(
+            "service.domain",
+            "`service.domain` on the Docker target is served by its proxy, with a certificate from ACME: remove `target.proxy = false`".to_string(),
+        );
+    }
+    Some(config)
 }
 
 fn validate_project(raw: RawProject, report: &mut Report<'_>) -> Project {
@@ -369,7 +382,7 @@ fn validate_smoke(raw: RawSmoke, ready_path: &str, report: &mut Report<'_>) -> S
     }
 }
 
-fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target {
+fn validate_target(raw: RawTarget, port: u16, base: &Path, report: &mut Report<'_>) -> Target {
     let RawTarget {
         kind,
         host_port,
@@ -377,6 +390,10 @@ fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target
         proxy_image,
         drain,
         keep_releases,
+        https_port,
+        acme_ca,
+        acme_ca_root,
+        acme_email,
     } = raw;
     let kind = match kind.as_deref() {
         None | Some("ecs") => TargetKind::Ecs,
@@ -440,12 +457,54 @@ fn validate_target(raw: RawTarget, port: u16, report: &mut Report<'_>) -> Target
             5
         }
     };
+    let https_port = https_port.unwrap_or(443);
+    if https_port == 0 || https_port == host_port {
+        report.add(
+            "target.https_port",
+            format!("`target.https_port` = {https_port} must be a port, 1 to 65535, other than `target.host_port` (HTTP, redirected to it)"),
+        );
+    }
+    if let Some(url) = &acme_ca {
+        if !url.starts_with("https://") {
+            report.add(
+                "target.acme_ca",
+                format!("`target.acme_ca` = {url:?} is not an ACME directory URL (https://..., like {:?})", super::LETS_ENCRYPT),
+            );
+        }
+    }
+    if let Some(email) = &acme_email {
+        if !email.contains('@') || email.contains(char::is_whitespace) {
+            report.add(
+                "target.acme_email",
+                format!("`target.acme_email` = {email:?} is not an email address"),
+            );
+        }
+    }
+    let ca_root = acme_ca_root.map(|file| {
+        let path = base.join(&file);
+        if !path.is_file() {
+            report.add(
+                "target.acme_ca_root",
+                format!(
+                    "`target.acme_ca_root` = {file:?}: no such file in the project ({})",
+                    path.display()
+                ),
+            );
+        }
+        path
+    });
     Target {
         kind,
         host_port,
         proxy_image,
         drain,
         keep_releases,
+        https_port,
+        acme: super::Acme {
+            directory: acme_ca.unwrap_or_else(|| super::LETS_ENCRYPT.to_string()),
+            email: acme_email,
+            ca_root,
+        },
     }
 }
 

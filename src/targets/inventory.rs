@@ -33,6 +33,7 @@ pub enum Kind {
     Container,
     Image,
     Network,
+    Volume,
 }
 
 impl Kind {
@@ -61,6 +62,7 @@ impl Kind {
             Kind::Container => "container",
             Kind::Image => "image",
             Kind::Network => "Docker network",
+            Kind::Volume => "Docker volume",
         }
     }
 }

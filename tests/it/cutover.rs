@@ -118,3 +118,91 @@ fn an_upgrade_behind_the_proxy_drops_no_request_and_the_in_place_path_does() {
     );
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
 }
+
+#[test]
+fn a_domain_on_the_docker_target_gets_a_certificate_through_acme_and_http_redirects() {
+    let var = |name: &str| std::env::var(name).expect("set by `scripts/sandbox env`");
+    let (project, _, _) = on_docker("it-acme");
+    let domain = var("SANDBOX_ACME_DOMAIN");
+    let (http, https) = (
+        var("SANDBOX_ACME_HTTP_PORT"),
+        var("SANDBOX_ACME_HTTPS_PORT"),
+    );
+    // pebble's own HTTPS certificate is the sandbox CA's: the proxy trusts it through the file.
+    std::fs::copy(
+        var("SANDBOX_ACME_CA_ROOT"),
+        project.path().join("acme-ca.pem"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    let config = config
+        .lines()
+        .filter(|l| !l.starts_with("host_port"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "[service]\n",
+            &format!("[service]\ndomain = \"{domain}\"\n"),
+        );
+    assert!(
+        config.contains(&format!("domain = \"{domain}\"")),
+        "{config}"
+    );
+    std::fs::write(
+        project.path().join("mldeploy.toml"),
+        format!(
+            "{config}\nhost_port = {http}\nhttps_port = {https}\nacme_ca = \"{}\"\nacme_ca_root = \"acme-ca.pem\"\n",
+            var("SANDBOX_ACME_DIRECTORY")
+        ),
+    )
+    .unwrap();
+
+    let up = project.mldeploy(&["up", "--output", "json"]);
+    up.expect_code(0);
+    let url = format!("https://{domain}:{https}");
+    assert_eq!(up.json()["url"], url);
+    // The smoke test ran over HTTPS to the domain, verifying the certificate.
+    assert!(up.stderr.contains(&format!("{url}/ready")), "{}", up.stderr);
+
+    // The certificate is pebble's: trusted with pebble's roots alone, not with the sandbox CA.
+    let with = |roots: &str| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sS", "--max-time", "10", "--cacert", roots])
+            .arg(format!("{url}/ready"));
+        Run::of(cmd)
+    };
+    let pebble = with(&var("SANDBOX_ACME_ROOTS"));
+    assert_eq!(
+        (pebble.code, pebble.stdout.trim()),
+        (0, "ready"),
+        "{}",
+        pebble.stderr
+    );
+    assert_ne!(with(&var("SANDBOX_ACME_CA_ROOT")).code, 0);
+    // HTTP is redirected to HTTPS on the port users reach.
+    let mut redirect = std::process::Command::new("curl");
+    redirect
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg(format!("http://{domain}:{http}/ready"));
+    let redirect = Run::of(redirect);
+    assert_eq!(redirect.stdout, format!("308 {url}/ready"));
+
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=mldeploy.project={}", project.name),
+    ]);
+    assert!(
+        volumes.stdout.trim().is_empty(),
+        "the certificates' volume is removed"
+    );
+}

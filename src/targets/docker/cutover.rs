@@ -85,9 +85,9 @@ pub(crate) async fn replace(
         serving: serving_name.clone(),
         candidate: Some((token.clone(), spec.name.clone())),
     };
-    let url = containers::url(engine, host_port);
+    let url = proxy::Site::of(config).url(&engine.published_host);
     let checked = async {
-        proxy::route(engine, &proxy, &under_test, config.service.port).await?;
+        proxy::route(engine, &proxy, &under_test, config).await?;
         let prober = Prober::with_header(None, RELEASE_HEADER, &token)?;
         containers::wait_ready_through(
             &prober,
@@ -113,7 +113,7 @@ pub(crate) async fn replace(
     .await;
     if let Err(e) = checked {
         let lines = containers::last_lines(engine, &id).await;
-        proxy::route(engine, &proxy, &serving_routes, config.service.port).await?;
+        proxy::route(engine, &proxy, &serving_routes, config).await?;
         containers::remove(engine, &id).await?;
         let keeps = match (serving_name.as_deref(), unproxied.first()) {
             (Some(name), _) => format!("{name} keeps serving; it alone received users' requests"),
@@ -137,7 +137,7 @@ pub(crate) async fn replace(
         serving: Some(spec.name.clone()),
         candidate: None,
     };
-    proxy::route(engine, &proxy, &switched, config.service.port).await?;
+    proxy::route(engine, &proxy, &switched, config).await?;
     printer.info(format!("The proxy sends every request to {}", spec.name));
     let replaced: Vec<&&ProjectContainer> =
         serving.iter().filter(|c| c.host_port.is_none()).collect();

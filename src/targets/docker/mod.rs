@@ -153,7 +153,7 @@ impl Target for Docker {
     async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {
         let c = self.current(ctx).await?;
         let ready_path = &ctx.config.service.ready_path;
-        let url = containers::url(&self.engine, ctx.config.target.host_port);
+        let url = proxy::Site::of(&ctx.config).url(&self.engine.published_host);
         let ready = format!("{url}{ready_path}");
         let usage = match c.running {
             true => Some(usage::of(&self.engine, &c.id).await),
@@ -280,6 +280,9 @@ impl Target for Docker {
         for (id, name) in proxy::networks(&self.engine, project).await? {
             found.push(Found::new(Kind::Network, name, id, true));
         }
+        for name in proxy::volumes(&self.engine, project).await? {
+            found.push(Found::new(Kind::Volume, name.clone(), name, true));
+        }
         Ok(found)
     }
 
@@ -288,6 +291,7 @@ impl Target for Docker {
             Kind::Container => containers::remove(&self.engine, &item.id).await,
             Kind::Image => containers::remove_image(&self.engine, &item.id).await,
             Kind::Network => proxy::remove_network(&self.engine, &item.id).await,
+            Kind::Volume => proxy::remove_volume(&self.engine, &item.id).await,
             other => Err(anyhow::anyhow!(
                 "the Docker target has no {} to delete",
                 other.describe()

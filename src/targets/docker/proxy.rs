@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
 use bollard::query_parameters::{CreateImageOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
@@ -23,8 +24,11 @@ const CONFIG_DIR: &str = "/etc/mldeploy";
 const CONFIG_FILE: &str = "caddy.json";
 /// The header a request carries to reach the release under test instead of the serving one.
 pub const RELEASE_HEADER: &str = "X-Mldeploy-Release";
-/// The proxy's own port inside its container.
-const LISTEN_PORT: u16 = 80;
+/// Where the ACME server's root certificate goes in the proxy's container, when one is given.
+const ACME_ROOT_FILE: &str = "acme-ca-root.pem";
+/// Where Caddy keeps its certificates (XDG_DATA_HOME in the caddy image): a volume, so a new
+/// proxy container does not ask the CA again.
+const DATA_DIR: &str = "/data";
 
 /// The network the proxy reaches the project's releases on.
 pub fn network_name(project: &str) -> String {
@@ -33,6 +37,51 @@ pub fn network_name(project: &str) -> String {
 
 pub fn container_name(project: &str) -> String {
     format!("{project}-proxy")
+}
+
+pub fn volume_name(project: &str) -> String {
+    format!("{project}-proxy-data")
+}
+
+/// What the proxy serves, from the configuration: the releases' port, the host's HTTP port
+/// and, with `service.domain`, HTTPS on `target.https_port` with a certificate from ACME.
+/// The proxy listens in its container on the same ports as on the host, so Caddy's redirects
+/// name the ports users reach.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub service_port: u16,
+    pub http_port: u16,
+    pub https: Option<Https>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Https {
+    pub domain: String,
+    pub port: u16,
+    pub acme: crate::config::Acme,
+}
+
+impl Site {
+    pub fn of(config: &Config) -> Site {
+        Site {
+            service_port: config.service.port,
+            http_port: config.target.host_port,
+            https: config.service.domain.as_ref().map(|domain| Https {
+                domain: domain.clone(),
+                port: config.target.https_port,
+                acme: config.target.acme.clone(),
+            }),
+        }
+    }
+
+    /// The address users reach the service at.
+    pub fn url(&self, published_host: &str) -> String {
+        match &self.https {
+            Some(h) if h.port == 443 => format!("https://{}", h.domain),
+            Some(h) => format!("https://{}:{}", h.domain, h.port),
+            None => format!("http://{published_host}:{}", self.http_port),
+        }
+    }
 }
 
 /// Where the proxy sends requests: the serving release, and the one under test with the header
@@ -44,8 +93,9 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// Caddy's JSON configuration for these routes, `port` being the releases' `service.port`.
-    pub fn caddy_config(&self, port: u16) -> serde_json::Value {
+    /// Caddy's JSON configuration for these routes on `site`.
+    pub fn caddy_config(&self, site: &Site) -> serde_json::Value {
+        let port = site.service_port;
         let upstream = |name: &str| json!([{ "handler": "reverse_proxy", "upstreams": [{ "dial": format!("{name}:{port}") }] }]);
         let mut routes = Vec::new();
         if let Some((token, name)) = &self.candidate {
@@ -62,13 +112,48 @@ impl Routes {
                 "body": "no release serves yet\n",
             }] }),
         });
+        let Some(https) = &site.https else {
+            return json!({
+                "admin": { "listen": "localhost:2019" },
+                "apps": { "http": { "servers": { "mldeploy": {
+                    "listen": [format!(":{}", site.http_port)],
+                    "routes": routes,
+                    "automatic_https": { "disable": true },
+                } } } },
+            });
+        };
+        // Caddy's automatic HTTPS: a certificate for the host the route matches, from the ACME
+        // directory, and a server on the HTTP port that redirects there and answers the CA's
+        // HTTP-01 challenges.
+        let mut issuer = json!({ "module": "acme", "ca": https.acme.directory });
+        if let Some(email) = &https.acme.email {
+            issuer["email"] = json!(email);
+        }
+        if https.acme.ca_root.is_some() {
+            issuer["trusted_roots_pem_files"] = json!([format!("{CONFIG_DIR}/{ACME_ROOT_FILE}")]);
+        }
         json!({
             "admin": { "listen": "localhost:2019" },
-            "apps": { "http": { "servers": { "mldeploy": {
-                "listen": [format!(":{LISTEN_PORT}")],
-                "routes": routes,
-                "automatic_https": { "disable": true },
-            } } } },
+            "apps": {
+                // https_port stays Caddy's 443: Caddy takes it for the port users reach
+                // (behind a port mapping), and a redirect names the listener's port when it is
+                // another.
+                "http": {
+                    "http_port": site.http_port,
+                    "servers": { "mldeploy": {
+                        "listen": [format!(":{}", https.port)],
+                        "routes": [{
+                            "match": [{ "host": [https.domain] }],
+                            "handle": [{ "handler": "subroute", "routes": routes }],
+                            "terminal": true,
+                        }],
+                    } },
+                },
+                "tls": { "automation": { "policies": [{
+                    "subjects": [https.domain],
+                    "issuers": [issuer],
+                }] } },
+            },
         })
     }
 }
@@ -78,6 +163,8 @@ impl Routes {
 pub struct Proxy {
     pub id: String,
     pub running: bool,
+    /// The host ports it publishes, as its label records them.
+    pub ports: String,
 }
 
 pub async fn find(engine: &Engine, project: &str) -> anyhow::Result<Option<Proxy>> {
@@ -98,6 +185,11 @@ pub async fn find(engine: &Engine, project: &str) -> anyhow::Result<Option<Proxy
         .await
         .map_err(|e| engine_error(e, engine, "looking for the project's proxy"))?;
     Ok(list.into_iter().next().map(|c| Proxy {
+        ports: c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(PORTS_LABEL).cloned())
+            .unwrap_or_default(),
         id: c.id.unwrap_or_default(),
         running: c.state.map(|s| s.to_string()).as_deref() == Some("running"),
     }))
@@ -150,8 +242,26 @@ pub async fn remove_network(engine: &Engine, id: &str) -> anyhow::Result<()> {
         .map_err(|e| engine_error(e, engine, "removing the project's network"))
 }
 
-/// Starts the proxy on `target.host_port` with `routes`, pulling its image when the engine
-/// lacks it. A stopped proxy is started again with the routes written anew.
+/// The host ports a proxy publishes, as its label records them: "80" or "80,443".
+const PORTS_LABEL: &str = "mldeploy.proxy-ports";
+
+fn ports_of(site: &Site) -> Vec<u16> {
+    let mut ports = vec![site.http_port];
+    ports.extend(site.https.as_ref().map(|h| h.port));
+    ports
+}
+
+fn ports_label(site: &Site) -> String {
+    ports_of(site)
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Starts the proxy on the site's ports with `routes`, pulling its image when the engine lacks
+/// it. A stopped proxy is started again with the routes written anew; one that publishes other
+/// ports than the configuration now asks for is made anew (requests fail while it is).
 pub async fn start(
     engine: &Engine,
     config: &Config,
@@ -161,25 +271,46 @@ pub async fn start(
     printer: &crate::output::Printer,
 ) -> anyhow::Result<Proxy> {
     let project = config.project.name.as_str();
-    let host_port = config.target.host_port;
+    let site = Site::of(config);
+    let name = container_name(project);
     if let Some(proxy) = find(engine, project).await? {
-        upload(engine, &proxy.id, routes, config.service.port).await?;
-        if !proxy.running {
-            containers::start_created(engine, &container_name(project), &proxy.id, Some(host_port))
-                .await?;
+        if proxy.ports == ports_label(&site) {
+            upload(engine, &proxy.id, routes, &site).await?;
+            if !proxy.running {
+                containers::start_created(engine, &name, &proxy.id, Some(site.http_port)).await?;
+            }
+            reload(engine, &proxy.id).await?;
+            return Ok(Proxy {
+                running: true,
+                ..proxy
+            });
         }
-        reload(engine, &proxy.id).await?;
-        return Ok(Proxy {
-            running: true,
-            ..proxy
-        });
+        printer.warn(format!(
+            "the proxy {name} publishes ports {}, the configuration asks for {}: making it anew",
+            proxy.ports,
+            ports_label(&site)
+        ));
+        containers::remove(engine, &proxy.id).await?;
     }
     pull_if_missing(engine, image, printer).await?;
+    let volume = ensure_volume(engine, project).await?;
     printer.info(format!(
-        "Starting the proxy {} ({image}) on port {host_port}",
-        container_name(project)
+        "Starting the proxy {name} ({image}) on {}",
+        site.url(&engine.published_host)
     ));
-    let port_key = format!("{LISTEN_PORT}/tcp");
+    let mut exposed = Vec::new();
+    let mut bindings = HashMap::new();
+    for port in ports_of(&site) {
+        let key = format!("{port}/tcp");
+        exposed.push(key.clone());
+        bindings.insert(
+            key,
+            Some(vec![PortBinding {
+                host_ip: None,
+                host_port: Some(port.to_string()),
+            }]),
+        );
+    }
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(vec![
@@ -191,23 +322,18 @@ pub async fn start(
         labels: Some(HashMap::from([
             (PROJECT_LABEL.to_string(), project.to_string()),
             (ROLE_LABEL.to_string(), "proxy".to_string()),
+            (PORTS_LABEL.to_string(), ports_label(&site)),
         ])),
-        exposed_ports: Some(vec![port_key.clone()]),
+        exposed_ports: Some(exposed),
         host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([(
-                port_key,
-                Some(vec![PortBinding {
-                    host_ip: None,
-                    host_port: Some(host_port.to_string()),
-                }]),
-            )])),
+            port_bindings: Some(bindings),
+            binds: Some(vec![format!("{volume}:{DATA_DIR}")]),
             network_mode: Some(network.to_string()),
             restart_policy: Some(containers::restart_policy(true)),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let name = container_name(project);
     let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
         .name(&name)
         .build();
@@ -216,11 +342,12 @@ pub async fn start(
         .create_container(Some(options), body)
         .await
         .map_err(|e| engine_error(e, engine, &format!("creating the proxy {name}")))?;
-    upload(engine, &created.id, routes, config.service.port).await?;
-    containers::start_created(engine, &name, &created.id, Some(host_port)).await?;
+    upload(engine, &created.id, routes, &site).await?;
+    containers::start_created(engine, &name, &created.id, Some(site.http_port)).await?;
     Ok(Proxy {
         id: created.id,
         running: true,
+        ports: ports_label(&site),
     })
 }
 
@@ -229,16 +356,79 @@ pub async fn route(
     engine: &Engine,
     proxy: &Proxy,
     routes: &Routes,
-    service_port: u16,
+    config: &Config,
 ) -> anyhow::Result<()> {
-    upload(engine, &proxy.id, routes, service_port).await?;
+    upload(engine, &proxy.id, routes, &Site::of(config)).await?;
     reload(engine, &proxy.id).await
 }
 
-/// Writes the configuration into the container: a tar archive unpacked at `/` holding
-/// `etc/mldeploy/caddy.json` and its directories (the engine unpacks into a path that exists).
-async fn upload(engine: &Engine, id: &str, routes: &Routes, port: u16) -> anyhow::Result<()> {
-    let text = serde_json::to_vec_pretty(&routes.caddy_config(port))?;
+/// The volume Caddy keeps its certificates and ACME account in, made when missing.
+async fn ensure_volume(engine: &Engine, project: &str) -> anyhow::Result<String> {
+    let name = volume_name(project);
+    if engine.docker.inspect_volume(&name).await.is_ok() {
+        return Ok(name);
+    }
+    engine
+        .docker
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(HashMap::from([(
+                PROJECT_LABEL.to_string(),
+                project.to_string(),
+            )])),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| engine_error(e, engine, &format!("creating the volume {name}")))?;
+    Ok(name)
+}
+
+/// The volumes labelled as the project's (for `destroy`).
+pub async fn volumes(engine: &Engine, project: &str) -> anyhow::Result<Vec<String>> {
+    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let list = engine
+        .docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, "listing the project's volumes"))?;
+    Ok(list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
+}
+
+pub async fn remove_volume(engine: &Engine, name: &str) -> anyhow::Result<()> {
+    engine
+        .docker
+        .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+        .await
+        .map_err(|e| engine_error(e, engine, "removing the proxy's volume"))
+}
+
+/// One file of an archive unpacked at `/`.
+fn append_file(
+    archive: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    archive.append_data(&mut header, path, data)
+}
+
+/// Writes the configuration, and the ACME server's root when there is one, into the
+/// container: a tar archive unpacked at `/` holding `etc/mldeploy/...` and its directories
+/// (the engine unpacks into a path that exists).
+async fn upload(engine: &Engine, id: &str, routes: &Routes, site: &Site) -> anyhow::Result<()> {
+    let text = serde_json::to_vec_pretty(&routes.caddy_config(site))?;
     let mut archive = tar::Builder::new(Vec::new());
     let dir = CONFIG_DIR.trim_start_matches('/');
     for parent in ["etc", dir] {
@@ -250,12 +440,12 @@ async fn upload(engine: &Engine, id: &str, routes: &Routes, port: u16) -> anyhow
         header.set_cksum();
         archive.append_data(&mut header, parent, std::io::empty())?;
     }
-    let mut header = tar::Header::new_gnu();
-    header.set_size(text.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    archive.append_data(&mut header, format!("{dir}/{CONFIG_FILE}"), text.as_slice())?;
+    append_file(&mut archive, &format!("{dir}/{CONFIG_FILE}"), &text)?;
+    if let Some(root) = site.https.as_ref().and_then(|h| h.acme.ca_root.as_ref()) {
+        let pem = std::fs::read(root)
+            .with_context(|| format!("reading target.acme_ca_root ({})", root.display()))?;
+        append_file(&mut archive, &format!("{dir}/{ACME_ROOT_FILE}"), &pem)?;
+    }
     let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
         .path("/")
         .build();
@@ -371,13 +561,18 @@ mod tests {
             serving: Some("app-4".into()),
             candidate: Some(("secret".into(), "app-5".into())),
         };
-        let config = routes.caddy_config(8080);
+        let site = Site {
+            service_port: 8080,
+            http_port: 80,
+            https: None,
+        };
+        let config = routes.caddy_config(&site);
         let list = &config["apps"]["http"]["servers"]["mldeploy"]["routes"];
         assert_eq!(list[0]["match"][0]["header"][RELEASE_HEADER][0], "secret");
         assert_eq!(list[0]["handle"][0]["upstreams"][0]["dial"], "app-5:8080");
         assert_eq!(list[1]["handle"][0]["upstreams"][0]["dial"], "app-4:8080");
         assert!(list[1].get("match").is_none());
-        let empty = Routes::default().caddy_config(8080);
+        let empty = Routes::default().caddy_config(&site);
         let only = &empty["apps"]["http"]["servers"]["mldeploy"]["routes"];
         assert_eq!(only[0]["handle"][0]["status_code"], 503);
     }

@@ -148,7 +148,7 @@ pub async fn choose(
     let report = RollbackReport {
         dry_run: args.deploy.dry_run,
         target: TargetKind::Docker,
-        url: Some(containers::url(engine, config.target.host_port)),
+        url: Some(super::proxy::Site::of(config).url(&engine.published_host)),
         model_version: version.clone(),
         model_path: Some(model_path.clone()),
         image: Some(image.clone()),

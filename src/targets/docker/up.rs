@@ -30,7 +30,7 @@ fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked
     UpReport {
         dry_run: false,
         target: TargetKind::Docker,
-        url: containers::url(&docker.engine, ctx.config.target.host_port),
+        url: super::proxy::Site::of(&ctx.config).url(&docker.engine.published_host),
         image: checked.image.local_ref.clone(),
         model_version: deploy.version.map(str::to_string),
         model_path: deploy.model.path.clone(),

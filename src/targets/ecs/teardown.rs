@@ -117,7 +117,7 @@ pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> 
         }
         Kind::Vpc => network::delete_vpc(&aws.ec2(), id, wait).await,
         Kind::Repository => crate::image::ecr::delete_repository(&aws.ecr(), id).await,
-        Kind::Container | Kind::Image | Kind::Network => {
+        Kind::Container | Kind::Image | Kind::Network | Kind::Volume => {
             anyhow::bail!("{item} is the Docker target's: the ECS target does not delete it")
         }
     }
