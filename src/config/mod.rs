@@ -116,6 +116,9 @@ pub struct Target {
     /// The Docker target's HTTPS port on the engine's host, when `service.domain` is set.
     pub https_port: u16,
     pub acme: Acme,
+    /// Where the Docker target builds: on its engine (`remote`, as `docker -H` does), or on
+    /// this machine's, pushed to the project's ECR repository and pulled there (`local`).
+    pub build_locally: bool,
 }
 
 /// Where the Docker target's proxy gets the certificate for `service.domain`.

@@ -89,6 +89,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "acme_ca",
             "acme_ca_root",
             "acme_email",
+            "build",
         ],
     ),
     ("lock", &["bucket", "lease"]),
@@ -202,6 +203,7 @@ pub(super) struct RawTarget {
     pub(super) acme_ca: Option<String>,
     pub(super) acme_ca_root: Option<String>,
     pub(super) acme_email: Option<String>,
+    pub(super) build: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

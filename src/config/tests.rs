@@ -441,6 +441,7 @@ https_port = 8443
 acme_ca = "https://acme.internal/directory"
 acme_ca_root = "gate.jsonl"
 acme_email = "ops@example.com"
+build = "local"
 [lock]
 bucket = "locks-1"
 lease = "1m"
@@ -516,6 +517,7 @@ max_p95_ratio = 1.5
     assert_eq!(c.target.drain, std::time::Duration::from_secs(30));
     assert_eq!(c.target.keep_releases, 3);
     assert_eq!(c.target.https_port, 8443);
+    assert!(c.target.build_locally);
     assert_eq!(c.target.acme.directory, "https://acme.internal/directory");
     assert_eq!(c.target.acme.email.as_deref(), Some("ops@example.com"));
     assert!(c
@@ -725,6 +727,9 @@ fn the_docker_target_runs_a_caddy_proxy_unless_told_not_to() {
     let p = problem("acme_ca_root = \"pebble.pem\"\n");
     assert_eq!(p.key.as_deref(), Some("target.acme_ca_root"));
     assert!(p.message.contains("no such file"), "{}", p.message);
+    assert!(!c.target.build_locally);
+    let p = problem("build = \"laptop\"\n");
+    assert_eq!(p.key.as_deref(), Some("target.build"));
     let p = problem("acme_ca = \"http://acme\"\n");
     assert_eq!(p.key.as_deref(), Some("target.acme_ca"));
     // A domain alone is enough on the Docker target (ACME), not on ECS.

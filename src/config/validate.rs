@@ -394,6 +394,7 @@ fn validate_target(raw: RawTarget, port: u16, base: &Path, report: &mut Report<'
         acme_ca,
         acme_ca_root,
         acme_email,
+        build,
     } = raw;
     let kind = match kind.as_deref() {
         None | Some("ecs") => TargetKind::Ecs,
@@ -493,12 +494,24 @@ fn validate_target(raw: RawTarget, port: u16, base: &Path, report: &mut Report<'
         }
         path
     });
+    let build_locally = match build.as_deref() {
+        None | Some("remote") => false,
+        Some("local") => true,
+        Some(other) => {
+            report.add(
+                "target.build",
+                format!("`target.build` = {other:?} is not \"remote\" (on the Docker target's engine) or \"local\" (here, pushed to ECR and pulled there)"),
+            );
+            false
+        }
+    };
     Target {
         kind,
         host_port,
         proxy_image,
         drain,
         keep_releases,
+        build_locally,
         https_port,
         acme: super::Acme {
             directory: acme_ca.unwrap_or_else(|| super::LETS_ENCRYPT.to_string()),

@@ -56,6 +56,11 @@ impl Endpoint {
         }
     }
 
+    /// This machine's own engine, whatever DOCKER_HOST names (`target.build = "local"`).
+    pub fn local() -> anyhow::Result<Endpoint> {
+        Endpoint::of(DEFAULT_HOST, None, "this machine's engine".into())
+    }
+
     fn of(host: &str, tls: Option<PathBuf>, source: String) -> anyhow::Result<Endpoint> {
         let transport = match host.split_once("://").map(|(scheme, _)| scheme) {
             Some("unix") => Transport::Unix(host["unix://".len()..].to_string()),

@@ -27,8 +27,17 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The engine the environment names, as the docker CLI picks it.
     pub async fn connect() -> anyhow::Result<Engine> {
-        let endpoint = Endpoint::from_environment()?;
+        Engine::connect_to(Endpoint::from_environment()?).await
+    }
+
+    /// This machine's engine, whatever the environment names.
+    pub async fn connect_local() -> anyhow::Result<Engine> {
+        Engine::connect_to(Endpoint::local()?).await
+    }
+
+    pub async fn connect_to(endpoint: Endpoint) -> anyhow::Result<Engine> {
         let host = endpoint.host.clone();
         let hint = unreachable_hint(&endpoint);
         let timeout = REQUEST_TIMEOUT.as_secs();

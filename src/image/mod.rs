@@ -10,6 +10,7 @@ pub mod ecr;
 pub mod endpoint;
 pub mod engine;
 pub mod platform;
+pub mod pull;
 pub mod push;
 pub mod push_stream;
 pub mod ssh_dial;

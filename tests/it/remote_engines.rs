@@ -193,3 +193,48 @@ fn an_unreachable_remote_engine_is_exit_3_naming_it_and_how_it_was_reached() {
         &[&sandbox_var("SANDBOX_TLS_ENGINE"), "over TLS", "cert.pem"],
     );
 }
+
+#[test]
+fn built_here_pushed_to_ecr_and_pulled_on_the_docker_host_over_ssh() {
+    let host = sandbox_var("SANDBOX_SSH_ENGINE");
+    let engine = [("DOCKER_HOST", host.clone())];
+    let (project, _, port) = on_docker("it-sshlocal");
+    let name = &project.name;
+    let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    std::fs::write(
+        project.path().join("mldeploy.toml"),
+        config + "build = \"local\"\n",
+    )
+    .unwrap();
+
+    let plan = on_engine(&project, &engine, &["plan"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains(&format!("build here, push to ECR, pull on {host}")),
+        "{}",
+        plan.stdout
+    );
+
+    let up = on_engine(&project, &engine, &["up", "--output", "json"]);
+    up.expect_code(0);
+    // The Docker host runs the image ECR holds, by digest, pulled with ECR's login.
+    let image = up.json()["image"].as_str().unwrap().to_string();
+    assert!(
+        image.starts_with(&format!("{}@sha256:", project.repository())),
+        "{image}"
+    );
+    assert!(
+        up.stderr.contains(&format!("Pulling {image} on {host}")),
+        "{}",
+        up.stderr
+    );
+    let running = docker(&["inspect", "-f", "{{.Config.Image}}", &format!("{name}-1")]);
+    assert_eq!(running.stdout.trim(), image);
+    assert!(predict_on(port).contains(&format!("mlflow/models/{name}/6")));
+
+    // destroy removes the repository it pushed to, with the containers.
+    on_engine(&project, &engine, &["destroy", "--yes"]).expect_code(0);
+    let repos = aws(&["ecr", "describe-repositories", "--repository-names", name]);
+    assert_ne!(repos.code, 0, "the repository is gone: {}", repos.stdout);
+}

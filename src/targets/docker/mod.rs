@@ -283,15 +283,27 @@ impl Target for Docker {
         for name in proxy::volumes(&self.engine, project).await? {
             found.push(Found::new(Kind::Volume, name.clone(), name, true));
         }
+        // What `target.build = "local"` pushed: the project's ECR repository, when it carries
+        // the project's tag.
+        if ctx.config.target.build_locally {
+            let ecr = ctx.aws().await?.ecr();
+            if let Some((_, arn)) = crate::image::ecr::describe(&ecr, project).await? {
+                let ours = crate::image::ecr::has_project_tag(&ecr, &arn, project).await?;
+                found.push(Found::new(Kind::Repository, project, project, ours));
+            }
+        }
         Ok(found)
     }
 
-    async fn delete(&self, _ctx: &Ctx<'_>, item: &Found, _deadline: Instant) -> anyhow::Result<()> {
+    async fn delete(&self, ctx: &Ctx<'_>, item: &Found, _deadline: Instant) -> anyhow::Result<()> {
         match item.kind {
             Kind::Container => containers::remove(&self.engine, &item.id).await,
             Kind::Image => containers::remove_image(&self.engine, &item.id).await,
             Kind::Network => proxy::remove_network(&self.engine, &item.id).await,
             Kind::Volume => proxy::remove_volume(&self.engine, &item.id).await,
+            Kind::Repository => {
+                crate::image::ecr::delete_repository(&ctx.aws().await?.ecr(), &item.id).await
+            }
             other => Err(anyhow::anyhow!(
                 "the Docker target has no {} to delete",
                 other.describe()

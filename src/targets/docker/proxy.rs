@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
-use bollard::query_parameters::{CreateImageOptionsBuilder, ListContainersOptionsBuilder};
-use futures_util::StreamExt;
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde_json::json;
 
 use super::containers::{self, PROJECT_LABEL, ROLE_LABEL};
@@ -292,7 +291,14 @@ pub async fn start(
         ));
         containers::remove(engine, &proxy.id).await?;
     }
-    pull_if_missing(engine, image, printer).await?;
+    if engine.docker.inspect_image(image).await.is_err() {
+        printer.info(format!("Pulling the proxy image {image}"));
+        crate::image::pull::pull(engine, image, None)
+            .await
+            .context(
+                "set target.proxy_image to an image the engine can pull, or target.proxy = false",
+            )?;
+    }
     let volume = ensure_volume(engine, project).await?;
     printer.info(format!(
         "Starting the proxy {name} ({image}) on {}",
@@ -521,34 +527,6 @@ async fn reload(engine: &Engine, id: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Pulls `image` unless the engine has it, as `docker run` would.
-async fn pull_if_missing(
-    engine: &Engine,
-    image: &str,
-    printer: &crate::output::Printer,
-) -> anyhow::Result<()> {
-    if engine.docker.inspect_image(image).await.is_ok() {
-        return Ok(());
-    }
-    printer.info(format!("Pulling the proxy image {image}"));
-    let options = CreateImageOptionsBuilder::default()
-        .from_image(image)
-        .build();
-    let mut pull = engine.docker.create_image(Some(options), None, None);
-    while let Some(step) = pull.next().await {
-        step.map_err(|e| {
-            exit::error(
-                ExitStatus::Environment,
-                format!(
-                    "the engine at {} cannot pull the proxy image {image} ({e}): set target.proxy_image to an image it can pull, or target.proxy = false",
-                    engine.host
-                ),
-            )
-        })?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,11 @@
 use super::containers::{self, ProjectContainer};
 use super::{replace, Docker, DockerDeployed};
 use crate::config::TargetKind;
+use crate::exit::{self, ExitStatus};
 use crate::image::build::{self, ImagePlan};
+use crate::image::engine::Engine;
+use crate::image::platform::Platform;
+use crate::image::{ecr, push};
 use crate::reports::up::{DockerUp, UpOn, UpReport};
 use crate::session::Ctx;
 use crate::targets::{Action, Applied, Change, Deploy};
@@ -58,6 +62,12 @@ pub async fn plan(
     report.changes.push(match local {
         Some(_) => Change::new("image", &checked.image.local_ref, Action::Keep)
             .because("on the engine already"),
+        None if ctx.config.target.build_locally => {
+            Change::new("image", &checked.image.local_ref, Action::Create).because(format!(
+                "build here, push to ECR, pull on {}",
+                docker.engine.host
+            ))
+        }
         None => Change::new("image", &checked.image.local_ref, Action::Create)
             .because(format!("build on {}", docker.engine.host)),
     });
@@ -85,21 +95,28 @@ pub async fn apply(
 ) -> anyhow::Result<Applied<DockerDeployed, UpReport>> {
     let mut report = report(docker, ctx, deploy, &checked);
     let Checked { existing, image } = checked;
-    let built = build::build(&docker.engine, &ctx.config, image, ctx.printer).await?;
-    let s3 = ctx.aws().await?.s3();
-    crate::model_fit::check_image(
-        &docker.engine,
-        &s3,
-        &ctx.config.model.bucket,
-        deploy.model,
-        &built.image,
-        ctx.printer,
-    )
-    .await?;
+    let image_ref = match ctx.config.target.build_locally {
+        false => {
+            let built = build::build(&docker.engine, &ctx.config, image, ctx.printer).await?;
+            let s3 = ctx.aws().await?.s3();
+            crate::model_fit::check_image(
+                &docker.engine,
+                &s3,
+                &ctx.config.model.bucket,
+                deploy.model,
+                &built.image,
+                ctx.printer,
+            )
+            .await?;
+            built.image
+        }
+        true => built_here_and_pulled(docker, ctx, deploy).await?,
+    };
+    report.image = image_ref.clone();
     let release = next_release(&existing);
     let spec = replace::candidate(
         &ctx.config,
-        &built.image,
+        &image_ref,
         &deploy.model.path,
         deploy.version,
         deploy.model.registry.as_ref(),
@@ -107,7 +124,7 @@ pub async fn apply(
     );
     // Nothing changed: the same image, model and environment already serve. Still ask it.
     let unchanged = serving(&existing).find(|c| {
-        c.image == built.image
+        c.image == image_ref
             && c.model_path.as_deref() == Some(deploy.model.path.as_str())
             && c.env_hash.as_ref() == spec.labels.get(containers::ENV_LABEL)
     });
@@ -134,6 +151,51 @@ pub async fn apply(
         },
         report,
     })
+}
+
+/// `target.build = "local"`: built on this machine's engine (for the Docker host's platform),
+/// pushed to the project's ECR repository, then pulled on the Docker host by digest; the
+/// reference is `<repository>@<digest>`.
+async fn built_here_and_pulled(
+    docker: &Docker,
+    ctx: &Ctx<'_>,
+    deploy: &Deploy<'_>,
+) -> anyhow::Result<String> {
+    let here = Engine::connect_local().await?;
+    let there = docker.engine.platform().await?;
+    let aws = ctx.aws().await?;
+    ctx.printer.info(format!(
+        "Building on this machine's engine for {there}, to push to ECR and pull on {}",
+        docker.engine.host
+    ));
+    let host = &docker.engine.host;
+    let accept = |image: &str, platform: &Platform| {
+        if *platform == there {
+            return Ok(());
+        }
+        Err(exit::error(
+            ExitStatus::Usage,
+            format!(
+                "{image} is for {platform}, but the Docker host at {host} runs {there}: set image.platform = \"{there}\""
+            ),
+        ))
+    };
+    let pushed = push::push(&here, aws, &ctx.config, ctx.printer, false, &accept).await?;
+    crate::model_fit::check_image(
+        &here,
+        &aws.s3(),
+        &ctx.config.model.bucket,
+        deploy.model,
+        &format!("{}:{}", pushed.repository, pushed.tag),
+        ctx.printer,
+    )
+    .await?;
+    let reference = format!("{}@{}", pushed.repository, pushed.digest);
+    ctx.printer
+        .info(format!("Pulling {reference} on {}", docker.engine.host));
+    let login = ecr::registry_login(&aws.ecr()).await?;
+    crate::image::pull::pull(&docker.engine, &reference, Some(&login)).await?;
+    Ok(reference)
 }
 
 fn serving(existing: &[ProjectContainer]) -> impl Iterator<Item = &ProjectContainer> {
