@@ -88,7 +88,7 @@ pub enum Command {
     /// Build, push, converge the infrastructure, deploy, and wait until the service is healthy
     Up(UpArgs),
     /// Show what `up` would create, update or keep, changing nothing (same as `up --dry-run`)
-    Plan(UpArgs),
+    Plan(PlanArgs),
     /// Serve another model version or an earlier release, with the same checks as `up`
     Rollback(RollbackArgs),
     /// Deploy to one environment the image (by digest) and model version serving healthy in another
@@ -223,8 +223,9 @@ pub struct HistoryArgs {
     pub all: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct UpArgs {
+/// Which model to serve: a version, a registry alias, or a path.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ModelFlags {
     /// The model version to serve (default: model.version in mldeploy.toml); with
     /// model.registry, the registered version N
     #[arg(long, value_name = "N", conflicts_with_all = ["model_path", "model_alias"], value_parser = parse_version)]
@@ -237,6 +238,12 @@ pub struct UpArgs {
     /// The model's key prefix in the model bucket, instead of a version
     #[arg(long, value_name = "PATH")]
     pub model_path: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub model: ModelFlags,
 
     /// Open a new deployment even when nothing changed (the old --force-new-deployment)
     #[arg(long)]
@@ -244,6 +251,34 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub deploy: DeployArgs,
+}
+
+/// `plan`: what `up` would do with the same model flags; it waits for nothing and takes no lock,
+/// so `up`'s --timeout, --no-rollback and --force-unlock are not offered.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub model: ModelFlags,
+
+    /// Plan a new deployment even when nothing changed, as `up --force` would
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl PlanArgs {
+    /// The `up --dry-run` these flags stand for.
+    pub fn as_up(&self) -> UpArgs {
+        UpArgs {
+            model: self.model.clone(),
+            force: self.force,
+            deploy: DeployArgs {
+                timeout: std::time::Duration::from_secs(15 * 60),
+                dry_run: true,
+                no_rollback: false,
+                force_unlock: None,
+            },
+        }
+    }
 }
 
 /// The flags of every command that deploys (`up`, `rollback`).

@@ -35,7 +35,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Build => commands::build::run(&session).await,
         Command::Push(args) => commands::push::run(&session, args).await,
         Command::Up(args) => commands::up::run(&session, args, args.deploy.dry_run).await,
-        Command::Plan(args) => commands::up::run(&session, args, true).await,
+        Command::Plan(args) => commands::up::run(&session, &args.as_up(), true).await,
         Command::Rollback(args) => commands::rollback::run(&session, args).await,
         Command::Promote(args) => commands::promote::run(&session, args).await,
         Command::Status(args) => commands::status::run(&session, args).await,

@@ -1,7 +1,7 @@
 //! Which model a deploy serves (`--model-version`, `--model-alias`, `--model-path`, else
 //! `model.version`), checked in the registry and S3 before anything changes.
 
-use crate::cli::UpArgs;
+use crate::cli::ModelFlags;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::model::{self, ModelVersion};
@@ -15,7 +15,7 @@ pub(crate) enum ModelChoice {
     Path(String),
 }
 
-pub(crate) fn model_choice(config: &Config, args: &UpArgs) -> anyhow::Result<ModelChoice> {
+pub(crate) fn model_choice(config: &Config, args: &ModelFlags) -> anyhow::Result<ModelChoice> {
     if let Some(path) = &args.model_path {
         model::check_path(&config.model.path, path).map_err(|why| {
             exit::error(ExitStatus::Usage, format!("--model-path {path:?} {why}"))

@@ -18,7 +18,7 @@ pub async fn run(
 }
 
 async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::Result<ExitStatus> {
-    let choice = model_choice(&ctx.config, args)?;
+    let choice = model_choice(&ctx.config, &args.model)?;
     T::preflight(ctx)?;
     let prepared = T::prepare(ctx)?;
     let (model, version) = require_model(ctx, choice).await?;

@@ -101,3 +101,23 @@ fn the_version_names_the_commit_it_was_built_from() {
         out.stdout
     );
 }
+
+#[test]
+fn plan_offers_only_the_flags_that_mean_something_for_it() {
+    // plan waits for nothing and takes no lock.
+    for flag in [["--no-rollback", ""], ["--force-unlock", "abc"], ["--timeout", "5m"]] {
+        let args: Vec<&str> = ["plan", flag[0], flag[1]]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let out = run(&args);
+        out.expect_code(2);
+        assert_says(&out.stderr, &["unexpected argument", flag[0]]);
+    }
+    let help = run(&["plan", "--help"]).stdout;
+    assert!(help.contains("--model-version") && help.contains("--force"), "{help}");
+    assert!(!help.contains("--no-rollback") && !help.contains("--force-unlock"), "{help}");
+    // up keeps them.
+    let up = run(&["up", "--help"]).stdout;
+    assert!(up.contains("--no-rollback") && up.contains("--force-unlock"), "{up}");
+}
