@@ -31,6 +31,17 @@ pub struct GlobalArgs {
     )]
     pub dir: Option<PathBuf>,
 
+    /// The mldeploy.toml to use (default: the one in --dir or the current directory, else in the
+    /// nearest parent directory that has one)
+    #[arg(
+        short = 'f',
+        long = "config",
+        global = true,
+        value_name = "FILE",
+        env = "MLDEPLOY_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
     /// Result format on stdout; with json, stdout carries exactly one JSON object
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "MLDEPLOY_OUTPUT")]
     pub output: OutputFormat,
@@ -133,8 +144,8 @@ fn parse_account(text: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Keep printing new lines until interrupted
-    #[arg(short, long)]
+    /// Keep printing new lines until interrupted (no -f: that is the global --config)
+    #[arg(long)]
     pub follow: bool,
 
     /// How far back to start, like 90s, 10m or 2h

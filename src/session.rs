@@ -26,6 +26,15 @@ impl<'a> Session<'a> {
             .unwrap_or_else(|| PathBuf::from("."))
     }
 
+    /// The project's mldeploy.toml: `-f/--config`, else the one in `-C/--dir` (or the current
+    /// directory) or its nearest parent.
+    pub fn config_file(&self) -> PathBuf {
+        match &self.global.config {
+            Some(file) => file.clone(),
+            None => config::find(&self.dir()),
+        }
+    }
+
     /// The validated mldeploy.toml; nothing else is called before it loads.
     pub fn config(&self) -> anyhow::Result<Config> {
         self.config_in(self.global.env.as_deref())
@@ -33,7 +42,7 @@ impl<'a> Session<'a> {
 
     /// mldeploy.toml with environment `env` merged over it.
     pub fn config_in(&self, env: Option<&str>) -> anyhow::Result<Config> {
-        let mut config = config::load(&self.dir(), env)?;
+        let mut config = config::load(&self.config_file(), env)?;
         if let Some(kind) = self.global.target {
             config.target.kind = kind;
             if let Some(problem) = config.ecs_domain_problem() {

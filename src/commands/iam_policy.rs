@@ -13,11 +13,13 @@ fn promote_from(session: &Session<'_>, env: Option<&str>) -> anyhow::Result<Vec<
         return Ok(Vec::new());
     };
     let base = session.config_in(None)?.project.name;
-    Ok(crate::config::environments::names_in(&session.dir())?
-        .iter()
-        .filter(|other| *other != env)
-        .map(|other| crate::config::environments::stack_name(&base, other))
-        .collect())
+    Ok(
+        crate::config::environments::names_in(&session.config_file())?
+            .iter()
+            .filter(|other| *other != env)
+            .map(|other| crate::config::environments::stack_name(&base, other))
+            .collect(),
+    )
 }
 
 pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<ExitStatus> {

@@ -25,7 +25,7 @@ pub async fn run(session: &Session<'_>, args: &StatusArgs) -> anyhow::Result<Exi
 /// `--all`: every environment of the file (the base file when it has none), one line each; the
 /// exit code is the worst of theirs (an environment not deployed is 3).
 async fn all(session: &Session<'_>) -> anyhow::Result<ExitStatus> {
-    let names = crate::config::environments::names_in(&session.dir())?;
+    let names = crate::config::environments::names_in(&session.config_file())?;
     let envs: Vec<Option<String>> = if names.is_empty() {
         vec![None]
     } else {

@@ -132,9 +132,8 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 }
 
 /// The environments `<dir>/mldeploy.toml` has, sorted by name.
-pub fn names_in(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let file = dir.join(super::FILE_NAME);
-    let text = std::fs::read_to_string(&file).map_err(|e| {
+pub fn names_in(file: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
         crate::exit::error(
             crate::exit::ExitStatus::Usage,
             format!("cannot read {}: {e}", file.display()),

@@ -246,18 +246,38 @@ pub struct Smoke {
 }
 
 /// Loads and validates `<dir>/mldeploy.toml`, with environment `env` merged over it.
-pub fn load(dir: &Path, env: Option<&str>) -> anyhow::Result<Config> {
-    let file = dir.join(FILE_NAME);
-    let text = match std::fs::read_to_string(&file) {
+/// Where mldeploy.toml is for a project in `start`: there, or in the nearest parent that has
+/// one (as cargo finds Cargo.toml); `start`'s own path when none has, for the error to name.
+pub fn find(start: &Path) -> PathBuf {
+    let absolute = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+    absolute
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|file| file.is_file())
+        .map(|file| {
+            // Keep a relative start relative when the file is right there: messages stay short.
+            if file.parent() == Some(absolute.as_path()) {
+                start.join(FILE_NAME)
+            } else {
+                file
+            }
+        })
+        .unwrap_or_else(|| start.join(FILE_NAME))
+}
+
+/// Loads and validates `file`, with environment `env` merged over it.
+pub fn load(file: &Path, env: Option<&str>) -> anyhow::Result<Config> {
+    let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = file.parent().unwrap_or(Path::new(""));
             return Err(exit::error(
                 ExitStatus::Usage,
                 format!(
-                "no {FILE_NAME} in {}: run `mldeploy init` there, or point -C/--dir at the project",
-                display_dir(dir)
-            ),
-            ))
+                    "no {FILE_NAME} in {} or its parents: run `mldeploy init` there, or point -C/--dir at the project or -f/--config at the file",
+                    display_dir(dir)
+                ),
+            ));
         }
         Err(e) => {
             return Err(exit::error(
@@ -266,7 +286,7 @@ pub fn load(dir: &Path, env: Option<&str>) -> anyhow::Result<Config> {
             ))
         }
     };
-    parse_env(&text, &file, env).map_err(|e| exit::error(ExitStatus::Usage, e.to_string()))
+    parse_env(&text, file, env).map_err(|e| exit::error(ExitStatus::Usage, e.to_string()))
 }
 
 fn display_dir(dir: &Path) -> String {

@@ -121,7 +121,7 @@ fn check_config(text: &str) -> Result<Option<config::ConfigError>, TestCaseError
     let file = dir.path().join("mldeploy.toml");
     match config::parse(text, &file) {
         Ok(_) => {
-            prop_assert!(config::load(dir.path(), None).is_ok());
+            prop_assert!(config::load(&dir.path().join("mldeploy.toml"), None).is_ok());
             Ok(None)
         }
         Err(err) => {
@@ -140,7 +140,7 @@ fn check_config(text: &str) -> Result<Option<config::ConfigError>, TestCaseError
                     );
                 }
             }
-            let loaded = config::load(dir.path(), None).unwrap_err();
+            let loaded = config::load(&dir.path().join("mldeploy.toml"), None).unwrap_err();
             prop_assert_eq!(exit::status_of(&loaded), ExitStatus::Usage);
             let said = format!("{loaded:#}");
             prop_assert!(said.contains("mldeploy.toml"), "{}", said);

@@ -105,7 +105,11 @@ fn the_version_names_the_commit_it_was_built_from() {
 #[test]
 fn plan_offers_only_the_flags_that_mean_something_for_it() {
     // plan waits for nothing and takes no lock.
-    for flag in [["--no-rollback", ""], ["--force-unlock", "abc"], ["--timeout", "5m"]] {
+    for flag in [
+        ["--no-rollback", ""],
+        ["--force-unlock", "abc"],
+        ["--timeout", "5m"],
+    ] {
         let args: Vec<&str> = ["plan", flag[0], flag[1]]
             .into_iter()
             .filter(|a| !a.is_empty())
@@ -115,9 +119,79 @@ fn plan_offers_only_the_flags_that_mean_something_for_it() {
         assert_says(&out.stderr, &["unexpected argument", flag[0]]);
     }
     let help = run(&["plan", "--help"]).stdout;
-    assert!(help.contains("--model-version") && help.contains("--force"), "{help}");
-    assert!(!help.contains("--no-rollback") && !help.contains("--force-unlock"), "{help}");
+    assert!(
+        help.contains("--model-version") && help.contains("--force"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("--no-rollback") && !help.contains("--force-unlock"),
+        "{help}"
+    );
     // up keeps them.
     let up = run(&["up", "--help"]).stdout;
-    assert!(up.contains("--no-rollback") && up.contains("--force-unlock"), "{up}");
+    assert!(
+        up.contains("--no-rollback") && up.contains("--force-unlock"),
+        "{up}"
+    );
+}
+
+#[test]
+fn mldeploy_toml_is_found_in_a_parent_directory_or_named_with_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = "it-found-config";
+    std::fs::write(
+        dir.path().join("mldeploy.toml"),
+        format!("[project]\nname = \"{project}\"\nregion = \"eu-west-1\"\n[model]\nbucket = \"models\"\npath = \"m/{{version}}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let deep = dir.path().join("app/src");
+    std::fs::create_dir_all(&deep).unwrap();
+    let in_dir = |cwd: &std::path::Path, args: &[&str], envs: &[(&str, &str)]| {
+        let mut cmd = mldeploy_cmd();
+        cmd.current_dir(cwd)
+            .env_remove("MLDEPLOY_CONFIG")
+            .env_remove("MLDEPLOY_DIR");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.args(args);
+        Run::of(cmd)
+    };
+    // From two levels down, as cargo finds Cargo.toml.
+    let found = in_dir(&deep, &["iam-policy"], &[]);
+    found.expect_code(0);
+    assert!(
+        found.stdout.contains(&format!("{project}-task")),
+        "{}",
+        found.stdout
+    );
+
+    // -f / --config / MLDEPLOY_CONFIG name the file from anywhere.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mldeploy.toml");
+    let file = file.to_str().unwrap();
+    for run in [
+        in_dir(elsewhere.path(), &["-f", file, "iam-policy"], &[]),
+        in_dir(elsewhere.path(), &["iam-policy", "--config", file], &[]),
+        in_dir(
+            elsewhere.path(),
+            &["iam-policy"],
+            &[("MLDEPLOY_CONFIG", file)],
+        ),
+    ] {
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains(&format!("{project}-task")),
+            "{}",
+            run.stdout
+        );
+    }
+    // Nowhere up the tree: exit 2, saying where it looked and what to do.
+    let none = in_dir(elsewhere.path(), &["iam-policy"], &[]);
+    none.expect_code(2);
+    assert_says(
+        &none.stderr,
+        &["no mldeploy.toml in", "or its parents", "-f/--config"],
+    );
 }

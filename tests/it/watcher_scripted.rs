@@ -21,6 +21,7 @@ const TD1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/app:1";
 fn quiet() -> Printer {
     Printer::new(&GlobalArgs {
         dir: None,
+        config: None,
         output: OutputFormat::Text,
         region: None,
         profile: None,
