@@ -63,8 +63,16 @@ impl Printer {
     }
 
     /// One line of a stream the command prints as it comes (`logs --follow`), on stdout.
-    pub fn line(&self, line: impl Display) {
-        println!("{line}");
+    /// One line of a stream that runs until interrupted (`logs --follow`): as text, or with
+    /// `--output json` as one JSON object per line (JSON Lines), so a reader can act on each.
+    pub fn line<L: Serialize + Display>(&self, line: &L) {
+        match self.format {
+            OutputFormat::Text => println!("{line}"),
+            OutputFormat::Json => match serde_json::to_string(line) {
+                Ok(json) => println!("{json}"),
+                Err(e) => eprintln!("warning: a line could not be written as JSON: {e}"),
+            },
+        }
     }
 
     /// Asks a question on the terminal (stderr) and reads one line of answer from stdin.

@@ -1,18 +1,13 @@
 //! `mldeploy logs`, on any target: the service's lines, oldest first, each with the task or
-//! container it came from; `--follow` keeps printing new ones until interrupted.
+//! container it came from; `--follow` keeps printing new ones until interrupted (with
+//! `--output json`, one JSON object per line).
 
 use crate::cli::LogsArgs;
-use crate::exit::{self, ExitStatus};
+use crate::exit::ExitStatus;
 use crate::session::{Ctx, Session};
 use crate::targets::Target;
 
 pub async fn run(session: &Session<'_>, args: &LogsArgs) -> anyhow::Result<ExitStatus> {
-    if args.follow && session.printer.is_json() {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            "--follow prints lines as they come; --output json prints one object: use one of them",
-        ));
-    }
     let ctx = session.project()?;
     crate::with_target!(ctx.config.target.kind, T => logs::<T>(&ctx, args).await)
 }

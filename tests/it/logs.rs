@@ -51,11 +51,12 @@ fn logs_show_the_services_lines_with_the_task_that_wrote_them() {
         text.stdout
     );
 
-    // --follow prints what is there, then keeps going until interrupted.
+    // --follow prints what is there, then keeps going until interrupted; with --output json,
+    // as JSON Lines.
     let mut child = mldeploy_cmd()
         .arg("-C")
         .arg(project.path())
-        .args(["logs", "--follow"])
+        .args(["logs", "--follow", "--output", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -73,7 +74,9 @@ fn logs_show_the_services_lines_with_the_task_that_wrote_them() {
     let got = rx.recv_timeout(Duration::from_secs(20));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(got.unwrap().contains(&wanted));
+    let line: serde_json::Value = serde_json::from_str(&got.unwrap()).unwrap();
+    assert!(line["message"].as_str().unwrap().contains(&wanted), "{line}");
+    assert!(line["time"].is_string() && line["task"].is_string(), "{line}");
 }
 
 #[test]
@@ -107,6 +110,6 @@ fn logs_of_a_project_never_deployed_exit_3() {
         "{}",
         run.stderr
     );
-    let both = project.mldeploy(&["logs", "--follow", "--output", "json"]);
-    both.expect_code(2);
+    let follow = project.mldeploy(&["logs", "--follow", "--output", "json"]);
+    follow.expect_code(3);
 }

@@ -1,7 +1,7 @@
 //! `logs` on ECS: the service's lines from CloudWatch Logs (`/ecs/<name>`, where the task
 //! definition's awslogs driver sends them), oldest first, each with the task it came from.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::logs::{find_group, log_group_name};
@@ -12,6 +12,9 @@ use crate::session::Ctx;
 
 /// Pause between looks with `--follow`.
 const POLL: Duration = Duration::from_secs(2);
+/// How far back each look with `--follow` reaches behind the newest line printed: CloudWatch
+/// Logs may store an event after a newer one, so the newest timestamp alone would skip it.
+const LATE: i64 = 60_000;
 
 /// The lines since `since`; with `follow`, printed as they come until interrupted.
 pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Result<LogsReport> {
@@ -27,8 +30,8 @@ pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Resul
         ));
     }
     let since = SystemTime::now().checked_sub(since).unwrap_or(UNIX_EPOCH);
-    let mut from = millis(since);
-    let mut seen = HashSet::new();
+    let from = millis(since);
+    let mut seen = Seen::default();
     let first = fetch(&logs, &group, from, &mut seen).await?;
     if !follow {
         return Ok(LogsReport {
@@ -38,12 +41,35 @@ pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Resul
     }
     let mut batch = first;
     loop {
-        for (at, line) in batch {
+        for (_, line) in batch {
             ctx.printer.line(&line);
-            from = from.max(at);
         }
+        // Only the ids of the last minute's events are kept: a follow that runs for days
+        // holds what one minute of lines needs, not every id it printed.
+        let from = seen.newest.saturating_sub(LATE).max(from);
+        seen.forget_before(from);
         tokio::time::sleep(POLL).await;
         batch = fetch(&logs, &group, from, &mut seen).await?;
+    }
+}
+
+/// The events already printed, by id with their timestamps, and the newest timestamp.
+#[derive(Debug, Default)]
+struct Seen {
+    ids: HashMap<String, i64>,
+    newest: i64,
+}
+
+impl Seen {
+    /// False when `id` was printed already.
+    fn insert(&mut self, id: String, at: i64) -> bool {
+        self.newest = self.newest.max(at);
+        self.ids.insert(id, at).is_none()
+    }
+
+    /// Forgets events older than `from_ms`: a look that starts there cannot return them.
+    fn forget_before(&mut self, from_ms: i64) {
+        self.ids.retain(|_, at| *at >= from_ms);
     }
 }
 
@@ -132,7 +158,7 @@ async fn fetch(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
     from_ms: i64,
-    seen: &mut HashSet<String>,
+    seen: &mut Seen,
 ) -> anyhow::Result<Vec<(i64, LogLine)>> {
     let mut lines = Vec::new();
     let mut pages = logs
@@ -145,10 +171,10 @@ async fn fetch(
         let page = page.map_err(|e| call_error("logs:FilterLogEvents", e))?;
         for e in page.events() {
             let id = e.event_id().unwrap_or_default().to_string();
-            if !seen.insert(id) {
+            let at = e.timestamp().unwrap_or_default();
+            if !seen.insert(id, at) {
                 continue;
             }
-            let at = e.timestamp().unwrap_or_default();
             let time = aws_smithy_types::DateTime::from_millis(at)
                 .fmt(aws_smithy_types::date_time::Format::DateTime)
                 .unwrap_or_default();
@@ -175,7 +201,20 @@ async fn fetch(
 
 #[cfg(test)]
 mod tests {
-    use super::telling;
+    use super::{telling, Seen, LATE};
+
+    #[test]
+    fn a_follow_remembers_only_the_last_minute_of_ids() {
+        let mut seen = Seen::default();
+        // A day of one event a second.
+        for i in 0..86_400i64 {
+            assert!(seen.insert(format!("e{i}"), i * 1000));
+            seen.forget_before(seen.newest - LATE);
+        }
+        assert!(seen.ids.len() <= 61, "{} ids kept", seen.ids.len());
+        // A repeat within the window is still recognised.
+        assert!(!seen.insert("e86399".into(), 86_399_000));
+    }
 
     fn lines(text: &str) -> Vec<String> {
         text.lines().map(str::to_string).collect()
