@@ -69,8 +69,8 @@ impl Aws {
             (None, Some(r)) => (Some(r.to_string()), RegionSource::ProjectConfig),
             (None, None) => (None, RegionSource::Environment),
         };
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(retry::config());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry::config(profile).await);
         if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }

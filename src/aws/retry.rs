@@ -21,26 +21,87 @@ pub const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 /// No single wait is longer than this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// The retry configuration for every client: standard mode, [`MAX_ATTEMPTS`] attempts from
-/// [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`]. `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE=adaptive`
-/// override it, as they do for every AWS SDK.
-pub fn config() -> RetryConfig {
-    let base = match std::env::var("AWS_RETRY_MODE").ok().as_deref() {
-        Some("adaptive") => RetryConfig::adaptive(),
-        _ => RetryConfig::standard(),
+/// Where the number of attempts and the mode come from, as every AWS SDK reads them:
+/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, else the profile's `max_attempts` / `retry_mode`, else
+/// mldeploy's own [`MAX_ATTEMPTS`] in standard mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub env_max: Option<String>,
+    pub env_mode: Option<String>,
+    pub profile_max: Option<String>,
+    pub profile_mode: Option<String>,
+}
+
+impl Settings {
+    /// Attempts (a positive number; anything else falls through to the next source) and
+    /// whether the mode is adaptive.
+    pub fn resolve(&self) -> (u32, bool) {
+        let positive = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|n| *n > 0)
+        };
+        let max = positive(&self.env_max)
+            .or_else(|| positive(&self.profile_max))
+            .unwrap_or(MAX_ATTEMPTS);
+        let mode = self
+            .env_mode
+            .as_deref()
+            .or(self.profile_mode.as_deref())
+            .map(str::trim);
+        (max, mode == Some("adaptive"))
+    }
+}
+
+/// The attempts the configuration resolved to, for messages that say how many were made.
+static RESOLVED_ATTEMPTS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// The environment's and the selected profile's retry settings.
+pub async fn settings(profile: Option<&str>) -> Settings {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let profiles = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        profile.map(|p| std::borrow::Cow::Owned(p.to_string())),
+    )
+    .await
+    .ok();
+    let from_profile = |k: &str| profiles.as_ref().and_then(|p| p.get(k)).map(str::to_string);
+    Settings {
+        env_max: var("AWS_MAX_ATTEMPTS"),
+        env_mode: var("AWS_RETRY_MODE"),
+        profile_max: from_profile("max_attempts"),
+        profile_mode: from_profile("retry_mode"),
+    }
+}
+
+/// The retry configuration for every client: standard mode (adaptive when asked), the attempts
+/// [`Settings`] resolve to, from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`].
+pub async fn config(profile: Option<&str>) -> RetryConfig {
+    let (max, adaptive) = settings(profile).await.resolve();
+    let _ = RESOLVED_ATTEMPTS.set(max);
+    let base = if adaptive {
+        RetryConfig::adaptive()
+    } else {
+        RetryConfig::standard()
     };
-    base.with_max_attempts(max_attempts())
+    base.with_max_attempts(max)
         .with_initial_backoff(INITIAL_BACKOFF)
         .with_max_backoff(MAX_BACKOFF)
 }
 
-/// Attempts per call: `AWS_MAX_ATTEMPTS` when it is a positive number, else [`MAX_ATTEMPTS`].
+/// Attempts per call, as [`config`] resolved them (before it runs: `AWS_MAX_ATTEMPTS`, else
+/// [`MAX_ATTEMPTS`]).
 pub fn max_attempts() -> u32 {
-    std::env::var("AWS_MAX_ATTEMPTS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(MAX_ATTEMPTS)
+    RESOLVED_ATTEMPTS.get().copied().unwrap_or_else(|| {
+        Settings {
+            env_max: std::env::var("AWS_MAX_ATTEMPTS").ok(),
+            ..Settings::default()
+        }
+        .resolve()
+        .0
+    })
 }
 
 /// Prints `retrying ecs:DescribeServices (attempt 2 of 6) after 0.41 s: HTTP 400
@@ -181,11 +242,43 @@ mod tests {
         assert_eq!(action_prefix("CloudWatch Logs"), "logs");
     }
 
-    #[test]
-    fn the_standard_strategy_is_tuned_unless_the_environment_says_otherwise() {
-        let config = config();
+    #[tokio::test]
+    async fn the_standard_strategy_is_tuned_unless_the_environment_says_otherwise() {
+        let config = config(None).await;
         assert_eq!(config.initial_backoff(), INITIAL_BACKOFF);
         assert_eq!(config.max_backoff(), MAX_BACKOFF);
         assert_eq!(config.max_attempts(), max_attempts());
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    fn of(
+        env_max: Option<&str>,
+        env_mode: Option<&str>,
+        profile_max: Option<&str>,
+        profile_mode: Option<&str>,
+    ) -> (u32, bool) {
+        Settings {
+            env_max: env_max.map(str::to_string),
+            env_mode: env_mode.map(str::to_string),
+            profile_max: profile_max.map(str::to_string),
+            profile_mode: profile_mode.map(str::to_string),
+        }
+        .resolve()
+    }
+
+    #[test]
+    fn the_environment_wins_then_the_profile_then_mldeploys_default() {
+        assert_eq!(of(None, None, None, None), (MAX_ATTEMPTS, false));
+        assert_eq!(of(None, None, Some("2"), Some("adaptive")), (2, true));
+        assert_eq!(
+            of(Some("4"), Some("standard"), Some("2"), Some("adaptive")),
+            (4, false)
+        );
+        // Nonsense falls through to the next source.
+        assert_eq!(of(Some("0"), None, Some("x"), None), (MAX_ATTEMPTS, false));
     }
 }

@@ -253,6 +253,18 @@ fn throttling_that_never_ends_exits_3_after_the_configured_attempts() {
         !lock_exists(&bucket, &project.name),
         "the lock was released"
     );
+
+    // Without AWS_MAX_ATTEMPTS, the profile's max_attempts counts, as in every AWS SDK.
+    let profiles = tempfile::tempdir().unwrap();
+    let file = profiles.path().join("config");
+    std::fs::write(&file, "[profile flaky]\nmax_attempts = 2\n").unwrap();
+    let mut cmd = proxy.command(&project, &["up", "--profile", "flaky"]);
+    cmd.env_remove("AWS_MAX_ATTEMPTS")
+        .env("AWS_CONFIG_FILE", &file);
+    let run = Run::of(cmd);
+    run.expect_code(3);
+    assert_says(&run.stderr, &["ec2:DescribeVpcs", "2 attempts"]);
+    assert_eq!(proxy.count("ec2:DescribeVpcs", "throttle"), 5);
 }
 
 #[test]

@@ -75,8 +75,14 @@ fn logs_show_the_services_lines_with_the_task_that_wrote_them() {
     child.kill().unwrap();
     child.wait().unwrap();
     let line: serde_json::Value = serde_json::from_str(&got.unwrap()).unwrap();
-    assert!(line["message"].as_str().unwrap().contains(&wanted), "{line}");
-    assert!(line["time"].is_string() && line["task"].is_string(), "{line}");
+    assert!(
+        line["message"].as_str().unwrap().contains(&wanted),
+        "{line}"
+    );
+    assert!(
+        line["time"].is_string() && line["task"].is_string(),
+        "{line}"
+    );
 }
 
 #[test]
