@@ -634,6 +634,21 @@ fn deploy_and_gate_keys_are_checked_against_what_ecs_takes() {
     .to_string();
     assert!(docker.contains("needs ECS's load balancer"), "{docker}");
     assert!(docker.contains("[gate] needs sample requests"), "{docker}");
+    // Behind the Docker target's proxy the gate needs no strategy; without the proxy it has
+    // nothing holding users back.
+    let gate = "[gate]\nrequests = [{ path = \"/p\" }]\nvalue = \"/p\"\n";
+    let proxied = parse_in(
+        dir.path(),
+        &format!("{GOOD}[target]\nkind = \"docker\"\n{gate}"),
+    );
+    assert!(proxied.unwrap().gate.is_some());
+    let bare = parse_in(
+        dir.path(),
+        &format!("{GOOD}[target]\nkind = \"docker\"\nproxy = false\n{gate}"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bare.contains("[gate] runs while"), "{bare}");
 }
 
 #[test]

@@ -72,10 +72,12 @@ pub(super) fn config(
     let lock = validate_lock(lock, &model.bucket, &mut report);
     let deploy = super::deploy::validate_deploy(deploy, &mut report);
     let gate = gate.map(|g| super::deploy::validate_gate(g, base, &mut report));
-    if gate.is_some() && !deploy.strategy.shifts_traffic() {
+    // The Docker target's proxy holds users back from a new release the same way.
+    let docker_proxy = target.kind == TargetKind::Docker && target.proxy_image.is_some();
+    if gate.is_some() && !deploy.strategy.shifts_traffic() && !docker_proxy {
         report.add(
             "gate",
-            "[gate] runs while a blue/green, canary or linear deployment holds production traffic back; set `deploy.strategy` to one of them, or remove [gate]".to_string(),
+            "[gate] runs while a blue/green, canary or linear deployment holds production traffic back (or, on the Docker target, while its proxy does); set `deploy.strategy` to one of them, or remove [gate]".to_string(),
         );
     }
     if deploy.strategy.shifts_traffic() && target.kind == TargetKind::Docker {

@@ -45,15 +45,15 @@ fn keep_asking(port: u16) -> (Arc<AtomicBool>, JoinHandle<Seen>) {
     (stop, handle)
 }
 
-/// Runs mldeploy while a client keeps asking; returns what it saw.
-fn asked_during(project: &Project, port: u16, args: &[&str], code: i32) -> Seen {
+/// Runs mldeploy while a client keeps asking; returns what it saw, and the run.
+fn asked_during(project: &Project, port: u16, args: &[&str], code: i32) -> (Seen, Run) {
     let (stop, asking) = keep_asking(port);
     std::thread::sleep(Duration::from_millis(200));
     let run = project.mldeploy(args);
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::SeqCst);
     run.expect_code(code);
-    asking.join().unwrap()
+    (asking.join().unwrap(), run)
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn an_upgrade_behind_the_proxy_drops_no_request_and_the_in_place_path_does() {
     let name = &project.name;
     project.mldeploy(&["up"]).expect_code(0);
 
-    let upgrade = asked_during(&project, port, &["up", "--model-version", "7"], 0);
+    let (upgrade, _) = asked_during(&project, port, &["up", "--model-version", "7"], 0);
     assert!(
         upgrade.failures.is_empty(),
         "no request failed: {:?}",
@@ -83,7 +83,7 @@ fn an_upgrade_behind_the_proxy_drops_no_request_and_the_in_place_path_does() {
 
     // A release that never gets ready: users only ever see the serving one.
     std::fs::remove_file(project.path().join("app/ready")).unwrap();
-    let failing = asked_during(
+    let (failing, _) = asked_during(
         &project,
         port,
         &["up", "--model-version", "6", "--timeout", "5s"],
@@ -110,7 +110,7 @@ fn an_upgrade_behind_the_proxy_drops_no_request_and_the_in_place_path_does() {
     project
         .mldeploy(&["up", "--model-version", "6"])
         .expect_code(0);
-    let dropped = asked_during(&project, port, &["up", "--model-version", "7"], 0);
+    let (dropped, _) = asked_during(&project, port, &["up", "--model-version", "7"], 0);
     assert!(
         !dropped.failures.is_empty(),
         "the in-place cut-over dropped requests ({} answered)",
@@ -205,4 +205,51 @@ fn a_domain_on_the_docker_target_gets_a_certificate_through_acme_and_http_redire
         volumes.stdout.trim().is_empty(),
         "the certificates' volume is removed"
     );
+}
+
+#[test]
+fn the_model_gate_runs_behind_the_docker_proxy_before_any_user_sees_the_new_model() {
+    let (project, _, port) = on_docker("it-dkgate");
+    let name = &project.name;
+    project.predict(
+        r#"case "$MODEL_PATH" in */7) p=9.9;; *) p=4.526;; esac
+echo "{\"prediction\": $p, \"model_path\": \"$MODEL_PATH\"}""#,
+    );
+    let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
+    std::fs::write(
+        project.path().join("mldeploy.toml"),
+        format!(
+            "{config}[gate]\nrequests = [{{ path = \"/cgi-bin/predict\", body = '{{\"features\": [[8.3, 41.0]]}}' }}]\nvalue = \"/prediction\"\ntolerance = 0.05\nmax_p95_ratio = 1000.0\n"
+        ),
+    )
+    .unwrap();
+    project.mldeploy(&["up"]).expect_code(0);
+
+    // Version 7 moves the prediction by 119 %: refused before the proxy switches.
+    let (refused, run) = asked_during(&project, port, &["up", "--model-version", "7"], 1);
+    assert_says(
+        &run.stderr,
+        &[
+            "the model gate failed",
+            "serving 4.526 -> new 9.9",
+            &format!("{name}-1 keeps serving"),
+        ],
+    );
+    assert!(refused.failures.is_empty(), "{:?}", refused.failures);
+    let v6 = format!("{name}/6");
+    assert!(
+        refused.answers.iter().all(|a| *a == v6),
+        "{:?}",
+        refused.answers
+    );
+
+    // An image-only change must give the same predictions, and does: it passes, with its report.
+    project.write("app/build.txt", "2\n");
+    let passed = project.mldeploy(&["up", "--output", "json"]);
+    passed.expect_code(0);
+    let gate = &passed.json()["gate"];
+    assert_eq!(gate["failures"], serde_json::json!([]), "{gate}");
+    assert_eq!(gate["model_changed"], false, "{gate}");
+    assert_eq!(gate["rows"].as_array().map(Vec::len), Some(1), "{gate}");
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
 }

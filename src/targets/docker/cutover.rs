@@ -1,13 +1,16 @@
 //! The zero-downtime cut-over behind the proxy: the new release starts on the project's network,
 //! is checked through the proxy's header route (`ready_path`, then the smoke test) while users'
 //! requests still reach the serving release, and only then does the proxy send everything to
-//! it; the replaced release drains for `target.drain` and stops, kept for rollback. A release
+//! it; the replaced release drains for `target.drain` and stops, kept for rollback. With
+//! `[gate]`, the model gate's sample requests go to both releases (the serving one as users
+//! reach it, the new one through the header route) and are judged before the switch. A release
 //! that fails its checks never receives a user's request and is removed.
 
 use super::containers::{self, ProjectContainer, Spec};
 use super::proxy::{self, Routes, RELEASE_HEADER};
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
+use crate::gate::{self, GateReport};
 use crate::image::engine::Engine;
 use crate::output::Printer;
 use crate::smoke::{self, Prober};
@@ -20,7 +23,7 @@ pub(crate) async fn replace(
     existing: &[ProjectContainer],
     timeout: std::time::Duration,
     printer: &Printer,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<GateReport>> {
     let project = config.project.name.as_str();
     let host_port = config.target.host_port;
     let network = proxy::ensure_network(engine, project).await?;
@@ -108,29 +111,65 @@ pub(crate) async fn replace(
             timeout,
             printer,
         )
-        .await
+        .await?;
+        let Some(config_gate) = &config.gate else {
+            return Ok(None);
+        };
+        let users = Prober::new(None)?;
+        let routes = gate::Routes {
+            base_url: &url,
+            serving: behind.map(|_| &users),
+            new: &prober,
+        };
+        let samples = gate::sample(config_gate, &routes).await;
+        let new_model = spec.labels.get(containers::MODEL_PATH_LABEL);
+        let model_changed = behind.is_some_and(|c| c.model_path.as_ref() != new_model);
+        let report = gate::judge(config_gate, &samples, model_changed);
+        printer.info(format!(
+            "Model gate: {} sample request(s), {} against {}",
+            samples.len(),
+            spec.name,
+            serving_name.as_deref().unwrap_or("nothing serving")
+        ));
+        for line in report.lines() {
+            printer.info(line);
+        }
+        if report.passed() {
+            Ok(Some(report))
+        } else {
+            Err(anyhow::anyhow!(
+                "the model gate failed: {}\n{}",
+                report.failures.join("; "),
+                report.lines().join("\n")
+            ))
+        }
     }
     .await;
-    if let Err(e) = checked {
-        let lines = containers::last_lines(engine, &id).await;
-        proxy::route(engine, &proxy, &serving_routes, config).await?;
-        containers::remove(engine, &id).await?;
-        let keeps = match (serving_name.as_deref(), unproxied.first()) {
-            (Some(name), _) => format!("{name} keeps serving; it alone received users' requests"),
-            (None, Some(old)) => {
-                containers::remove(engine, &proxy.id).await?;
-                restart(engine, &unproxied).await?;
-                format!("{} serves again on port {host_port}", old.name)
-            }
-            (None, None) => "nothing served before".to_string(),
-        };
-        return Err(e.context(exit::Classified {
-            status: ExitStatus::Failed,
-            message: format!(
-                "the new release failed its checks and was removed; {keeps}. Its last lines:\n{lines}"
-            ),
-        }));
-    }
+    let gate_report = match checked {
+        Ok(report) => report,
+        Err(e) => {
+            let lines = containers::last_lines(engine, &id).await;
+            proxy::route(engine, &proxy, &serving_routes, config).await?;
+            containers::remove(engine, &id).await?;
+            let keeps = match (serving_name.as_deref(), unproxied.first()) {
+                (Some(name), _) => {
+                    format!("{name} keeps serving; it alone received users' requests")
+                }
+                (None, Some(old)) => {
+                    containers::remove(engine, &proxy.id).await?;
+                    restart(engine, &unproxied).await?;
+                    format!("{} serves again on port {host_port}", old.name)
+                }
+                (None, None) => "nothing served before".to_string(),
+            };
+            return Err(e.context(exit::Classified {
+                status: ExitStatus::Failed,
+                message: format!(
+                    "the new release failed its checks and was removed; {keeps}. Its last lines:\n{lines}"
+                ),
+            }));
+        }
+    };
 
     // The switch: Caddy loads the new routes while requests in flight finish where they began.
     let switched = Routes {
@@ -156,7 +195,8 @@ pub(crate) async fn replace(
     for c in replaced {
         containers::stop(engine, &c.id).await?;
     }
-    containers::keep_newest(engine, existing, config.target.keep_releases).await
+    containers::keep_newest(engine, existing, config.target.keep_releases).await?;
+    Ok(gate_report)
 }
 
 /// Starts again the releases that gave their port up to a proxy that then could not serve.

@@ -35,6 +35,8 @@ pub struct Docker {
 #[derive(Debug)]
 pub struct DockerDeployed {
     pub url: String,
+    /// What the model gate compared before the proxy switched, with `[gate]`.
+    pub gate: Option<crate::gate::GateReport>,
 }
 
 impl Docker {
@@ -143,7 +145,7 @@ impl Target for Docker {
         )
         .await?;
         Ok(Verified {
-            gate: None,
+            gate: deployed.gate.clone(),
             healthy_targets: None,
             smoke,
         })

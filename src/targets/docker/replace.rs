@@ -83,13 +83,16 @@ pub(crate) async fn replace(
     existing: &[ProjectContainer],
     timeout: Duration,
     printer: &crate::output::Printer,
-) -> anyhow::Result<()> {
-    match &config.target.proxy_image {
+) -> anyhow::Result<Option<crate::gate::GateReport>> {
+    let gate = match &config.target.proxy_image {
         Some(image) => {
             super::cutover::replace(engine, config, image, spec, existing, timeout, printer).await?
         }
-        None => in_place(engine, config, spec, existing, timeout, printer).await?,
-    }
+        None => {
+            in_place(engine, config, spec, existing, timeout, printer).await?;
+            None
+        }
+    };
     let pruned = containers::prune_images(engine, &config.project.name).await?;
     if !pruned.is_empty() {
         printer.info(format!(
@@ -98,7 +101,7 @@ pub(crate) async fn replace(
             pruned.join(", ")
         ));
     }
-    Ok(())
+    Ok(gate)
 }
 
 /// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the

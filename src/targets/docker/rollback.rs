@@ -189,6 +189,7 @@ pub async fn apply(
     report: RollbackReport,
     flags: &DeployArgs,
 ) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
+    let mut gate = None;
     match &chosen.unchanged {
         Some(name) => ctx
             .printer
@@ -202,7 +203,7 @@ pub async fn apply(
                 chosen.registry.as_ref(),
                 chosen.release,
             );
-            replace::replace(
+            gate = replace::replace(
                 &docker.engine,
                 &ctx.config,
                 spec,
@@ -216,6 +217,7 @@ pub async fn apply(
     Ok(Applied {
         deployed: DockerDeployed {
             url: report.url.clone().unwrap_or_default(),
+            gate,
         },
         report,
     })

@@ -122,6 +122,7 @@ pub async fn apply(
         deploy.model.registry.as_ref(),
         release,
     );
+    let mut gate = None;
     // Nothing changed: the same image, model and environment already serve. Still ask it.
     let unchanged = serving(&existing).find(|c| {
         c.image == image_ref
@@ -135,7 +136,7 @@ pub async fn apply(
         d.release = c.release;
         d.replaced.clear();
     } else {
-        replace::replace(
+        gate = replace::replace(
             &docker.engine,
             &ctx.config,
             spec,
@@ -148,6 +149,7 @@ pub async fn apply(
     Ok(Applied {
         deployed: DockerDeployed {
             url: report.url.clone(),
+            gate,
         },
         report,
     })
