@@ -134,16 +134,24 @@ fn a_domain_on_the_docker_target_gets_a_certificate_through_acme_and_http_redire
         project.path().join("acme-ca.pem"),
     )
     .unwrap();
-    let config = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
-    let config = config
+    let plain = std::fs::read_to_string(project.path().join("mldeploy.toml"))
+        .unwrap()
         .lines()
         .filter(|l| !l.starts_with("host_port"))
         .collect::<Vec<_>>()
-        .join("\n")
-        .replace(
-            "[service]\n",
-            &format!("[service]\ndomain = \"{domain}\"\n"),
-        );
+        .join("\n");
+    // First plain HTTP on the port pebble validates on; then the domain is added to the live
+    // deployment, whose proxy must then publish the HTTPS port too.
+    std::fs::write(
+        project.path().join("mldeploy.toml"),
+        format!("{plain}\nhost_port = {http}\n"),
+    )
+    .unwrap();
+    project.mldeploy(&["up"]).expect_code(0);
+    let config = plain.replace(
+        "[service]\n",
+        &format!("[service]\ndomain = \"{domain}\"\n"),
+    );
     assert!(
         config.contains(&format!("domain = \"{domain}\"")),
         "{config}"
@@ -161,6 +169,12 @@ fn a_domain_on_the_docker_target_gets_a_certificate_through_acme_and_http_redire
     up.expect_code(0);
     let url = format!("https://{domain}:{https}");
     assert_eq!(up.json()["url"], url);
+    assert!(
+        up.stderr.contains("already serves this image and model")
+            && up.stderr.contains("making it anew"),
+        "the same release, behind a proxy made anew with the HTTPS port: {}",
+        up.stderr
+    );
     // The smoke test ran over HTTPS to the domain, verifying the certificate.
     assert!(up.stderr.contains(&format!("{url}/ready")), "{}", up.stderr);
 

@@ -38,7 +38,12 @@ pub(crate) async fn replace(
     let behind = serving.iter().find(|c| c.host_port.is_none());
     let serving_name = behind.map(|c| c.name.clone());
 
-    let running_proxy = proxy::find(engine, project).await?.filter(|p| p.running);
+    // A running proxy that publishes other ports than the configuration asks for (HTTPS added,
+    // a port changed) is started anew by `proxy::start`, which says so.
+    let wanted_ports = proxy::ports_label(&proxy::Site::of(config));
+    let running_proxy = proxy::find(engine, project)
+        .await?
+        .filter(|p| p.running && p.ports == wanted_ports);
     if running_proxy.is_none() {
         for c in &unproxied {
             printer.warn(format!(
@@ -197,6 +202,28 @@ pub(crate) async fn replace(
     }
     containers::keep_newest(engine, existing, config.target.keep_releases).await?;
     Ok(gate_report)
+}
+
+/// With no release to replace: the proxy as the configuration now asks for it (its image,
+/// ports, HTTPS), sending users to `serving`. A release from before the proxy keeps its port
+/// until the next new release moves it.
+pub(crate) async fn converge_proxy(
+    engine: &Engine,
+    config: &Config,
+    proxy_image: &str,
+    serving: &ProjectContainer,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if serving.host_port.is_some() {
+        return Ok(());
+    }
+    let network = proxy::ensure_network(engine, &config.project.name).await?;
+    let routes = Routes {
+        serving: Some(serving.name.clone()),
+        candidate: None,
+    };
+    proxy::start(engine, config, proxy_image, &network, &routes, printer).await?;
+    Ok(())
 }
 
 /// Starts again the releases that gave their port up to a proxy that then could not serve.

@@ -250,7 +250,8 @@ fn ports_of(site: &Site) -> Vec<u16> {
     ports
 }
 
-fn ports_label(site: &Site) -> String {
+/// The label value for the site's ports: "80" or "80,443".
+pub fn ports_label(site: &Site) -> String {
     ports_of(site)
         .iter()
         .map(u16::to_string)

@@ -132,6 +132,10 @@ pub async fn apply(
     if let (Some(c), UpOn::Docker(d)) = (unchanged, &mut report.on) {
         ctx.printer
             .info(format!("{} already serves this image and model", c.name));
+        if let Some(image) = &ctx.config.target.proxy_image {
+            super::cutover::converge_proxy(&docker.engine, &ctx.config, image, c, ctx.printer)
+                .await?;
+        }
         d.container = c.name.clone();
         d.release = c.release;
         d.replaced.clear();
