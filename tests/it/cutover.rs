@@ -141,7 +141,9 @@ fn a_domain_on_the_docker_target_gets_a_certificate_through_acme_and_http_redire
         .collect::<Vec<_>>()
         .join("\n");
     // First plain HTTP on the port pebble validates on; then the domain is added to the live
-    // deployment, whose proxy must then publish the HTTPS port too.
+    // deployment, whose proxy must then publish the HTTPS port too. mldeploy.toml stays out of
+    // the image, so the release is unchanged and only the proxy is made anew.
+    project.write(".dockerignore", "mldeploy.toml\n");
     std::fs::write(
         project.path().join("mldeploy.toml"),
         format!("{plain}\nhost_port = {http}\n"),
