@@ -288,7 +288,7 @@ impl fmt::Display for StatusReport {
 
 /// "cpu 3.2 %, memory 12.0 MiB of 1.0 GiB, 40.1 GiB free on /var/lib/docker".
 fn describe_usage(u: &crate::targets::docker::usage::Usage) -> String {
-    use crate::targets::docker::usage::bytes;
+    use crate::output::human_bytes as bytes;
     let cpu = u
         .cpu_percent
         .map_or("cpu unknown".to_string(), |c| format!("cpu {c:.1} %"));

@@ -56,9 +56,14 @@ pub struct ProjectContainer {
     pub host_port: Option<u16>,
 }
 
+/// The engine's list filter for what carries the project's label.
+pub fn project_filters(project: &str) -> HashMap<&'static str, Vec<String>> {
+    HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])])
+}
+
 /// Every container labelled as the project's, running or not, newest release first.
 pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<ProjectContainer>> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let filters = project_filters(project);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
@@ -262,7 +267,7 @@ pub async fn remove(engine: &Engine, id: &str) -> anyhow::Result<()> {
 
 /// The ids of the images built for the project (labelled by `mldeploy build`).
 pub async fn images(engine: &Engine, project: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let filters = project_filters(project);
     let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
         .filters(&filters)
         .build();
@@ -285,7 +290,7 @@ pub async fn images(engine: &Engine, project: &str) -> anyhow::Result<Vec<(Strin
 /// hand, every few deploys). Returns the names removed; an image the engine will not remove
 /// (a container of someone else's uses it) stays.
 pub async fn prune_images(engine: &Engine, project: &str) -> anyhow::Result<Vec<String>> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let filters = project_filters(project);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)

@@ -218,7 +218,7 @@ pub async fn ensure_network(engine: &Engine, project: &str) -> anyhow::Result<St
 
 /// The networks labelled as the project's (for `destroy`).
 pub async fn networks(engine: &Engine, project: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let filters = containers::project_filters(project);
     let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
         .filters(&filters)
         .build();
@@ -392,7 +392,7 @@ async fn ensure_volume(engine: &Engine, project: &str) -> anyhow::Result<String>
 
 /// The volumes labelled as the project's (for `destroy`).
 pub async fn volumes(engine: &Engine, project: &str) -> anyhow::Result<Vec<String>> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let filters = containers::project_filters(project);
     let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
         .filters(&filters)
         .build();

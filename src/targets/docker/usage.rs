@@ -101,22 +101,6 @@ fn df_available(text: &str) -> Option<u64> {
     fields.get(3)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
-/// Bytes for people: "1.5 GiB".
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,10 +134,8 @@ mod tests {
     }
 
     #[test]
-    fn df_and_sizes_read_as_people_read_them() {
+    fn df_reads_as_people_read_it() {
         let df = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 1000 400 600 40% /\n";
         assert_eq!(df_available(df), Some(600 * 1024));
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(3 << 29), "1.5 GiB");
     }
 }
