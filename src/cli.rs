@@ -118,6 +118,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print mldeploy's man page (roff), for `man -l -` or a man directory
     Man,
+    /// Print the JSON Schema of mldeploy.toml, for editors that complete and check its keys
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod exit;
 pub mod gate;
 pub mod iam_policy;
@@ -45,6 +46,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::IamPolicy(args) => commands::iam_policy::run(&session, args).await,
         Command::Completions(args) => commands::shell::completions(args.shell),
         Command::Man => commands::shell::man(),
+        Command::Schema => commands::shell::schema(),
     }
 }
 

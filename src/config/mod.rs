@@ -12,6 +12,7 @@ pub mod environments;
 mod health;
 mod limits;
 mod raw;
+pub mod schema;
 mod service;
 mod validate;
 

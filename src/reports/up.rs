@@ -28,6 +28,9 @@ pub struct UpReport {
     pub promoted_from: Option<String>,
     /// Every step, with `create`, `update` (and why) or `keep`.
     pub changes: Vec<Change>,
+    /// A plan's estimate of the stack's monthly cost (ECS only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Estimate>,
     #[serde(flatten)]
     pub on: UpOn,
 }
@@ -92,7 +95,11 @@ pub(crate) fn write_plan(f: &mut fmt::Formatter<'_>, changes: &[Change]) -> fmt:
 impl fmt::Display for UpReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.dry_run {
-            return write_plan(f, &self.changes);
+            write_plan(f, &self.changes)?;
+            if let Some(cost) = &self.cost {
+                write!(f, "\n{cost}")?;
+            }
+            return Ok(());
         }
         let version = match &self.model_version {
             Some(v) => format!("model version {v}"),

@@ -1,5 +1,6 @@
 //! What users of other command-line tools expect: completions for their shell and a man page,
-//! generated from the same definitions as the commands (no sandbox needed).
+//! generated from the same definitions as the commands, and the JSON Schema of mldeploy.toml
+//! (its validator check runs with the sandbox's Python tools).
 
 use crate::support::*;
 
@@ -194,4 +195,43 @@ fn mldeploy_toml_is_found_in_a_parent_directory_or_named_with_config() {
         &none.stderr,
         &["no mldeploy.toml in", "or its parents", "-f/--config"],
     );
+}
+
+#[test]
+fn the_json_schema_is_what_mldeploy_prints_and_an_editors_validator_reads_it() {
+    let printed = run(&["schema"]);
+    printed.expect_code(0);
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/mldeploy.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        printed.stdout, committed,
+        "run `mldeploy schema > schema/mldeploy.schema.json`"
+    );
+    // A JSON Schema validator (Python's jsonschema, in the sandbox's tools) accepts the examples'
+    // and the README's files and refuses unknown keys, values and types.
+    require_sandbox();
+    let mut cmd = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.sandbox/venv/bin/python"
+    ));
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/sandbox/check_schema.py"
+    ));
+    let check = Run::of(cmd);
+    assert!(
+        check
+            .stdout
+            .contains("ok   README.md's mldeploy.toml is valid")
+            && check
+                .stdout
+                .contains("ok   an unknown key in an environment is refused"),
+        "the check did not run its checks:\n{}{}",
+        check.stdout,
+        check.stderr
+    );
+    check.expect_code(0);
 }

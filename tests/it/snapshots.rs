@@ -35,6 +35,22 @@ fn ecs_up(dry_run: bool, changes: Vec<Change>) -> UpReport {
         }],
         gate: None,
         changes,
+        cost: dry_run.then(|| {
+            mldeploy::cost::estimate(&mldeploy::cost::Inputs {
+                region: "us-east-1".into(),
+                cpu: 1024,
+                memory: 2048,
+                arm: false,
+                tasks: (2, 4),
+                public_task_ips: false,
+                lb_zones: 2,
+                internet_facing: true,
+                nat: true,
+                interface_endpoints: 0,
+                endpoint_zones: 2,
+                log_retention_days: 7,
+            })
+        }),
         on: UpOn::Ecs(EcsUp {
             task_definition: format!("{TD}:8"),
             cluster: "housing".into(),
@@ -84,6 +100,7 @@ fn plan_on_docker() {
             Change::new("container", "housing-2", Action::Update)
                 .because("stopped, kept for rollback"),
         ],
+        cost: None,
         on: UpOn::Docker(DockerUp {
             container: "housing-3".into(),
             release: 3,

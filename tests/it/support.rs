@@ -94,6 +94,13 @@ impl Project {
         std::fs::write(self.path().join("mldeploy.toml"), text).unwrap();
     }
 
+    /// Adds `lines` at the end of mldeploy.toml (to its last table).
+    pub fn append_config(&self, lines: &str) {
+        let path = self.path().join("mldeploy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, format!("{text}{lines}")).unwrap();
+    }
+
     pub fn write(&self, rel: &str, content: &str) {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

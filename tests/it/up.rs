@@ -271,10 +271,28 @@ fn a_missing_model_version_exits_2_before_any_change() {
 #[test]
 fn a_plan_shows_the_stack_and_changes_nothing() {
     let (project, _) = deployable("it-plan");
+    // [service] is the file's last table.
+    project
+        .append_config("cpu = 1024\nmemory = 2048\ndesired_count = 2\nlog_retention_days = 30\n");
     let run = project.mldeploy(&["plan", "--output", "json"]);
     run.expect_code(0);
     let plan = run.json();
     assert_eq!(plan["dry_run"], true);
+    // By hand, from us-east-1's prices: Fargate 2 x 730 h x (1 x 0.04048 + 2 x 0.004445) =
+    // 72.0802; load balancer 730 h x (0.0225 + 1 LCU x 0.008) = 22.265; public IPv4 (2 tasks
+    // and the load balancer's 2 zones) 4 x 730 h x 0.005 = 14.60; logs 2 GB x 0.50 + 2 GB x
+    // (30 x 24 / 730) months x 0.03 = 1.0592. Total 110.0044.
+    assert_eq!(plan["cost"]["monthly_usd"], 110.0, "{}", plan["cost"]);
+    assert_eq!(plan["cost"]["prices_of"], "us-east-1");
+    let text = project.mldeploy(&["plan"]);
+    text.expect_code(0);
+    assert_says(
+        &text.stdout,
+        &[
+            "Estimated cost: about 110 USD a month (us-east-1 list prices",
+            "Not counted:",
+        ],
+    );
     let resources: Vec<_> = plan["changes"]
         .as_array()
         .unwrap()

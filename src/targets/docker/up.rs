@@ -42,6 +42,7 @@ fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked
         gate: None,
         promoted_from: None,
         changes: Vec::new(),
+        cost: None,
         on: UpOn::Docker(DockerUp {
             container: format!("{project}-{release}"),
             release,

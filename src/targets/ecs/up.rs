@@ -10,7 +10,7 @@ use super::task_definition::{self, ReleaseTags, TaskInputs};
 use super::{autoscaling, iam, promote, security, stack, Converge, EcsDeployed};
 use crate::config::{Config, TargetKind};
 use crate::exit::{self, ExitStatus};
-use crate::image::platform::{self, for_fargate, Platform, FARGATE_X86_64};
+use crate::image::platform::{self, for_fargate, Platform, FARGATE_ARM64, FARGATE_X86_64};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
 use crate::model;
@@ -223,6 +223,7 @@ pub async fn converge(
     let domain = config.service.domain.as_deref();
     let ecs = aws.ecs();
 
+    let architecture = architecture_for(config, platform.as_ref());
     let mut inputs = task_inputs(
         config,
         image.clone(),
@@ -231,7 +232,7 @@ pub async fn converge(
         cv.text(&roles.task_arn, "task role")?,
         log_group,
         aws.region.clone(),
-        architecture_for(config, platform.as_ref()),
+        architecture,
     );
     inputs.image_platform = platform;
     let spec = task_definition::render(&template.text, &template.name, &inputs)?;
@@ -350,6 +351,15 @@ pub async fn converge(
         gate: None,
         promoted_from: release.promoted_from.clone(),
         changes,
+        cost: dry_run.then(|| {
+            crate::cost::estimate(&crate::cost::Inputs::of(
+                config,
+                &aws.region,
+                architecture == FARGATE_ARM64,
+                net.subnet_ids.len(),
+                net.task_subnet_ids.len(),
+            ))
+        }),
         on: UpOn::Ecs(EcsUp {
             task_definition: service_spec.task_definition_arn.clone(),
             cluster: project.clone(),
