@@ -21,8 +21,10 @@ use crate::config::Smoke;
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 
+mod proxy;
 mod route;
 
+use proxy::{Proxies, ProxyConnector};
 pub use route::Via;
 use route::{certificate_problem, ViaResolver};
 
@@ -166,9 +168,13 @@ fn excerpt(body: &str) -> String {
 }
 
 /// An HTTP(S) client for the service's URL: rustls with the system's roots, through the hyper
-/// stack the AWS SDK already brings.
+/// stack the AWS SDK already brings, and through the proxies the environment names.
 pub struct Prober {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector<ViaResolver>>, Full<Bytes>>,
+    client: Client<
+        hyper_rustls::HttpsConnector<ProxyConnector<HttpConnector<ViaResolver>>>,
+        Full<Bytes>,
+    >,
+    proxies: Proxies,
     /// A header every request carries: the one a blue/green deployment's test listener rule
     /// routes on, to reach the new revision.
     header: Option<(String, String)>,
@@ -179,14 +185,16 @@ impl Prober {
     pub fn new(via: Option<Via>) -> anyhow::Result<Prober> {
         let mut http = HttpConnector::new_with_resolver(ViaResolver::new(via));
         http.enforce_http(false);
+        let proxies = Proxies::from_env();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
             .context("cannot load this machine's TLS root certificates for the smoke test")?
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(ProxyConnector::new(http, proxies.clone()));
         Ok(Prober {
             client: Client::builder(TokioExecutor::new()).build(https),
+            proxies,
             header: None,
         })
     }
@@ -207,6 +215,13 @@ impl Prober {
             .header(USER_AGENT, concat!("mldeploy/", env!("CARGO_PKG_VERSION")));
         if let Some((name, value)) = &self.header {
             builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(auth) = url
+            .parse()
+            .ok()
+            .and_then(|uri| self.proxies.authorization(&uri))
+        {
+            builder = builder.header(hyper::header::PROXY_AUTHORIZATION, auth);
         }
         if request.body.is_some() {
             let kind = if request.body_is_json() {

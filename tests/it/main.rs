@@ -23,6 +23,7 @@ mod model_lock;
 mod model_truth;
 mod network;
 mod private_network;
+mod proxies;
 mod registry;
 mod remote_engines;
 mod resources;
