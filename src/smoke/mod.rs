@@ -22,6 +22,8 @@ use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 
 mod proxy;
+#[cfg(test)]
+mod proxy_tests;
 mod route;
 
 use proxy::{Proxies, ProxyConnector};
@@ -183,9 +185,13 @@ pub struct Prober {
 impl Prober {
     /// A client that connects where names resolve, except `via`'s host: to its load balancer.
     pub fn new(via: Option<Via>) -> anyhow::Result<Prober> {
+        Prober::through(via, Proxies::from_env())
+    }
+
+    /// The same, through `proxies` rather than the environment's.
+    fn through(via: Option<Via>, proxies: Proxies) -> anyhow::Result<Prober> {
         let mut http = HttpConnector::new_with_resolver(ViaResolver::new(via));
         http.enforce_http(false);
-        let proxies = Proxies::from_env();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
             .context("cannot load this machine's TLS root certificates for the smoke test")?

@@ -21,7 +21,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The proxies the environment names, shared by a client's connector and its requests.
 #[derive(Clone)]
-pub struct Proxies(Arc<Matcher>);
+pub struct Proxies(pub(super) Arc<Matcher>);
 
 impl Proxies {
     pub fn from_env() -> Proxies {
