@@ -57,6 +57,21 @@ macro_rules! client {
     };
 }
 
+/// A typed client as `client!` makes it, in another region than the run's.
+macro_rules! client_in {
+    ($name:ident, $krate:ident) => {
+        pub fn $name(&self, region: &str) -> $krate::Client {
+            let config = $krate::config::Builder::from(&self.sdk)
+                .region(Region::new(region.to_string()))
+                .interceptor(retry::RetryLog {
+                    enabled: self.log_retries,
+                })
+                .build();
+            $krate::Client::from_conf(config)
+        }
+    };
+}
+
 impl Aws {
     /// Region: `--region`, else `project.region`, else the AWS environment.
     pub async fn load(
@@ -108,6 +123,16 @@ impl Aws {
     client!(route53, aws_sdk_route53);
     client!(ec2, aws_sdk_ec2);
     client!(s3, aws_sdk_s3);
+
+    // Secrets Manager in a region: a secret's ARN names its region, which may not be the stack's.
+    client_in!(secretsmanager_in, aws_sdk_secretsmanager);
+    // SSM Parameter Store in a region, as for Secrets Manager.
+    client_in!(ssm_in, aws_sdk_ssm);
+}
+
+/// Whether an AWS error code means the credentials or permissions are wrong.
+pub fn is_access_code(code: &str) -> bool {
+    ACCESS_CODES.contains(&code)
 }
 
 /// Error codes that mean "the credentials or permissions are wrong", not "the request was".

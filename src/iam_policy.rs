@@ -25,6 +25,9 @@ pub struct Scope {
     /// The stacks of the file's other environments, which `promote --to` this one reads: what
     /// serves there, and its image.
     pub promote_from: Vec<String>,
+    /// `service.secrets`' Secrets Manager secrets and SSM parameters (ARNs), which `up` checks
+    /// exist before anything changes.
+    pub secrets: Vec<String>,
 }
 
 /// One statement: its id, what it allows, and on what. A statement whose resources a project
@@ -378,6 +381,40 @@ const GRANTS: &[Grant] = &[
         },
         condition: None,
     },
+    // The model bucket's region, against the stack's (a gateway endpoint reaches only its own).
+    Grant {
+        sid: "ModelBucketRegion",
+        actions: &["s3:GetBucketLocation"],
+        resources: |s| vec![format!("arn:aws:s3:::{}", s.model_bucket)],
+        condition: None,
+    },
+    // Before anything changes, service.secrets must exist: described, never read.
+    Grant {
+        sid: "SecretsExist",
+        actions: &["secretsmanager:DescribeSecret"],
+        resources: |s| {
+            s.secrets
+                .iter()
+                .filter(|a| a.contains(":secretsmanager:"))
+                .map(|a| a.split(':').take(7).collect::<Vec<_>>().join(":"))
+                .collect()
+        },
+        condition: None,
+    },
+    // DescribeParameters takes no resource but "*" (the Service Authorization Reference's
+    // actions table for Systems Manager lists no resource type for it).
+    Grant {
+        sid: "ParametersExist",
+        actions: &["ssm:DescribeParameters"],
+        resources: |s| {
+            if s.secrets.iter().any(|a| a.contains(":ssm:")) {
+                vec!["*".to_string()]
+            } else {
+                Vec::new()
+            }
+        },
+        condition: None,
+    },
     Grant {
         sid: "DomainRecords",
         actions: &[
@@ -588,6 +625,7 @@ mod tests {
             domain: None,
             hosted_zone: None,
             promote_from: Vec::new(),
+            secrets: Vec::new(),
         };
         let doc = document(&scope).0;
         let pass = doc["Statement"]
@@ -638,6 +676,7 @@ mod tests {
             domain: None,
             hosted_zone: None,
             promote_from: Vec::new(),
+            secrets: Vec::new(),
         };
         let plain = document(&scope).to_string();
         assert!(

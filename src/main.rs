@@ -23,10 +23,15 @@ fn main() -> ExitCode {
             status = mldeploy::interrupted() => Err(exit::error(status, "interrupted")),
         }
     });
-    // A command that failed or was interrupted may not have reached its own release.
-    let leftovers = match outcome {
-        Ok(_) => Vec::new(),
-        Err(_) => runtime.block_on(mldeploy::lock::release_all_held()),
+    // A command that failed or was interrupted may not have finished a Docker release (taken
+    // back, so the previous one serves) or reached its lock's release. The lock goes last: the
+    // host is the project's again only once the half-made release is gone.
+    let (undone, leftovers) = match outcome {
+        Ok(_) => (Vec::new(), Vec::new()),
+        Err(_) => runtime.block_on(async {
+            let undone = mldeploy::targets::docker::undo::undo_pending().await;
+            (undone, mldeploy::lock::release_all_held().await)
+        }),
     };
     // Do not wait for blocking work (a context still being hashed or sent) after an interrupt.
     runtime.shutdown_background();
@@ -43,6 +48,9 @@ fn main() -> ExitCode {
             status
         }
     };
+    for line in undone {
+        printer.note(line);
+    }
     for leftover in leftovers {
         printer.note(leftover);
     }

@@ -18,6 +18,8 @@ pub struct Needs {
     /// Each flavour library: (flavour, the distributions that provide it, the version it was
     /// saved with when known).
     pub libraries: Vec<Library>,
+    /// Every flavour the MLmodel names, known to mldeploy or not.
+    pub flavours: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +97,12 @@ pub fn parse(mlmodel: &str, requirements: Option<&str>) -> Option<Needs> {
             })
         })
         .collect();
-    Some(Needs { python, libraries })
+    let flavours = parsed.flavors.keys().cloned().collect();
+    Some(Needs {
+        python,
+        libraries,
+        flavours,
+    })
 }
 
 fn yaml_text(v: &serde_yaml_ng::Value) -> Option<String> {
@@ -245,29 +252,32 @@ pub fn check(
     if let Some(why) = refusal(needs, image, model, image_name) {
         return Err(exit::error(ExitStatus::Usage, why));
     }
-    let libs: Vec<String> = needs
-        .libraries
-        .iter()
-        .filter_map(|l| {
-            l.dists
-                .iter()
-                .find_map(|d| image.packages.get(*d).map(|v| format!("{d} {v}")))
-        })
-        .collect();
-    printer.info(format!(
-        "Model and image agree: {}{}",
-        image
-            .python
-            .as_deref()
-            .map(|p| format!("Python {p}"))
-            .unwrap_or_default(),
-        if libs.is_empty() {
-            String::new()
-        } else {
-            format!(", {}", libs.join(", "))
-        }
-    ));
+    printer.info(agreement(needs, image));
     Ok(())
+}
+
+/// What was compared and found to agree, or that there was nothing to compare (a model whose
+/// MLmodel names no Python version and no flavour mldeploy knows the library of).
+fn agreement(needs: &Needs, image: &ImageFacts) -> String {
+    let mut agreed: Vec<String> = Vec::new();
+    if needs.python.is_some() {
+        if let Some(p) = &image.python {
+            agreed.push(format!("Python {p}"));
+        }
+    }
+    agreed.extend(needs.libraries.iter().filter_map(|l| {
+        l.dists
+            .iter()
+            .find_map(|d| image.packages.get(*d).map(|v| format!("{d} {v}")))
+    }));
+    if agreed.is_empty() {
+        format!(
+            "The model's MLmodel names no Python version and no library mldeploy checks (flavours: {}), so the image was not compared with it",
+            needs.flavours.join(", ")
+        )
+    } else {
+        format!("Model and image agree: {}", agreed.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -332,6 +342,24 @@ mod tests {
                 "app"
             ),
             None
+        );
+    }
+
+    #[test]
+    fn agreement_names_what_was_compared_or_that_nothing_was() {
+        let needs = parse(MLMODEL, Some("xgboost==3.0.1\n")).unwrap();
+        let facts = image(Some("3.12.1"), &[("xgboost", "3.2.0")]);
+        assert_eq!(
+            agreement(&needs, &facts),
+            "Model and image agree: Python 3.12.1, xgboost 3.2.0"
+        );
+        // Regression: a flavour mldeploy does not know and no python_version printed
+        // "Model and image agree: " with nothing after it.
+        let custom = parse("flavors:\n  my_flavour:\n    data: m.bin\n", None).unwrap();
+        let said = agreement(&custom, &image(None, &[]));
+        assert_eq!(
+            said,
+            "The model's MLmodel names no Python version and no library mldeploy checks (flavours: my_flavour), so the image was not compared with it"
         );
     }
 

@@ -120,6 +120,10 @@ pub struct Target {
     /// Where the Docker target builds: on its engine (`remote`, as `docker -H` does), or on
     /// this machine's, pushed to the project's ECR repository and pulled there (`local`).
     pub build_locally: bool,
+    /// The Docker target's log rotation for every container it starts: the size a log file
+    /// grows to (Docker's notation, "10m") and how many files are kept.
+    pub log_max_size: String,
+    pub log_files: u32,
 }
 
 /// Where the Docker target's proxy gets the certificate for `service.domain`.
@@ -155,6 +159,10 @@ impl Config {
 pub const DEFAULT_PROXY_IMAGE: &str = "caddy:2";
 /// `target.drain` when unset.
 pub const DEFAULT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// The Docker target's log rotation by default: three files of 10 MB, at most 30 MB a container
+/// (Docker's json-file driver keeps everything, and fills the disk, without max-size).
+pub const DEFAULT_LOG_MAX_SIZE: &str = "10m";
+pub const DEFAULT_LOG_FILES: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -234,8 +242,22 @@ pub struct Service {
     pub log_retention_days: i32,
     /// Health checks, draining and the model's load time.
     pub health: Health,
+    /// The container health check: picked for the image, the user's command, or none.
+    pub ready_check: ReadyCheckSetting,
     /// The project's own task-definition template; None for the built-in one.
     pub task_definition_template: Option<PathBuf>,
+}
+
+/// `service.ready_check` / `service.ready_check_command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyCheckSetting {
+    /// The built-in check (wget, curl or python3 through /bin/sh), or one written for what the
+    /// image has.
+    Auto,
+    /// The user's command, exec form.
+    Command(Vec<String>),
+    /// No container health check: the load balancer's check alone.
+    Off,
 }
 
 #[derive(Debug, Clone)]

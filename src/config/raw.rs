@@ -47,6 +47,8 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "model_load_time",
             "ready_check_interval",
             "ready_check_retries",
+            "ready_check",
+            "ready_check_command",
             "log_retention_days",
             "task_definition_template",
             "autoscaling",
@@ -91,6 +93,8 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "acme_ca_root",
             "acme_email",
             "build",
+            "log_max_size",
+            "log_files",
         ],
     ),
     ("lock", &["bucket", "lease"]),
@@ -258,6 +262,11 @@ pub(super) struct RawTarget {
     /// Docker target: build on its engine ("remote", default) or here ("local"), pushed to ECR and pulled there by digest.
     #[schemars(extend("enum" = ["remote", "local"]))]
     pub(super) build: Option<String>,
+    /// Docker target: the size a container's log file grows to before the engine rotates it, as Docker writes sizes ("10m", "500k", "1g"; default "10m").
+    #[schemars(regex(pattern = r"^[1-9][0-9]*[kmg]$"))]
+    pub(super) log_max_size: Option<String>,
+    /// Docker target: how many log files each container keeps, the current one among them (1-100, default 3).
+    pub(super) log_files: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -382,6 +391,10 @@ pub(super) struct RawService {
     pub(super) ready_check_interval: Option<String>,
     /// The container health check's retries: 1-10.
     pub(super) ready_check_retries: Option<u32>,
+    /// The container health check (default true); false leaves a task's health to the load balancer's check alone.
+    pub(super) ready_check: Option<bool>,
+    /// The container health check as a command the image has, exec form: ["/app/healthcheck", "--port", "8080"].
+    pub(super) ready_check_command: Option<Vec<String>>,
     /// A CloudWatch Logs retention in days: 1, 3, 5, 7, 14, 30, 60, 90, ... (default 7).
     pub(super) log_retention_days: Option<i32>,
     /// Your copy of templates/task-definition.json, relative to this file.

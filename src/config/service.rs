@@ -9,7 +9,7 @@ use super::limits::{
     LOG_RETENTION_DAYS, MAX_EXTRA_SECURITY_GROUPS, RESERVED_ENV,
 };
 use super::raw::{RawNetwork, RawService};
-use super::{Egress, Service, TasksNetwork};
+use super::{Egress, ReadyCheckSetting, Service, TasksNetwork};
 
 pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report<'_>) -> Service {
     let RawService {
@@ -31,6 +31,8 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         model_load_time,
         ready_check_interval,
         ready_check_retries,
+        ready_check,
+        ready_check_command,
         log_retention_days,
         task_definition_template,
         autoscaling,
@@ -171,6 +173,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
             );
         }
     }
+    let ready_check = validate_ready_check(ready_check, ready_check_command, report);
     let desired_count = desired_count.unwrap_or(1);
     let autoscaling =
         autoscaling.and_then(|a| super::autoscaling::validate(a, desired_count, report));
@@ -189,7 +192,44 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         hosted_zone_id,
         log_retention_days,
         health,
+        ready_check,
         task_definition_template,
+    }
+}
+
+/// `service.ready_check` and `service.ready_check_command`: the container health check mldeploy
+/// picks for the image, one the user names (exec form: ECS runs it without a shell), or none.
+fn validate_ready_check(
+    enabled: Option<bool>,
+    command: Option<Vec<String>>,
+    report: &mut Report<'_>,
+) -> ReadyCheckSetting {
+    match (enabled, command) {
+        (Some(false), Some(_)) => {
+            report.add(
+                "service.ready_check_command",
+                "`service.ready_check_command` names a container health check, but `service.ready_check` = false turns it off: remove one of them".to_string(),
+            );
+            ReadyCheckSetting::Off
+        }
+        (Some(false), None) => ReadyCheckSetting::Off,
+        (_, None) => ReadyCheckSetting::Auto,
+        (_, Some(command)) => {
+            let program = command.first().map(String::as_str).unwrap_or_default();
+            if program.is_empty() || program.contains(char::is_whitespace) {
+                report.add(
+                    "service.ready_check_command",
+                    format!("`service.ready_check_command` = {command:?} must start with the program to run, as a path in the image with no spaces (exec form, run without a shell: [\"/app/healthcheck\", \"--port\", \"8080\"]); for a shell command write [\"/bin/sh\", \"-c\", \"...\"]"),
+                );
+            } else if command.iter().any(|a| a.contains('\0')) {
+                report.add(
+                    "service.ready_check_command",
+                    "`service.ready_check_command` has an argument with a NUL character"
+                        .to_string(),
+                );
+            }
+            ReadyCheckSetting::Command(command)
+        }
     }
 }
 

@@ -213,6 +213,21 @@ fn health_timings_are_checked_against_what_aws_allows_naming_the_key() {
             "service.ready_check_retries",
             "between 1 and 10",
         ),
+        (
+            "ready_check = false\nready_check_command = [\"/app/check\"]",
+            "service.ready_check_command",
+            "`service.ready_check` = false turns it off",
+        ),
+        (
+            "ready_check_command = []",
+            "service.ready_check_command",
+            "must start with the program to run",
+        ),
+        (
+            "ready_check_command = [\"wget -q http://127.0.0.1/ready\"]",
+            "service.ready_check_command",
+            "for a shell command write [\"/bin/sh\", \"-c\", \"...\"]",
+        ),
     ] {
         let p = only_problem(parse_in(dir.path(), &format!("{GOOD}{extra}\n")).unwrap_err());
         assert_eq!(p.key.as_deref(), Some(key), "{extra}");
@@ -412,6 +427,8 @@ deregistration_delay = "0s"
 model_load_time = "5m"
 ready_check_interval = "20s"
 ready_check_retries = 5
+ready_check = true
+ready_check_command = ["/app/healthcheck", "--port", "80"]
 log_retention_days = 14
 task_definition_template = "Dockerfile"
 [service.autoscaling]
@@ -442,6 +459,8 @@ acme_ca = "https://acme.internal/directory"
 acme_ca_root = "gate.jsonl"
 acme_email = "ops@example.com"
 build = "local"
+log_max_size = "5m"
+log_files = 4
 [lock]
 bucket = "locks-1"
 lease = "1m"
@@ -518,6 +537,16 @@ max_p95_ratio = 1.5
     assert_eq!(c.target.keep_releases, 3);
     assert_eq!(c.target.https_port, 8443);
     assert!(c.target.build_locally);
+    assert_eq!(c.target.log_max_size, "5m");
+    assert_eq!(c.target.log_files, 4);
+    assert_eq!(
+        c.service.ready_check,
+        crate::config::ReadyCheckSetting::Command(
+            ["/app/healthcheck", "--port", "80"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
     assert_eq!(c.target.acme.directory, "https://acme.internal/directory");
     assert_eq!(c.target.acme.email.as_deref(), Some("ops@example.com"));
     assert!(c
@@ -738,6 +767,17 @@ fn the_docker_target_runs_a_caddy_proxy_unless_told_not_to() {
     assert_eq!(c.target.keep_releases, 5);
     let p = problem("keep_releases = 0\n");
     assert_eq!(p.key.as_deref(), Some("target.keep_releases"));
+    assert_eq!(
+        (c.target.log_max_size.as_str(), c.target.log_files),
+        ("10m", 3)
+    );
+    for size in ["10", "10mb", "0m", "-1m", "1.5m", "m"] {
+        let p = problem(&format!("log_max_size = \"{size}\"\n"));
+        assert_eq!(p.key.as_deref(), Some("target.log_max_size"), "{size}");
+        assert!(p.message.contains("like \"10m\""), "{}", p.message);
+    }
+    let p = problem("log_files = 0\n");
+    assert_eq!(p.key.as_deref(), Some("target.log_files"));
     assert_eq!(c.target.acme.directory, crate::config::LETS_ENCRYPT);
     let p = problem("acme_ca_root = \"pebble.pem\"\n");
     assert_eq!(p.key.as_deref(), Some("target.acme_ca_root"));

@@ -397,6 +397,8 @@ fn validate_target(raw: RawTarget, port: u16, base: &Path, report: &mut Report<'
         acme_ca_root,
         acme_email,
         build,
+        log_max_size,
+        log_files,
     } = raw;
     let kind = match kind.as_deref() {
         None | Some("ecs") => TargetKind::Ecs,
@@ -507,12 +509,38 @@ fn validate_target(raw: RawTarget, port: u16, base: &Path, report: &mut Report<'
             false
         }
     };
+    // The json-file driver's rotation (Docker's documentation, "JSON File logging driver":
+    // max-size is a positive integer with k, m or g; max-file counts the files kept).
+    let log_max_size = match log_max_size {
+        None => super::DEFAULT_LOG_MAX_SIZE.to_string(),
+        Some(size) if is_docker_size(&size) => size,
+        Some(size) => {
+            report.add(
+                "target.log_max_size",
+                format!("`target.log_max_size` = {size:?} is not a size as Docker writes it: a whole number and k, m or g, like \"10m\""),
+            );
+            super::DEFAULT_LOG_MAX_SIZE.to_string()
+        }
+    };
+    let log_files = match log_files {
+        None => super::DEFAULT_LOG_FILES,
+        Some(n @ 1..=100) => n,
+        Some(n) => {
+            report.add(
+                "target.log_files",
+                format!("`target.log_files` = {n} must be from 1 to 100"),
+            );
+            super::DEFAULT_LOG_FILES
+        }
+    };
     Target {
         kind,
         host_port,
         proxy_image,
         drain,
         keep_releases,
+        log_max_size,
+        log_files,
         build_locally,
         https_port,
         acme: super::Acme {
@@ -521,6 +549,17 @@ fn validate_target(raw: RawTarget, port: u16, base: &Path, report: &mut Report<'
             ca_root,
         },
     }
+}
+
+/// "10m", "500k", "1g": a positive whole number and Docker's unit letter.
+fn is_docker_size(size: &str) -> bool {
+    let Some(number) = size.strip_suffix(['k', 'm', 'g']) else {
+        return false;
+    };
+    !number.is_empty()
+        && !number.starts_with('0')
+        && number.len() <= 12
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The shortest and longest lease: shorter, a slow renewal could let a live lock go stale;

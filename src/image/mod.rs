@@ -9,6 +9,7 @@ pub mod dockerignore;
 pub mod ecr;
 pub mod endpoint;
 pub mod engine;
+pub mod health_check;
 pub mod platform;
 pub mod pull;
 pub mod push;

@@ -71,16 +71,18 @@ fn an_https_deploy_passes_its_smoke_test_through_the_domain_and_fails_naming_the
     });
     assert_ne!(own.code, 0, "{}", own.stdout);
 
-    // A domain the certificate does not name fails at once, saying what it names.
+    // A domain the certificate does not name is refused before anything changes (it was found
+    // by the smoke test, after a rollout), saying what the certificate names.
     let other = format!("other-{domain}");
     with_https(&project, &arn, &other);
+    let (before, _) = serving(&project.name);
     let refused = project.mldeploy(&["up"]);
-    refused.expect_code(1);
+    refused.expect_code(2);
     assert_says(
         &refused.stderr,
-        &[
-            &format!("https://{other}/ready"),
-            &format!("the certificate it presented is for {domain}, not {other}"),
-        ],
+        &[&format!(
+            "`service.certificate_arn` is for {domain}, which does not cover service.domain = \"{other}\""
+        )],
     );
+    assert_eq!(serving(&project.name).0, before, "nothing was deployed");
 }

@@ -166,12 +166,10 @@ fn a_task_counts_once_its_container_health_check_passes_and_is_stopped_when_it_c
         "{described}"
     );
 
-    // An image without the shell and the client its health check runs: the load balancer finds
-    // it healthy, ECS's container health check cannot, and ECS stops it after the grace period.
-    project.write(
-        "Dockerfile",
-        &SERVING_DOCKERFILE.replace("COPY bin /bin", "COPY bin/busybox /bin/busybox"),
-    );
+    // A container health check that never passes (a program the image has, so the preflight
+    // lets it through): the load balancer finds the task healthy, ECS's container health check
+    // does not, and ECS stops it after the grace period.
+    project.append_config("ready_check_command = [\"/bin/busybox\", \"false\"]\n");
     let run = project.mldeploy(&["up", "--model-version", "7", "--timeout", "5m"]);
     run.expect_code(1);
     assert_says(&run.stderr, &["Task failed container health checks"]);

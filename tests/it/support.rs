@@ -327,8 +327,23 @@ pub fn signal_at(
 
 /// A new S3 bucket holding an empty object at each key.
 pub fn bucket_with(keys: &[&str]) -> String {
+    bucket_in("us-east-1", keys)
+}
+
+/// [`bucket_with`] in `region` (its LocationConstraint).
+pub fn bucket_in(region: &str, keys: &[&str]) -> String {
     let bucket = unique_name("it-models");
-    aws(&["s3api", "create-bucket", "--bucket", &bucket]).expect_code(0);
+    let mut create = vec!["s3api", "create-bucket", "--bucket", &bucket];
+    let constraint = format!("LocationConstraint={region}");
+    if region != "us-east-1" {
+        create.extend([
+            "--create-bucket-configuration",
+            &constraint,
+            "--region",
+            region,
+        ]);
+    }
+    aws(&create).expect_code(0);
     let body = tempfile::NamedTempFile::new().unwrap();
     for key in keys {
         aws(&[
@@ -753,4 +768,13 @@ pub fn register_copy(mut task_definition: serde_json::Value) -> String {
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// Runs one of the sandbox's own checks, `tests/sandbox/<script>`, with the sandbox's Python.
+pub fn sandbox_check(script: &str) -> Run {
+    require_sandbox();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = Command::new(format!("{root}/.sandbox/venv/bin/python"));
+    cmd.arg(format!("{root}/tests/sandbox/{script}"));
+    Run::of(cmd)
 }

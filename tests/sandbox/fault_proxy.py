@@ -78,7 +78,9 @@ def call_name(method, path, headers, body):
     parts = urllib.parse.urlsplit(path)
     segments = [s for s in parts.path.split("/") if s]
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-    if len(segments) <= 1:
+    if len(segments) <= 1 and method == "GET" and "location" in query:
+        op = {"GET": "GetBucketLocation"}
+    elif len(segments) <= 1:
         op = {"GET": "ListObjectsV2" if "list-type" in query else "ListObjects", "PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}
     else:
         op = {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}

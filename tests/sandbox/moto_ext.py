@@ -107,6 +107,7 @@ Usage: python moto_ext.py [moto_server arguments...]
 import base64
 import calendar
 import fnmatch
+import hashlib
 import ipaddress
 import http.client
 import itertools
@@ -142,6 +143,7 @@ from moto.acm.models import acm_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
+import api_contract
 import domain_ext
 import ecs_strategies
 import task_credentials
@@ -462,11 +464,23 @@ def _pull(backend, service, task):
         except Exception as e:  # ECS stops the task before its container starts
             _stop_task(task, f"ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secret {secret['valueFrom']}: {type(e).__name__}", None)
             return False
-    args += _health_flags(container.get("healthCheck"))
+    image = container["image"]
+    check = container.get("healthCheck") or {}
+    if (check.get("command") or [""])[0] == "CMD":
+        # An exec-form check runs its executable directly, with no shell
+        # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html: "CMD
+        # to run the command arguments directly"). The docker CLI takes only the shell form, so
+        # the check goes into an image made FROM the task's, as its HEALTHCHECK.
+        image = _image_with_exec_check(image, check)
+        if image is None:
+            _stop_task(task, f"CannotPullContainerError: pull image manifest failed for {container['image']}", None)
+            return False
+    else:
+        args += _health_flags(check)
     entry = container.get("entryPoint") or []
     if entry:
         args += ["--entrypoint", entry[0]]
-    args.append(container["image"])
+    args.append(image)
     args += entry[1:] + (container.get("command") or [])
     try:
         out = docker(*args)
@@ -540,6 +554,47 @@ def _launch(backend, service, task):
     return True
 
 
+_exec_check_images: dict[tuple[str, str], str] = {}
+
+
+def _image_with_exec_check(image, check):
+    """`image` with the exec-form `check` as its Dockerfile HEALTHCHECK (`HEALTHCHECK [options]
+    CMD ["executable", "arg"]`, the JSON form run without a shell:
+    https://docs.docker.com/reference/dockerfile/#healthcheck), on the scaled clock as
+    `_health_flags` times it; None when the image cannot be had. Built once per image and check."""
+    key = (image, json.dumps(check, sort_keys=True))
+    if key in _exec_check_images:
+        return _exec_check_images[key]
+    flags = _health_timing(check)
+    tag = "mldeploy-sbx-check:" + hashlib.sha256(key[0].encode() + key[1].encode()).hexdigest()[:16]
+    dockerfile = (
+        f"FROM {image}\n"
+        f"HEALTHCHECK --interval={flags['interval']} --timeout={flags['timeout']} "
+        f"--retries={flags['retries']} --start-period={flags['start_period']} "
+        f"CMD {json.dumps(check['command'][1:])}\n"
+    )
+    out = subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=dockerfile, capture_output=True,
+                         text=True, timeout=120, env=DOCKER_ENV)
+    if out.returncode != 0:
+        return None
+    _exec_check_images[key] = tag
+    return tag
+
+
+def _health_timing(check):
+    """The check's timings as Docker takes them, with ECS's defaults (see `_health_flags`)."""
+
+    def go_duration(seconds):
+        return f"{max(1, round(seconds * 1000))}ms"
+
+    return {
+        "interval": go_duration(max(scaled(check.get("interval") or 30), MIN_CONTAINER_CHECK_INTERVAL)),
+        "timeout": go_duration(max(scaled(check.get("timeout") or 5), MIN_CHECK_TIMEOUT)),
+        "retries": str(check.get("retries") or 3),
+        "start_period": go_duration(scaled(check.get("startPeriod") or 0)),
+    }
+
+
 def _health_flags(check):
     """`docker create`'s flags for a container definition's healthCheck, which "maps to the
     HEALTHCHECK parameter of docker run": the engine runs the command in the container and keeps
@@ -548,22 +603,19 @@ def _health_flags(check):
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html). Within the
     start period failures do not count, and a success ends it; after `retries` failures in a row
     the container is unhealthy (https://docs.docker.com/reference/dockerfile/#healthcheck).
-    The docker CLI takes a check only in its shell form: a CMD check runs through the image's
-    /bin/sh here, where ECS would exec it directly."""
+    The docker CLI takes a check only in its shell form: an exec-form (CMD) check goes into the
+    image instead (`_image_with_exec_check`), and is run without a shell as ECS runs it."""
     command = (check or {}).get("command") or []
     if not command or command[0] == "NONE":
         return []
     shell = command[1] if command[0] == "CMD-SHELL" and len(command) > 1 else shlex.join(command[1:])
-
-    def go_duration(seconds):
-        return f"{max(1, round(seconds * 1000))}ms"
-
+    timing = _health_timing(check)
     return [
         "--health-cmd", shell,
-        "--health-interval", go_duration(max(scaled(check.get("interval") or 30), MIN_CONTAINER_CHECK_INTERVAL)),
-        "--health-timeout", go_duration(max(scaled(check.get("timeout") or 5), MIN_CHECK_TIMEOUT)),
-        "--health-retries", str(check.get("retries") or 3),
-        "--health-start-period", go_duration(scaled(check.get("startPeriod") or 0)),
+        "--health-interval", timing["interval"],
+        "--health-timeout", timing["timeout"],
+        "--health-retries", timing["retries"],
+        "--health-start-period", timing["start_period"],
     ]
 
 
@@ -1935,6 +1987,10 @@ vpc_egress.install(scaled)
 
 if __name__ == "__main__":
     from moto.server import main
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    # Every request is held to AWS's published API models first (api_contract.py).
+    api_contract.install(DomainDispatcherApplication)
 
     # Containers of an earlier server's tasks belong to no task now.
     leftover = docker("ps", "-aq", "--filter", f"label={TASK_LABEL}").stdout.split()

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -136,6 +137,21 @@ pub struct Spec {
     pub network: Option<String>,
     /// `unless-stopped`, for the container that serves.
     pub restart: bool,
+    /// The log driver with its rotation (`log_config`).
+    pub log: HostConfigLogConfig,
+}
+
+/// Every container mldeploy starts logs to rotated files: the json-file driver (which `docker
+/// logs` and `mldeploy logs` read, on every engine version) with `max-size` and `max-file` from
+/// `target.log_max_size` and `target.log_files`, so a chatty model cannot fill the host's disk.
+pub fn log_config(target: &crate::config::Target) -> HostConfigLogConfig {
+    HostConfigLogConfig {
+        typ: Some("json-file".to_string()),
+        config: Some(HashMap::from([
+            ("max-size".to_string(), target.log_max_size.clone()),
+            ("max-file".to_string(), target.log_files.to_string()),
+        ])),
+    }
 }
 
 /// Creates and starts the container; returns its id and the host port it is published on
@@ -159,6 +175,7 @@ pub async fn start(engine: &Engine, spec: &Spec) -> anyhow::Result<(String, u16)
             port_bindings,
             network_mode: spec.network.clone(),
             restart_policy: Some(restart_policy(spec.restart)),
+            log_config: Some(spec.log.clone()),
             ..Default::default()
         }),
         ..Default::default()
@@ -248,12 +265,15 @@ pub async fn stop(engine: &Engine, id: &str) -> anyhow::Result<()> {
         .map_err(|e| engine_error(e, engine, "stopping the old container"))
 }
 
+/// Starts a stopped container again; one that runs already is left as it is.
 pub async fn start_again(engine: &Engine, id: &str) -> anyhow::Result<()> {
-    engine
-        .docker
-        .start_container(id, None)
-        .await
-        .map_err(|e| engine_error(e, engine, "starting the old container again"))
+    match engine.docker.start_container(id, None).await {
+        // 304 Not Modified: the container was running (Docker Engine API, ContainerStart).
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        other => other.map_err(|e| engine_error(e, engine, "starting the old container again")),
+    }
 }
 
 pub async fn remove(engine: &Engine, id: &str) -> anyhow::Result<()> {
@@ -263,6 +283,21 @@ pub async fn remove(engine: &Engine, id: &str) -> anyhow::Result<()> {
         .remove_container(id, Some(options))
         .await
         .map_err(|e| engine_error(e, engine, "removing a container"))
+}
+
+/// Removes the container `id_or_name` if it exists (an interrupted start may not have made it).
+pub async fn remove_if_there(engine: &Engine, id_or_name: &str) -> anyhow::Result<()> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    match engine
+        .docker
+        .remove_container(id_or_name, Some(options))
+        .await
+    {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        other => other.map_err(|e| engine_error(e, engine, "removing a container")),
+    }
 }
 
 /// The ids of the images built for the project (labelled by `mldeploy build`).
@@ -415,19 +450,23 @@ pub async fn wait_ready_through(
     let url = format!("{base_url}{ready_path}");
     let request = SmokeRequest::ready(ready_path);
     loop {
-        let state = engine
+        let inspect = engine
             .docker
             .inspect_container(id, None)
             .await
-            .map_err(|e| engine_error(e, engine, "inspecting the new container"))?
-            .state
-            .unwrap_or_default();
-        if state.running != Some(true) {
+            .map_err(|e| engine_error(e, engine, "inspecting the new container"))?;
+        let state = inspect.state.clone().unwrap_or_default();
+        // A container that was restarted shows exit code 0 while it runs again: its last exit's
+        // code is in the engine's events.
+        let last_exit = match inspect.restart_count.unwrap_or(0) > 0 {
+            true => last_exit_code(engine, id, inspect.created.as_deref()).await,
+            false => None,
+        };
+        if let Some(exited) = exited_before_ready(&inspect, last_exit) {
             return Err(exit::error(
                 ExitStatus::Failed,
                 format!(
-                    "the new container exited (exit code {}) before it was ready; its last lines:\n{}",
-                    state.exit_code.unwrap_or_default(),
+                    "the new container {exited} before it was ready; its last lines:\n{}",
                     last_lines(engine, id).await
                 ),
             ));
@@ -474,6 +513,72 @@ pub async fn wait_ready_through(
     }
 }
 
+/// How a new container that is not up and steady went down, if it did: it stopped, or it
+/// exited and its restart policy started it again. A container under `unless-stopped` looks
+/// running between restarts (Running stays true while Restarting is set), so the engine's
+/// restart count and Restarting flag say what "running" alone hides: a new container has
+/// restarted only if its process ended.
+/// `last_exit` is the code of its last exit when known from the engine's events.
+pub fn exited_before_ready(
+    inspect: &bollard::models::ContainerInspectResponse,
+    last_exit: Option<i64>,
+) -> Option<String> {
+    let state = inspect.state.as_ref()?;
+    let restarts = inspect.restart_count.unwrap_or(0);
+    let restarting = state.restarting == Some(true);
+    let running = state.running == Some(true);
+    if running && !restarting && restarts == 0 {
+        return None;
+    }
+    let code = last_exit.or(state.exit_code).unwrap_or_default();
+    let oom = if state.oom_killed == Some(true) {
+        ", killed for using more than its memory limit"
+    } else {
+        ""
+    };
+    Some(if restarts > 0 || restarting {
+        format!(
+            "exited (exit code {code}{oom}) and was restarted {} time(s): it is crash-looping",
+            restarts.max(1)
+        )
+    } else {
+        format!("exited (exit code {code}{oom})")
+    })
+}
+
+/// The exit code of the container's last exit, from the engine's `die` events since it was
+/// created (`created`, RFC 3339); None when the engine keeps no such event.
+async fn last_exit_code(engine: &Engine, id: &str, created: Option<&str>) -> Option<i64> {
+    let since = created
+        .and_then(|c| humantime::parse_rfc3339(c).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs().saturating_sub(1))
+        .unwrap_or(0);
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs()
+        + 1;
+    let options = bollard::query_parameters::EventsOptions {
+        since: Some(since.to_string()),
+        until: Some(until.to_string()),
+        filters: Some(HashMap::from([
+            ("container".to_string(), vec![id.to_string()]),
+            ("event".to_string(), vec!["die".to_string()]),
+        ])),
+    };
+    let mut events = engine.docker.events(Some(options));
+    let mut code = None;
+    while let Some(Ok(event)) = events.next().await {
+        code = event
+            .actor
+            .and_then(|a| a.attributes)
+            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()))
+            .or(code);
+    }
+    code
+}
+
 /// When the process `pid` listens on `port` on a loopback address only, that address. Read from
 /// the host's /proc, so it works whatever the image holds (a local engine only).
 pub fn loopback_only(pid: i64, port: u16) -> Option<String> {
@@ -516,6 +621,37 @@ mod tests {
     use super::*;
 
     const HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+
+    #[test]
+    fn a_crash_looping_container_that_looks_running_is_caught() {
+        use bollard::models::{ContainerInspectResponse, ContainerState};
+        let inspect = |running, restarting, restarts, exit_code| ContainerInspectResponse {
+            state: Some(ContainerState {
+                running: Some(running),
+                restarting: Some(restarting),
+                exit_code: Some(exit_code),
+                ..Default::default()
+            }),
+            restart_count: Some(restarts),
+            ..Default::default()
+        };
+        assert_eq!(exited_before_ready(&inspect(true, false, 0, 0), None), None);
+        // Between restarts the engine reports Running with Restarting set.
+        assert_eq!(
+            exited_before_ready(&inspect(true, true, 1, 3), None).as_deref(),
+            Some("exited (exit code 3) and was restarted 1 time(s): it is crash-looping")
+        );
+        // Restarted and up again for the moment (exit code 0 while it runs): still a crash
+        // loop, with the code of its last exit from the engine's events.
+        assert_eq!(
+            exited_before_ready(&inspect(true, false, 2, 0), Some(3)).as_deref(),
+            Some("exited (exit code 3) and was restarted 2 time(s): it is crash-looping")
+        );
+        assert_eq!(
+            exited_before_ready(&inspect(false, false, 0, 1), None).as_deref(),
+            Some("exited (exit code 1)")
+        );
+    }
 
     #[test]
     fn a_listener_on_loopback_only_is_found() {

@@ -8,6 +8,7 @@
 
 use super::containers::{self, ProjectContainer, Spec};
 use super::proxy::{self, Routes, RELEASE_HEADER};
+use super::undo::Undo;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::gate::{self, GateReport};
@@ -44,12 +45,19 @@ pub(crate) async fn replace(
     let running_proxy = proxy::find(engine, project)
         .await?
         .filter(|p| p.running && p.ports == wanted_ports);
+    // Each change below records how to take it back if the command is interrupted.
+    let undo = Undo::begin();
     if running_proxy.is_none() {
         for c in &unproxied {
             printer.warn(format!(
                 "{} publishes port {host_port} itself, from before the proxy: it stops so the proxy can take the port, and requests fail until the new release is ready (this once)",
                 c.name
             ));
+            // Recorded first: an interrupt while it stops still starts it again.
+            let (e, id) = (engine.clone(), c.id.clone());
+            undo.push(format!("started {} again", c.name), move || async move {
+                containers::start_again(&e, &id).await
+            });
             containers::stop(engine, &c.id).await?;
         }
     }
@@ -70,8 +78,17 @@ pub(crate) async fn replace(
             )
             .await
             {
-                Ok(p) => p,
+                Ok(p) => {
+                    if !unproxied.is_empty() {
+                        let (e, id) = (engine.clone(), p.id.clone());
+                        undo.push("removed the new proxy", move || async move {
+                            containers::remove(&e, &id).await
+                        });
+                    }
+                    p
+                }
                 Err(e) => {
+                    undo.finish();
                     restart(engine, &unproxied).await?;
                     return Err(e);
                 }
@@ -87,7 +104,31 @@ pub(crate) async fn replace(
         ..spec
     };
     printer.info(format!("Starting {} from {}", spec.name, spec.image));
+    {
+        // By name, recorded before the start: an interrupt during it leaves no container behind.
+        let (e, name) = (engine.clone(), spec.name.clone());
+        undo.push(format!("removed {}", spec.name), move || async move {
+            containers::remove_if_there(&e, &name).await
+        });
+    }
     let (id, _) = containers::start(engine, &spec).await?;
+    {
+        // Sends users back to the serving release: pushed before the candidate's route is
+        // loaded, so that a route half-loaded by Caddy is taken back too.
+        let (e, proxy_id, routes, site) = (
+            engine.clone(),
+            proxy.id.clone(),
+            serving_routes.clone(),
+            proxy::Site::of(config),
+        );
+        let back = match &serving_name {
+            Some(name) => format!("the proxy sends every request to {name} again"),
+            None => "the proxy routes no release".to_string(),
+        };
+        undo.push(back, move || async move {
+            proxy::route_site(&e, &proxy_id, &routes, &site).await
+        });
+    }
     let token = smoke::route_token();
     let under_test = Routes {
         serving: serving_name.clone(),
@@ -153,6 +194,7 @@ pub(crate) async fn replace(
     let gate_report = match checked {
         Ok(report) => report,
         Err(e) => {
+            undo.finish();
             let lines = containers::last_lines(engine, &id).await;
             proxy::route(engine, &proxy, &serving_routes, config).await?;
             containers::remove(engine, &id).await?;
@@ -197,6 +239,8 @@ pub(crate) async fn replace(
         ));
         tokio::time::sleep(config.target.drain).await;
     }
+    // Past this point the new release serves and the old ones stop: an interrupt leaves it so.
+    undo.finish();
     for c in replaced {
         containers::stop(engine, &c.id).await?;
     }

@@ -7,6 +7,7 @@ pub mod cutover;
 pub mod proxy;
 pub mod replace;
 pub mod rollback;
+pub mod undo;
 pub mod up;
 pub mod usage;
 

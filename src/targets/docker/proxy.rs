@@ -337,6 +337,7 @@ pub async fn start(
             binds: Some(vec![format!("{volume}:{DATA_DIR}")]),
             network_mode: Some(network.to_string()),
             restart_policy: Some(containers::restart_policy(true)),
+            log_config: Some(containers::log_config(&config.target)),
             ..Default::default()
         }),
         ..Default::default()
@@ -365,8 +366,18 @@ pub async fn route(
     routes: &Routes,
     config: &Config,
 ) -> anyhow::Result<()> {
-    upload(engine, &proxy.id, routes, &Site::of(config)).await?;
-    reload(engine, &proxy.id).await
+    route_site(engine, &proxy.id, routes, &Site::of(config)).await
+}
+
+/// [`route`] for the proxy container `proxy_id` serving `site`.
+pub async fn route_site(
+    engine: &Engine,
+    proxy_id: &str,
+    routes: &Routes,
+    site: &Site,
+) -> anyhow::Result<()> {
+    upload(engine, proxy_id, routes, site).await?;
+    reload(engine, proxy_id).await
 }
 
 /// The volume Caddy keeps its certificates and ACME account in, made when missing.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::containers::{self, ProjectContainer, Spec};
+use super::undo::Undo;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::Engine;
@@ -70,6 +71,7 @@ pub(crate) fn candidate(
         host_port: None,
         network: None,
         restart: false,
+        log: containers::log_config(&config.target),
     }
 }
 
@@ -127,6 +129,15 @@ async fn in_place(
     let url = containers::url(engine, config.target.host_port);
     // The candidate, on a port of the engine's choosing, while the old container serves.
     printer.info(format!("Starting {} from {}", spec.name, spec.image));
+    // Each change below records how to take it back if the command is interrupted, before it
+    // is made (by name: an interrupt during a start leaves no container behind).
+    let undo = Undo::begin();
+    {
+        let (e, name) = (engine.clone(), spec.name.clone());
+        undo.push(format!("removed {}", spec.name), move || async move {
+            containers::remove_if_there(&e, &name).await
+        });
+    }
     let (candidate, port) = containers::start(engine, &spec).await?;
     let candidate_url = containers::url(engine, port);
     let checked = async {
@@ -156,6 +167,7 @@ async fn in_place(
         None => "nothing served before".to_string(),
     };
     if let Err(e) = checked {
+        undo.finish();
         let lines = containers::last_lines(engine, &candidate).await;
         containers::remove(engine, &candidate).await?;
         return Err(e.context(exit::Classified {
@@ -177,6 +189,11 @@ async fn in_place(
         containers::remove(engine, &proxy.id).await?;
     }
     for c in &serving {
+        // Recorded first: an interrupt while it stops still starts it again.
+        let (e, id) = (engine.clone(), c.id.clone());
+        undo.push(format!("started {} again", c.name), move || async move {
+            containers::start_again(&e, &id).await
+        });
         containers::stop(engine, &c.id).await?;
     }
     let final_spec = Spec {
@@ -185,6 +202,12 @@ async fn in_place(
         restart: true,
         ..spec
     };
+    {
+        let (e, name) = (engine.clone(), final_spec.name.clone());
+        undo.push(format!("removed {}", final_spec.name), move || async move {
+            containers::remove_if_there(&e, &name).await
+        });
+    }
     let taken = match containers::start(engine, &final_spec).await {
         Ok((id, _)) => {
             let ready = containers::wait_ready(
@@ -203,6 +226,7 @@ async fn in_place(
         }
         Err(e) => Err(e),
     };
+    undo.finish();
     if let Err(e) = taken {
         for c in &serving {
             containers::start_again(engine, &c.id).await?;

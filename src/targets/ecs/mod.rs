@@ -12,6 +12,7 @@ pub mod load_balancer;
 pub mod log_lines;
 pub mod logs;
 pub mod network;
+pub mod preflight;
 pub mod promote;
 pub mod releases;
 pub mod rollback;

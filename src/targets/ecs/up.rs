@@ -8,8 +8,9 @@ use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags, TaskInputs};
 use super::{autoscaling, iam, promote, security, stack, Converge, EcsDeployed};
-use crate::config::{Config, TargetKind};
+use crate::config::{Config, ReadyCheckSetting, TargetKind};
 use crate::exit::{self, ExitStatus};
+use crate::image::health_check::{self, ReadyCommand};
 use crate::image::platform::{self, for_fargate, Platform, FARGATE_ARM64, FARGATE_X86_64};
 use crate::image::{build, ecr, engine::Engine, push};
 use crate::lock;
@@ -110,10 +111,12 @@ fn accept_platform(
 }
 
 /// Subnets named in [network] are checked before anything changes, like the model version; so
-/// are the hosted zone and the record at the domain.
+/// are the hosted zone and the record at the domain, and what `preflight` checks (certificate,
+/// secrets, the model bucket's region).
 pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked> {
     let config = &ctx.config;
     let mut changes = Vec::new();
+    super::preflight::check(ctx.aws().await?, config, ctx.printer).await?;
     let zone = match (&config.service.hosted_zone_id, &config.service.domain) {
         (Some(id), Some(domain)) => Some(check_domain(ctx, id, domain).await?),
         _ => None,
@@ -192,6 +195,9 @@ pub async fn converge(
         zone: zone.as_ref(),
         until,
     };
+    // The container health check: read from the image that was built here, else what the
+    // configuration says (a promoted image passed this check where it was first deployed).
+    let mut ready = ReadyCommand::from_setting(&config.service.ready_check);
     let ((image, git_commit, platform), stack) = match deploy.promoted {
         Some(from) => {
             // Its platform was accepted by the environment it serves in; this one's template
@@ -210,7 +216,12 @@ pub async fn converge(
             let stack = stack::ensure(inputs, &stack::Halt::default(), &mut changes).await?;
             (image, stack)
         }
-        None => image_beside_stack(ctx, deploy.model, &template, inputs, &mut changes).await?,
+        None => {
+            let (built, checked, stack) =
+                image_beside_stack(ctx, deploy.model, &template, inputs, &mut changes).await?;
+            ready = checked;
+            (built, stack)
+        }
     };
     let stack::Stack {
         net,
@@ -235,7 +246,8 @@ pub async fn converge(
         architecture,
     );
     inputs.image_platform = platform;
-    let spec = task_definition::render(&template.text, &template.name, &inputs)?;
+    let mut spec = task_definition::render(&template.text, &template.name, &inputs)?;
+    spec.set_ready_command(&ready);
     let existing = match cluster.known() {
         Some(cluster) => service::describe(&ecs, cluster, &project).await?,
         None => None,
@@ -423,7 +435,11 @@ async fn image_beside_stack(
     template: &Template,
     inputs: stack::Inputs<'_>,
     changes: &mut Vec<Change>,
-) -> anyhow::Result<((String, Option<String>, Option<Platform>), stack::Stack)> {
+) -> anyhow::Result<(
+    (String, Option<String>, Option<Platform>),
+    ReadyCommand,
+    stack::Stack,
+)> {
     let (aws, config, printer) = (inputs.aws, &ctx.config, ctx.printer);
     let engine = Engine::connect().await?;
     let wanted = build::wanted_platform(&engine, config).await?;
@@ -435,12 +451,12 @@ async fn image_beside_stack(
     let accept =
         |image: &str, platform: &Platform| accept_platform(config, template, image, platform);
     let image = async {
-        let mut pushed = push::push(&engine, aws, config, printer, false, &accept).await;
-        // The model must load in the image: checked where the image was built, before
-        // anything runs it.
-        if let Ok(p) = &pushed {
-            let local = format!("{}:{}", p.repository, p.tag);
-            let fits = model_fit::check_image(
+        let checked = async {
+            let pushed = push::push(&engine, aws, config, printer, false, &accept).await?;
+            // The model must load in the image, and the container health check must be able to
+            // run in it: checked where the image was built, before anything runs it.
+            let local = format!("{}:{}", pushed.repository, pushed.tag);
+            model_fit::check_image(
                 &engine,
                 &aws.s3(),
                 &config.model.bucket,
@@ -448,15 +464,15 @@ async fn image_beside_stack(
                 &local,
                 printer,
             )
-            .await;
-            if let Err(e) = fits {
-                pushed = Err(e);
-            }
+            .await?;
+            let ready = ready_command_for(&engine, &local, config, printer).await?;
+            Ok::<_, anyhow::Error>((pushed, ready))
         }
-        if pushed.is_err() {
+        .await;
+        if checked.is_err() {
             halt.set();
         }
-        pushed
+        checked
     };
     let stack = stack::ensure(inputs, &halt, changes);
     tokio::pin!(image, stack);
@@ -467,7 +483,7 @@ async fn image_beside_stack(
             Ok(made) => (image.await, Ok(made)),
         },
     };
-    let pushed = match (pushed, stack.as_ref()) {
+    let (pushed, ready) = match (pushed, stack.as_ref()) {
         (Err(e), Err(also)) if !also.is::<stack::Halted>() => {
             printer.warn(format!("the stack failed too: {also:#}"));
             Err(e)
@@ -481,8 +497,50 @@ async fn image_beside_stack(
             pushed.git_commit,
             Some(pushed.platform),
         ),
+        ready,
         stack,
     ))
+}
+
+/// The container health check for the image built here (`local`), said when it is not the
+/// template's own; exit 2 when none can run in it.
+async fn ready_command_for(
+    engine: &Engine,
+    local: &str,
+    config: &Config,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<ReadyCommand> {
+    let setting = &config.service.ready_check;
+    let decided = health_check::decide_for_image(
+        engine,
+        local,
+        setting,
+        config.service.port,
+        &config.service.ready_path,
+    )
+    .await?;
+    Ok(match decided {
+        None => {
+            printer.info(format!(
+                "{local} is not on this engine, so whether the container health check can run in it was not checked"
+            ));
+            ReadyCommand::from_setting(setting)
+        }
+        Some(ReadyCommand::Exec(command)) if *setting == ReadyCheckSetting::Auto => {
+            printer.info(format!(
+                "The image has no /bin/sh with wget, curl or python3: the container health check runs {:?} (exec form)",
+                command.join(" ")
+            ));
+            ReadyCommand::Exec(command)
+        }
+        Some(ReadyCommand::Off) => {
+            printer.info(
+                "No container health check (service.ready_check = false): the load balancer's check alone judges the tasks",
+            );
+            ReadyCommand::Off
+        }
+        Some(ready) => ready,
+    })
 }
 
 /// The project's task-definition template, or the built-in one, with the name errors use.

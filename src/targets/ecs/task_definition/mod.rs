@@ -97,6 +97,38 @@ pub struct TaskSpec {
     pub container_definitions: Vec<ContainerSpec>,
 }
 
+impl TaskSpec {
+    /// Puts the container health check mldeploy decided for the image in the first container:
+    /// an exec-form command (`CMD`, run without a shell) with the template's timings, or none.
+    /// `Template` keeps what the template rendered.
+    pub fn set_ready_command(&mut self, ready: &crate::image::health_check::ReadyCommand) {
+        use crate::image::health_check::ReadyCommand;
+        let Some(container) = self.container_definitions.first_mut() else {
+            return;
+        };
+        match ready {
+            ReadyCommand::Template => {}
+            ReadyCommand::Off => container.health_check = None,
+            ReadyCommand::Exec(command) => {
+                let mut exec = vec!["CMD".to_string()];
+                exec.extend(command.iter().cloned());
+                match &mut container.health_check {
+                    Some(check) => check.command = exec,
+                    None => {
+                        container.health_check = Some(HealthSpec {
+                            command: exec,
+                            interval: None,
+                            timeout: None,
+                            retries: None,
+                            start_period: None,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Where Fargate runs the task: its CPU architecture (X86_64 when absent) and operating system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
