@@ -386,3 +386,105 @@ fn rollback_during_the_bake_moves_traffic_back_without_a_new_deployment() {
         role.stdout
     );
 }
+
+/// The service's (target group, alternate target group), by name, as ECS describes them.
+fn wiring(project: &str) -> (String, String) {
+    let lb = service_of(project)["loadBalancers"][0].clone();
+    let name = |arn: &serde_json::Value| {
+        arn.as_str()
+            .unwrap_or_default()
+            .split('/')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (
+        name(&lb["targetGroupArn"]),
+        name(&lb["advancedConfiguration"]["alternateTargetGroupArn"]),
+    )
+}
+
+/// The healthy targets of the target group `name`.
+fn healthy_in(name: &str) -> usize {
+    let arn = aws(&["elbv2", "describe-target-groups", "--names", name]).json()["TargetGroups"]
+        [0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "elbv2",
+        "describe-target-health",
+        "--target-group-arn",
+        &arn,
+    ])
+    .json()["TargetHealthDescriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["TargetHealth"]["State"] == "healthy")
+        .count()
+}
+
+/// Runs `up` (or `rollback`) with `args` and checks that ECS started it in the other target
+/// group, which then serves `version`: ECS swaps the two after each successful deployment.
+fn lands_in_the_other_group(project: &Project, url: &str, args: &[&str], version: &str) {
+    let before = wiring(&project.name);
+    let run = project.mldeploy(args);
+    run.expect_code(0);
+    let after = wiring(&project.name);
+    assert_eq!(
+        after,
+        (before.1.clone(), before.0.clone()),
+        "`{}` did not land in the other target group:\n{}",
+        args.join(" "),
+        run.stderr
+    );
+    assert!(healthy_in(&after.0) > 0, "nothing healthy in {}", after.0);
+    let answer = predict_through(url);
+    assert!(
+        answer.stdout.contains(&format!("/{version}\"")),
+        "production does not answer from model {version} after `{}`: {}",
+        args.join(" "),
+        answer.stdout
+    );
+}
+
+#[test]
+fn successive_deployments_alternate_target_groups_through_rollback_and_a_switch_to_canary() {
+    let (project, _) = shifting(
+        "it-bg-alt",
+        "strategy = \"blue_green\"\nbake_time = \"1m\"",
+    );
+    project.predict(&predictions("4.526", "4.6"));
+    let first = project.mldeploy(&["up", "--output", "json"]);
+    first.expect_code(0);
+    let url = url_of(&first);
+    let live = wiring(&project.name);
+    let plan = project.mldeploy(&["plan"]);
+    plan.expect_code(0);
+    assert_says(
+        &plan.stdout,
+        &[&format!(
+            "live target group {}, the next deployment starts in {}",
+            live.0, live.1
+        )],
+    );
+    // Three deployments, each in the group the one before left idle.
+    lands_in_the_other_group(&project, &url, &["up", "--model-version", "7"], "7");
+    lands_in_the_other_group(&project, &url, &["up", "--model-version", "6"], "6");
+    lands_in_the_other_group(&project, &url, &["up", "--model-version", "7"], "7");
+    // A rollback after the bake is a deployment like any other.
+    lands_in_the_other_group(&project, &url, &["rollback"], "6");
+    // A switch to canary keeps ECS's wiring.
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replace(
+            "strategy = \"blue_green\"",
+            "strategy = \"canary\"\ncanary_percent = 20\ncanary_bake_time = \"1m\"",
+        ),
+    )
+    .unwrap();
+    lands_in_the_other_group(&project, &url, &["up", "--model-version", "7"], "7");
+}

@@ -337,3 +337,130 @@ fn a_record_at_the_domain_that_mldeploy_did_not_make_is_refused_before_anything_
         &["service.hosted_zone_id", "no such hosted zone"],
     );
 }
+
+/// The rules on the load balancer's listener on `port` that are not its default.
+fn rules_on(project: &str, port: i64) -> Vec<Value> {
+    let lb = aws(&["elbv2", "describe-load-balancers", "--names", project]).json()
+        ["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listeners = aws(&["elbv2", "describe-listeners", "--load-balancer-arn", &lb]).json();
+    let Some(listener) = listeners["Listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["Port"] == port)
+    else {
+        return Vec::new();
+    };
+    aws(&[
+        "elbv2",
+        "describe-rules",
+        "--listener-arn",
+        listener["ListenerArn"].as_str().unwrap(),
+    ])
+    .json()["Rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["IsDefault"] != true)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_domain_added_to_a_live_blue_green_stack_moves_its_rules_to_https_and_http_redirects() {
+    let (project, _) = deployable("it-bgzone");
+    project.predict(
+        r#"echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#,
+    );
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{config}[deploy]\nstrategy = \"blue_green\"\nbake_time = \"1m\"\n"),
+    )
+    .unwrap();
+    // Several deployments first: production lives in whichever group ECS left it.
+    let first = project.mldeploy(&["up", "--output", "json"]);
+    first.expect_code(0);
+    project
+        .mldeploy(&["up", "--model-version", "7"])
+        .expect_code(0);
+    project
+        .mldeploy(&["up", "--model-version", "6"])
+        .expect_code(0);
+    assert_eq!(rules_on(&project.name, 80).len(), 2);
+
+    let zone = HostedZone::new(&project.name);
+    let domain = format!("models.{}", zone.name);
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replace(
+            "[service]\n",
+            &format!(
+                "[service]\ndomain = \"{domain}\"\nhosted_zone_id = \"{}\"\n",
+                zone.id
+            ),
+        ),
+    )
+    .unwrap();
+    let plan = project.mldeploy(&["plan"]);
+    plan.expect_code(0);
+    assert_says(
+        &plan.stdout,
+        &[
+            "listener rule HTTPS:443 test",
+            "listener rule HTTPS:443 production",
+            "listener rule HTTP:80 production",
+            "HTTPS:443 forwards now",
+        ],
+    );
+    let moved = project.mldeploy(&["up", "--model-version", "7", "--timeout", "5m"]);
+    moved.expect_code(0);
+    assert_says(&moved.stderr, &["POST_TEST_TRAFFIC_SHIFT"]);
+    assert!(
+        !moved.stderr.contains("ContinueServiceDeployment"),
+        "{}",
+        moved.stderr
+    );
+    assert_eq!(
+        rules_on(&project.name, 80),
+        Vec::<Value>::new(),
+        "mldeploy's rules are still on HTTP:80"
+    );
+    assert_eq!(rules_on(&project.name, 443).len(), 2);
+
+    let alb = aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
+        ["LoadBalancers"][0]["DNSName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let address = address_of(&alb);
+    let plain = predict_through(&format!("http://{alb}"));
+    let status = Run::of({
+        let mut curl = std::process::Command::new("curl");
+        curl.args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"])
+            .arg(format!("http://{alb}/cgi-bin/predict"));
+        curl
+    });
+    assert!(
+        status.stdout.starts_with("301 https://"),
+        "HTTP does not redirect: {} ({})",
+        status.stdout,
+        plain.stdout
+    );
+    let route = format!("{domain}:443:{address}");
+    let answer = predict_over_https(&domain, ["--resolve", &route]);
+    assert!(answer.stdout.contains("/7\""), "{}", answer.stdout);
+
+    // And the next deployment goes through the HTTPS rules.
+    project
+        .mldeploy(&["up", "--model-version", "6"])
+        .expect_code(0);
+    let answer = predict_over_https(&domain, ["--resolve", &route]);
+    assert!(answer.stdout.contains("/6\""), "{}", answer.stdout);
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+}

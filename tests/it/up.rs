@@ -227,11 +227,19 @@ fn a_crash_looping_image_exits_1_with_its_exit_code_and_ecs_rolls_back() {
             "--service",
             name,
         ]);
-        let statuses: Vec<String> = list.json()["serviceDeployments"]
+        // ECS promises no order: newest first by creation time.
+        let mut listed: Vec<(String, String)> = list.json()["serviceDeployments"]
             .as_array()?
             .iter()
-            .map(|d| d["status"].as_str().unwrap_or_default().to_string())
+            .map(|d| {
+                (
+                    d["createdAt"].to_string(),
+                    d["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
+        listed.sort();
+        let statuses: Vec<String> = listed.into_iter().rev().map(|(_, s)| s).collect();
         (statuses.first().map(String::as_str) == Some("ROLLBACK_SUCCESSFUL")).then_some(statuses)
     });
     assert_eq!(statuses, ["ROLLBACK_SUCCESSFUL", "SUCCESSFUL"]);

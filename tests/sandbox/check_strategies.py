@@ -128,6 +128,11 @@ class Stack:
             },
         }]
 
+    def wiring(self):
+        """(targetGroupArn, alternateTargetGroupArn) as DescribeServices reports them."""
+        lb = ecs.describe_services(cluster=NAME, services=[NAME])["services"][0]["loadBalancers"][0]
+        return lb["targetGroupArn"], lb["advancedConfiguration"]["alternateTargetGroupArn"]
+
     def answer(self, test=False):
         request = urllib.request.Request(f"http://{self.dns}/version", headers={HEADER: "yes"} if test else {})
         try:
@@ -138,8 +143,15 @@ class Stack:
             return "unreachable"
 
     def latest(self):
-        listed = ecs.list_service_deployments(cluster=NAME, service=NAME)["serviceDeployments"]
-        arn = listed[0]["serviceDeploymentArn"]
+        # ListServiceDeployments promises no order: the newest by creation time, every page read.
+        listed, token = [], None
+        while True:
+            page = ecs.list_service_deployments(cluster=NAME, service=NAME, **({"nextToken": token} if token else {}))
+            listed += page["serviceDeployments"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        arn = max(listed, key=lambda d: d["createdAt"])["serviceDeploymentArn"]
         return ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
 
     def follow(self, on_hook=None, on_stage=None, limit=120):
@@ -228,6 +240,7 @@ def run(s):
     d, production, test = s.follow(on_hook=continue_with("CONTINUE"))
     check(d["status"] == "SUCCESSFUL", f"the first deployment succeeds ({d['status']})")
     check(s.answer() == "1", "revision 1 serves production after it")
+    check(s.wiring() == (s.tgs[1], s.tgs[0]), f"ECS records the group green ran in as the service's target group: {s.wiring()}")
 
     # Blue/green, rolled back at the PAUSE hook: production never answers from green, the test
     # rule does once the test traffic shifted, and goes back to blue with the rollback.
@@ -248,6 +261,7 @@ def run(s):
     check(all(production[stage]["2"] == 0 for stage in early), f"green serves production only after the hook: {dict(production)}")
     check(production["BAKE_TIME"]["2"] > 0 and production["BAKE_TIME"]["1"] == 0, f"green serves production in the bake: {dict(production)}")
     check(s.answer() == "2", "revision 2 serves after the deployment")
+    check(s.wiring() == (s.tgs[0], s.tgs[1]), f"the groups alternate from one deployment to the next: {s.wiring()}")
 
     # StopServiceDeployment during the bake moves production back to blue in AWS seconds.
     ecs.update_service(cluster=NAME, service=NAME, taskDefinition=s.td[1],
@@ -300,6 +314,23 @@ def run(s):
                        deploymentConfiguration={**config, "lifecycleHooks": pause_hook(minutes=1)})
     d, production, test = s.follow()
     check(d["status"] == "ROLLBACK_SUCCESSFUL", f"a timed-out hook with ROLLBACK rolls back ({d['status']})")
+    check(s.answer() == "2", "revision 2 still serves after the timed-out hook")
+
+    # An update that sends the load balancers back the other way round (a fixed block, as
+    # Terraform re-sends one) is taken at its word: green is the group production forwards to,
+    # so the new revision answers production before the hook. Last: it leaves the stack broken.
+    live, alternate = s.wiring()
+    fixed = s.load_balancers()
+    fixed[0]["targetGroupArn"], fixed[0]["advancedConfiguration"]["alternateTargetGroupArn"] = alternate, live
+    ecs.update_service(cluster=NAME, service=NAME, taskDefinition=s.td[1], loadBalancers=fixed, deploymentConfiguration=config)
+    at_hook = collections.Counter()
+
+    def sample_then_roll_back(d, h):
+        at_hook.update(s.answer() for _ in range(20))
+        continue_with("ROLLBACK")(d, h)
+
+    d, production, test = s.follow(on_hook=sample_then_roll_back)
+    check(at_hook["1"] > 0, f"fighting the wiring puts the new revision in production before its hook: {dict(at_hook)}")
 
 
 if __name__ == "__main__":

@@ -107,12 +107,16 @@ class Shift:
         self.primary_tg = lb["targetGroupArn"]
         self.alternate_tg = advanced["alternateTargetGroupArn"]
         self.container_port = lb.get("containerPort")
-        # Blue is where the production rule sends traffic now (the weights ECS left there, or
-        # the rule's creator set); green is the other of the two groups.
-        self.blue_tg = _favoured(self.production_rule) or self.primary_tg
-        if self.blue_tg not in (self.primary_tg, self.alternate_tg):
-            self.blue_tg = self.primary_tg
-        self.green_tg = self.alternate_tg if self.blue_tg == self.primary_tg else self.primary_tg
+        # Blue is the service's targetGroupArn, green its alternateTargetGroupArn, as the
+        # service's load-balancer record says: ECS swaps the two in that record when a deployment
+        # succeeds (see `_swap_groups`), so they alternate from one deployment to the next. A
+        # request that sends a fixed pair back after a swap is taken at its word, as on AWS
+        # (hashicorp/terraform-provider-aws#45678: Terraform re-sending its load_balancer block
+        # made every deployment register the new tasks in the same group): green is then the
+        # group production already forwards to, and the new revision takes production traffic
+        # from its first healthy task, before any test or hook.
+        self.blue_tg = self.primary_tg
+        self.green_tg = self.alternate_tg
         self.stage = "SCALE_UP"
         self.stage_until = None  # a timed stage's end (monotonic)
         self.percent = 0.0  # production traffic on green
@@ -207,7 +211,9 @@ class Shift:
                 "targetType": "PAUSE",
                 "status": "AWAITING_ACTION",
                 "expires": time.monotonic() + m.scaled(minutes * 60),
-                "expiresAt": time.time() + minutes * 60,
+                # When it expires on the sandbox's clock (the wall time of the scaled expiry),
+                # so a client that reads expiresAt sees the deadline the hook really has.
+                "expiresAt": time.time() + m.scaled(minutes * 60),
                 "timeoutAction": timeout.get("action") or "ROLLBACK",
             })
 
@@ -270,9 +276,26 @@ class Shift:
                 deployment.update(rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {deployment['id']} completed.", updatedAt=m.utcnow())
                 m._completed_td[service.arn] = deployment["taskDefinition"]
                 m._service_deployment_finished(deployment["id"], completed=True)
+                self._swap_groups(service)
                 service.deployments = [deployment]
                 m._event(service, "has reached a steady state.")
                 _shifts.pop(self.id, None)
+
+    def _swap_groups(self, service):
+        """A successful deployment leaves green serving: ECS records it as the service's target
+        group and the old blue as the alternate, which the next deployment starts its tasks in
+        ("the production target group alternates": the developer guide's blue/green pages,
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-how-it-works.html,
+        and DescribeServices' loadBalancers,
+        https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LoadBalancer.html).
+        A rollback leaves the record as it was: blue still serves."""
+        for lb in service.load_balancers or []:
+            advanced = lb.get("advancedConfiguration")
+            if not advanced or lb.get("targetGroupArn") != self.blue_tg:
+                continue
+            if advanced.get("alternateTargetGroupArn") != self.green_tg:
+                continue
+            lb["targetGroupArn"], advanced["alternateTargetGroupArn"] = self.green_tg, self.blue_tg
 
     def _next_step(self):
         """The production share after the next step, and the bake before the one after (minutes)."""
@@ -337,24 +360,6 @@ class Shift:
 
 
 _shifts: dict[str, Shift] = {}  # ECS deployment id -> its shift
-
-
-def _favoured(rule_arn):
-    """The target group the rule forwards most of its traffic to, as the load balancer has it."""
-    for regions in list(m.elbv2_backends.values()):
-        for elbv2 in list(regions.values()):
-            try:
-                rules = elbv2.describe_rules(listener_arn=None, rule_arns=[rule_arn])
-            except Exception:
-                continue
-            for action in rules[0].actions if rules else []:
-                groups = m._values(action.data.get("ForwardConfig"), "TargetGroups")
-                weighted = [(g.get("TargetGroupArn"), int(g.get("Weight", 1) or 0)) for g in groups]
-                if weighted:
-                    return max(weighted, key=lambda pair: pair[1])[0]
-                if action.data.get("TargetGroupArn"):
-                    return action.data["TargetGroupArn"]
-    return None
 
 
 def _find_service(service_arn):

@@ -106,6 +106,7 @@ Usage: python moto_ext.py [moto_server arguments...]
 
 import base64
 import calendar
+import copy
 import fnmatch
 import hashlib
 import ipaddress
@@ -793,7 +794,7 @@ def _record_service_deployment(service, deployment_id, task_definition, rollback
         "launchType": service.launch_type or "FARGATE",
         "platformVersion": service.platform_version,
         "networkConfiguration": service.network_configuration or None,
-        "loadBalancers": list(getattr(service, "load_balancers", None) or []),
+        "loadBalancers": copy.deepcopy(list(getattr(service, "load_balancers", None) or [])),
         "createdAt": now,
     }
     success = next((d for d in reversed(history) if d["status"] == "SUCCESSFUL"), None)
@@ -836,13 +837,15 @@ def _client_error(code, message):
 
 def list_service_deployments(self):
     """ListServiceDeployments (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListServiceDeployments.html):
-    the service's deployments, newest first, filtered by status and createdAt, 20 a page unless
-    maxResults (1-100) says otherwise."""
+    the service's deployments filtered by status and createdAt, 20 a page unless maxResults
+    (1-100) says otherwise. The reference promises no order; the sandbox lists them oldest first
+    (the order they were made in), so a client that takes the first one as the newest is wrong
+    here from the second deployment on, as it can be on AWS."""
     cluster = (self._get_param("cluster") or "default").split("/")[-1]
     name = (self._get_param("service") or "").split("/")[-1]
     with _lock:
         service = self.ecs_backend._get_service(cluster, name)  # raises ServiceNotFound/ClusterNotFound
-        history = list(reversed(_service_deployments.get(service.arn, [])))
+        history = list(_service_deployments.get(service.arn, []))
     statuses = self._get_param("status") or []
     created = self._get_param("createdAt") or {}
     if statuses:

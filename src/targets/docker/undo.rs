@@ -14,8 +14,11 @@ use std::time::Duration;
 type StepFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 type Step = Box<dyn FnOnce() -> StepFuture + Send>;
 
+/// One replacement's steps, each with what undoing it says.
+type Steps = Vec<(String, Step)>;
+
 /// The steps of the replacements under way, by id (one at a time in practice).
-static PENDING: Mutex<Vec<(u64, Vec<(String, Step)>)>> = Mutex::new(Vec::new());
+static PENDING: Mutex<Vec<(u64, Steps)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How long undoing one step may take: an engine that does not answer must not hold the exit.
@@ -103,7 +106,6 @@ mod tests {
             anyhow::bail!("a finished replacement's step ran")
         });
         finished.finish();
-        drop(interrupted);
         let said = undo_pending().await;
         assert_eq!(*order.lock().unwrap(), vec![3, 2, 1]);
         assert_eq!(

@@ -161,19 +161,14 @@ async fn newest_in_progress(
     svc: &aws_sdk_ecs::types::Service,
 ) -> anyhow::Result<(Option<String>, Option<u64>)> {
     use aws_sdk_ecs::types::{ServiceDeploymentLifecycleStage, ServiceDeploymentStatus};
-    let listed = ecs
-        .list_service_deployments()
-        .cluster(project)
-        .service(project)
-        .status(ServiceDeploymentStatus::InProgress)
-        .send()
-        .await
-        .map_err(|e| crate::aws::call_error("ecs:ListServiceDeployments", e))?;
-    let Some(arn) = listed
-        .service_deployments()
-        .first()
-        .and_then(|d| d.service_deployment_arn())
-    else {
+    let newest = super::deployments::newest(
+        ecs,
+        project,
+        project,
+        Some(ServiceDeploymentStatus::InProgress),
+    )
+    .await?;
+    let Some(arn) = newest.as_ref().and_then(|d| d.service_deployment_arn()) else {
         return Ok((None, None));
     };
     let Some(d) = super::traffic_shift::service_deployment(ecs, arn).await? else {

@@ -114,7 +114,8 @@ impl ShiftWatch<'_> {
                     "The new revision ({}) answers the test route only; testing it before any production traffic moves",
                     short_task_definition(self.task_definition)
                 ));
-                let verdict = self.at_hook(&production, &test, printer).await;
+                let left = hook_left(hook.expires_at(), std::time::SystemTime::now());
+                let verdict = self.at_hook(&production, &test, left, printer).await;
                 let (action, next) = match verdict {
                     Ok((gated, samples)) => {
                         report = gated;
@@ -135,14 +136,39 @@ impl ShiftWatch<'_> {
                         )
                     }
                 };
-                self.ecs
+                let answered = self
+                    .ecs
                     .continue_service_deployment()
                     .service_deployment_arn(&arn)
                     .hook_id(&hook_id)
                     .action(action)
                     .send()
-                    .await
-                    .map_err(|e| call_error("ecs:ContinueServiceDeployment", e))?;
+                    .await;
+                if let Err(e) = answered {
+                    // The hook may have expired while mldeploy tested: ECS then took the hook's
+                    // timeout action (ROLLBACK) itself and refuses the answer. Say that, and
+                    // follow the rollback; any other refusal is an error.
+                    let now = self.describe(&arn).await?;
+                    let expired = now
+                        .lifecycle_hook_details()
+                        .iter()
+                        .find(|h| h.hook_id() == Some(hook_id.as_str()))
+                        .is_none_or(|h| {
+                            h.status() != Some(&DeploymentLifecycleHookStatus::AwaitingAction)
+                        });
+                    if !expired {
+                        return Err(call_error("ecs:ContinueServiceDeployment", e));
+                    }
+                    printer.warn(format!(
+                        "the PAUSE hook expired before mldeploy answered it (its timeout is --timeout, rounded up to whole minutes): ECS took its timeout action and rolls {} back itself",
+                        short_task_definition(self.task_definition)
+                    ));
+                    decision = Decision::RolledBack(match next {
+                        Decision::RolledBack(why) => why,
+                        _ => "the PAUSE hook expired before the new revision was tested".to_string(),
+                    });
+                    continue;
+                }
                 decision = next;
                 next_check = Instant::now() + check_every;
             }
@@ -193,15 +219,9 @@ impl ShiftWatch<'_> {
     /// it with our revision.
     async fn find(&self, start: Instant) -> anyhow::Result<String> {
         loop {
-            let listed = self
-                .ecs
-                .list_service_deployments()
-                .cluster(self.cluster)
-                .service(self.service)
-                .send()
-                .await
-                .map_err(|e| call_error("ecs:ListServiceDeployments", e))?;
-            if let Some(newest) = listed.service_deployments().first() {
+            let newest =
+                super::deployments::newest(self.ecs, self.cluster, self.service, None).await?;
+            if let Some(newest) = &newest {
                 let revision = newest.target_service_revision_arn().unwrap_or_default();
                 let runs = revision_task_definition(self.ecs, revision).await?;
                 if runs.as_deref() == Some(self.task_definition) {
@@ -236,9 +256,15 @@ impl ShiftWatch<'_> {
         &self,
         production: &Prober,
         test: &Prober,
+        hook_left: Option<Duration>,
         printer: &Printer,
     ) -> Result<(Option<GateReport>, Vec<Sample>), (String, Option<GateReport>)> {
-        let deadline = self.timeout.max(Duration::from_secs(60));
+        // The smoke test gives up in time to answer the hook: past its expiry ECS rolls back on
+        // its own and refuses mldeploy's answer.
+        let deadline = match hook_left {
+            Some(left) => self.timeout.min(left.mul_f64(0.8)),
+            None => self.timeout.max(Duration::from_secs(60)),
+        };
         let ready = &self.config.service.ready_path;
         if let Err(e) = smoke::run_through(
             test,
@@ -399,6 +425,15 @@ pub fn describe_stage(stage: &ServiceDeploymentLifecycleStage) -> String {
     format!("{} ({what})", stage.as_str())
 }
 
+/// How long a PAUSE hook that expires at `expires_at` still waits, from `now`.
+fn hook_left(
+    expires_at: Option<&aws_smithy_types::DateTime>,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
+    let expires = std::time::SystemTime::try_from(*expires_at?).ok()?;
+    Some(expires.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// The service deployment in progress whose old revision (still running beside the new one: the
 /// production shift or the bake) runs `task_definition`: a rollback to it needs only to move the
 /// traffic back. None when there is none.
@@ -408,14 +443,7 @@ pub async fn still_running_beside(
     service: &str,
     task_definition: &str,
 ) -> anyhow::Result<Option<String>> {
-    let listed = ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(service)
-        .send()
-        .await
-        .map_err(|e| call_error("ecs:ListServiceDeployments", e))?;
-    let Some(newest) = listed.service_deployments().first() else {
+    let Some(newest) = super::deployments::newest(ecs, cluster, service, None).await? else {
         return Ok(None);
     };
     if newest.status() != Some(&ServiceDeploymentStatus::InProgress) {
@@ -515,5 +543,19 @@ pub async fn roll_back(
             ));
         }
         tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod hook_tests {
+    use super::*;
+
+    #[test]
+    fn the_time_a_hook_has_left_is_read_from_its_expiry_and_never_negative() {
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |secs| aws_smithy_types::DateTime::from_secs(secs);
+        assert_eq!(hook_left(Some(&at(1_090)), now), Some(Duration::from_secs(90)));
+        assert_eq!(hook_left(Some(&at(900)), now), Some(Duration::ZERO));
+        assert_eq!(hook_left(None, now), None);
     }
 }

@@ -302,6 +302,24 @@ pub async fn converge(
                 .as_ref()
                 .map(|r| u32::try_from(r.min_count).unwrap_or(0))
         });
+    let mut rollout = rollout(config, &cv, &lb, &roles, deploy.flags.timeout)?;
+    let wiring = {
+        let primary = cv.text(&lb.target_group_arn, "target group")?;
+        let serving = cv.text(&lb.serving_target_group, "target group")?;
+        match rollout.shift.as_mut() {
+            Some(shift) => {
+                let alternate = shift.alternate_target_group_arn.clone();
+                let wiring = service::rollout::live_wiring(
+                    existing.as_ref(),
+                    (&primary, &alternate),
+                    &serving,
+                );
+                shift.alternate_target_group_arn = wiring.1.clone();
+                wiring
+            }
+            None => (serving, String::new()),
+        }
+    };
     let service_spec = ServiceSpec {
         cluster: cv.text(&cluster, "cluster")?,
         task_definition_arn: cv.text(&td, "task definition")?,
@@ -310,16 +328,9 @@ pub async fn converge(
             existing.as_ref().map(|s| s.desired_count()),
             min_count,
         ),
-        // A traffic-shifting service names its two groups; ECS knows which serves. A rolling one
-        // deploys where production traffic goes (the other group after a blue/green deploy).
-        target_group_arn: cv.text(
-            if config.deploy.strategy.shifts_traffic() {
-                &lb.target_group_arn
-            } else {
-                &lb.serving_target_group
-            },
-            "target group",
-        )?,
+        // The groups as ECS wires them now (it swaps them after every blue/green, canary or
+        // linear deployment); a rolling service deploys where production traffic goes.
+        target_group_arn: wiring.0.clone(),
         container_name: project.clone(),
         container_port: config.service.port,
         subnets: net
@@ -333,9 +344,13 @@ pub async fn converge(
         public_ip: net.public_ip,
         force: deploy.force,
         grace_period: i32::try_from(config.service.health.model_load_time).ok(),
-        rollout: Some(rollout(config, &cv, &lb, &roles, deploy.flags.timeout)?),
+        rollout: Some(rollout),
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
+    // The rules on the listener that no longer forwards go once the service names the new ones.
+    if let (false, Some(shift)) = (dry_run, &lb.shift) {
+        load_balancer::rules::remove_stale(&aws.elbv2(), &shift.stale).await?;
+    }
     let label = match (lb.arn.known(), lb.serving_target_group.known()) {
         (Some(lb), Some(group)) => autoscaling::resource_label(lb, group),
         _ => None,

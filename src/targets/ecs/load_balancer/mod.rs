@@ -255,18 +255,22 @@ pub async fn ensure(
         None => target_group_arn.clone(),
     };
     let shift = match alternate {
-        Some(alternate) => Some(
-            rules::ensure(
-                elb,
-                cv,
-                &arn,
-                &target_group_arn,
-                alternate,
-                listening,
-                changes,
+        Some(alternate) => {
+            // New rules forward to the group production uses now: ECS alternates the two.
+            let alternate_serves = serving_target_group == alternate;
+            Some(
+                rules::ensure(
+                    elb,
+                    cv,
+                    &arn,
+                    (&target_group_arn, alternate),
+                    alternate_serves,
+                    listening,
+                    changes,
+                )
+                .await?,
             )
-            .await?,
-        ),
+        }
         None => None,
     };
     Ok(LoadBalancer {

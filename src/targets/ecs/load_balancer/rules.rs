@@ -8,14 +8,21 @@
 //!   created and read back from the rule; nothing without it (no one without the AWS access to
 //!   read the rule) reaches the new revision early, and no port is opened.
 //!
-//! mldeploy creates the rules forwarding to `<name>` and never changes their actions after: ECS
-//! owns the weights.
+//! mldeploy creates the rules forwarding to the group production uses now (ECS alternates it
+//! between `<name>` and `<name>-alt`) and never changes their actions after: ECS owns the
+//! weights. When the forwarding listener moves (a certificate added: HTTP:80 turns into the
+//! redirect), the rules mldeploy made on the other listener are removed once the service names
+//! the new ones: ALB evaluates a listener's rules before its default action
+//! (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html),
+//! so a production rule left on :80 would keep forwarding plain HTTP past the redirect.
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as RuleAction, ActionTypeEnum, ForwardActionConfig, HttpHeaderConditionConfig,
     PathPatternConditionConfig, ProtocolEnum, Rule, RuleCondition, TargetGroupTuple,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
+
+use anyhow::Context;
 
 use super::Listening;
 use crate::aws::call_error;
@@ -37,6 +44,16 @@ pub struct Shift {
     pub test_rule: Id,
     /// The test rule's header value; None in a plan that creates it.
     pub test_token: Option<String>,
+    /// mldeploy's rules on the listener that no longer forwards, to delete once the service
+    /// names the new ones (see the module's docs); the plan lists them already.
+    pub stale: Vec<StaleRule>,
+}
+
+/// A rule of mldeploy's on the listener that no longer forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleRule {
+    pub arn: String,
+    pub label: String,
 }
 
 /// Which of the two rules.
@@ -59,6 +76,27 @@ fn forwarding_port(listening: &Listening<'_>) -> (i32, ProtocolEnum) {
         Some(_) => (443, ProtocolEnum::Https),
         None => (80, ProtocolEnum::Http),
     }
+}
+
+/// The listener that does not forward (the redirect, or the HTTPS listener being removed).
+fn other_port(listening: &Listening<'_>) -> (i32, ProtocolEnum) {
+    match listening.certificate {
+        Some(_) => (80, ProtocolEnum::Http),
+        None => (443, ProtocolEnum::Https),
+    }
+}
+
+/// The rules of mldeploy's (the test rule, the production rule) among `rules`.
+fn mldeploy_rules(rules: &[Rule]) -> impl Iterator<Item = (&Rule, &'static str)> {
+    rules.iter().filter_map(|r| {
+        if header_value(r).is_some() {
+            Some((r, "test"))
+        } else if is_production(r) {
+            Some((r, "production"))
+        } else {
+            None
+        }
+    })
 }
 
 fn header_value(rule: &Rule) -> Option<String> {
@@ -131,7 +169,7 @@ pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Opti
     [test, production]
 }
 
-/// Forward to the primary target group only (ECS shifts the weights from there).
+/// Forward to the serving target group only (ECS shifts the weights from there).
 fn forward(primary: &str, alternate: &str) -> RuleAction {
     RuleAction::builder()
         .r#type(ActionTypeEnum::Forward)
@@ -228,11 +266,16 @@ pub async fn ensure(
     elb: &Client,
     cv: &Converge,
     lb: &Id,
-    primary: &Id,
-    alternate: Id,
+    (primary, alternate): (&Id, Id),
+    alternate_serves: bool,
     listening: &Listening<'_>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Shift> {
+    // A new rule forwards to the group that serves now, the other at weight 0.
+    let (live, idle) = match alternate_serves {
+        true => (&alternate, primary),
+        false => (primary, &alternate),
+    };
     let (port, protocol) = forwarding_port(listening);
     let listener = match lb.known() {
         Some(lb) => super::listeners(elb, lb)
@@ -250,22 +293,85 @@ pub async fn ensure(
     let label = format!("{}:{port}", protocol.as_str());
     let [test, production] = plan(&existing, &label);
     let project = cv.project.as_str();
+    let stale = match lb.known() {
+        Some(lb) => stale_rules(elb, lb, listening, project).await?,
+        None => Vec::new(),
+    };
     let (test_rule, test_token) = cv
         .carry_out(test, changes, |step| {
-            apply(elb, project, &listener, primary, &alternate, step)
+            apply(elb, project, &listener, live, idle, step)
         })
         .await?;
     let (production_rule, _) = cv
         .carry_out(production, changes, |step| {
-            apply(elb, project, &listener, primary, &alternate, step)
+            apply(elb, project, &listener, live, idle, step)
         })
         .await?;
+    for rule in &stale {
+        changes.push(
+            Change::new("listener rule", rule.label.clone(), Action::Delete).because(format!(
+                "{label} forwards now; the listener's rules come before its default action, so this one would keep forwarding (removed once the service names the {label} rules)"
+            )),
+        );
+    }
     Ok(Shift {
         alternate_target_group_arn: alternate,
         production_rule,
         test_rule,
         test_token,
+        stale,
     })
+}
+
+/// mldeploy's rules (tagged the project's) on the listener that does not forward.
+async fn stale_rules(
+    elb: &Client,
+    lb_arn: &str,
+    listening: &Listening<'_>,
+    project: &str,
+) -> anyhow::Result<Vec<StaleRule>> {
+    let (port, protocol) = other_port(listening);
+    let Some(listener) = super::listeners(elb, lb_arn)
+        .await?
+        .into_iter()
+        .find(|l| l.port() == Some(port))
+    else {
+        return Ok(Vec::new());
+    };
+    let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
+    let mut stale = Vec::new();
+    for (rule, which) in mldeploy_rules(&rules) {
+        let arn = rule.rule_arn().unwrap_or_default();
+        if super::is_ours(elb, arn, project).await? {
+            stale.push(StaleRule {
+                arn: arn.to_string(),
+                label: format!("{}:{port} {which}", protocol.as_str()),
+            });
+        }
+    }
+    Ok(stale)
+}
+
+/// Deletes the rules [`ensure`] found stale (after the service names the new ones); a rule
+/// already gone is fine.
+pub async fn remove_stale(elb: &Client, stale: &[StaleRule]) -> anyhow::Result<()> {
+    for rule in stale {
+        match elb.delete_rule().rule_arn(&rule.arn).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_rule_not_found_exception()) => {}
+            Err(e) => {
+                return Err(call_error("elasticloadbalancing:DeleteRule", e)).with_context(|| {
+                    format!(
+                        "removing the listener rule {} that no longer belongs; run `mldeploy up` again",
+                        rule.label
+                    )
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The production rule's forward, as ECS left it: (target group ARN, weight) each.
@@ -315,19 +421,19 @@ pub async fn serving_target_group(
     lb_arn: &str,
     listening: &Listening<'_>,
 ) -> anyhow::Result<Option<String>> {
-    let (port, _) = forwarding_port(listening);
-    let Some(listener) = super::listeners(elb, lb_arn)
-        .await?
-        .into_iter()
-        .find(|l| l.port() == Some(port))
-    else {
-        return Ok(None);
-    };
-    let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
-    match rules.iter().find(|r| is_production(r)) {
-        Some(rule) => production_target_group(elb, rule.rule_arn().unwrap_or_default()).await,
-        None => Ok(None),
+    let listeners = super::listeners(elb, lb_arn).await?;
+    // The forwarding listener's production rule; while it is being moved to the other listener
+    // (a certificate added or removed), the one it moves from.
+    for (port, _) in [forwarding_port(listening), other_port(listening)] {
+        let Some(listener) = listeners.iter().find(|l| l.port() == Some(port)) else {
+            continue;
+        };
+        let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
+        if let Some(rule) = rules.iter().find(|r| is_production(r)) {
+            return production_target_group(elb, rule.rule_arn().unwrap_or_default()).await;
+        }
     }
+    Ok(None)
 }
 
 /// The test rule's header value on the project's load balancer, when it has one.

@@ -273,15 +273,18 @@ pub fn plan(
         deployment_id: None,
         previous_task_definition: Some(serving.clone()),
     };
+    let live = live_groups(&service);
     if why.is_empty() {
         return Planned::keep(
-            Change::new("ECS service", name, Action::Keep)
-                .because(format!("serving {}", short_task_definition(&serving))),
+            Change::new("ECS service", name, Action::Keep).because(format!(
+                "serving {}{live}",
+                short_task_definition(&serving)
+            )),
             found,
         );
     }
     Planned::change(
-        Change::new("ECS service", name, Action::Update).because(why.join(", ")),
+        Change::new("ECS service", name, Action::Update).because(format!("{}{live}", why.join(", "))),
         found,
         ServiceStep::Update {
             serving,
@@ -348,6 +351,30 @@ async fn apply(
         deployment_id,
         previous_task_definition: Some(serving),
     }))
+}
+
+/// "; live target group A, the next deployment starts in B" for a traffic-shifting service
+/// (ECS alternates the two), else nothing.
+fn live_groups(service: &Service) -> String {
+    let Some(lb) = service.load_balancers().first() else {
+        return String::new();
+    };
+    let Some(alternate) = lb
+        .advanced_configuration()
+        .and_then(|a| a.alternate_target_group_arn())
+    else {
+        return String::new();
+    };
+    format!(
+        "; live target group {}, the next deployment starts in {}",
+        target_group_name(lb.target_group_arn().unwrap_or_default()),
+        target_group_name(alternate)
+    )
+}
+
+/// `arn:...:targetgroup/housing-alt/0123` -> `housing-alt`.
+pub fn target_group_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or(arn)
 }
 
 fn load_balancer(spec: &ServiceSpec) -> aws_sdk_ecs::types::LoadBalancer {

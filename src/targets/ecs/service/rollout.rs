@@ -130,6 +130,48 @@ pub fn load_balancer(
         .build()
 }
 
+/// The service's two target groups as ECS wires them now: (the one it names as its target group,
+/// the other). ECS swaps them in the service's load-balancer record each time a blue/green,
+/// canary or linear deployment succeeds, so production alternates between `<name>` and
+/// `<name>-alt` (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-how-it-works.html).
+/// An update that sent a fixed pair back would make ECS start the next revision in the group
+/// that takes production traffic (hashicorp/terraform-provider-aws#45678), so `up` keeps the
+/// order it finds: the record's, when it names `ours`; the group a rolling service deploys to
+/// first; else `serving` (the production rule's favourite) first, for a new service.
+pub fn live_wiring(
+    existing: Option<&Service>,
+    ours: (&str, &str),
+    serving: &str,
+) -> (String, String) {
+    let other = |first: &str| {
+        if first == ours.0 {
+            ours.1.to_string()
+        } else {
+            ours.0.to_string()
+        }
+    };
+    let record = existing.and_then(|s| s.load_balancers().first());
+    if let Some(lb) = record {
+        let group = lb.target_group_arn().unwrap_or_default();
+        let alternate = lb
+            .advanced_configuration()
+            .and_then(|a| a.alternate_target_group_arn());
+        let mine = |arn: &str| arn == ours.0 || arn == ours.1;
+        match alternate {
+            Some(alt) if mine(group) && mine(alt) && group != alt => {
+                return (group.to_string(), alt.to_string())
+            }
+            _ if mine(group) => return (group.to_string(), other(group)),
+            _ => {}
+        }
+    }
+    if serving == ours.1 {
+        (ours.1.to_string(), ours.0.to_string())
+    } else {
+        (ours.0.to_string(), ours.1.to_string())
+    }
+}
+
 /// How the service's deployment settings differ from `rollout`, in words; None when they agree.
 pub fn drift(service: &Service, rollout: &Rollout) -> Option<String> {
     let config = service.deployment_configuration();
@@ -258,6 +300,44 @@ mod tests {
         assert!(deployment_configuration(&Rollout::rolling())
             .lifecycle_hooks()
             .is_empty());
+    }
+
+    #[test]
+    fn the_live_wiring_is_kept_as_ecs_swapped_it() {
+        let bg = blue_green();
+        let swapped = Service::builder()
+            .load_balancers(load_balancer("arn:alt", "p", 8080, Some(&ShiftResources {
+                alternate_target_group_arn: "arn:tg".into(),
+                ..shift()
+            })))
+            .build();
+        let ours = ("arn:tg", "arn:alt");
+        assert_eq!(
+            live_wiring(Some(&swapped), ours, "arn:tg"),
+            ("arn:alt".to_string(), "arn:tg".to_string())
+        );
+        let fresh = service(deployment_configuration(&bg), bg.shift.as_ref());
+        assert_eq!(
+            live_wiring(Some(&fresh), ours, "arn:alt"),
+            ("arn:tg".to_string(), "arn:alt".to_string())
+        );
+        // A rolling service deploying to the alternate group (after a switch back from blue/green).
+        let rolling = Service::builder()
+            .load_balancers(load_balancer("arn:alt", "p", 8080, None))
+            .build();
+        assert_eq!(
+            live_wiring(Some(&rolling), ours, "arn:tg"),
+            ("arn:alt".to_string(), "arn:tg".to_string())
+        );
+        // No service yet: where the production rule sends traffic.
+        assert_eq!(
+            live_wiring(None, ours, "arn:alt"),
+            ("arn:alt".to_string(), "arn:tg".to_string())
+        );
+        assert_eq!(
+            live_wiring(None, ours, "arn:tg"),
+            ("arn:tg".to_string(), "arn:alt".to_string())
+        );
     }
 
     #[test]
