@@ -47,6 +47,15 @@ fn arn(s: &Scope, service: &str, rest: &str) -> String {
     format!("arn:aws:{service}:{}:{}:{rest}", s.region, s.account)
 }
 
+/// The grants are written in the `aws` partition; the policy names the region's
+/// (`aws-cn`, `aws-us-gov`, ...: see [`crate::aws::partition`]).
+fn in_partition(s: &Scope, arn: String) -> String {
+    match arn.strip_prefix("arn:aws:") {
+        Some(rest) => format!("arn:{}:{rest}", crate::aws::partition::of(&s.region)),
+        None => arn,
+    }
+}
+
 /// The API calls mldeploy makes, and the actions AWS authorizes them as, grouped by what they may
 /// touch. Describe and List calls that take no resource, EC2's network calls (EC2 names new
 /// resources by id, not by name) and task-definition calls (ECS scopes them to no resource) are
@@ -223,6 +232,7 @@ const GRANTS: &[Grant] = &[
             "elasticloadbalancing:CreateRule",
             "elasticloadbalancing:CreateTargetGroup",
             "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:DeleteRule",
             "elasticloadbalancing:DeleteLoadBalancer",
             "elasticloadbalancing:DeleteTargetGroup",
             "elasticloadbalancing:ModifyListener",
@@ -544,7 +554,10 @@ pub fn document(scope: &Scope) -> PolicyDocument {
                 "Sid": g.sid,
                 "Effect": "Allow",
                 "Action": g.actions,
-                "Resource": (g.resources)(scope),
+                "Resource": (g.resources)(scope)
+                    .into_iter()
+                    .map(|arn| in_partition(scope, arn))
+                    .collect::<Vec<_>>(),
             });
             if let Some(condition) = g.condition {
                 statement["Condition"] = condition(scope);
@@ -662,6 +675,19 @@ mod tests {
             !text.contains("\"s3:*\"") && !text.contains("\"iam:*\""),
             "{text}"
         );
+        // In another partition every ARN is that partition's.
+        let china = document(&Scope {
+            region: "cn-north-1".into(),
+            ..scope
+        })
+        .to_string();
+        assert!(
+            china.contains("arn:aws-cn:s3:::models/mlflow/housing/*")
+                && china.contains("arn:aws-cn:ecr:cn-north-1:123456789012:repository/housing")
+                && china.contains("arn:aws-cn:iam::123456789012:role/housing-execution"),
+            "{china}"
+        );
+        assert!(!china.contains("arn:aws:"), "{china}");
     }
 
     #[test]

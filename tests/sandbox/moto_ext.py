@@ -1184,6 +1184,9 @@ def _tick():
         for regions in list(ecs_backends.values()):
             for backend in list(regions.values()):
                 for service in list(backend.services.values()):
+                    if service.status == "DRAINING":
+                        services.add(service.arn)
+                        _finish_deleting(service)
                     if service.status != "ACTIVE":
                         continue
                     services.add(service.arn)
@@ -1865,6 +1868,30 @@ class ClusterContainsServices(JsonRESTError):
         )
 
 
+_original_delete_service = Backend.delete_service
+
+
+def delete_service(self, cluster_name, service_name, force):
+    """DeleteService: "the service status moves from ACTIVE to DRAINING, and the service is no
+    longer visible in the console or in the ListServices API operation. After all tasks have
+    transitioned to either STOPPING or STOPPED status, the service status moves from DRAINING to
+    INACTIVE" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html).
+    moto makes it INACTIVE at once; `_tick` moves it on once its tasks are gone."""
+    with _lock:
+        service = _original_delete_service(self, cluster_name, service_name, force)
+        service.status = "DRAINING"
+        return service
+
+
+def _finish_deleting(service):
+    """A DRAINING service whose tasks are all stopping or stopped becomes INACTIVE."""
+    group = f"service:{service.name}"
+    running = any(run.service_arn == service.arn for run in _runs.values())
+    starting = any((task := _task_by_arn(arn)) is not None and task.group == group for arn in _starting)
+    if not running and not starting:
+        service.status = "INACTIVE"
+
+
 def delete_cluster(self, cluster_str):
     """ECS refuses to delete a cluster that still has ACTIVE services; moto deletes it anyway."""
     cluster = self._get_cluster(cluster_str)
@@ -1970,6 +1997,7 @@ IAMBackend.put_role_policy = put_role_policy
 IAMBackend.update_assume_role_policy = update_assume_role_policy
 IAMBackend.attach_role_policy = attach_role_policy
 Backend.delete_cluster = delete_cluster
+Backend.delete_service = delete_service
 Responses.create_service = create_service_response
 Backend.update_service = update_service
 Backend.list_tasks = list_tasks

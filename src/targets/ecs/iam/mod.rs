@@ -72,7 +72,9 @@ fn trust_policy(service: &str) -> Value {
 /// https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonECSInfrastructureRolePolicyForLoadBalancers.html),
 /// on the project's load balancer, its two target groups and its rules instead of every one.
 pub fn infrastructure_policy(region: &str, project: &str, alternate_group: &str) -> Value {
-    let elb = |resource: String| format!("arn:aws:elasticloadbalancing:{region}:*:{resource}");
+    let elb = |resource: String| {
+        crate::aws::partition::arn(region, "elasticloadbalancing", region, "*", &resource)
+    };
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -125,13 +127,13 @@ pub fn execution_policy(region: &str, project: &str, secrets: &[SecretResource])
                 "Sid": "PullImage",
                 "Effect": "Allow",
                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                "Resource": [format!("arn:aws:ecr:{region}:*:repository/{project}")]
+                "Resource": [crate::aws::partition::arn(region, "ecr", region, "*", &format!("repository/{project}"))]
             },
             {
                 "Sid": "WriteLogs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [format!("arn:aws:logs:{region}:*:log-group:/ecs/{project}:*")]
+                "Resource": [crate::aws::partition::arn(region, "logs", region, "*", &format!("log-group:/ecs/{project}:*"))]
             }
         ]
     });
@@ -192,7 +194,8 @@ fn has_random_suffix(arn: &str) -> bool {
 
 /// Read access to `s3://<bucket>/<prefix>*` (every version of the model, so a rollback needs no
 /// role change) and the listing of that prefix only.
-pub fn model_read_policy(bucket: &str, prefix: &str) -> Value {
+pub fn model_read_policy(region: &str, bucket: &str, prefix: &str) -> Value {
+    let s3 = |resource: String| crate::aws::partition::arn(region, "s3", "", "", &resource);
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -200,13 +203,13 @@ pub fn model_read_policy(bucket: &str, prefix: &str) -> Value {
                 "Sid": "ReadModelVersions",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [format!("arn:aws:s3:::{bucket}/{prefix}*")]
+                "Resource": [s3(format!("{bucket}/{prefix}*"))]
             },
             {
                 "Sid": "ListModelVersions",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
-                "Resource": [format!("arn:aws:s3:::{bucket}")],
+                "Resource": [s3(bucket.to_string())],
                 "Condition": {"StringLike": {"s3:prefix": [format!("{prefix}*")]}}
             }
         ]
@@ -249,7 +252,7 @@ pub async fn ensure(
         name: task_role_name(project),
         description: "mldeploy: the service reads its model",
         policy_name: MODEL_POLICY_NAME,
-        policy: model_read_policy(bucket, model_prefix),
+        policy: model_read_policy(region, bucket, model_prefix),
         grants: format!("read s3://{bucket}/{model_prefix}*"),
         trusted: TASKS,
     };

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn the_task_policy_names_only_the_model_prefix_of_the_model_bucket() {
-    let p = model_read_policy("my-models", "mlflow/models/housing/");
+    let p = model_read_policy("us-east-1", "my-models", "mlflow/models/housing/");
     let text = p.to_string();
     assert!(
         !text.contains("s3:*") && !text.contains("arn:aws:s3:::*"),
@@ -72,7 +72,7 @@ fn wanted() -> Wanted {
         name: "p-task".into(),
         description: "d",
         policy_name: MODEL_POLICY_NAME,
-        policy: model_read_policy("b", "m/"),
+        policy: model_read_policy("us-east-1", "b", "m/"),
         grants: "read s3://b/m/*".into(),
         trusted: TASKS,
     }

@@ -56,6 +56,24 @@ pub struct Deployed {
 /// The service as ECS has it, if it is ACTIVE.
 /// A missing cluster is no service, not an error.
 pub async fn describe(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result<Option<Service>> {
+    Ok(described(ecs, cluster, name)
+        .await?
+        .into_iter()
+        .find(|s| s.status() == Some("ACTIVE")))
+}
+
+/// Whether ECS still describes the service as ACTIVE or DRAINING: a deleted service drains (its
+/// tasks stop) before it is INACTIVE, and only then is it gone
+/// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html).
+async fn still_there(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result<bool> {
+    Ok(described(ecs, cluster, name)
+        .await?
+        .iter()
+        .any(|s| matches!(s.status(), Some("ACTIVE" | "DRAINING"))))
+}
+
+/// Every service ECS describes by the name, whatever its status.
+async fn described(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result<Vec<Service>> {
     let out = match ecs
         .describe_services()
         .cluster(cluster)
@@ -68,15 +86,11 @@ pub async fn describe(ecs: &Client, cluster: &str, name: &str) -> anyhow::Result
             if e.as_service_error()
                 .is_some_and(|s| s.is_cluster_not_found_exception()) =>
         {
-            return Ok(None)
+            return Ok(Vec::new())
         }
         Err(e) => return Err(call_error("ecs:DescribeServices", e)),
     };
-    Ok(out
-        .services
-        .unwrap_or_default()
-        .into_iter()
-        .find(|s| s.status() == Some("ACTIVE")))
+    Ok(out.services.unwrap_or_default())
 }
 
 /// Whether the service carries the project's tag.
@@ -470,7 +484,7 @@ pub async fn delete(
         .await
         .map_err(|e| call_error("ecs:DeleteService", e))?;
     until_gone(&format!("ECS service {name} (draining)"), wait, || async {
-        Ok(describe(ecs, cluster, name).await?.is_none())
+        Ok(!still_there(ecs, cluster, name).await?)
     })
     .await
 }
