@@ -488,3 +488,53 @@ fn successive_deployments_alternate_target_groups_through_rollback_and_a_switch_
     .unwrap();
     lands_in_the_other_group(&project, &url, &["up", "--model-version", "7"], "7");
 }
+
+#[test]
+fn a_switch_to_blue_green_while_iam_has_not_propagated_its_role_succeeds_after_retries() {
+    let (project, _) = deployable("it-bg-iam");
+    project.predict(&predictions("4.526", "4.6"));
+    project.mldeploy(&["up"]).expect_code(0);
+    // The role ECS shifts traffic with, made ahead as mldeploy's (tagged the project's) but
+    // empty, with a long IAM delay in the sandbox: mldeploy writes its policy, and ECS refuses
+    // the role for 230 AWS s after that: longer than mldeploy's own 10 s wait for IAM and than
+    // the rest of the `up` before UpdateService, shorter than the 240 s UpdateService is retried.
+    let role = format!("{}-lb-infrastructure", project.name);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        &role,
+        "--assume-role-policy-document",
+        trust,
+        "--tags",
+        &format!("Key=mldeploy:project,Value={}", project.name),
+        "Key=sandbox:iam-delay-seconds,Value=230",
+    ])
+    .expect_code(0);
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{config}[deploy]\nstrategy = \"blue_green\"\nbake_time = \"1m\"\n"),
+    )
+    .unwrap();
+    let run = project.mldeploy(&["up", "--model-version", "7"]);
+    run.expect_code(0);
+    assert_says(
+        &run.stderr,
+        &[
+            "ECS could not use the service's roles for",
+            "it could after retries",
+            "POST_TEST_TRAFFIC_SHIFT",
+        ],
+    );
+    let url = format!(
+        "http://{}",
+        aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
+            ["LoadBalancers"][0]["DNSName"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(predict_through(&url).stdout.contains("/7"));
+}

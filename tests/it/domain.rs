@@ -464,3 +464,53 @@ fn a_domain_added_to_a_live_blue_green_stack_moves_its_rules_to_https_and_http_r
     assert!(answer.stdout.contains("/6\""), "{}", answer.stdout);
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
 }
+
+#[test]
+fn a_private_hosted_zone_is_refused_for_a_certificate_before_anything_changes() {
+    let (project, _) = deployable("it-privzone");
+    let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.77.0.0/16"]).json()["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name = format!("{}.internal", project.name);
+    let created = aws(&[
+        "route53",
+        "create-hosted-zone",
+        "--name",
+        &name,
+        "--caller-reference",
+        &unique_name("ref"),
+        "--hosted-zone-config",
+        "PrivateZone=true",
+        "--vpc",
+        &format!("VPCRegion=us-east-1,VPCId={vpc}"),
+    ]);
+    created.expect_code(0);
+    let zone_id = created.json()["HostedZone"]["Id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    let domain = format!("models.{name}");
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{config}domain = \"{domain}\"\nhosted_zone_id = \"{zone_id}\"\n"),
+    )
+    .unwrap();
+    let run = project.mldeploy(&["up"]);
+    let _ = aws(&["route53", "delete-hosted-zone", "--id", &zone_id]);
+    let _ = aws(&["ec2", "delete-vpc", "--vpc-id", &vpc]);
+    run.expect_code(2);
+    assert_says(
+        &run.stderr,
+        &["service.hosted_zone_id", "private hosted zone", "service.certificate_arn"],
+    );
+    assert!(certificates_for(&domain).is_empty(), "a certificate was requested");
+    assert_ne!(
+        aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).code,
+        0,
+        "a load balancer was made"
+    );
+}

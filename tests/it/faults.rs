@@ -576,14 +576,16 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
 /// Calls only a drifted or half-made stack needs (a first `up` creates everything and a
 /// converged one changes nothing, so a clean cycle never makes them), the stop of a
 /// deployment in its bake, which the blue/green tests make, the read of a failed rollout's
-/// task output, which the example's AccessDenied test makes, and the VPC endpoints of private
-/// tasks without a NAT gateway, which tests/it/private_network.rs makes.
+/// task output, which the example's AccessDenied test makes, the VPC endpoints of private
+/// tasks without a NAT gateway, which tests/it/private_network.rs makes, and the removal of
+/// blue/green rules from HTTP:80 when a domain is added, which tests/it/domain.rs makes.
 const REPAIRS_ONLY: &[&str] = &[
     "ec2:CreateVpcEndpoint",  // private tasks with network.egress = "endpoints"
     "ec2:DeleteVpcEndpoints", // and their teardown
     "ec2:ReplaceRoute",       // a private table's default route to a NAT gateway gone
     "ec2:RevokeSecurityGroupIngress", // a rule opening the tasks' port wider
     "ecs:StopServiceDeployment", // a rollback during the bake, or a check failing in it
+    "elasticloadbalancing:DeleteRule", // blue/green rules left on a listener that stopped forwarding
     "elasticloadbalancing:ModifyListener", // a listener changed by hand
     "elasticloadbalancing:ModifyTargetGroup", // a health check changed by hand
     "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand

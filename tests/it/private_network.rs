@@ -172,8 +172,21 @@ fn private_tasks_behind_an_internal_load_balancer_start_through_vpc_endpoints_al
     let network =
         "[network]\ntasks = \"private\"\negress = \"endpoints\"\nload_balancer = \"internal\"\n";
     set_network(&project, network);
-    // The smoke test reaches the internal load balancer as a run inside the VPC would.
-    project.mldeploy(&["up"]).expect_code(0);
+    // The smoke test reaches the internal load balancer as a run inside the VPC would. The
+    // interface endpoints are pending for a while after they are made, as on AWS; the first
+    // tasks start once they are available, so the first deployment succeeds.
+    let first = project.mldeploy(&["up"]);
+    first.expect_code(0);
+    assert_says(
+        &first.stderr,
+        &["Waiting for the VPC endpoint(s)", "com.amazonaws.us-east-1.ecr.api"],
+    );
+    assert!(
+        tagged("describe-vpc-endpoints", "VpcEndpoints", &name)
+            .iter()
+            .all(|e| e["State"].as_str().unwrap_or_default().eq_ignore_ascii_case("available")),
+        "an endpoint is not available after up"
+    );
     assert_eq!(tasks_network(&name).1, "DISABLED");
     let lb = aws(&["elbv2", "describe-load-balancers", "--names", &name]).json();
     assert_eq!(lb["LoadBalancers"][0]["Scheme"], "internal", "{lb}");

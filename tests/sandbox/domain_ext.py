@@ -7,7 +7,8 @@ load balancer use a certificate that is not issued, deletes a certificate a list
 and has no TestDNSAnswer. Here, as AWS documents:
 
 - DNS validation. A requested certificate (RequestCertificate, ValidationMethod DNS) stays
-  PENDING_VALIDATION until its validation CNAME is in a hosted zone that holds the domain, then
+  PENDING_VALIDATION until its validation CNAME is in a public hosted zone that holds the
+  domain (a private zone answers only inside its VPCs, not the public DNS ACM asks), then
   turns ISSUED SANDBOX_ACM_VALIDATION_SECONDS (default 2) later: "ACM ... checks for the CNAME
   record ... the certificate status changes ... to Issued" once it finds it
   (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html). The record is ACM's
@@ -82,6 +83,10 @@ def _record_in_dns(account, name, value):
     except KeyError:
         return False
     for zone in zones:
+        # ACM resolves the record in public DNS: a private hosted zone answers only inside its
+        # VPCs (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html).
+        if getattr(zone, "private_zone", False):
+            continue
         zone_name = _normal(zone.name)
         if not (_normal(name) == zone_name or _normal(name).endswith("." + zone_name)):
             continue

@@ -1786,10 +1786,27 @@ _original_describe_tasks = Backend.describe_tasks
 _original_describe_services = Backend.describe_services
 
 
+def _roles_not_propagated(load_balancers):
+    """CreateService and UpdateService assume the role a load balancer's advancedConfiguration
+    names and refuse one IAM has not propagated yet, in the words ECS uses for a role it cannot
+    assume to validate the target group (a public report of the message:
+    "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS
+    service role being passed has the proper permissions."), which the Terraform provider
+    retries for minutes (internal/service/ecs/service.go). The delay is `_iam_changed`'s."""
+    for lb in load_balancers or []:
+        role_arn = (lb.get("advancedConfiguration") or {}).get("roleArn")
+        if role_arn and time.monotonic() < _iam_effective.get(role_arn.rsplit("/", 1)[-1], 0.0):
+            raise _client_error(
+                "InvalidParameterException",
+                "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
+            )
+
+
 def create_service_response(self):
     problem = ecs_strategies.validate(self._get_param("deploymentConfiguration"), self._get_param("loadBalancers"))
     if problem is not None:
         raise _client_error("InvalidParameterException", problem)
+    _roles_not_propagated(self._get_param("loadBalancers"))
     result = _original_create_response(self)
     with _lock:
         service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
@@ -1816,6 +1833,7 @@ def update_service(self, props):
         )
         if problem is not None:
             raise _client_error("InvalidParameterException", problem)
+        _roles_not_propagated(props.get("load_balancers"))
         before = service.task_definition
         network_before = json.dumps(service.network_configuration, sort_keys=True)
         wanted = props.get("task_definition")

@@ -15,6 +15,9 @@ driver, and Secrets Manager or Systems Manager when the task definition names se
 https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html). A task that cannot
 reach one stops before its container starts, with the error the knowledge center quotes.
 
+Interface endpoints are `pending` for SANDBOX_ENDPOINT_SECONDS AWS seconds (default 90) before
+they are `available`, and carry no traffic before.
+
 NAT gateways. CreateNatGateway answers `pending`; the gateway is `available` once provisioned
 (https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-working-with.html) and routes no
 traffic before. DeleteNatGateway answers `deleting`; once `deleted` its network interface is gone
@@ -38,6 +41,8 @@ from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import EC2Backend, ec2_backends
 
 NAT_SECONDS = float(os.environ.get("SANDBOX_NAT_SECONDS", "60"))
+# How long an interface endpoint stays pending (AWS seconds).
+ENDPOINT_SECONDS = float(os.environ.get("SANDBOX_ENDPOINT_SECONDS", "90"))
 
 _lock = threading.Lock()
 # nat gateway id -> (monotonic time its state changes, the state it becomes)
@@ -54,10 +59,12 @@ def install(scaled):
     EC2Backend.describe_nat_gateways = _describe_nat_gateways
     EC2Backend.release_address = _release_address
     EC2Backend.create_vpc_endpoint = _create_vpc_endpoint
+    EC2Backend.describe_vpc_endpoints = _describe_vpc_endpoints
 
 
 _original_create = EC2Backend.create_nat_gateway
 _original_create_endpoint = EC2Backend.create_vpc_endpoint
+_original_describe_endpoints = EC2Backend.describe_vpc_endpoints
 
 
 def _create_vpc_endpoint(self, vpc_id, *args, **kwargs):
@@ -68,7 +75,22 @@ def _create_vpc_endpoint(self, vpc_id, *args, **kwargs):
             "InvalidParameter",
             "Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for " + vpc_id,
         )
-    return _original_create_endpoint(self, vpc_id, *args, **kwargs)
+    endpoint = _original_create_endpoint(self, vpc_id, *args, **kwargs)
+    # An interface endpoint is `pending` while AWS makes its network interfaces, then
+    # `available`; a task cannot reach the service through it before
+    # (https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html, the
+    # State values of https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VpcEndpoint.html).
+    # moto makes it available at once. A gateway endpoint is only routes: available at once.
+    if (endpoint.vpc_endpoint_type or "Gateway").lower() == "interface":
+        endpoint.state = "pending"
+        with _lock:
+            _changes[endpoint.id] = (time.monotonic() + _scaled(ENDPOINT_SECONDS), "available")
+    return endpoint
+
+
+def _describe_vpc_endpoints(self, vpc_end_point_ids=None, filters=None):
+    _settle(self)
+    return _original_describe_endpoints(self, vpc_end_point_ids, filters)
 _original_describe = EC2Backend.describe_nat_gateways
 _original_release = EC2Backend.release_address
 
@@ -119,14 +141,19 @@ def _release_address(self, address=None, allocation_id=None):
 
 
 def _settle(backend):
-    """Moves each NAT gateway whose time has come to its next state; a deleted one gives up
-    its network interface and its address."""
+    """Moves each NAT gateway or interface endpoint whose time has come to its next state; a
+    deleted NAT gateway gives up its network interface and its address."""
     now = time.monotonic()
     with _lock:
         due = {i: state for i, (at, state) in _changes.items() if at <= now}
         for i in due:
             _changes.pop(i, None)
     for nat_id, state in due.items():
+        endpoint = backend.vpc_end_points.get(nat_id)
+        if endpoint is not None:
+            if endpoint.state == "pending":
+                endpoint.state = state
+            continue
         nat = backend.nat_gateways.get(nat_id)
         if nat is None:
             continue

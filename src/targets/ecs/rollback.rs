@@ -219,6 +219,7 @@ pub async fn apply(
                 deployed: service::Deployed {
                     deployment_id: None,
                     previous_task_definition: None,
+                    waited_for_iam: None,
                 },
                 url,
                 via: chosen.via,

@@ -132,6 +132,10 @@ pub async fn ensure(
         };
         network::endpoints::ensure(&ec2, cv, &at, &services, changes).await?;
     }
+    let endpoints_vpc = match (&groups.endpoints, cv.dry_run) {
+        (Some(_), false) => net.vpc_id.known().map(str::to_string),
+        _ => None,
+    };
     halt.check()?;
     if let (Some(Id::Known(arn)), true, false, Some(zone), Some(domain)) =
         (&listening.certificate, pending, cv.dry_run, zone, domain)
@@ -179,6 +183,12 @@ pub async fn ensure(
         logs::ensure(&aws.logs(), cv, config.service.log_retention_days, changes).await?;
     halt.check()?;
     let cluster = cluster::ensure(&aws.ecs(), cv, changes).await?;
+    // Last, so the endpoints provision while the rest is made: a task cannot pull through one
+    // that is still pending.
+    if let Some(vpc) = endpoints_vpc {
+        network::endpoints::wait_available(&ec2, &cv.project, &vpc, until, printer).await?;
+        halt.check()?;
+    }
     Ok(Stack {
         net,
         groups,

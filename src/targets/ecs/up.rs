@@ -155,7 +155,17 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
 async fn check_domain(ctx: &Ctx<'_>, zone_id: &str, domain: &str) -> anyhow::Result<Zone> {
     let aws = ctx.aws().await?;
     let r53 = aws.route53();
-    let zone = domain::zone(&r53, zone_id, domain).await?;
+    let (zone, private) = domain::zone(&r53, zone_id, domain).await?;
+    // ACM looks the validation record up in public DNS
+    // (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html); a private hosted
+    // zone answers only inside its VPCs, so a certificate validated through it would stay
+    // PENDING_VALIDATION until the --timeout.
+    if private && ctx.config.service.certificate_arn.is_none() {
+        return Err(crate::exit::error(
+            crate::exit::ExitStatus::Usage,
+            format!("`service.hosted_zone_id` = {zone_id:?} is a private hosted zone: ACM cannot validate a certificate for {domain} through it (it looks the validation record up in public DNS). Give `service.certificate_arn` (a certificate issued another way, e.g. validated in the public zone of the same name), or use a public hosted zone"),
+        ));
+    }
     let at = alias::find(&r53, &zone.id, domain).await?;
     let lb = load_balancer::find_alb(&aws.elbv2(), ctx.project())
         .await?
@@ -347,6 +357,12 @@ pub async fn converge(
         rollout: Some(rollout),
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
+    if let Some(waited) = deployed.waited_for_iam {
+        printer.info(format!(
+            "ECS could not use the service's roles for {} yet (IAM is eventually consistent); it could after retries",
+            super::watcher::human_duration(waited)
+        ));
+    }
     // The rules on the listener that no longer forwards go once the service names the new ones.
     if let (false, Some(shift)) = (dry_run, &lb.shift) {
         load_balancer::rules::remove_stale(&aws.elbv2(), &shift.stale).await?;

@@ -31,9 +31,9 @@ pub fn in_zone(name: &str, zone: &str) -> bool {
     name == zone || name.ends_with(&format!(".{zone}"))
 }
 
-/// The hosted zone `id`, checked to hold `domain`: refused (exit 2) when it does not exist or
-/// holds other names, before anything changes.
-pub async fn zone(r53: &Client, id: &str, domain: &str) -> anyhow::Result<Zone> {
+/// The hosted zone `id` and whether it is private, checked to hold `domain`: refused (exit 2)
+/// when it does not exist or holds other names, before anything changes.
+pub async fn zone(r53: &Client, id: &str, domain: &str) -> anyhow::Result<(Zone, bool)> {
     let out = match r53.get_hosted_zone().id(id).send().await {
         Ok(out) => out,
         Err(e)
@@ -47,21 +47,24 @@ pub async fn zone(r53: &Client, id: &str, domain: &str) -> anyhow::Result<Zone> 
         }
         Err(e) => return Err(call_error("route53:GetHostedZone", e)),
     };
-    let name = normal(
-        out.hosted_zone()
-            .context("Route 53 answered GetHostedZone without the zone")?
-            .name(),
-    );
+    let hosted = out
+        .hosted_zone()
+        .context("Route 53 answered GetHostedZone without the zone")?;
+    let name = normal(hosted.name());
+    let private = hosted.config().is_some_and(|c| c.private_zone());
     if !in_zone(domain, &name) {
         return Err(exit::error(
             ExitStatus::Usage,
             format!("`service.domain` = {domain:?} is not in the hosted zone {id} ({name}): set `service.hosted_zone_id` to the zone that holds it"),
         ));
     }
-    Ok(Zone {
-        id: id.to_string(),
-        name,
-    })
+    Ok((
+        Zone {
+            id: id.to_string(),
+            name,
+        },
+        private,
+    ))
 }
 
 /// Every record set named `name`, of any type. Route 53 lists a zone's records in order of

@@ -34,15 +34,9 @@ pub fn services<'a>(secrets: impl Iterator<Item = &'a String>) -> Vec<String> {
 
 /// The project's endpoints in the VPC.
 pub async fn find(ec2: &Client, project: &str, vpc: &str) -> anyhow::Result<Vec<VpcEndpoint>> {
-    let pages: Vec<_> = crate::all_pages!(
-        ec2.describe_vpc_endpoints()
-            .filters(filter("vpc-id", vpc))
-            .filters(project_filter(project)),
-        "ec2:DescribeVpcEndpoints"
-    )?;
-    Ok(pages
+    Ok(find_all(ec2, project, vpc)
+        .await?
         .into_iter()
-        .flat_map(|p| p.vpc_endpoints.unwrap_or_default())
         // EC2 spells the states Deleted, Deleting, Failed; some emulators in lower case.
         .filter(|e| {
             !e.state().is_some_and(|s| {
@@ -123,6 +117,86 @@ pub async fn ensure(
         .await?;
     }
     Ok(())
+}
+
+/// Waits until every endpoint of the project's in the VPC is `available`: an interface
+/// endpoint is `pending` while AWS provisions its network interfaces, and a task cannot reach
+/// the service through it until it is available
+/// (https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html;
+/// the states are VpcEndpoint.State in
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VpcEndpoint.html). A failed
+/// endpoint, or one still pending at `until`, is exit 1 with the way on.
+pub async fn wait_available(
+    ec2: &Client,
+    project: &str,
+    vpc: &str,
+    until: std::time::Instant,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<()> {
+    let mut said = false;
+    loop {
+        let all = find_all(ec2, project, vpc).await?;
+        let state = |e: &VpcEndpoint| e.state().map(|s| s.as_str().to_ascii_lowercase());
+        if let Some(failed) = all
+            .iter()
+            .find(|e| matches!(state(e).as_deref(), Some("failed" | "rejected" | "expired")))
+        {
+            return Err(crate::exit::error(
+                crate::exit::ExitStatus::Failed,
+                format!(
+                    "VPC endpoint {} ({}) is {}: {}. Delete it and run `mldeploy up` again to make a new one",
+                    failed.vpc_endpoint_id().unwrap_or_default(),
+                    failed.service_name().unwrap_or_default(),
+                    state(failed).unwrap_or_default(),
+                    failed
+                        .last_error()
+                        .and_then(|e| e.message())
+                        .unwrap_or("AWS gives no reason")
+                ),
+            ));
+        }
+        let pending: Vec<&VpcEndpoint> = all
+            .iter()
+            .filter(|e| state(e).as_deref() != Some("available"))
+            .filter(|e| !matches!(state(e).as_deref(), Some("deleting" | "deleted")))
+            .collect();
+        let Some(first) = pending.first() else {
+            return Ok(());
+        };
+        let names: Vec<&str> = pending.iter().filter_map(|e| e.service_name()).collect();
+        if std::time::Instant::now() >= until {
+            return Err(crate::exit::error(
+                crate::exit::ExitStatus::Failed,
+                format!(
+                    "VPC endpoint(s) {} still {} at the --timeout; run `mldeploy up` again to go on waiting",
+                    names.join(", "),
+                    state(first).unwrap_or_default()
+                ),
+            ));
+        }
+        if !said {
+            printer.info(format!(
+                "Waiting for the VPC endpoint(s) {} to be available (private tasks pull through them; on AWS this takes minutes)",
+                names.join(", ")
+            ));
+            said = true;
+        }
+        tokio::time::sleep(crate::aws::poll::interval()).await;
+    }
+}
+
+/// The project's endpoints in the VPC, whatever their state.
+async fn find_all(ec2: &Client, project: &str, vpc: &str) -> anyhow::Result<Vec<VpcEndpoint>> {
+    let pages: Vec<_> = crate::all_pages!(
+        ec2.describe_vpc_endpoints()
+            .filters(filter("vpc-id", vpc))
+            .filters(project_filter(project)),
+        "ec2:DescribeVpcEndpoints"
+    )?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.vpc_endpoints.unwrap_or_default())
+        .collect())
 }
 
 /// Deletes the endpoint.

@@ -16,6 +16,7 @@ use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
 
+mod propagation;
 pub mod rollout;
 pub use rollout::{Rollout, ShiftResources};
 
@@ -51,6 +52,9 @@ pub struct Deployed {
     pub deployment_id: Option<String>,
     /// The task definition serving before this run; None for a new service.
     pub previous_task_definition: Option<String>,
+    /// How long ECS refused the service's roles because IAM had not propagated them yet, when
+    /// it did (see `propagation`).
+    pub waited_for_iam: Option<std::time::Duration>,
 }
 
 /// The service as ECS has it, if it is ACTIVE.
@@ -243,6 +247,7 @@ pub fn plan(
             Deployed {
                 deployment_id: None,
                 previous_task_definition: None,
+                waited_for_iam: None,
             },
             ServiceStep::Create,
         );
@@ -286,6 +291,7 @@ pub fn plan(
     let found = Deployed {
         deployment_id: None,
         previous_task_definition: Some(serving.clone()),
+        waited_for_iam: None,
     };
     let live = live_groups(&service);
     if why.is_empty() {
@@ -320,50 +326,58 @@ async fn apply(
             primary_before,
         } => (serving, primary_before),
         ServiceStep::Create => {
-            let created = ecs
-                .create_service()
-                .cluster(&spec.cluster)
-                .service_name(name)
-                .task_definition(&spec.task_definition_arn)
-                .desired_count(desired)
-                .launch_type(LaunchType::Fargate)
-                .load_balancers(load_balancer(spec))
-                .network_configuration(network_configuration(spec)?)
-                .deployment_configuration(rollout::deployment_configuration(
-                    spec.rollout.as_ref().unwrap_or(&Rollout::rolling()),
-                ))
-                .set_health_check_grace_period_seconds(spec.grace_period)
-                .propagate_tags(PropagateTags::TaskDefinition)
-                .tags(tags::ecs(name))
-                .send()
-                .await
-                .map_err(|e| call_error("ecs:CreateService", e))?;
+            let network = network_configuration(spec)?;
+            let (created, waited_for_iam) = propagation::through(propagation::CREATE, || {
+                ecs.create_service()
+                    .cluster(&spec.cluster)
+                    .service_name(name)
+                    .task_definition(&spec.task_definition_arn)
+                    .desired_count(desired)
+                    .launch_type(LaunchType::Fargate)
+                    .load_balancers(load_balancer(spec))
+                    .network_configuration(network.clone())
+                    .deployment_configuration(rollout::deployment_configuration(
+                        spec.rollout.as_ref().unwrap_or(&Rollout::rolling()),
+                    ))
+                    .set_health_check_grace_period_seconds(spec.grace_period)
+                    .propagate_tags(PropagateTags::TaskDefinition)
+                    .tags(tags::ecs(name))
+                    .send()
+            })
+            .await;
+            let created = created.map_err(|e| call_error("ecs:CreateService", e))?;
             return Ok(Some(Deployed {
                 deployment_id: created.service.as_ref().and_then(primary),
                 previous_task_definition: None,
+                waited_for_iam,
             }));
         }
     };
-    let updated = ecs
-        .update_service()
-        .cluster(&spec.cluster)
-        .service(name)
-        .task_definition(&spec.task_definition_arn)
-        .desired_count(desired)
-        .force_new_deployment(spec.force)
-        .set_health_check_grace_period_seconds(spec.grace_period)
-        .network_configuration(network_configuration(spec)?)
-        .set_deployment_configuration(spec.rollout.as_ref().map(rollout::deployment_configuration))
-        .set_load_balancers(spec.rollout.as_ref().map(|_| vec![load_balancer(spec)]))
-        .send()
-        .await
-        .map_err(|e| call_error("ecs:UpdateService", e))?;
+    let network = network_configuration(spec)?;
+    let (updated, waited_for_iam) = propagation::through(propagation::UPDATE, || {
+        ecs.update_service()
+            .cluster(&spec.cluster)
+            .service(name)
+            .task_definition(&spec.task_definition_arn)
+            .desired_count(desired)
+            .force_new_deployment(spec.force)
+            .set_health_check_grace_period_seconds(spec.grace_period)
+            .network_configuration(network.clone())
+            .set_deployment_configuration(
+                spec.rollout.as_ref().map(rollout::deployment_configuration),
+            )
+            .set_load_balancers(spec.rollout.as_ref().map(|_| vec![load_balancer(spec)]))
+            .send()
+    })
+    .await;
+    let updated = updated.map_err(|e| call_error("ecs:UpdateService", e))?;
     let after = updated.service.as_ref().and_then(primary);
     // A desired-count change alone opens no deployment: there is nothing new to watch for.
     let deployment_id = after.filter(|id| Some(id) != primary_before.as_ref());
     Ok(Some(Deployed {
         deployment_id,
         previous_task_definition: Some(serving),
+        waited_for_iam,
     }))
 }
 
