@@ -425,6 +425,23 @@ fn healthy_in(name: &str) -> usize {
         .count()
 }
 
+/// The resource label of the requests-per-target scaling policy.
+fn scaling_label(project: &str) -> String {
+    aws(&[
+        "application-autoscaling",
+        "describe-scaling-policies",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        &format!("service/{project}/{project}"),
+    ])
+    .json()["ScalingPolicies"][0]["TargetTrackingScalingPolicyConfiguration"]
+        ["PredefinedMetricSpecification"]["ResourceLabel"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Runs `up` (or `rollback`) with `args` and checks that ECS started it in the other target
 /// group, which then serves `version`: ECS swaps the two after each successful deployment.
 fn lands_in_the_other_group(project: &Project, url: &str, args: &[&str], version: &str) {
@@ -440,6 +457,12 @@ fn lands_in_the_other_group(project: &Project, url: &str, args: &[&str], version
         run.stderr
     );
     assert!(healthy_in(&after.0) > 0, "nothing healthy in {}", after.0);
+    // The requests-per-target policy counts the live group's requests.
+    let label = scaling_label(&project.name);
+    assert!(
+        label.contains(&format!("/targetgroup/{}/", after.0)),
+        "the scaling policy still counts another group: {label}"
+    );
     let answer = predict_through(url);
     assert!(
         answer.stdout.contains(&format!("/{version}\"")),
@@ -456,6 +479,13 @@ fn successive_deployments_alternate_target_groups_through_rollback_and_a_switch_
         "strategy = \"blue_green\"\nbake_time = \"1m\"",
     );
     project.predict(&predictions("4.526", "4.6"));
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{config}[service.autoscaling]\nmetric = \"requests\"\nmin_count = 1\nmax_count = 2\ntarget = 100\n"),
+    )
+    .unwrap();
     let first = project.mldeploy(&["up", "--output", "json"]);
     first.expect_code(0);
     let url = url_of(&first);

@@ -226,6 +226,56 @@ pub async fn ensure(
     Ok(())
 }
 
+/// After a blue/green, canary or linear deployment succeeded: production is in the other target
+/// group (ECS alternates them), so the requests-per-target policy's resource label is moved to
+/// it; a label left on the idle group would count no requests and scale the service in.
+pub async fn follow_live_group(
+    client: &Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    cv: &Converge,
+    production_rule: &str,
+    wanted: &Autoscaling,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<()> {
+    if wanted.metric != Metric::Requests {
+        return Ok(());
+    }
+    let Some(group) =
+        super::load_balancer::rules::production_target_group(elb, production_rule).await?
+    else {
+        return Ok(());
+    };
+    // The rule's ARN names its load balancer: listener-rule/app/<name>/<id>/<listener>/<rule>.
+    let Some(lb) = load_balancer_of_rule(production_rule) else {
+        return Ok(());
+    };
+    let id = resource_id(&cv.project, &cv.project);
+    let found = registered(client, &id).await?;
+    let mut changes = Vec::new();
+    ensure(
+        client,
+        cv,
+        &id,
+        Some(wanted),
+        resource_label(&lb, &group),
+        found,
+        &mut changes,
+    )
+    .await?;
+    for c in changes.iter().filter(|c| c.action != Action::Keep) {
+        printer.info(format!("  {c} (it follows the live target group)"));
+    }
+    Ok(())
+}
+
+/// `arn:...:listener-rule/app/n/id/l/r` -> `arn:...:loadbalancer/app/n/id`.
+fn load_balancer_of_rule(rule_arn: &str) -> Option<String> {
+    let (prefix, rest) = rule_arn.split_once(":listener-rule/")?;
+    let mut parts = rest.split('/');
+    let (kind, name, id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(format!("{prefix}:loadbalancer/{kind}/{name}/{id}"))
+}
+
 fn policy_config(
     wanted: &Autoscaling,
     label: Option<String>,
@@ -284,6 +334,18 @@ pub async fn deregister(client: &Client, resource_id: &str) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rules_arn_names_its_load_balancer() {
+        assert_eq!(
+            load_balancer_of_rule(
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/housing/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+            )
+            .as_deref(),
+            Some("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/housing/50dc6c495c0c9188")
+        );
+        assert_eq!(load_balancer_of_rule("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1"), None);
+    }
 
     #[test]
     fn the_requests_label_joins_the_load_balancer_and_target_group() {

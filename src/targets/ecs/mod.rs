@@ -165,7 +165,7 @@ impl Target for Ecs {
             poll: crate::aws::poll::interval(),
         };
         let logs = aws.logs();
-        verify::Verify {
+        let verified = verify::Verify {
             ecs: &ecs,
             elb: &elb,
             logs: &logs,
@@ -181,7 +181,14 @@ impl Target for Ecs {
             flags,
         }
         .run(ctx.printer)
-        .await
+        .await?;
+        // A successful blue/green, canary or linear deployment left production in the other
+        // target group: the requests-per-target metric follows it.
+        if let (Some(rule), Some(wanted)) = (&production_rule, &ctx.config.service.autoscaling) {
+            autoscaling::follow_live_group(&aws.autoscaling(), &elb, &cv, rule, wanted, ctx.printer)
+                .await?;
+        }
+        Ok(verified)
     }
 
     async fn status(&self, ctx: &Ctx<'_>) -> anyhow::Result<StatusReport> {
