@@ -93,8 +93,8 @@ def validate(config, load_balancers):
 class Shift:
     """One blue/green, canary or linear deployment in progress."""
 
-    def __init__(self, service, deployment, blue, lb):
-        config = dict(getattr(service, "deployment_configuration", None) or {})
+    def __init__(self, service, deployment, blue, lb, config):
+        config = dict(config)
         self.kind = strategy(config)
         self.config = config
         self.service_arn = service.arn
@@ -378,16 +378,18 @@ def supersede(service):
         shift.rollback("a newer deployment started", superseded=True)
 
 
-def opened(service, deployment, previous):
-    """A deployment was opened on the service: a Shift when its strategy is not rolling."""
-    config = getattr(service, "deployment_configuration", None) or {}
+def opened(service, deployment, previous, config=None):
+    """A deployment was opened on the service: a Shift when its strategy (`config`, else the
+    service's) is not rolling."""
+    if config is None:
+        config = getattr(service, "deployment_configuration", None) or {}
     if strategy(config) == "ROLLING":
         return
     lb = next((lb for lb in service.load_balancers or [] if lb.get("advancedConfiguration")), None)
     if lb is None:
         return
     blue = next((d for d in previous if d.get("rolloutState") == "COMPLETED"), None)
-    _shifts[deployment["id"]] = Shift(service, deployment, blue, lb)
+    _shifts[deployment["id"]] = Shift(service, deployment, blue, lb, config)
 
 
 def target_group_for(deployment_id):

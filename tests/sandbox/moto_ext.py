@@ -739,7 +739,7 @@ def _new_deployment(service, desired, task_definition=None, rollback_of=None):
     }
 
 
-def _open_deployment(service, task_definition=None, rollback_of=None):
+def _open_deployment(service, task_definition=None, rollback_of=None, config=None):
     if rollback_of is None:
         ecs_strategies.supersede(service)
     previous = list(service.deployments)
@@ -750,7 +750,7 @@ def _open_deployment(service, task_definition=None, rollback_of=None):
     opened = _new_deployment(service, service.desired_count, task_definition, rollback_of)
     service.deployments = [opened] + previous
     if rollback_of is None:
-        ecs_strategies.opened(service, opened, previous)
+        ecs_strategies.opened(service, opened, previous, config)
 
 
 # ------------------------------------------------------- service deployments and revisions
@@ -1834,6 +1834,20 @@ def update_service(self, props):
         if problem is not None:
             raise _client_error("InvalidParameterException", problem)
         _roles_not_propagated(props.get("load_balancers"))
+        # Switching strategies, as ECS's guides describe it
+        # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/update-rolling-to-bluegreen.html,
+        # update-bluegreen-to-rolling.html): "If a deployment is in progress, you can't migrate
+        # it" (refused here), and the new strategy is used "the next time you update the service"
+        # (a deployment this same call opens runs with the strategy the service had).
+        config_before = dict(getattr(service, "deployment_configuration", None) or {})
+        new_config = props.get("deployment_configuration")
+        rolling = lambda c: ecs_strategies.strategy(c) == "ROLLING"  # noqa: E731
+        switching = new_config is not None and rolling(new_config) != rolling(config_before)
+        if switching and (len(service.deployments) > 1 or any(d.get("rolloutState") == "IN_PROGRESS" for d in service.deployments)):
+            raise _client_error(
+                "InvalidParameterException",
+                "The deployment strategy cannot be changed while a deployment is in progress. Wait for the current deployment to complete.",
+            )
         before = service.task_definition
         network_before = json.dumps(service.network_configuration, sort_keys=True)
         wanted = props.get("task_definition")
@@ -1847,7 +1861,7 @@ def update_service(self, props):
         network_changed = json.dumps(service.network_configuration, sort_keys=True) != network_before
         # ECS opens a deployment for a new task definition or network, or when forced.
         if service.task_definition != before or network_changed or force:
-            _open_deployment(service)
+            _open_deployment(service, config=config_before if switching else None)
         else:
             primary = next((d for d in service.deployments if d["status"] == "PRIMARY"), None)
             if primary is not None:

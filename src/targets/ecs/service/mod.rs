@@ -18,6 +18,7 @@ use crate::targets::{Action, Change};
 
 mod propagation;
 pub mod rollout;
+mod switch;
 pub use rollout::{Rollout, ShiftResources};
 
 /// Where and how the service runs.
@@ -227,6 +228,8 @@ pub enum ServiceStep {
     Update {
         serving: String,
         primary_before: Option<String>,
+        /// A change of strategy, made first in AWS's order (see `switch`).
+        switch: Option<switch::Switch>,
     },
 }
 
@@ -309,6 +312,7 @@ pub fn plan(
         ServiceStep::Update {
             serving,
             primary_before: primary(&service),
+            switch: switch::needed(&service, spec),
         },
     )
 }
@@ -320,11 +324,21 @@ async fn apply(
     step: ServiceStep,
 ) -> anyhow::Result<Option<Deployed>> {
     let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
-    let (serving, primary_before) = match step {
+    let (serving, mut primary_before, switch_waited) = match step {
         ServiceStep::Update {
             serving,
             primary_before,
-        } => (serving, primary_before),
+            switch,
+        } => {
+            let mut waited = None;
+            if let (Some(switch), Some(rollout)) = (switch, &spec.rollout) {
+                let budget = std::time::Duration::from_secs(
+                    u64::try_from(rollout.hook_timeout_minutes.max(1)).unwrap_or(15) * 60,
+                );
+                waited = switch::prepare(ecs, name, spec, switch, budget).await?;
+            }
+            (serving, primary_before, waited)
+        }
         ServiceStep::Create => {
             let network = network_configuration(spec)?;
             let (created, waited_for_iam) = propagation::through(propagation::CREATE, || {
@@ -353,6 +367,14 @@ async fn apply(
             }));
         }
     };
+    if primary_before.is_some() {
+        // The switch's own deployment is not this run's: only the update below opens that.
+        primary_before = describe(ecs, &spec.cluster, name)
+            .await?
+            .as_ref()
+            .and_then(primary)
+            .or(primary_before);
+    }
     let network = network_configuration(spec)?;
     let (updated, waited_for_iam) = propagation::through(propagation::UPDATE, || {
         ecs.update_service()
@@ -377,7 +399,7 @@ async fn apply(
     Ok(Some(Deployed {
         deployment_id,
         previous_task_definition: Some(serving),
-        waited_for_iam,
+        waited_for_iam: waited_for_iam.or(switch_waited),
     }))
 }
 

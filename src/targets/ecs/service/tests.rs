@@ -90,7 +90,8 @@ fn a_service_is_created_kept_or_updated_with_the_reason() {
         updated.step,
         Some(ServiceStep::Update {
             serving: td1.into(),
-            primary_before: Some("ecs-svc/1".into())
+            primary_before: Some("ecs-svc/1".into()),
+            switch: None,
         })
     );
     assert_eq!(updated.changes[0].detail.as_deref(), Some("p:1 -> p:2"));
@@ -120,4 +121,33 @@ fn a_service_is_created_kept_or_updated_with_the_reason() {
         ..spec(td1)
     };
     assert_eq!(plan("p", &untouched, Some(running(td1))).step, None);
+}
+
+#[test]
+fn a_switch_between_rolling_and_a_traffic_shifting_strategy_is_made_first() {
+    let rolling = running("arn:aws:ecs:us-east-1:1:task-definition/p:1");
+    let blue_green = ServiceSpec {
+        rollout: Some(Rollout {
+            strategy: crate::config::Strategy::BlueGreen,
+            bake_minutes: 5,
+            shift: None,
+            hook_timeout_minutes: 15,
+        }),
+        ..spec("arn:aws:ecs:us-east-1:1:task-definition/p:2")
+    };
+    assert_eq!(
+        switch::needed(&rolling, &blue_green),
+        Some(switch::Switch::ToShifting)
+    );
+    assert_eq!(switch::needed(&rolling, &spec("x")), None);
+    let shifting = Service::builder()
+        .deployment_configuration(rollout::deployment_configuration(
+            blue_green.rollout.as_ref().unwrap(),
+        ))
+        .build();
+    assert_eq!(
+        switch::needed(&shifting, &spec("x")),
+        Some(switch::Switch::ToRolling)
+    );
+    assert_eq!(switch::needed(&shifting, &blue_green), None);
 }
