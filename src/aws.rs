@@ -2,6 +2,7 @@
 //! SDK itself) and the typed clients made from it; AWS errors mapped to exit codes in one place.
 
 pub mod clock;
+pub mod eventually;
 pub mod partition;
 pub mod poll;
 pub mod retry;

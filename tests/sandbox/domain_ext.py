@@ -18,6 +18,10 @@ and has no TestDNSAnswer. Here, as AWS documents:
   later, and Terraform's provider waits for it (waitCertificateDomainValidationsAvailable in
   internal/service/acm/certificate.go). The issued certificate is signed by the sandbox CA
   (SANDBOX_CA_DIR), which the tests trust as clients trust Amazon's CAs.
+- ELB finds a certificate ACM has just issued only a moment later (SANDBOX_ELB_SEES_CERTIFICATE_SECONDS,
+  default 1): CreateListener and ModifyListener answer CertificateNotFound until then, the
+  refusal the Terraform provider retries for minutes after an ACM or IAM certificate is made
+  (internal/service/elbv2/listener.go: "Retry for IAM Server Certificate eventual consistency").
 - A listener takes only an issued certificate: CreateListener and ModifyListener with one that
   is not fail with UnsupportedCertificate, the error ELB returns for a certificate still
   PENDING_VALIDATION (recorded in https://github.com/DataBiosphere/azul/issues/8321).
@@ -56,6 +60,8 @@ CA_DIR = os.environ.get("SANDBOX_CA_DIR", "")
 
 _requested_at: dict[str, float] = {}  # certificate ARN -> when it was requested (monotonic)
 _validated_at: dict[str, float] = {}  # certificate ARN -> when its record was first seen
+_issued_at: dict[str, float] = {}  # certificate ARN -> when it turned ISSUED
+ELB_SEES_SECONDS = float(os.environ.get("SANDBOX_ELB_SEES_CERTIFICATE_SECONDS", "1"))
 
 
 def _normal(name):
@@ -157,6 +163,7 @@ def check(self):
     if time.monotonic() - _validated_at[self.arn] >= VALIDATION_SECONDS:
         _sign(self)
         self.status = "ISSUED"
+        _issued_at[self.arn] = time.monotonic()
 
 
 def describe(self):
@@ -216,6 +223,8 @@ def _refuse_unissued(arns):
                 "UnsupportedCertificate",
                 f"The certificate '{arn}' must have a fully-qualified domain name, a supported signature, and a supported key size.",
             )
+        if time.monotonic() - _issued_at.get(arn, float("-inf")) < ELB_SEES_SECONDS:
+            raise ELBClientError("CertificateNotFound", f"Certificate '{arn}' not found")
 
 
 _original_create_listener = elbv2_models.ELBv2Backend.create_listener

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::Listening;
-use crate::aws::call_error;
+use crate::aws::{call_error, eventually};
 use crate::aws::tags;
 use crate::targets::ecs::{Id, Planned};
 use crate::targets::{Action, Change};
@@ -161,31 +161,45 @@ pub async fn apply(
             .build()]),
         _ => None,
     };
+    // ELB may not find a certificate ACM has just issued: CertificateNotFound is retried for
+    // 5 minutes, as the Terraform provider does (internal/service/elbv2/listener.go).
     match step.existing {
         Some(arn) => {
-            elb.modify_listener()
-                .listener_arn(arn)
-                .protocol(wanted.protocol)
-                .set_certificates(certificates)
-                .default_actions(default)
-                .send()
-                .await
-                .map_err(|e| call_error("elasticloadbalancing:ModifyListener", e))?;
+            let (done, _) = eventually::retried(CERTIFICATE_SEEN, certificate_not_seen, || {
+                elb.modify_listener()
+                    .listener_arn(arn.as_str())
+                    .protocol(wanted.protocol.clone())
+                    .set_certificates(certificates.clone())
+                    .default_actions(default.clone())
+                    .send()
+            })
+            .await;
+            done.map_err(|e| call_error("elasticloadbalancing:ModifyListener", e))?;
         }
         None => {
-            elb.create_listener()
-                .load_balancer_arn(lb.applied("load balancer")?)
-                .port(wanted.port)
-                .protocol(wanted.protocol)
-                .set_certificates(certificates)
-                .default_actions(default)
-                .tags(tags::elbv2(project))
-                .send()
-                .await
-                .map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;
+            let lb = lb.applied("load balancer")?;
+            let (done, _) = eventually::retried(CERTIFICATE_SEEN, certificate_not_seen, || {
+                elb.create_listener()
+                    .load_balancer_arn(lb)
+                    .port(wanted.port)
+                    .protocol(wanted.protocol.clone())
+                    .set_certificates(certificates.clone())
+                    .default_actions(default.clone())
+                    .tags(tags::elbv2(project))
+                    .send()
+            })
+            .await;
+            done.map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;
         }
     }
     Ok(None)
+}
+
+/// How long a certificate ELB does not find yet is waited for (AWS time).
+const CERTIFICATE_SEEN: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn certificate_not_seen(code: Option<&str>, _message: Option<&str>) -> bool {
+    code == Some("CertificateNotFound")
 }
 
 #[cfg(test)]

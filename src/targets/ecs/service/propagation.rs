@@ -10,7 +10,7 @@
 //! (internal/service/ecs/service.go); mldeploy does the same, on AWS's clock.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -38,31 +38,14 @@ pub fn not_yet(code: Option<&str>, message: Option<&str>) -> bool {
 /// long it waited when it had to.
 pub async fn through<T, E, F, Fut>(
     budget: Duration,
-    mut call: F,
+    call: F,
 ) -> (Result<T, SdkError<E, HttpResponse>>, Option<Duration>)
 where
     E: ProvideErrorMetadata,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
-    let start = Instant::now();
-    let budget = crate::aws::clock::scaled(budget);
-    let poll = crate::aws::poll::interval().min(crate::aws::clock::scaled(Duration::from_secs(5)));
-    let mut waited = None;
-    loop {
-        let result = call().await;
-        let refused = match &result {
-            Err(e) => e
-                .as_service_error()
-                .is_some_and(|s| not_yet(s.code(), s.message())),
-            Ok(_) => false,
-        };
-        if !refused || start.elapsed() >= budget {
-            return (result, waited);
-        }
-        waited = Some(start.elapsed());
-        tokio::time::sleep(poll).await;
-    }
+    crate::aws::eventually::retried(budget, not_yet, call).await
 }
 
 #[cfg(test)]
