@@ -1082,6 +1082,8 @@ def _schedule(backend, service, states):
             enabled, rollback = _breaker(service)
             shift = ecs_strategies.shift_of(d["id"])
             if enabled and shift is not None:
+                # The breaker supports blue/green as well as rolling deployments
+                # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-failure-detection.html).
                 # Blue still serves: the rollback moves no traffic and starts no task.
                 _event(service, f"(deployment {d['id']}) deployment failed: tasks failed to start.")
                 shift.rollback("ECS deployment circuit breaker: tasks failed to start.")

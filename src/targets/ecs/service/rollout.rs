@@ -45,6 +45,13 @@ impl Rollout {
     }
 }
 
+/// The circuit breaker with rollback, for every strategy. ECS's deployment failure detection
+/// page says the breaker and alarms "only support rolling update deployment and blue/green
+/// deployment types" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-failure-detection.html);
+/// the API reference's "can only be used for services using the rolling update (ECS)
+/// deployment type" names the ECS deployment controller, which blue/green, canary and linear
+/// all use. For canary and linear AWS documents neither support nor refusal; the breaker is
+/// what ends a new revision whose tasks never start before its traffic shift, so it is kept.
 fn breaker() -> DeploymentCircuitBreaker {
     DeploymentCircuitBreaker::builder()
         .enable(true)
