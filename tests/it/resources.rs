@@ -106,6 +106,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "my-models",
         "mlflow/models/housing/",
         &[],
+        &[],
         false,
         &mut changes,
     )
@@ -189,6 +190,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "my-models",
         "mlflow/models/housing/",
         &[],
+        &[],
         false,
         &mut again,
     )
@@ -202,6 +204,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         "us-east-1",
         "my-models",
         "mlflow/models/housing-v2/",
+        &[],
         &[],
         false,
         &mut moved,
@@ -234,6 +237,7 @@ async fn a_look_alike_role_without_our_tag_is_not_taken_over() {
         "us-east-1",
         "b",
         "p/",
+        &[],
         &[],
         false,
         &mut Vec::new(),

@@ -947,3 +947,66 @@ fn a_task_gets_its_roles_credentials_which_read_its_model_prefix_only_and_only_o
         || (head(&model).code == 0).then_some(()),
     );
 }
+
+#[test]
+fn a_secret_under_a_customer_managed_key_gets_kms_decrypt_on_that_key_for_the_execution_role() {
+    let (project, _) = deployable("it-upkms");
+    let key = aws(&["kms", "create-key", "--description", &project.name]).json()["KeyMetadata"]
+        .clone();
+    let (key_id, key_arn) = (
+        key["KeyId"].as_str().unwrap().to_string(),
+        key["Arn"].as_str().unwrap().to_string(),
+    );
+    let value = format!("pw-{}", project.name);
+    let arn = aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique_name("it-secret"),
+        "--secret-string",
+        &value,
+        "--kms-key-id",
+        &key_id,
+    ])
+    .expect_code(0)
+    .json()["ARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = project.path().join("mldeploy.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(&format!("[service.secrets]\nDB_PASSWORD = \"{arn}\"\n"));
+    std::fs::write(&path, config).unwrap();
+    project.predict(r#"echo "{\"password_length\": ${#DB_PASSWORD}}""#);
+    // Without kms:Decrypt on the key ECS cannot read the secret and every task stops with
+    // "Access to KMS is not allowed" (the sandbox holds the execution role to it).
+    let run = project.mldeploy(&["up", "--output", "json"]);
+    run.expect_code(0);
+    let policy = aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &format!("{}-execution", project.name),
+        "--policy-name",
+        "mldeploy-pull-and-log",
+    ])
+    .json()["PolicyDocument"]
+        .clone();
+    let decrypt: Vec<_> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"][0] == "kms:Decrypt")
+        .collect();
+    assert_eq!(decrypt.len(), 1, "{policy}");
+    assert_eq!(decrypt[0]["Resource"], serde_json::json!([key_arn]));
+    let url = run.json()["url"].as_str().unwrap().to_string();
+    let answer = predict_through(&url);
+    assert!(
+        answer
+            .stdout
+            .contains(&format!("\"password_length\": {}", value.len())),
+        "{}",
+        answer.stdout
+    );
+}

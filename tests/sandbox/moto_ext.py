@@ -137,7 +137,8 @@ from moto.ecs import responses as ecs_responses
 from moto.ecs.models import ecs_backends
 from moto.elbv2 import models as elbv2_models
 from moto.iam.aws_managed_policies import aws_managed_policies_data
-from moto.iam.models import AWSManagedPolicy, IAMBackend
+from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 from moto.elbv2.models import elbv2_backends
 from moto.logs.models import logs_backends
 from moto.acm.models import acm_backends
@@ -335,6 +336,52 @@ def _target_groups(service, deployment_id=None):
     return pairs
 
 
+def _customer_key(value_from):
+    """The customer managed KMS key a secret or SecureString parameter is encrypted with, as an
+    ARN; None for the AWS managed key (aws/secretsmanager, aws/ssm), which needs no grant."""
+    parts = value_from.split(":")
+    if len(parts) < 6:
+        return None
+    region, account = parts[3], parts[4]
+    key = None
+    if parts[2] == "secretsmanager":
+        secret = secretsmanager_backends[account][region].secrets.get(":".join(parts[:7]))
+        key = getattr(secret, "kms_key_id", None)
+    elif parts[2] == "ssm":
+        parameter = ssm_backends[account][region].get_parameter(value_from)
+        if parameter is not None and parameter.parameter_type == "SecureString":
+            key = parameter.keyid
+    if not key or key.startswith("alias/aws/") or ":alias/aws/" in key:
+        return None
+    return key if key.startswith("arn:") else f"arn:aws:kms:{region}:{account}:{key if key.startswith('alias/') else 'key/' + key}"
+
+
+def _kms_denied(role_arn, value_from):
+    """ECS reads a secret under a customer managed KMS key with the task execution role, which
+    then needs kms:Decrypt on the key ("If your secret uses a custom KMS key ... kms:Decrypt",
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html
+    and the SSM page beside it); without it the task stops before its container starts. The stop
+    reason or None."""
+    key = _customer_key(value_from)
+    if key is None:
+        return None
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else None
+    try:
+        role = iam_backends[account]["global"].get_role(role_arn.rsplit("/", 1)[-1])
+    except Exception:
+        return None  # no role: the pull fails for that reason first
+    policies = [IAMPolicy(p) for p in role.managed_policies.values()]
+    policies += [IAMPolicy(d if isinstance(d, str) else json.dumps(d)) for d in role.policies.values()]
+    results = [p.is_action_permitted("kms:Decrypt", key) for p in policies]
+    if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+        return (
+            "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: "
+            f"unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {value_from}: "
+            "AccessDeniedException: Access to KMS is not allowed"
+        )
+    return None
+
+
 def _secret_value(value_from):
     """What ECS puts in the container for a secret: a Secrets Manager secret (or one JSON key of
     it) or an SSM parameter, read from moto's backends of the ARN's account and region."""
@@ -460,6 +507,10 @@ def _pull(backend, service, task):
         uri = task_credentials.relative_uri(td.arn.split(":")[4], task_role)
         args += ["-e", f"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI={uri}"]
     for secret in container.get("secrets") or []:
+        denied = _kms_denied(role_arn, secret["valueFrom"]) if role_arn else None
+        if denied:
+            _stop_task(task, denied, None)
+            return False
         try:
             args += ["-e", f"{secret['name']}={_secret_value(secret['valueFrom'])}"]
         except Exception as e:  # ECS stops the task before its container starts

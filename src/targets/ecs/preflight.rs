@@ -13,13 +13,40 @@ use crate::config::{secret_resource, Config, Egress, SecretResource, TasksNetwor
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 
-/// Everything below, in order.
-pub async fn check(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Result<()> {
+/// Everything below, in order; the customer managed KMS keys the secrets are encrypted with,
+/// which the task execution role must be allowed to decrypt with.
+pub async fn check(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Result<Vec<String>> {
     if let Some(arn) = &config.service.certificate_arn {
         certificate(aws, arn, config.service.domain.as_deref()).await?;
     }
-    secrets(aws, config).await?;
-    model_bucket_region(aws, config, printer).await
+    let keys = secrets(aws, config, printer).await?;
+    model_bucket_region(aws, config, printer).await?;
+    Ok(keys)
+}
+
+/// The key a secret or parameter names (DescribeSecret's KmsKeyId, DescribeParameters' KeyId)
+/// as the ARN a policy grants on; None for AWS's own keys (`aws/secretsmanager`, `aws/ssm`),
+/// which need no grant. An alias cannot be a policy's resource (a grant names the key), so it
+/// is Err with the alias.
+fn key_arn(key: &str, secret_arn: &str) -> Option<Result<String, String>> {
+    if key.is_empty() || key.starts_with("alias/aws/") || key.contains(":alias/aws/") {
+        return None;
+    }
+    if key.starts_with("alias/") || key.contains(":alias/") {
+        return Some(Err(key.to_string()));
+    }
+    if key.starts_with("arn:") {
+        return Some(Ok(key.to_string()));
+    }
+    let parts: Vec<&str> = secret_arn.split(':').collect();
+    let (region, account) = (parts.get(3)?, parts.get(4)?);
+    Some(Ok(crate::aws::partition::arn(
+        region,
+        "kms",
+        region,
+        account,
+        &format!("key/{key}"),
+    )))
 }
 
 /// The region an ARN names (its fourth field).
@@ -121,7 +148,8 @@ pub fn covers(name: &str, domain: &str) -> bool {
 /// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html):
 /// each must exist, in the region its ARN names, and be describable here. The values are never
 /// read.
-async fn secrets(aws: &Aws, config: &Config) -> anyhow::Result<()> {
+async fn secrets(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::new();
     for (name, arn) in &config.service.secrets {
         let key = format!("service.secrets.{name}");
         let region = region_of(arn).unwrap_or(&aws.region).to_string();
@@ -134,7 +162,11 @@ async fn secrets(aws: &Aws, config: &Config) -> anyhow::Result<()> {
         match secret_resource(arn) {
             Some(SecretResource::Secret(id)) => {
                 let client = aws.secretsmanager_in(&region);
-                if let Err(e) = client.describe_secret().secret_id(&id).send().await {
+                let described = client.describe_secret().secret_id(&id).send().await;
+                if let Ok(out) = &described {
+                    keys.push((key.clone(), out.kms_key_id().map(str::to_string)));
+                }
+                if let Err(e) = described {
                     let code = e.code().unwrap_or_default().to_string();
                     return Err(match code.as_str() {
                         "ResourceNotFoundException" => missing(
@@ -167,7 +199,10 @@ async fn secrets(aws: &Aws, config: &Config) -> anyhow::Result<()> {
                     .send()
                     .await;
                 match found {
-                    Ok(out) if !out.parameters().is_empty() => {}
+                    Ok(out) if !out.parameters().is_empty() => keys.push((
+                        key.clone(),
+                        out.parameters()[0].key_id().map(str::to_string),
+                    )),
                     Ok(_) => {
                         return Err(missing(
                             "an SSM parameter",
@@ -190,7 +225,18 @@ async fn secrets(aws: &Aws, config: &Config) -> anyhow::Result<()> {
             None => {}
         }
     }
-    Ok(())
+    let mut arns = Vec::new();
+    for (key, kms) in keys {
+        let arn = config.service.secrets.get(key.trim_start_matches("service.secrets.")).cloned().unwrap_or_default();
+        match kms.as_deref().and_then(|k| key_arn(k, &arn)) {
+            Some(Ok(key_arn)) => arns.push(key_arn),
+            Some(Err(alias)) => printer.warn(format!(
+                "`{key}` is encrypted with the KMS alias {alias}: a policy cannot name a key by its alias, so the task execution role gets no kms:Decrypt for it; allow it on the key in the key's policy, or tasks stop with \"Access to KMS is not allowed\""
+            )),
+            None => {}
+        }
+    }
+    Ok(arns)
 }
 
 /// A parameter's name from its ARN: `parameter/a/b` is `/a/b` (a path), `parameter/name` is
@@ -274,5 +320,26 @@ mod tests {
             parameter_name("arn:aws:ssm:us-east-1:123456789012:parameter/token"),
             "token"
         );
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::key_arn;
+
+    #[test]
+    fn a_customer_key_is_granted_by_its_arn_and_aws_own_keys_need_nothing() {
+        let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf";
+        assert_eq!(key_arn("alias/aws/secretsmanager", secret), None);
+        assert_eq!(key_arn("alias/aws/ssm", secret), None);
+        assert_eq!(
+            key_arn("1234abcd-12ab-34cd-56ef-1234567890ab", secret),
+            Some(Ok("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into()))
+        );
+        assert_eq!(
+            key_arn("arn:aws:kms:eu-west-1:1:key/k", secret),
+            Some(Ok("arn:aws:kms:eu-west-1:1:key/k".into()))
+        );
+        assert_eq!(key_arn("alias/db", secret), Some(Err("alias/db".into())));
     }
 }

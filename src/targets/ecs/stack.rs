@@ -36,6 +36,8 @@ pub struct Inputs<'a> {
     pub named_network: Option<Network>,
     pub zone: Option<&'a Zone>,
     pub until: std::time::Instant,
+    /// The customer managed KMS keys `service.secrets` are encrypted with (the preflight's).
+    pub secret_keys: &'a [String],
 }
 
 /// Set by the branch running beside the stack when it fails: the stack finishes the step under
@@ -82,6 +84,7 @@ pub async fn ensure(
         named_network,
         zone,
         until,
+        secret_keys,
     } = input;
     // A requested certificate validates while the network is made; the listener waits for it.
     let domain = config.service.domain.as_deref();
@@ -174,6 +177,7 @@ pub async fn ensure(
         &config.model.bucket,
         model::prefix_of(&config.model.path),
         &secrets,
+        secret_keys,
         config.deploy.strategy.shifts_traffic(),
         changes,
     )

@@ -36,6 +36,8 @@ pub struct Checked {
     pub changes: Vec<Change>,
     /// `service.hosted_zone_id`'s zone.
     pub zone: Option<Zone>,
+    /// The customer managed KMS keys `service.secrets` are encrypted with.
+    pub secret_keys: Vec<String>,
     template: Template,
 }
 
@@ -116,7 +118,7 @@ fn accept_platform(
 pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked> {
     let config = &ctx.config;
     let mut changes = Vec::new();
-    super::preflight::check(ctx.aws().await?, config, ctx.printer).await?;
+    let secret_keys = super::preflight::check(ctx.aws().await?, config, ctx.printer).await?;
     let zone = match (&config.service.hosted_zone_id, &config.service.domain) {
         (Some(id), Some(domain)) => Some(check_domain(ctx, id, domain).await?),
         _ => None,
@@ -126,6 +128,7 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
             named_network: None,
             changes,
             zone,
+            secret_keys,
             template,
         });
     }
@@ -146,6 +149,7 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
         named_network: Some(net),
         changes,
         zone,
+        secret_keys,
         template,
     })
 }
@@ -189,6 +193,7 @@ pub async fn converge(
         named_network,
         mut changes,
         zone,
+        secret_keys,
         template,
     } = checked;
     let until = std::time::Instant::now() + deploy.flags.timeout;
@@ -204,6 +209,7 @@ pub async fn converge(
         named_network,
         zone: zone.as_ref(),
         until,
+        secret_keys: &secret_keys,
     };
     // The container health check: read from the image that was built here, else what the
     // configuration says (a promoted image passed this check where it was first deployed).

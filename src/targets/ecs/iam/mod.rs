@@ -113,7 +113,12 @@ pub fn infrastructure_policy(region: &str, project: &str, alternate_group: &str)
 
 /// Pull the project's image from ECR and write to its log group, in this region; and read exactly
 /// the secrets and parameters `[service.secrets]` names, when it names any.
-pub fn execution_policy(region: &str, project: &str, secrets: &[SecretResource]) -> Value {
+pub fn execution_policy(
+    region: &str,
+    project: &str,
+    secrets: &[SecretResource],
+    secret_keys: &[String],
+) -> Value {
     let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -177,6 +182,20 @@ pub fn execution_policy(region: &str, project: &str, secrets: &[SecretResource])
             "Resource": parameter_arns
         }));
     }
+    if !secret_keys.is_empty() {
+        // A secret or SecureString parameter under a customer managed key is decrypted with the
+        // execution role: "kms:Decrypt" on that key
+        // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html).
+        let mut keys = secret_keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        extra.push(json!({
+            "Sid": "DecryptSecrets",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": keys
+        }));
+    }
     if let Some(statements) = policy["Statement"].as_array_mut() {
         statements.extend(extra);
     }
@@ -232,6 +251,7 @@ pub async fn ensure(
     bucket: &str,
     model_prefix: &str,
     secrets: &[SecretResource],
+    secret_keys: &[String],
     shifts_traffic: bool,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Roles> {
@@ -244,7 +264,7 @@ pub async fn ensure(
         name: execution_role_name(project),
         description: "mldeploy: ECS pulls the image and writes logs",
         policy_name: EXECUTION_POLICY_NAME,
-        policy: execution_policy(region, project, secrets),
+        policy: execution_policy(region, project, secrets, secret_keys),
         grants: pulls,
         trusted: TASKS,
     };

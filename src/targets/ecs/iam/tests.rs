@@ -22,7 +22,7 @@ fn the_task_policy_names_only_the_model_prefix_of_the_model_bucket() {
 
 #[test]
 fn the_execution_policy_names_only_this_projects_repository_and_log_group() {
-    let p = execution_policy("eu-west-1", "housing", &[]);
+    let p = execution_policy("eu-west-1", "housing", &[], &[]);
     assert_eq!(
         p["Statement"].as_array().unwrap().len(),
         3,
@@ -48,6 +48,18 @@ fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
             SecretResource::Secret("arn:aws:secretsmanager:us-east-1:1:secret:token".into()),
             SecretResource::Parameter("arn:aws:ssm:us-east-1:1:parameter/prod/key".into()),
         ],
+        &["arn:aws:kms:us-east-1:1:key/k-2".into(), "arn:aws:kms:us-east-1:1:key/k-1".into()],
+    );
+    let decrypt = p["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "DecryptSecrets")
+        .unwrap();
+    assert_eq!(decrypt["Action"], json!(["kms:Decrypt"]));
+    assert_eq!(
+        decrypt["Resource"],
+        json!(["arn:aws:kms:us-east-1:1:key/k-1", "arn:aws:kms:us-east-1:1:key/k-2"])
     );
     assert_eq!(
         p["Statement"][3]["Action"],
