@@ -503,6 +503,29 @@ fn successive_deployments_alternate_target_groups_through_rollback_and_a_switch_
     lands_in_the_other_group(&project, &url, &["up", "--model-version", "7"], "7");
     lands_in_the_other_group(&project, &url, &["up", "--model-version", "6"], "6");
     lands_in_the_other_group(&project, &url, &["up", "--model-version", "7"], "7");
+    // A rollback during the bake moves traffic back: the wiring stays as it was.
+    let live = wiring(&project.name);
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("bake_time = \"1m\"", "bake_time = \"60m\""),
+    )
+    .unwrap();
+    let (code, said) = interrupt_up_at(&project, &["--model-version", "6"], "BAKE_TIME", || {});
+    assert_eq!(code, Some(130), "{said}");
+    let back = project.mldeploy(&["rollback"]);
+    back.expect_code(0);
+    assert_says(&back.stderr, &["still runs beside the new revision"]);
+    assert_eq!(wiring(&project.name), live);
+    assert!(predict_through(&url).stdout.contains("/7\""));
+    std::fs::write(
+        &path,
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("bake_time = \"60m\"", "bake_time = \"1m\""),
+    )
+    .unwrap();
     // A rollback after the bake is a deployment like any other.
     lands_in_the_other_group(&project, &url, &["rollback"], "6");
     // A switch to canary keeps ECS's wiring.
