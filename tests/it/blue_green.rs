@@ -591,3 +591,40 @@ fn a_switch_to_blue_green_while_iam_has_not_propagated_its_role_succeeds_after_r
     );
     assert!(predict_through(&url).stdout.contains("/7"));
 }
+
+#[test]
+fn a_pause_hook_that_expires_while_the_gate_runs_is_reported_as_ecs_own_rollback() {
+    // The gate's request takes 3 s on the new revision: longer than the whole PAUSE hook, which
+    // lasts --timeout (1 minute, 1.2 s on the sandbox's clock). ECS takes the hook's timeout
+    // action (ROLLBACK) before mldeploy answers.
+    let (project, _) = shifting("it-bg-hook", "strategy = \"blue_green\"\nbake_time = \"1m\"");
+    project.predict(&predictions("4.526", "4.526"));
+    project.write(
+        "app/cgi-bin/slow",
+        "#!/bin/busybox sh\necho \"Content-Type: application/json\"\necho\ncase \"$MODEL_PATH\" in */7) /bin/busybox sleep 3;; esac\necho '{\"prediction\": 1.0}'\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let slow = project.path().join("app/cgi-bin/slow");
+        std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = project.path().join("mldeploy.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, config.replace("/cgi-bin/predict\", body", "/cgi-bin/slow\", body"))
+        .unwrap();
+    let first = project.mldeploy(&["up", "--output", "json"]);
+    first.expect_code(0);
+    let url = url_of(&first);
+    let run = project.mldeploy(&["up", "--model-version", "7", "--timeout", "1m"]);
+    run.expect_code(1);
+    assert_says(
+        &run.stderr,
+        &["the PAUSE hook expired before mldeploy answered it", "rolled back"],
+    );
+    assert!(
+        !run.stderr.contains("ContinueServiceDeployment"),
+        "{}",
+        run.stderr
+    );
+    assert!(predict_through(&url).stdout.contains("/6\""));
+}

@@ -61,6 +61,21 @@ fn an_upgrade_behind_the_proxy_drops_no_request_and_the_in_place_path_does() {
     let (project, _, port) = on_docker("it-cut");
     let name = &project.name;
     project.mldeploy(&["up"]).expect_code(0);
+    // Connections waiting in the accept queue of the listener Caddy closes on a reload move to
+    // its new one, where the kernel can (5.14 and later; the sandbox's engine is this host).
+    if std::path::Path::new("/proc/sys/net/ipv4/tcp_migrate_req").exists() {
+        let sysctls = docker(&[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.Sysctls}}",
+            &format!("{name}-proxy"),
+        ]);
+        assert!(
+            sysctls.stdout.contains("\"net.ipv4.tcp_migrate_req\":\"1\""),
+            "{}",
+            sysctls.stdout
+        );
+    }
 
     let (upgrade, _) = asked_during(&project, port, &["up", "--model-version", "7"], 0);
     assert!(

@@ -165,7 +165,7 @@ impl ShiftWatch<'_> {
                     ));
                     decision = Decision::RolledBack(match next {
                         Decision::RolledBack(why) => why,
-                        _ => "the PAUSE hook expired before the new revision was tested".to_string(),
+                        _ => "its checks passed, but the PAUSE hook expired before mldeploy could continue the deployment; give it a longer --timeout".to_string(),
                     });
                     continue;
                 }
