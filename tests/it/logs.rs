@@ -92,7 +92,14 @@ fn a_crashed_tasks_last_lines_are_in_the_logs() {
         "Dockerfile",
         "FROM scratch\nCOPY bin /bin\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo cannot read s3://$MODEL_BUCKET_NAME/$MODEL_PATH >&2; exit 3\"]\n",
     );
-    project.mldeploy(&["up"]).expect_code(1);
+    let up = project.mldeploy(&["up"]);
+    up.expect_code(1);
+    // It failed because its tasks crashed, not before them.
+    assert!(
+        up.stderr.contains("(exit code 3)"),
+        "up failed for another reason than the crash:\n{}",
+        up.stderr
+    );
     let run = project.mldeploy(&["logs", "--since", "5m"]);
     run.expect_code(0);
     assert!(
