@@ -48,7 +48,13 @@ mod tests {
             "arn:aws-cn:s3:::my-models"
         );
         assert_eq!(
-            arn("us-gov-east-1", "ecr", "us-gov-east-1", "*", "repository/housing"),
+            arn(
+                "us-gov-east-1",
+                "ecr",
+                "us-gov-east-1",
+                "*",
+                "repository/housing"
+            ),
             "arn:aws-us-gov:ecr:us-gov-east-1:*:repository/housing"
         );
     }

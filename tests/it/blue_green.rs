@@ -406,8 +406,8 @@ fn wiring(project: &str) -> (String, String) {
 
 /// The healthy targets of the target group `name`.
 fn healthy_in(name: &str) -> usize {
-    let arn = aws(&["elbv2", "describe-target-groups", "--names", name]).json()["TargetGroups"]
-        [0]["TargetGroupArn"]
+    let arn = aws(&["elbv2", "describe-target-groups", "--names", name]).json()["TargetGroups"][0]
+        ["TargetGroupArn"]
         .as_str()
         .unwrap()
         .to_string();
@@ -474,10 +474,7 @@ fn lands_in_the_other_group(project: &Project, url: &str, args: &[&str], version
 
 #[test]
 fn successive_deployments_alternate_target_groups_through_rollback_and_a_switch_to_canary() {
-    let (project, _) = shifting(
-        "it-bg-alt",
-        "strategy = \"blue_green\"\nbake_time = \"1m\"",
-    );
+    let (project, _) = shifting("it-bg-alt", "strategy = \"blue_green\"\nbake_time = \"1m\"");
     project.predict(&predictions("4.526", "4.6"));
     let path = project.path().join("mldeploy.toml");
     let config = std::fs::read_to_string(&path).unwrap();
@@ -597,7 +594,10 @@ fn a_pause_hook_that_expires_while_the_gate_runs_is_reported_as_ecs_own_rollback
     // The gate's request takes 3 s on the new revision: longer than the whole PAUSE hook, which
     // lasts --timeout (1 minute, 1.2 s on the sandbox's clock). ECS takes the hook's timeout
     // action (ROLLBACK) before mldeploy answers.
-    let (project, _) = shifting("it-bg-hook", "strategy = \"blue_green\"\nbake_time = \"1m\"");
+    let (project, _) = shifting(
+        "it-bg-hook",
+        "strategy = \"blue_green\"\nbake_time = \"1m\"",
+    );
     project.predict(&predictions("4.526", "4.526"));
     project.write(
         "app/cgi-bin/slow",
@@ -610,8 +610,11 @@ fn a_pause_hook_that_expires_while_the_gate_runs_is_reported_as_ecs_own_rollback
     }
     let path = project.path().join("mldeploy.toml");
     let config = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, config.replace("/cgi-bin/predict\", body", "/cgi-bin/slow\", body"))
-        .unwrap();
+    std::fs::write(
+        &path,
+        config.replace("/cgi-bin/predict\", body", "/cgi-bin/slow\", body"),
+    )
+    .unwrap();
     let first = project.mldeploy(&["up", "--output", "json"]);
     first.expect_code(0);
     let url = url_of(&first);
@@ -619,7 +622,10 @@ fn a_pause_hook_that_expires_while_the_gate_runs_is_reported_as_ecs_own_rollback
     run.expect_code(1);
     assert_says(
         &run.stderr,
-        &["the PAUSE hook expired before mldeploy answered it", "rolled back"],
+        &[
+            "the PAUSE hook expired before mldeploy answered it",
+            "rolled back",
+        ],
     );
     assert!(
         !run.stderr.contains("ContinueServiceDeployment"),

@@ -71,7 +71,9 @@ fn an_upgrade_behind_the_proxy_drops_no_request_and_the_in_place_path_does() {
             &format!("{name}-proxy"),
         ]);
         assert!(
-            sysctls.stdout.contains("\"net.ipv4.tcp_migrate_req\":\"1\""),
+            sysctls
+                .stdout
+                .contains("\"net.ipv4.tcp_migrate_req\":\"1\""),
             "{}",
             sysctls.stdout
         );

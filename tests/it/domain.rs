@@ -340,8 +340,8 @@ fn a_record_at_the_domain_that_mldeploy_did_not_make_is_refused_before_anything_
 
 /// The rules on the load balancer's listener on `port` that are not its default.
 fn rules_on(project: &str, port: i64) -> Vec<Value> {
-    let lb = aws(&["elbv2", "describe-load-balancers", "--names", project]).json()
-        ["LoadBalancers"][0]["LoadBalancerArn"]
+    let lb = aws(&["elbv2", "describe-load-balancers", "--names", project]).json()["LoadBalancers"]
+        [0]["LoadBalancerArn"]
         .as_str()
         .unwrap()
         .to_string();
@@ -372,9 +372,7 @@ fn rules_on(project: &str, port: i64) -> Vec<Value> {
 #[test]
 fn a_domain_added_to_a_live_blue_green_stack_moves_its_rules_to_https_and_http_redirects() {
     let (project, _) = deployable("it-bgzone");
-    project.predict(
-        r#"echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#,
-    );
+    project.predict(r#"echo "{\"prediction\": 4.526, \"model_path\": \"$MODEL_PATH\"}""#);
     let path = project.path().join("mldeploy.toml");
     let config = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -442,8 +440,14 @@ fn a_domain_added_to_a_live_blue_green_stack_moves_its_rules_to_https_and_http_r
     let plain = predict_through(&format!("http://{alb}"));
     let status = Run::of({
         let mut curl = std::process::Command::new("curl");
-        curl.args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"])
-            .arg(format!("http://{alb}/cgi-bin/predict"));
+        curl.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg(format!("http://{alb}/cgi-bin/predict"));
         curl
     });
     assert!(
@@ -505,9 +509,16 @@ fn a_private_hosted_zone_is_refused_for_a_certificate_before_anything_changes() 
     run.expect_code(2);
     assert_says(
         &run.stderr,
-        &["service.hosted_zone_id", "private hosted zone", "service.certificate_arn"],
+        &[
+            "service.hosted_zone_id",
+            "private hosted zone",
+            "service.certificate_arn",
+        ],
     );
-    assert!(certificates_for(&domain).is_empty(), "a certificate was requested");
+    assert!(
+        certificates_for(&domain).is_empty(),
+        "a certificate was requested"
+    );
     assert_ne!(
         aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).code,
         0,

@@ -589,9 +589,9 @@ const REPAIRS_ONLY: &[&str] = &[
     "elasticloadbalancing:ModifyListener", // a listener changed by hand
     "elasticloadbalancing:ModifyTargetGroup", // a health check changed by hand
     "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand
-    "iam:DetachRolePolicy",   // a managed policy attached to a role by hand
-    "iam:UpdateAssumeRolePolicy", // a role's trust changed by hand
-    "logs:GetLogEvents",      // what a failed rollout's stopped task said
+    "iam:DetachRolePolicy",            // a managed policy attached to a role by hand
+    "iam:UpdateAssumeRolePolicy",      // a role's trust changed by hand
+    "logs:GetLogEvents",               // what a failed rollout's stopped task said
 ];
 
 #[test]

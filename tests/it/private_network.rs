@@ -179,12 +179,18 @@ fn private_tasks_behind_an_internal_load_balancer_start_through_vpc_endpoints_al
     first.expect_code(0);
     assert_says(
         &first.stderr,
-        &["Waiting for the VPC endpoint(s)", "com.amazonaws.us-east-1.ecr.api"],
+        &[
+            "Waiting for the VPC endpoint(s)",
+            "com.amazonaws.us-east-1.ecr.api",
+        ],
     );
     assert!(
         tagged("describe-vpc-endpoints", "VpcEndpoints", &name)
             .iter()
-            .all(|e| e["State"].as_str().unwrap_or_default().eq_ignore_ascii_case("available")),
+            .all(|e| e["State"]
+                .as_str()
+                .unwrap_or_default()
+                .eq_ignore_ascii_case("available")),
         "an endpoint is not available after up"
     );
     assert_eq!(tasks_network(&name).1, "DISABLED");

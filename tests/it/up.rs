@@ -951,8 +951,8 @@ fn a_task_gets_its_roles_credentials_which_read_its_model_prefix_only_and_only_o
 #[test]
 fn a_secret_under_a_customer_managed_key_gets_kms_decrypt_on_that_key_for_the_execution_role() {
     let (project, _) = deployable("it-upkms");
-    let key = aws(&["kms", "create-key", "--description", &project.name]).json()["KeyMetadata"]
-        .clone();
+    let key =
+        aws(&["kms", "create-key", "--description", &project.name]).json()["KeyMetadata"].clone();
     let (key_id, key_arn) = (
         key["KeyId"].as_str().unwrap().to_string(),
         key["Arn"].as_str().unwrap().to_string(),

@@ -370,9 +370,8 @@ pub async fn start(
 async fn migrate_requests(engine: &Engine) -> Option<HashMap<String, String>> {
     let info = engine.docker.info().await.ok()?;
     let (major, minor) = kernel_release(info.kernel_version.as_deref()?)?;
-    ((major, minor) >= (5, 14)).then(|| {
-        HashMap::from([("net.ipv4.tcp_migrate_req".to_string(), "1".to_string())])
-    })
+    ((major, minor) >= (5, 14))
+        .then(|| HashMap::from([("net.ipv4.tcp_migrate_req".to_string(), "1".to_string())]))
 }
 
 /// `6.18.44-fc-v1300` -> (6, 18).

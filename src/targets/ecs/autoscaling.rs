@@ -344,7 +344,10 @@ mod tests {
             .as_deref(),
             Some("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/housing/50dc6c495c0c9188")
         );
-        assert_eq!(load_balancer_of_rule("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1"), None);
+        assert_eq!(
+            load_balancer_of_rule("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1"),
+            None
+        );
     }
 
     #[test]

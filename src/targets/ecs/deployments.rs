@@ -71,7 +71,13 @@ fn sort_newest_first(
 /// of its SUCCESSFUL service deployments (a rolled-back one never served, and a rollback by
 /// the circuit breaker makes no new deployment).
 pub async fn served(ecs: &Client, cluster: &str, service: &str) -> anyhow::Result<Vec<String>> {
-    let mut briefs = listed(ecs, cluster, service, Some(ServiceDeploymentStatus::Successful)).await?;
+    let mut briefs = listed(
+        ecs,
+        cluster,
+        service,
+        Some(ServiceDeploymentStatus::Successful),
+    )
+    .await?;
     // Newest first by when each finished serving as the newest.
     sort_newest_first(&mut briefs, |d| d.finished_at().or(d.created_at()));
     let revisions: Vec<String> = briefs

@@ -185,8 +185,15 @@ impl Target for Ecs {
         // A successful blue/green, canary or linear deployment left production in the other
         // target group: the requests-per-target metric follows it.
         if let (Some(rule), Some(wanted)) = (&production_rule, &ctx.config.service.autoscaling) {
-            autoscaling::follow_live_group(&aws.autoscaling(), &elb, &cv, rule, wanted, ctx.printer)
-                .await?;
+            autoscaling::follow_live_group(
+                &aws.autoscaling(),
+                &elb,
+                &cv,
+                rule,
+                wanted,
+                ctx.printer,
+            )
+            .await?;
         }
         Ok(verified)
     }

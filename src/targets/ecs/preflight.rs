@@ -227,7 +227,12 @@ async fn secrets(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Resul
     }
     let mut arns = Vec::new();
     for (key, kms) in keys {
-        let arn = config.service.secrets.get(key.trim_start_matches("service.secrets.")).cloned().unwrap_or_default();
+        let arn = config
+            .service
+            .secrets
+            .get(key.trim_start_matches("service.secrets."))
+            .cloned()
+            .unwrap_or_default();
         match kms.as_deref().and_then(|k| key_arn(k, &arn)) {
             Some(Ok(key_arn)) => arns.push(key_arn),
             Some(Err(alias)) => printer.warn(format!(
@@ -334,7 +339,10 @@ mod key_tests {
         assert_eq!(key_arn("alias/aws/ssm", secret), None);
         assert_eq!(
             key_arn("1234abcd-12ab-34cd-56ef-1234567890ab", secret),
-            Some(Ok("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab".into()))
+            Some(Ok(
+                "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .into()
+            ))
         );
         assert_eq!(
             key_arn("arn:aws:kms:eu-west-1:1:key/k", secret),

@@ -554,7 +554,10 @@ mod hook_tests {
     fn the_time_a_hook_has_left_is_read_from_its_expiry_and_never_negative() {
         let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let at = |secs| aws_smithy_types::DateTime::from_secs(secs);
-        assert_eq!(hook_left(Some(&at(1_090)), now), Some(Duration::from_secs(90)));
+        assert_eq!(
+            hook_left(Some(&at(1_090)), now),
+            Some(Duration::from_secs(90))
+        );
         assert_eq!(hook_left(Some(&at(900)), now), Some(Duration::ZERO));
         assert_eq!(hook_left(None, now), None);
     }

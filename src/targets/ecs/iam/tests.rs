@@ -48,7 +48,10 @@ fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
             SecretResource::Secret("arn:aws:secretsmanager:us-east-1:1:secret:token".into()),
             SecretResource::Parameter("arn:aws:ssm:us-east-1:1:parameter/prod/key".into()),
         ],
-        &["arn:aws:kms:us-east-1:1:key/k-2".into(), "arn:aws:kms:us-east-1:1:key/k-1".into()],
+        &[
+            "arn:aws:kms:us-east-1:1:key/k-2".into(),
+            "arn:aws:kms:us-east-1:1:key/k-1".into(),
+        ],
     );
     let decrypt = p["Statement"]
         .as_array()
@@ -59,7 +62,10 @@ fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
     assert_eq!(decrypt["Action"], json!(["kms:Decrypt"]));
     assert_eq!(
         decrypt["Resource"],
-        json!(["arn:aws:kms:us-east-1:1:key/k-1", "arn:aws:kms:us-east-1:1:key/k-2"])
+        json!([
+            "arn:aws:kms:us-east-1:1:key/k-1",
+            "arn:aws:kms:us-east-1:1:key/k-2"
+        ])
     );
     assert_eq!(
         p["Statement"][3]["Action"],

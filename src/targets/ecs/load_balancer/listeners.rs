@@ -8,8 +8,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::Listening;
-use crate::aws::{call_error, eventually};
 use crate::aws::tags;
+use crate::aws::{call_error, eventually};
 use crate::targets::ecs::{Id, Planned};
 use crate::targets::{Action, Change};
 

@@ -299,15 +299,14 @@ pub fn plan(
     let live = live_groups(&service);
     if why.is_empty() {
         return Planned::keep(
-            Change::new("ECS service", name, Action::Keep).because(format!(
-                "serving {}{live}",
-                short_task_definition(&serving)
-            )),
+            Change::new("ECS service", name, Action::Keep)
+                .because(format!("serving {}{live}", short_task_definition(&serving))),
             found,
         );
     }
     Planned::change(
-        Change::new("ECS service", name, Action::Update).because(format!("{}{live}", why.join(", "))),
+        Change::new("ECS service", name, Action::Update)
+            .because(format!("{}{live}", why.join(", "))),
         found,
         ServiceStep::Update {
             serving,

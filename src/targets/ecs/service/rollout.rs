@@ -313,10 +313,15 @@ mod tests {
     fn the_live_wiring_is_kept_as_ecs_swapped_it() {
         let bg = blue_green();
         let swapped = Service::builder()
-            .load_balancers(load_balancer("arn:alt", "p", 8080, Some(&ShiftResources {
-                alternate_target_group_arn: "arn:tg".into(),
-                ..shift()
-            })))
+            .load_balancers(load_balancer(
+                "arn:alt",
+                "p",
+                8080,
+                Some(&ShiftResources {
+                    alternate_target_group_arn: "arn:tg".into(),
+                    ..shift()
+                }),
+            ))
             .build();
         let ours = ("arn:tg", "arn:alt");
         assert_eq!(

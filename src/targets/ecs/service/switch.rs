@@ -55,8 +55,14 @@ pub async fn prepare(
         return Ok(None);
     };
     let mut waited_for_iam = None;
-    until_settled(ecs, &spec.cluster, name, budget, "before its deployment strategy changes")
-        .await?;
+    until_settled(
+        ecs,
+        &spec.cluster,
+        name,
+        budget,
+        "before its deployment strategy changes",
+    )
+    .await?;
     if switch == Switch::ToShifting {
         // The load balancer's advanced configuration, still rolling: a rolling deployment of
         // the revision that serves.
