@@ -22,13 +22,17 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use anyhow::Context;
-
 use super::Listening;
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::ecs::{Converge, Id, Planned};
 use crate::targets::{Action, Change};
+
+mod live;
+mod stale;
+pub use live::{favoured, production_target_group, serving_target_group, test_token, weights};
+use stale::stale_rules;
+pub use stale::{remove_stale, StaleRule};
 
 /// The header the test rule routes on.
 pub const TEST_HEADER: &str = "X-Mldeploy-Test";
@@ -47,13 +51,6 @@ pub struct Shift {
     /// mldeploy's rules on the listener that no longer forwards, to delete once the service
     /// names the new ones (see the module's docs); the plan lists them already.
     pub stale: Vec<StaleRule>,
-}
-
-/// A rule of mldeploy's on the listener that no longer forwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleRule {
-    pub arn: String,
-    pub label: String,
 }
 
 /// Which of the two rules.
@@ -84,19 +81,6 @@ fn other_port(listening: &Listening<'_>) -> (i32, ProtocolEnum) {
         Some(_) => (80, ProtocolEnum::Http),
         None => (443, ProtocolEnum::Https),
     }
-}
-
-/// The rules of mldeploy's (the test rule, the production rule) among `rules`.
-fn mldeploy_rules(rules: &[Rule]) -> impl Iterator<Item = (&Rule, &'static str)> {
-    rules.iter().filter_map(|r| {
-        if header_value(r).is_some() {
-            Some((r, "test"))
-        } else if is_production(r) {
-            Some((r, "production"))
-        } else {
-            None
-        }
-    })
 }
 
 fn header_value(rule: &Rule) -> Option<String> {
@@ -321,133 +305,6 @@ pub async fn ensure(
         test_token,
         stale,
     })
-}
-
-/// mldeploy's rules (tagged the project's) on the listener that does not forward.
-async fn stale_rules(
-    elb: &Client,
-    lb_arn: &str,
-    listening: &Listening<'_>,
-    project: &str,
-) -> anyhow::Result<Vec<StaleRule>> {
-    let (port, protocol) = other_port(listening);
-    let Some(listener) = super::listeners(elb, lb_arn)
-        .await?
-        .into_iter()
-        .find(|l| l.port() == Some(port))
-    else {
-        return Ok(Vec::new());
-    };
-    let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
-    let mut stale = Vec::new();
-    for (rule, which) in mldeploy_rules(&rules) {
-        let arn = rule.rule_arn().unwrap_or_default();
-        if super::is_ours(elb, arn, project).await? {
-            stale.push(StaleRule {
-                arn: arn.to_string(),
-                label: format!("{}:{port} {which}", protocol.as_str()),
-            });
-        }
-    }
-    Ok(stale)
-}
-
-/// Deletes the rules [`ensure`] found stale (after the service names the new ones); a rule
-/// already gone is fine.
-pub async fn remove_stale(elb: &Client, stale: &[StaleRule]) -> anyhow::Result<()> {
-    for rule in stale {
-        match elb.delete_rule().rule_arn(&rule.arn).send().await {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_rule_not_found_exception()) => {}
-            Err(e) => {
-                return Err(call_error("elasticloadbalancing:DeleteRule", e)).with_context(|| {
-                    format!(
-                        "removing the listener rule {} that no longer belongs; run `mldeploy up` again",
-                        rule.label
-                    )
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The production rule's forward, as ECS left it: (target group ARN, weight) each.
-pub async fn weights(elb: &Client, rule_arn: &str) -> anyhow::Result<Vec<(String, i32)>> {
-    let out = elb
-        .describe_rules()
-        .rule_arns(rule_arn)
-        .send()
-        .await
-        .map_err(|e| call_error("elasticloadbalancing:DescribeRules", e))?;
-    Ok(out
-        .rules()
-        .iter()
-        .flat_map(|r| r.actions())
-        .filter_map(|a| a.forward_config())
-        .flat_map(|f| f.target_groups())
-        .map(|t| {
-            (
-                t.target_group_arn().unwrap_or_default().to_string(),
-                t.weight().unwrap_or(1),
-            )
-        })
-        .collect())
-}
-
-/// The target group that takes (most of) production's traffic through the rule.
-pub async fn production_target_group(
-    elb: &Client,
-    rule_arn: &str,
-) -> anyhow::Result<Option<String>> {
-    Ok(favoured(&weights(elb, rule_arn).await?))
-}
-
-/// Of (target group, weight) pairs, the group with the largest weight above 0.
-pub fn favoured(weights: &[(String, i32)]) -> Option<String> {
-    weights
-        .iter()
-        .filter(|(_, w)| *w > 0)
-        .max_by_key(|(_, w)| *w)
-        .map(|(tg, _)| tg.clone())
-}
-
-/// The target group the forwarding listener's production rule favours, when the listener has
-/// that rule.
-pub async fn serving_target_group(
-    elb: &Client,
-    lb_arn: &str,
-    listening: &Listening<'_>,
-) -> anyhow::Result<Option<String>> {
-    let listeners = super::listeners(elb, lb_arn).await?;
-    // The forwarding listener's production rule; while it is being moved to the other listener
-    // (a certificate added or removed), the one it moves from.
-    for (port, _) in [forwarding_port(listening), other_port(listening)] {
-        let Some(listener) = listeners.iter().find(|l| l.port() == Some(port)) else {
-            continue;
-        };
-        let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
-        if let Some(rule) = rules.iter().find(|r| is_production(r)) {
-            return production_target_group(elb, rule.rule_arn().unwrap_or_default()).await;
-        }
-    }
-    Ok(None)
-}
-
-/// The test rule's header value on the project's load balancer, when it has one.
-pub async fn test_token(elb: &Client, project: &str) -> anyhow::Result<Option<String>> {
-    let Some(lb) = super::find_alb(elb, project).await? else {
-        return Ok(None);
-    };
-    for listener in super::listeners(elb, lb.load_balancer_arn().unwrap_or_default()).await? {
-        let rules = of_listener(elb, listener.listener_arn().unwrap_or_default()).await?;
-        if let Some(token) = rules.iter().find_map(header_value) {
-            return Ok(Some(token));
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

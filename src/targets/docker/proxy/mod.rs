@@ -9,14 +9,19 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::ListContainersOptionsBuilder;
-use serde_json::json;
 
 use super::containers::{self, PROJECT_LABEL, ROLE_LABEL};
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::{engine_error, Engine};
+
+mod site;
+mod storage;
+pub use site::{Https, Routes, Site};
+use storage::ensure_volume;
+pub use storage::{ensure_network, networks, remove_network, remove_volume, volumes};
 
 /// Where mldeploy writes the proxy's configuration in its container.
 const CONFIG_DIR: &str = "/etc/mldeploy";
@@ -40,121 +45,6 @@ pub fn container_name(project: &str) -> String {
 
 pub fn volume_name(project: &str) -> String {
     format!("{project}-proxy-data")
-}
-
-/// What the proxy serves, from the configuration: the releases' port, the host's HTTP port
-/// and, with `service.domain`, HTTPS on `target.https_port` with a certificate from ACME.
-/// The proxy listens in its container on the same ports as on the host, so Caddy's redirects
-/// name the ports users reach.
-#[derive(Debug, Clone)]
-pub struct Site {
-    pub service_port: u16,
-    pub http_port: u16,
-    pub https: Option<Https>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Https {
-    pub domain: String,
-    pub port: u16,
-    pub acme: crate::config::Acme,
-}
-
-impl Site {
-    pub fn of(config: &Config) -> Site {
-        Site {
-            service_port: config.service.port,
-            http_port: config.target.host_port,
-            https: config.service.domain.as_ref().map(|domain| Https {
-                domain: domain.clone(),
-                port: config.target.https_port,
-                acme: config.target.acme.clone(),
-            }),
-        }
-    }
-
-    /// The address users reach the service at.
-    pub fn url(&self, published_host: &str) -> String {
-        match &self.https {
-            Some(h) if h.port == 443 => format!("https://{}", h.domain),
-            Some(h) => format!("https://{}:{}", h.domain, h.port),
-            None => format!("http://{published_host}:{}", self.http_port),
-        }
-    }
-}
-
-/// Where the proxy sends requests: the serving release, and the one under test with the header
-/// value that reaches it.
-#[derive(Debug, Clone, Default)]
-pub struct Routes {
-    pub serving: Option<String>,
-    pub candidate: Option<(String, String)>,
-}
-
-impl Routes {
-    /// Caddy's JSON configuration for these routes on `site`.
-    pub fn caddy_config(&self, site: &Site) -> serde_json::Value {
-        let port = site.service_port;
-        let upstream = |name: &str| json!([{ "handler": "reverse_proxy", "upstreams": [{ "dial": format!("{name}:{port}") }] }]);
-        let mut routes = Vec::new();
-        if let Some((token, name)) = &self.candidate {
-            routes.push(json!({
-                "match": [{ "header": { RELEASE_HEADER: [token] } }],
-                "handle": upstream(name),
-            }));
-        }
-        routes.push(match &self.serving {
-            Some(name) => json!({ "handle": upstream(name) }),
-            None => json!({ "handle": [{
-                "handler": "static_response",
-                "status_code": 503,
-                "body": "no release serves yet\n",
-            }] }),
-        });
-        let Some(https) = &site.https else {
-            return json!({
-                "admin": { "listen": "localhost:2019" },
-                "apps": { "http": { "servers": { "mldeploy": {
-                    "listen": [format!(":{}", site.http_port)],
-                    "routes": routes,
-                    "automatic_https": { "disable": true },
-                } } } },
-            });
-        };
-        // Caddy's automatic HTTPS: a certificate for the host the route matches, from the ACME
-        // directory, and a server on the HTTP port that redirects there and answers the CA's
-        // HTTP-01 challenges.
-        let mut issuer = json!({ "module": "acme", "ca": https.acme.directory });
-        if let Some(email) = &https.acme.email {
-            issuer["email"] = json!(email);
-        }
-        if https.acme.ca_root.is_some() {
-            issuer["trusted_roots_pem_files"] = json!([format!("{CONFIG_DIR}/{ACME_ROOT_FILE}")]);
-        }
-        json!({
-            "admin": { "listen": "localhost:2019" },
-            "apps": {
-                // https_port stays Caddy's 443: Caddy takes it for the port users reach
-                // (behind a port mapping), and a redirect names the listener's port when it is
-                // another.
-                "http": {
-                    "http_port": site.http_port,
-                    "servers": { "mldeploy": {
-                        "listen": [format!(":{}", https.port)],
-                        "routes": [{
-                            "match": [{ "host": [https.domain] }],
-                            "handle": [{ "handler": "subroute", "routes": routes }],
-                            "terminal": true,
-                        }],
-                    } },
-                },
-                "tls": { "automation": { "policies": [{
-                    "subjects": [https.domain],
-                    "issuers": [issuer],
-                }] } },
-            },
-        })
-    }
 }
 
 /// The project's proxy container: its id and whether it runs.
@@ -192,53 +82,6 @@ pub async fn find(engine: &Engine, project: &str) -> anyhow::Result<Option<Proxy
         id: c.id.unwrap_or_default(),
         running: c.state.map(|s| s.to_string()).as_deref() == Some("running"),
     }))
-}
-
-/// The project's network, made when missing.
-pub async fn ensure_network(engine: &Engine, project: &str) -> anyhow::Result<String> {
-    let name = network_name(project);
-    if engine.docker.inspect_network(&name, None).await.is_ok() {
-        return Ok(name);
-    }
-    engine
-        .docker
-        .create_network(NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(HashMap::from([(
-                PROJECT_LABEL.to_string(),
-                project.to_string(),
-            )])),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| engine_error(e, engine, &format!("creating the network {name}")))?;
-    Ok(name)
-}
-
-/// The networks labelled as the project's (for `destroy`).
-pub async fn networks(engine: &Engine, project: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let filters = containers::project_filters(project);
-    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let list = engine
-        .docker
-        .list_networks(Some(options))
-        .await
-        .map_err(|e| engine_error(e, engine, "listing the project's networks"))?;
-    Ok(list
-        .into_iter()
-        .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))
-        .collect())
-}
-
-pub async fn remove_network(engine: &Engine, id: &str) -> anyhow::Result<()> {
-    engine
-        .docker
-        .remove_network(id)
-        .await
-        .map_err(|e| engine_error(e, engine, "removing the project's network"))
 }
 
 /// The host ports a proxy publishes, as its label records them: "80" or "80,443".
@@ -403,54 +246,6 @@ pub async fn route_site(
     reload(engine, proxy_id).await
 }
 
-/// The volume Caddy keeps its certificates and ACME account in, made when missing.
-async fn ensure_volume(engine: &Engine, project: &str) -> anyhow::Result<String> {
-    let name = volume_name(project);
-    if engine.docker.inspect_volume(&name).await.is_ok() {
-        return Ok(name);
-    }
-    engine
-        .docker
-        .create_volume(bollard::models::VolumeCreateRequest {
-            name: Some(name.clone()),
-            labels: Some(HashMap::from([(
-                PROJECT_LABEL.to_string(),
-                project.to_string(),
-            )])),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| engine_error(e, engine, &format!("creating the volume {name}")))?;
-    Ok(name)
-}
-
-/// The volumes labelled as the project's (for `destroy`).
-pub async fn volumes(engine: &Engine, project: &str) -> anyhow::Result<Vec<String>> {
-    let filters = containers::project_filters(project);
-    let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    let list = engine
-        .docker
-        .list_volumes(Some(options))
-        .await
-        .map_err(|e| engine_error(e, engine, "listing the project's volumes"))?;
-    Ok(list
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.name)
-        .collect())
-}
-
-pub async fn remove_volume(engine: &Engine, name: &str) -> anyhow::Result<()> {
-    engine
-        .docker
-        .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-        .await
-        .map_err(|e| engine_error(e, engine, "removing the proxy's volume"))
-}
-
 /// One file of an archive unpacked at `/`.
 fn append_file(
     archive: &mut tar::Builder<Vec<u8>>,
@@ -566,6 +361,7 @@ async fn reload(engine: &Engine, id: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn the_kernel_release_is_read_from_the_engines_kernel_version() {
@@ -573,29 +369,5 @@ mod tests {
         assert_eq!(kernel_release("5.10.0-28-amd64"), Some((5, 10)));
         assert_eq!(kernel_release("5.14"), Some((5, 14)));
         assert_eq!(kernel_release("unknown"), None);
-    }
-
-    use super::*;
-
-    #[test]
-    fn the_candidate_route_comes_first_and_only_takes_its_header() {
-        let routes = Routes {
-            serving: Some("app-4".into()),
-            candidate: Some(("secret".into(), "app-5".into())),
-        };
-        let site = Site {
-            service_port: 8080,
-            http_port: 80,
-            https: None,
-        };
-        let config = routes.caddy_config(&site);
-        let list = &config["apps"]["http"]["servers"]["mldeploy"]["routes"];
-        assert_eq!(list[0]["match"][0]["header"][RELEASE_HEADER][0], "secret");
-        assert_eq!(list[0]["handle"][0]["upstreams"][0]["dial"], "app-5:8080");
-        assert_eq!(list[1]["handle"][0]["upstreams"][0]["dial"], "app-4:8080");
-        assert!(list[1].get("match").is_none());
-        let empty = Routes::default().caddy_config(&site);
-        let only = &empty["apps"]["http"]["servers"]["mldeploy"]["routes"];
-        assert_eq!(only[0]["handle"][0]["status_code"], 503);
     }
 }
