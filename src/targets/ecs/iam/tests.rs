@@ -1,6 +1,7 @@
 //! Unit tests of the IAM roles: the policies' scope, and what a role is planned to need.
 
 use super::*;
+use serde_json::json;
 
 #[test]
 fn the_task_policy_names_only_the_model_prefix_of_the_model_bucket() {
