@@ -579,13 +579,7 @@ fn a_switch_to_blue_green_while_iam_has_not_propagated_its_role_succeeds_after_r
             "POST_TEST_TRAFFIC_SHIFT",
         ],
     );
-    let url = format!(
-        "http://{}",
-        aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
-            ["LoadBalancers"][0]["DNSName"]
-            .as_str()
-            .unwrap()
-    );
+    let url = format!("http://{}", load_balancer_dns(&project.name));
     assert!(predict_through(&url).stdout.contains("/7"));
 }
 

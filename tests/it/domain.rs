@@ -16,15 +16,22 @@ struct HostedZone {
 
 impl HostedZone {
     fn new(project: &str) -> HostedZone {
-        let name = format!("{project}.test");
-        let created = aws(&[
+        HostedZone::create(format!("{project}.test"), &[])
+    }
+
+    /// A zone named `name`, with more of create-hosted-zone's arguments (a private one's VPC).
+    fn create(name: String, extra: &[&str]) -> HostedZone {
+        let reference = unique_name("ref");
+        let mut args = vec![
             "route53",
             "create-hosted-zone",
             "--name",
             &name,
             "--caller-reference",
-            &unique_name("ref"),
-        ]);
+            &reference,
+        ];
+        args.extend_from_slice(extra);
+        let created = aws(&args);
         created.expect_code(0);
         let id = created.json()["HostedZone"]["Id"]
             .as_str()
@@ -204,11 +211,7 @@ fn a_hosted_zone_gets_a_requested_certificate_and_an_alias_and_destroy_removes_o
 
     // Route 53 answers the domain with the load balancer's address, and a client that resolves
     // the domain that way reaches the service, verifying the certificate ACM issued.
-    let alb = aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
-        ["LoadBalancers"][0]["DNSName"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alb = load_balancer_dns(&project.name);
     let address = address_of(&alb);
     assert_eq!(
         zone.answer(&domain, "A")["RecordData"],
@@ -431,11 +434,7 @@ fn a_domain_added_to_a_live_blue_green_stack_moves_its_rules_to_https_and_http_r
     );
     assert_eq!(rules_on(&project.name, 443).len(), 2);
 
-    let alb = aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
-        ["LoadBalancers"][0]["DNSName"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alb = load_balancer_dns(&project.name);
     let address = address_of(&alb);
     let plain = predict_through(&format!("http://{alb}"));
     let status = Run::of({
@@ -476,35 +475,19 @@ fn a_private_hosted_zone_is_refused_for_a_certificate_before_anything_changes() 
         .as_str()
         .unwrap()
         .to_string();
-    let name = format!("{}.internal", project.name);
-    let created = aws(&[
-        "route53",
-        "create-hosted-zone",
-        "--name",
-        &name,
-        "--caller-reference",
-        &unique_name("ref"),
-        "--hosted-zone-config",
-        "PrivateZone=true",
-        "--vpc",
-        &format!("VPCRegion=us-east-1,VPCId={vpc}"),
-    ]);
-    created.expect_code(0);
-    let zone_id = created.json()["HostedZone"]["Id"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("/hostedzone/")
-        .to_string();
-    let domain = format!("models.{name}");
-    let path = project.path().join("mldeploy.toml");
-    let config = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        format!("{config}domain = \"{domain}\"\nhosted_zone_id = \"{zone_id}\"\n"),
-    )
-    .unwrap();
+    let zone = HostedZone::create(
+        format!("{}.internal", project.name),
+        &[
+            "--hosted-zone-config",
+            "PrivateZone=true",
+            "--vpc",
+            &format!("VPCRegion=us-east-1,VPCId={vpc}"),
+        ],
+    );
+    let domain = format!("models.{}", zone.name);
+    in_zone(&project, &domain, &zone);
     let run = project.mldeploy(&["up"]);
-    let _ = aws(&["route53", "delete-hosted-zone", "--id", &zone_id]);
+    drop(zone);
     let _ = aws(&["ec2", "delete-vpc", "--vpc-id", &vpc]);
     run.expect_code(2);
     assert_says(

@@ -48,11 +48,7 @@ fn an_https_deploy_passes_its_smoke_test_through_the_domain_and_fails_naming_the
     assert_eq!(status.json()["url"], format!("https://{domain}"));
 
     // An independent client, verifying the certificate for the domain at the load balancer.
-    let alb = aws(&["elbv2", "describe-load-balancers", "--names", &project.name]).json()
-        ["LoadBalancers"][0]["DNSName"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alb = load_balancer_dns(&project.name);
     let route = format!("{domain}:443:{alb}:443");
     let answer = predict_over_https(&domain, ["--connect-to", &route]);
     answer.expect_code(0);

@@ -521,6 +521,29 @@ pub fn aws_seconds(wall: f64) -> f64 {
     wall / time_scale()
 }
 
+/// The DNS name of the project's load balancer, as awscli describes it.
+pub fn load_balancer_dns(project: &str) -> String {
+    aws(&["elbv2", "describe-load-balancers", "--names", project]).json()["LoadBalancers"][0]
+        ["DNSName"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The inline policy of the project's task execution role, as IAM has it.
+pub fn execution_role_policy(project: &str) -> serde_json::Value {
+    aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        &format!("{project}-execution"),
+        "--policy-name",
+        "mldeploy-pull-and-log",
+    ])
+    .json()["PolicyDocument"]
+        .clone()
+}
+
 /// POST /cgi-bin/predict through the load balancer, with curl: an independent client.
 pub fn predict_through(url: &str) -> Run {
     let mut cmd = Command::new("curl");
@@ -607,16 +630,22 @@ pub fn signal_during_rollout(signal: &str) {
 /// A new Secrets Manager secret holding `value`, given to the project's service as
 /// `[service.secrets] <env> = <arn>`; returns the ARN.
 pub fn secret_in_config(project: &Project, env: &str, value: &str) -> String {
-    let arn = aws(&[
+    secret_in_config_with(project, env, value, &[])
+}
+
+/// [`secret_in_config`], with more of create-secret's arguments (`--kms-key-id <key>`).
+pub fn secret_in_config_with(project: &Project, env: &str, value: &str, extra: &[&str]) -> String {
+    let name = unique_name("it-secret");
+    let mut args = vec![
         "secretsmanager",
         "create-secret",
         "--name",
-        &unique_name("it-secret"),
+        &name,
         "--secret-string",
         value,
-    ])
-    .expect_code(0)
-    .json()["ARN"]
+    ];
+    args.extend_from_slice(extra);
+    let arn = aws(&args).expect_code(0).json()["ARN"]
         .as_str()
         .unwrap()
         .to_string();

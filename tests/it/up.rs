@@ -772,16 +772,7 @@ fn secrets_reach_the_container_through_value_from_and_are_never_printed() {
         td["taskDefinition"]["containerDefinitions"][0]["secrets"],
         serde_json::json!([{"name": "DB_PASSWORD", "valueFrom": arn}])
     );
-    let policy = aws(&[
-        "iam",
-        "get-role-policy",
-        "--role-name",
-        &format!("{}-execution", project.name),
-        "--policy-name",
-        "mldeploy-pull-and-log",
-    ])
-    .json()["PolicyDocument"]
-        .clone();
+    let policy = execution_role_policy(&project.name);
     let reads: Vec<_> = policy["Statement"]
         .as_array()
         .unwrap()
@@ -958,40 +949,13 @@ fn a_secret_under_a_customer_managed_key_gets_kms_decrypt_on_that_key_for_the_ex
         key["Arn"].as_str().unwrap().to_string(),
     );
     let value = format!("pw-{}", project.name);
-    let arn = aws(&[
-        "secretsmanager",
-        "create-secret",
-        "--name",
-        &unique_name("it-secret"),
-        "--secret-string",
-        &value,
-        "--kms-key-id",
-        &key_id,
-    ])
-    .expect_code(0)
-    .json()["ARN"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = project.path().join("mldeploy.toml");
-    let mut config = std::fs::read_to_string(&path).unwrap();
-    config.push_str(&format!("[service.secrets]\nDB_PASSWORD = \"{arn}\"\n"));
-    std::fs::write(&path, config).unwrap();
+    secret_in_config_with(&project, "DB_PASSWORD", &value, &["--kms-key-id", &key_id]);
     project.predict(r#"echo "{\"password_length\": ${#DB_PASSWORD}}""#);
     // Without kms:Decrypt on the key ECS cannot read the secret and every task stops with
     // "Access to KMS is not allowed" (the sandbox holds the execution role to it).
     let run = project.mldeploy(&["up", "--output", "json"]);
     run.expect_code(0);
-    let policy = aws(&[
-        "iam",
-        "get-role-policy",
-        "--role-name",
-        &format!("{}-execution", project.name),
-        "--policy-name",
-        "mldeploy-pull-and-log",
-    ])
-    .json()["PolicyDocument"]
-        .clone();
+    let policy = execution_role_policy(&project.name);
     let decrypt: Vec<_> = policy["Statement"]
         .as_array()
         .unwrap()
