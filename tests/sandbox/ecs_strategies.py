@@ -43,7 +43,6 @@ import json
 import time
 import uuid
 
-from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.iam.models import iam_backends
 
 STRATEGIES = ("BLUE_GREEN", "CANARY", "LINEAR")
@@ -155,12 +154,8 @@ class Shift:
         )
         if not trusted:
             return f"ECS was unable to assume the role '{self.role_arn}': its trust policy does not name ecs.amazonaws.com"
-        policies = [IAMPolicy(p) for p in role.managed_policies.values()]
-        for document in role.policies.values():
-            policies.append(IAMPolicy(document if isinstance(document, str) else json.dumps(document)))
         for rule in [self.production_rule] + ([self.test_rule] if self.test_rule else []):
-            results = [p.is_action_permitted("elasticloadbalancing:ModifyRule", rule) for p in policies]
-            if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+            if not m.role_allows(role, "elasticloadbalancing:ModifyRule", rule):
                 return f"User: {self.role_arn} is not authorized to perform: elasticloadbalancing:ModifyRule on resource: {rule}"
         return None
 

@@ -356,6 +356,15 @@ def _customer_key(value_from):
     return key if key.startswith("arn:") else f"arn:aws:kms:{region}:{account}:{key if key.startswith('alias/') else 'key/' + key}"
 
 
+def role_allows(role, action, resource):
+    """Whether the role's policies (managed and inline) allow `action` on `resource`: one allows
+    it and none denies it, as IAM evaluates a role's identity policies."""
+    policies = [IAMPolicy(p) for p in role.managed_policies.values()]
+    policies += [IAMPolicy(d if isinstance(d, str) else json.dumps(d)) for d in role.policies.values()]
+    results = [p.is_action_permitted(action, resource) for p in policies]
+    return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
+
+
 def _kms_denied(role_arn, value_from):
     """ECS reads a secret under a customer managed KMS key with the task execution role, which
     then needs kms:Decrypt on the key ("If your secret uses a custom KMS key ... kms:Decrypt",
@@ -370,10 +379,7 @@ def _kms_denied(role_arn, value_from):
         role = iam_backends[account]["global"].get_role(role_arn.rsplit("/", 1)[-1])
     except Exception:
         return None  # no role: the pull fails for that reason first
-    policies = [IAMPolicy(p) for p in role.managed_policies.values()]
-    policies += [IAMPolicy(d if isinstance(d, str) else json.dumps(d)) for d in role.policies.values()]
-    results = [p.is_action_permitted("kms:Decrypt", key) for p in policies]
-    if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+    if not role_allows(role, "kms:Decrypt", key):
         return (
             "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: "
             f"unable to retrieve secret from asm: service call has been retried 1 time(s): failed to fetch secret {value_from}: "

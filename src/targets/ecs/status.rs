@@ -131,7 +131,7 @@ async fn shift_status(
     let traffic = weights
         .iter()
         .map(|(tg, w)| {
-            let name = tg.split('/').nth(1).unwrap_or(tg).to_string();
+            let name = service::target_group_name(tg).to_string();
             let share = if total > 0 {
                 f64::from(*w) * 100.0 / f64::from(total)
             } else {

@@ -180,10 +180,10 @@ async fn apply(
     step: ServiceStep,
 ) -> anyhow::Result<Option<Deployed>> {
     let desired = i32::try_from(spec.desired_count).unwrap_or(i32::MAX);
-    let (serving, mut primary_before, switch_waited) = match step {
+    let (serving, primary_before, switch_waited) = match step {
         ServiceStep::Update {
             serving,
-            primary_before,
+            mut primary_before,
             switch,
         } => {
             let mut waited = None;
@@ -192,6 +192,13 @@ async fn apply(
                     u64::try_from(rollout.hook_timeout_minutes.max(1)).unwrap_or(15) * 60,
                 );
                 waited = switch::prepare(ecs, name, spec, switch, budget).await?;
+                // The switch's own deployment is not this run's: only the update below opens
+                // that, so it is told apart from the PRIMARY the switch left.
+                primary_before = describe(ecs, &spec.cluster, name)
+                    .await?
+                    .as_ref()
+                    .and_then(primary)
+                    .or(primary_before);
             }
             (serving, primary_before, waited)
         }
@@ -223,14 +230,6 @@ async fn apply(
             }));
         }
     };
-    if primary_before.is_some() {
-        // The switch's own deployment is not this run's: only the update below opens that.
-        primary_before = describe(ecs, &spec.cluster, name)
-            .await?
-            .as_ref()
-            .and_then(primary)
-            .or(primary_before);
-    }
     let network = network_configuration(spec)?;
     let (updated, waited_for_iam) = propagation::through(propagation::UPDATE, || {
         ecs.update_service()
