@@ -62,9 +62,19 @@ def busybox_bin(work):
         shutil.copy("/bin/busybox", work / "bin" / tool)
 
 
+# Two workers beside the model API: a project of three services.
+TWO_WORKERS = "".join(
+    f'[workers.{w}]\ncommand = ["/bin/busybox", "sh", "-c", "while true; do /bin/busybox sleep 5; done"]\n'
+    for w in ("scorer", "feeder")
+)
+
+
 @contextmanager
-def deployed_project(env, prefix):
-    """A project deployed once with `mldeploy up` (untimed): yields (name, directory)."""
+
+
+def deployed_project(env, prefix, extra=""):
+    """A project deployed once with `mldeploy up` (untimed): yields (name, directory). `extra` is
+    appended to its mldeploy.toml (TWO_WORKERS: three services)."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix=f"mldeploy-{prefix}-"))
     try:
@@ -78,8 +88,10 @@ def deployed_project(env, prefix):
             "CMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:80\", \"-h\", \"/www\"]\n")
         bucket = f"{name}-models"
         (work / "mldeploy.toml").write_text(
-            f'[project]\nname = "{name}"\n[model]\nbucket = "{bucket}"\npath = "m/{{version}}"\nversion = 1\n'
+            f'[project]\nname = "{name}"\n[model]\nbucket = "{bucket}"\npath = "m/{{version}}"\nversion = 1\n{extra}'
         )
+        # The file is in the build context: keep it out, as a project with workers would.
+        (work / ".dockerignore").write_text("mldeploy.toml\n")
         subprocess.run(["aws", "s3api", "create-bucket", "--bucket", bucket], check=True, env=env, capture_output=True)
         marker = work / "MLmodel"
         marker.write_text("artifact_path: model\n")

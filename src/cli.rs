@@ -153,6 +153,11 @@ pub struct LogsArgs {
     /// How far back to start, like 90s, 10m or 2h
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub since: std::time::Duration,
+
+    /// Only this service's lines: the model API's (the project's name) or a worker's (its name
+    /// in [workers]); default: every service's, each line with its service
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,7 @@ pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<
         domain: config.service.domain.clone(),
         hosted_zone: config.service.hosted_zone_id.clone(),
         promote_from: promote_from(session, config.env.as_deref())?,
-        secrets: config.service.secrets.values().cloned().collect(),
+        secrets: config.all_secrets().cloned().collect(),
     };
     if args.account.is_none() {
         session.printer.info(

@@ -53,6 +53,16 @@ ready_path = "/ready"
 # [smoke]
 # path = "/predict"
 # body = '{"features": [[8.3252, 41.0, 6.98, 1.02, 322.0, 2.56, 37.88, -122.23]]}'
+
+# A worker: a service beside the model API with no load balancer (a queue consumer, a batch
+# scorer), deployed in the same release. It runs the project's image with its own command.
+# [workers.scorer]
+# command = ["python", "-m", "scorer"]
+# cpu = 256
+# memory = 512
+# desired_count = 1
+# model = true   # MODEL_BUCKET_NAME/MODEL_PATH and read access to the model
+# environment = { QUEUE = "scoring" }
 "#;
 
 #[derive(Debug, Serialize)]

@@ -14,7 +14,9 @@ pub async fn run(session: &Session<'_>, args: &LogsArgs) -> anyhow::Result<ExitS
 
 async fn logs<T: Target>(ctx: &Ctx<'_>, args: &LogsArgs) -> anyhow::Result<ExitStatus> {
     let target = T::connect(ctx).await?;
-    let report = target.logs(ctx, args.since, args.follow).await?;
+    let report = target
+        .logs(ctx, args.since, args.follow, args.service.as_deref())
+        .await?;
     if !args.follow {
         ctx.printer.result(&report)?;
     }

@@ -152,19 +152,22 @@ pub(super) fn walk_keys(
             .keys
             .insert(dotted.clone(), (key.span(), value.span()));
 
+        let table = schema_table(prefix);
         let allowed = if prefix.is_empty() {
             known_keys(name).is_some()
         } else {
-            match known_keys(prefix) {
+            match known_keys(&table) {
                 Some(keys) => keys.contains(&"*") || keys.contains(&name),
                 None => true, // inside a free-form table: values are checked by type later
             }
         };
         if !allowed {
             let mut message = format!("`{dotted}` is not a known key");
-            if let Some(suggestion) = closest_key(&dotted) {
+            if let Some(why) = not_for_workers(&table, name) {
+                message = format!("`{dotted}`: {why}");
+            } else if let Some(suggestion) = closest_key(&dotted) {
                 message.push_str(&format!("; did you mean `{suggestion}`?"));
-            } else if let Some(keys) = known_keys(prefix) {
+            } else if let Some(keys) = known_keys(&table) {
                 message.push_str(&format!("; [{prefix}] takes: {}", keys.join(", ")));
             }
             problems.push(Problem {
@@ -180,10 +183,48 @@ pub(super) fn walk_keys(
     }
 }
 
+/// The schema's name for a table: `workers.<name>` and the tables in it are `workers.*`.
+fn schema_table(table: &str) -> String {
+    match table.strip_prefix("workers.") {
+        Some(rest) => match rest.split_once('.') {
+            Some((_, inner)) => format!("workers.*.{inner}"),
+            None => "workers.*".to_string(),
+        },
+        None => table.to_string(),
+    }
+}
+
+/// Why a key of the model API's tables has no place in a worker's: a worker has no load
+/// balancer, port, checks through it, or smoke test; those keys are [service]'s and [smoke]'s.
+fn not_for_workers(table: &str, key: &str) -> Option<String> {
+    let service_key = known_keys("service").is_some_and(|keys| keys.contains(&key));
+    if table != "workers.*" || !(service_key || key == "smoke") {
+        return None;
+    }
+    let takes = known_keys("workers.*").unwrap_or_default().join(", ");
+    let whose = if key == "smoke" {
+        "[smoke]'s, the request sent through the load balancer"
+    } else {
+        "[service]'s, the model API's behind the load balancer"
+    };
+    Some(format!(
+        "a worker has no `{key}`: it is {whose}, and a worker has no load balancer; [workers.<name>] takes {takes}"
+    ))
+}
+
 /// The known key closest to an unknown one, when it is close enough to be a typo.
 fn closest_key(unknown: &str) -> Option<String> {
     let (table, leaf) = unknown.rsplit_once('.').unwrap_or(("", unknown));
+    // A worker's keys are the schema's `workers.*` keys under the worker's own name.
+    let worker = table
+        .strip_prefix("workers.")
+        .map(|rest| rest.split_once('.').map_or(rest, |(name, _)| name));
     all_dotted_keys()
+        .filter(|known| worker.is_some() || !known.starts_with("workers.*"))
+        .map(|known| match worker {
+            Some(name) => known.replacen("workers.*", &format!("workers.{name}"), 1),
+            None => known,
+        })
         .map(|known| {
             let (ktable, kleaf) = known.rsplit_once('.').unwrap_or(("", &known));
             // A typo in the leaf within the same table counts more than a key in another table.

@@ -14,7 +14,9 @@ mod limits;
 mod raw;
 pub mod schema;
 mod service;
+mod target;
 mod validate;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ pub use limits::{
 };
 use raw::RawConfig;
 use serde::Deserialize;
+pub use workers::{Worker, MAX_WORKER_NAME};
 
 pub const FILE_NAME: &str = "mldeploy.toml";
 
@@ -68,6 +71,8 @@ pub struct Config {
     /// The environment merged over the base file (`--env`); `project.name` is then its stack's
     /// name, `<project>-<env>`.
     pub env: Option<String>,
+    /// `[workers.<name>]`, in name order: services with no load balancer, in the same release.
+    pub workers: Vec<Worker>,
 }
 
 /// Where the tasks run in the VPC mldeploy makes.
@@ -142,6 +147,27 @@ pub struct Acme {
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 impl Config {
+    /// Every secret ARN a task of the project reads: the service's and its workers'.
+    pub fn all_secrets(&self) -> impl Iterator<Item = &String> {
+        self.secret_keys().into_iter().map(|(_, arn)| arn)
+    }
+
+    /// Every secret with the key that names it: `service.secrets.<NAME>`,
+    /// `workers.<worker>.secrets.<NAME>`.
+    pub fn secret_keys(&self) -> Vec<(String, &String)> {
+        let service = self
+            .service
+            .secrets
+            .iter()
+            .map(|(name, arn)| (format!("service.secrets.{name}"), arn));
+        let workers = self.workers.iter().flat_map(|w| {
+            w.secrets
+                .iter()
+                .map(move |(name, arn)| (format!("workers.{}.secrets.{name}", w.name), arn))
+        });
+        service.chain(workers).collect()
+    }
+
     /// On ECS a domain needs a certificate, or the zone to validate one in; the Docker target's
     /// proxy gets its own through ACME.
     pub fn ecs_domain_problem(&self) -> Option<&'static str> {

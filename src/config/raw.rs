@@ -98,6 +98,22 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
         ],
     ),
     ("lock", &["bucket", "lease"]),
+    // `[workers.<name>]`: `walk_keys` reads every worker's table as `workers.*`.
+    ("workers", &["*"]),
+    (
+        "workers.*",
+        &[
+            "command",
+            "cpu",
+            "memory",
+            "desired_count",
+            "environment",
+            "secrets",
+            "model",
+        ],
+    ),
+    ("workers.*.environment", &["*"]),
+    ("workers.*.secrets", &["*"]),
     (
         "deploy",
         &[
@@ -167,6 +183,31 @@ pub(super) struct RawConfig {
     pub(super) deploy: RawDeploy,
     /// `[gate]`: the model gate, with a traffic-shifting strategy: sample requests sent to both revisions.
     pub(super) gate: Option<RawGate>,
+    /// `[workers.<name>]`: services beside the model API with no load balancer (queue consumers, batch scoring), deployed in the same release.
+    #[serde(default)]
+    pub(super) workers: BTreeMap<String, RawWorker>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Worker")]
+pub(super) struct RawWorker {
+    /// What the worker runs, exec form: ["python", "-m", "scorer"] (default: the image's CMD).
+    pub(super) command: Option<Vec<String>>,
+    /// Fargate CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384 (default 256).
+    pub(super) cpu: Option<u32>,
+    /// Memory in MiB, one Fargate offers for the cpu (default 512).
+    pub(super) memory: Option<u32>,
+    /// How many tasks run (default 1; 0 keeps the service with no task).
+    pub(super) desired_count: Option<u32>,
+    /// Its environment variables (the service's are not inherited).
+    #[serde(default)]
+    pub(super) environment: BTreeMap<String, String>,
+    /// Environment variables from Secrets Manager or SSM: full ARNs.
+    #[serde(default)]
+    pub(super) secrets: BTreeMap<String, String>,
+    /// Whether it gets MODEL_BUCKET_NAME and MODEL_PATH and may read the model (default true).
+    pub(super) model: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -118,7 +118,11 @@ mod tests {
         for (table, keys) in super::super::raw::SCHEMA {
             let mut at = &schema;
             for part in table.split('.') {
-                at = &at["properties"][part];
+                // `workers.*`: the tables under `workers`, whatever their names.
+                at = match part {
+                    "*" => &at["additionalProperties"],
+                    _ => &at["properties"][part],
+                };
                 let reference = at["$ref"].as_str().or(at["allOf"][0]["$ref"].as_str());
                 if let Some(reference) = reference {
                     let name = reference.trim_start_matches("#/definitions/");

@@ -51,23 +51,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
     );
     let cpu = cpu.unwrap_or(256);
     let memory = memory.unwrap_or(512);
-    match fargate_memory_options(cpu) {
-        None => report.add(
-            "service.cpu",
-            format!(
-                "`service.cpu` = {cpu} is not a Fargate size; valid: {}",
-                FARGATE_CPU.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
-            ),
-        ),
-        Some(options) if !options.contains(&memory) => report.add(
-            "service.memory",
-            format!(
-                "`service.memory` = {memory} is not offered by Fargate with service.cpu = {cpu}; valid: {}",
-                format_memory_options(&options)
-            ),
-        ),
-        Some(_) => {}
-    }
+    check_size("service", cpu, memory, report);
     let port = port.unwrap_or(80);
     if port == 0 {
         report.add(
@@ -86,28 +70,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         }
     }
 
-    for name in environment.keys() {
-        if RESERVED_ENV.contains(&name.as_str()) {
-            report.add(
-                "service.environment",
-                format!("`service.environment.{name}` is set by mldeploy from [model]; remove it"),
-            );
-        }
-    }
-    for (name, arn) in &secrets {
-        // A value here should be an ARN; it could be a pasted secret, so no message quotes it.
-        if RESERVED_ENV.contains(&name.as_str()) || environment.contains_key(name) {
-            report.add(
-                "service.secrets",
-                format!("`service.secrets.{name}` names a variable that is already set ({}); a name is either plain environment or a secret", if RESERVED_ENV.contains(&name.as_str()) { "by mldeploy from [model]" } else { "in [service.environment]" }),
-            );
-        } else if secret_resource(arn).is_none() {
-            report.add(
-                "service.secrets",
-                format!("`service.secrets.{name}` is not a Secrets Manager secret or SSM parameter ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name> or arn:aws:ssm:<region>:<account>:parameter/<name>); its value is not shown, in case it is the secret itself"),
-            );
-        }
-    }
+    check_environment("service", &environment, &secrets, &RESERVED_ENV, report);
     if let Some(arn) = &certificate_arn {
         if !arn.starts_with("arn:") || !arn.contains(":acm:") {
             report.add(
@@ -194,6 +157,60 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         health,
         ready_check,
         task_definition_template,
+    }
+}
+
+/// `<table>.cpu` and `<table>.memory`: a pair Fargate offers.
+pub(super) fn check_size(table: &str, cpu: u32, memory: u32, report: &mut Report<'_>) {
+    match fargate_memory_options(cpu) {
+        None => report.add(
+            &format!("{table}.cpu"),
+            format!(
+                "`{table}.cpu` = {cpu} is not a Fargate size; valid: {}",
+                FARGATE_CPU.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Some(options) if !options.contains(&memory) => report.add(
+            &format!("{table}.memory"),
+            format!(
+                "`{table}.memory` = {memory} is not offered by Fargate with {table}.cpu = {cpu}; valid: {}",
+                format_memory_options(&options)
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// `<table>.environment` and `<table>.secrets`: no name mldeploy sets itself (`reserved`), no
+/// name in both, and every secret an ARN.
+pub(super) fn check_environment(
+    table: &str,
+    environment: &std::collections::BTreeMap<String, String>,
+    secrets: &std::collections::BTreeMap<String, String>,
+    reserved: &[&str],
+    report: &mut Report<'_>,
+) {
+    for name in environment.keys() {
+        if reserved.contains(&name.as_str()) {
+            report.add(
+                &format!("{table}.environment"),
+                format!("`{table}.environment.{name}` is set by mldeploy from [model]; remove it"),
+            );
+        }
+    }
+    for (name, arn) in secrets {
+        // A value here should be an ARN; it could be a pasted secret, so no message quotes it.
+        if reserved.contains(&name.as_str()) || environment.contains_key(name) {
+            report.add(
+                &format!("{table}.secrets"),
+                format!("`{table}.secrets.{name}` names a variable that is already set ({}); a name is either plain environment or a secret", if reserved.contains(&name.as_str()) { "by mldeploy from [model]".to_string() } else { format!("in [{table}.environment]") }),
+            );
+        } else if secret_resource(arn).is_none() {
+            report.add(
+                &format!("{table}.secrets"),
+                format!("`{table}.secrets.{name}` is not a Secrets Manager secret or SSM parameter ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name> or arn:aws:ssm:<region>:<account>:parameter/<name>); its value is not shown, in case it is the secret itself"),
+            );
+        }
     }
 }
 

@@ -485,6 +485,14 @@ tolerance = 0.1
 max_failure_share = 0.05
 max_p95 = "250ms"
 max_p95_ratio = 1.5
+[workers.scorer]
+command = ["python", "-m", "scorer"]
+cpu = 512
+memory = 1024
+desired_count = 2
+environment = { QUEUE = "scoring" }
+secrets = { TOKEN = "arn:aws:secretsmanager:eu-west-1:1:secret:t-AbCdEf" }
+model = false
 "#;
     std::fs::write(
         dir.path().join("gate.jsonl"),
@@ -495,6 +503,16 @@ max_p95_ratio = 1.5
     let table: toml::Table = toml::from_str(text).unwrap();
     let mut set_here: Vec<String> = Vec::new();
     for (t, keys) in &table {
+        // Each worker's table is the schema's `workers.*`.
+        let keys = match t.as_str() {
+            "workers" => &keys.as_table().unwrap()["scorer"],
+            _ => keys,
+        };
+        let t = if t == "workers" {
+            "workers.*"
+        } else {
+            t.as_str()
+        };
         // A free-form table counts as its key, not its entries; a table of known keys as both.
         for (k, v) in keys.as_table().unwrap() {
             set_here.push(format!("{t}.{k}"));
@@ -527,6 +545,20 @@ max_p95_ratio = 1.5
     listed.sort();
     assert_eq!(set_here, listed, "this test must set every key in SCHEMA");
     assert_eq!(c.image.build_args["PYTHON"], "3.11");
+    let scorer = &c.workers[0];
+    assert_eq!(
+        (
+            scorer.name.as_str(),
+            scorer.cpu,
+            scorer.memory,
+            scorer.desired_count,
+            scorer.model
+        ),
+        ("scorer", 512, 1024, 2, false)
+    );
+    assert_eq!(scorer.command, ["python", "-m", "scorer"]);
+    assert_eq!(scorer.environment["QUEUE"], "scoring");
+    assert!(scorer.secrets["TOKEN"].ends_with(":secret:t-AbCdEf"));
     assert_eq!(c.smoke.unwrap().method, "POST");
     assert_eq!(c.image.keep_images, 5);
     assert_eq!(
@@ -1059,4 +1091,81 @@ fn private_tasks_take_an_egress_and_refuse_named_subnets() {
         let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
         assert_eq!(p.key.as_deref(), Some(key), "{table}: {}", p.message);
     }
+}
+
+#[test]
+fn a_workers_bad_name_size_command_and_environment_are_each_named_by_table_and_key() {
+    let dir = project_dir();
+    let text = format!(
+        "{GOOD}[workers.Scorer]\n[workers.feeder]\ncommand = [\"\"]\ncpu = 300\nenvironment = {{ MODEL_PATH = \"x\" }}\n[workers.free]\nmodel = false\nenvironment = {{ MODEL_PATH = \"mine\" }}\n"
+    );
+    let err = parse_in(dir.path(), &text).unwrap_err();
+    let keys: Vec<_> = err.problems.iter().filter_map(|p| p.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [
+            "workers.Scorer",
+            "workers.feeder.command",
+            "workers.feeder.cpu",
+            "workers.feeder.environment"
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("may hold only lowercase letters"), "{text}");
+    assert!(
+        text.contains("`workers.feeder.cpu` = 300 is not a Fargate size"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`workers.feeder.environment.MODEL_PATH` is set by mldeploy"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_worker_takes_no_load_balancer_key_and_no_environments_name() {
+    let dir = project_dir();
+    let err = parse_in(
+        dir.path(),
+        &format!("{GOOD}[workers.feeder]\nport = 8080\n"),
+    )
+    .unwrap_err();
+    let p = only_problem(err);
+    assert_eq!(p.key.as_deref(), Some("workers.feeder.port"));
+    assert!(
+        p.message.contains("a worker has no `port`"),
+        "{}",
+        p.message
+    );
+    let text = format!("{GOOD}[workers.staging]\n[env.staging]\nmodel = {{ bucket = \"b-2\" }}\n");
+    let p = only_problem(parse_in(dir.path(), &text).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("workers.staging"));
+    assert!(p.message.contains("also an environment's"), "{}", p.message);
+    // A typo in a worker's key is suggested under the worker's own name.
+    let p = only_problem(
+        parse_in(
+            dir.path(),
+            &format!("{GOOD}[workers.feeder]\ncomand = [\"x\"]\n"),
+        )
+        .unwrap_err(),
+    );
+    assert!(
+        p.message.contains("did you mean `workers.feeder.command`?"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn a_worker_defaults_to_one_small_task_reading_the_model() {
+    let dir = project_dir();
+    let c = parse_in(dir.path(), &format!("{GOOD}[workers.scorer]\n")).unwrap();
+    let w = &c.workers[0];
+    assert_eq!(
+        (w.cpu, w.memory, w.desired_count, w.model),
+        (256, 512, 1, true)
+    );
+    assert!(w.command.is_empty());
+    assert_eq!(w.service_name("housing"), "housing-scorer");
 }

@@ -42,6 +42,17 @@ pub struct Inputs {
     pub endpoint_zones: usize,
     /// CloudWatch Logs retention, in days (0: never expire).
     pub log_retention_days: i32,
+    /// `[workers.<name>]`: each worker's name, size and task count.
+    pub workers: Vec<WorkerTasks>,
+}
+
+/// A worker's tasks, as far as their price goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerTasks {
+    pub name: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub count: u32,
 }
 
 impl Inputs {
@@ -62,9 +73,8 @@ impl Inputs {
             TasksNetwork::Public => (true, false, 0),
             TasksNetwork::Private(Egress::Nat) => (false, true, 0),
             TasksNetwork::Private(Egress::Endpoints) => {
-                let services = crate::targets::ecs::network::endpoints::services(
-                    config.service.secrets.values(),
-                );
+                let services =
+                    crate::targets::ecs::network::endpoints::services(config.all_secrets());
                 // The first, S3's, is a gateway endpoint, which costs nothing.
                 (false, false, services.len().saturating_sub(1))
             }
@@ -82,6 +92,16 @@ impl Inputs {
             interface_endpoints,
             endpoint_zones: task_zones,
             log_retention_days: config.service.log_retention_days,
+            workers: config
+                .workers
+                .iter()
+                .map(|w| WorkerTasks {
+                    name: w.name.clone(),
+                    cpu: w.cpu,
+                    memory: w.memory,
+                    count: w.desired_count,
+                })
+                .collect(),
         }
     }
 }
@@ -104,7 +124,7 @@ pub struct Estimate {
 /// One line of the estimate.
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
-    pub item: &'static str,
+    pub item: String,
     /// How it was counted, assumptions named.
     pub basis: String,
     pub monthly_usd: f64,
@@ -126,21 +146,32 @@ fn cents(usd: f64) -> f64 {
 pub fn estimate(inputs: &Inputs) -> Estimate {
     let (prices_of, p) = prices::for_region(&inputs.region);
     let mut items = Vec::new();
-    let mut add = |item: &'static str, basis: String, low: f64, high: f64| {
+    let mut add = |item: &str, basis: String, low: f64, high: f64| {
         if high > 0.0 {
             items.push(Item {
-                item,
+                item: item.to_string(),
                 basis,
                 monthly_usd: low,
                 monthly_usd_max: high,
             })
         }
     };
-    let (low, high) = (f64::from(inputs.tasks.0), f64::from(inputs.tasks.1));
+    // The workers' tasks run beside the service's: each gets a public address with the
+    // service's, and writes logs like them.
+    let worker_tasks: u32 = inputs.workers.iter().map(|w| w.count).sum();
+    let (low, high) = (
+        f64::from(inputs.tasks.0 + worker_tasks),
+        f64::from(inputs.tasks.1 + worker_tasks),
+    );
+    let (service_low, service_high) = (f64::from(inputs.tasks.0), f64::from(inputs.tasks.1));
     let task_count = if inputs.tasks.0 == inputs.tasks.1 {
-        format!("{}", inputs.tasks.0)
+        format!("{}", inputs.tasks.0 + worker_tasks)
     } else {
-        format!("{}-{}", inputs.tasks.0, inputs.tasks.1)
+        format!(
+            "{}-{}",
+            inputs.tasks.0 + worker_tasks,
+            inputs.tasks.1 + worker_tasks
+        )
     };
 
     let (vcpu, gb) = (
@@ -151,12 +182,31 @@ pub fn estimate(inputs: &Inputs) -> Estimate {
     add(
         "Fargate",
         format!(
-            "{task_count} task(s) of {vcpu} vCPU and {gb} GB, {}",
+            "{} task(s) of {vcpu} vCPU and {gb} GB, {}",
+            if inputs.tasks.0 == inputs.tasks.1 {
+                inputs.tasks.0.to_string()
+            } else {
+                format!("{}-{}", inputs.tasks.0, inputs.tasks.1)
+            },
             if inputs.arm { "ARM64" } else { "X86_64" }
         ),
-        per_task * low,
-        per_task * high,
+        per_task * service_low,
+        per_task * service_high,
     );
+    for w in &inputs.workers {
+        let (vcpu, gb) = (f64::from(w.cpu) / 1024.0, f64::from(w.memory) / 1024.0);
+        let month = fargate_task_month(&p, vcpu, gb, inputs.arm) * f64::from(w.count);
+        add(
+            &format!("Fargate, worker {}", w.name),
+            format!(
+                "{} task(s) of {vcpu} vCPU and {gb} GB, {}",
+                w.count,
+                if inputs.arm { "ARM64" } else { "X86_64" }
+            ),
+            month,
+            month,
+        );
+    }
 
     let lb = month(p.alb_hour + ASSUMED_LCUS * p.alb_lcu_hour);
     add(

@@ -17,6 +17,7 @@ fn public_stack() -> Inputs {
         interface_endpoints: 0,
         endpoint_zones: 2,
         log_retention_days: 30,
+        workers: Vec::new(),
     }
 }
 
@@ -147,8 +148,34 @@ load_balancer = "internal"
             nat: false,
             // ecr.api, ecr.dkr, logs and secretsmanager; S3's gateway endpoint is free.
             interface_endpoints: 4,
+            workers: Vec::new(),
             endpoint_zones: 2,
             log_retention_days: 14,
         }
     );
+}
+
+#[test]
+fn each_worker_is_a_line_of_its_own_and_its_tasks_count_for_addresses_and_logs() {
+    let alone = estimate(&public_stack());
+    let inputs = Inputs {
+        workers: vec![WorkerTasks {
+            name: "scorer".into(),
+            cpu: 512,
+            memory: 1024,
+            count: 2,
+        }],
+        ..public_stack()
+    };
+    let e = estimate(&inputs);
+    // Fargate: 730 h x (0.5 x 0.04048 + 1 x 0.004445) = 18.02 a task; 2 tasks.
+    let worker = item(&e, "Fargate, worker scorer");
+    assert!((worker.monthly_usd - 36.04).abs() < 0.02, "{worker:?}");
+    assert_eq!(
+        item(&e, "Fargate").monthly_usd,
+        item(&alone, "Fargate").monthly_usd
+    );
+    assert!(item(&e, "public IPv4").monthly_usd > item(&alone, "public IPv4").monthly_usd);
+    assert!(item(&e, "CloudWatch Logs").monthly_usd > item(&alone, "CloudWatch Logs").monthly_usd);
+    assert!((e.monthly_usd - alone.monthly_usd - worker.monthly_usd) > 0.0);
 }

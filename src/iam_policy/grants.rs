@@ -128,16 +128,21 @@ pub(super) const GRANTS: &[Grant] = &[
             "ecs:DescribeServices",
             "ecs:DescribeTasks",
             "ecs:ListServiceDeployments",
+            "ecs:ListServices",
             "ecs:StopServiceDeployment",
             "ecs:UpdateService",
         ],
+        // The model API's service `<p>`, and the workers' `<p>-<worker>` in the same cluster.
         resources: |s| {
             let p = &s.project;
             vec![
                 arn(s, "ecs", &format!("cluster/{p}")),
                 arn(s, "ecs", &format!("service/{p}/{p}")),
+                arn(s, "ecs", &format!("service/{p}/{p}-*")),
                 arn(s, "ecs", &format!("service-revision/{p}/{p}/*")),
+                arn(s, "ecs", &format!("service-revision/{p}/{p}-*/*")),
                 arn(s, "ecs", &format!("service-deployment/{p}/{p}/*")),
+                arn(s, "ecs", &format!("service-deployment/{p}/{p}-*/*")),
                 arn(s, "ecs", &format!("task/{p}/*")),
             ]
         },
@@ -235,7 +240,7 @@ pub(super) const GRANTS: &[Grant] = &[
         condition: None,
     },
     Grant {
-        sid: "PassTheTwoRolesToEcsTasks",
+        sid: "PassTheTaskRolesToEcsTasks",
         actions: &["iam:PassRole"],
         resources: task_roles,
         condition: Some(
@@ -430,12 +435,24 @@ fn roles(s: &Scope) -> Vec<String> {
     ["execution", "task", "lb-infrastructure"]
         .iter()
         .map(|r| format!("arn:aws:iam::{}:role/{}-{r}", s.account, s.project))
+        .chain(std::iter::once(worker_roles(s)))
         .collect()
 }
 
+/// The execution and task roles, and every worker's task role (by the workers' path, which
+/// covers a worker removed from the file, whose role `up` deletes).
 fn task_roles(s: &Scope) -> Vec<String> {
     ["execution", "task"]
         .iter()
         .map(|r| format!("arn:aws:iam::{}:role/{}-{r}", s.account, s.project))
+        .chain(std::iter::once(worker_roles(s)))
         .collect()
+}
+
+fn worker_roles(s: &Scope) -> String {
+    format!(
+        "arn:aws:iam::{}:role{}*",
+        s.account,
+        crate::targets::ecs::iam::worker_role_path(&s.project)
+    )
 }

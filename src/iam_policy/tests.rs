@@ -57,7 +57,7 @@ fn the_policy_allows_exactly_the_calls_the_code_makes_and_what_aws_checks_beside
 }
 
 #[test]
-fn pass_role_names_exactly_the_two_roles_and_only_for_ecs_tasks() {
+fn pass_role_names_exactly_the_task_roles_and_only_for_ecs_tasks() {
     let scope = Scope {
         region: "eu-west-1".into(),
         account: "123456789012".into(),
@@ -81,7 +81,9 @@ fn pass_role_names_exactly_the_two_roles_and_only_for_ecs_tasks() {
         pass["Resource"],
         json!([
             "arn:aws:iam::123456789012:role/housing-execution",
-            "arn:aws:iam::123456789012:role/housing-task"
+            "arn:aws:iam::123456789012:role/housing-task",
+            // The workers' task roles, by their path: never another stack's role.
+            "arn:aws:iam::123456789012:role/mldeploy/housing/workers/*"
         ])
     );
     assert_eq!(

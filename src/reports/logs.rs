@@ -12,6 +12,10 @@ pub struct LogLine {
     pub time: String,
     /// The id of the task that wrote it.
     pub task: String,
+    /// The service that wrote it, in a project of several (the model API's name, or a
+    /// worker's); absent in a project of one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub message: String,
 }
 
@@ -24,7 +28,10 @@ impl fmt::Display for LogLine {
         } else {
             &self.task
         };
-        write!(f, "{} [{short}] {}", self.time, self.message)
+        match &self.service {
+            Some(service) => write!(f, "{} {service} [{short}] {}", self.time, self.message),
+            None => write!(f, "{} [{short}] {}", self.time, self.message),
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct EcsRollback {
     /// The deployment this run opened; null when the target already served.
     pub deployment_id: Option<String>,
     pub healthy_targets: usize,
+    /// The workers that move with it, each from the revision it ran to the one it runs.
+    pub workers: Vec<crate::targets::ecs::worker_rollback::WorkerMove>,
 }
 
 impl RollbackReport {
@@ -74,17 +76,34 @@ impl fmt::Display for RollbackReport {
                     } else {
                         target
                     };
-                    return write!(
+                    write!(
                         f,
-                        "Would deploy {how} with {model} and image {image} in place of {previous}. Nothing was changed."
-                    );
+                        "Would deploy {how} with {model} and image {image} in place of {previous}."
+                    )?;
+                    for w in &e.workers {
+                        write!(
+                            f,
+                            "\n  worker {}: {} in place of {}",
+                            w.worker, w.task_definition, w.previous_task_definition
+                        )?;
+                    }
+                    let sep = if e.workers.is_empty() { " " } else { "\n" };
+                    return write!(f, "{sep}Nothing was changed.");
                 }
                 writeln!(f, "{} serves {model} at {url}", e.service)?;
                 write!(
                     f,
                     "  task definition {target} (was {previous}), {} healthy target(s), smoke test passed ({requests} request(s))",
                     e.healthy_targets
-                )
+                )?;
+                for w in &e.workers {
+                    write!(
+                        f,
+                        "\n  worker {}: {} (was {})",
+                        w.worker, w.task_definition, w.previous_task_definition
+                    )?;
+                }
+                Ok(())
             }
             RollbackOn::Docker(d) => {
                 let replaced = if d.replaced.is_empty() {

@@ -89,6 +89,27 @@ pub struct EcsStatus {
     /// The autoscaler's range and mldeploy's policy, when the service's count is scaled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Box<crate::targets::ecs::autoscaling::Registered>>,
+    /// `[workers.<name>]`' services, in name order.
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// One worker's service: judged like the model API's, without a load balancer.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerStatus {
+    /// Its name in `[workers.<name>]`.
+    pub worker: String,
+    /// Its ECS service, `<project>-<worker>`.
+    pub service: String,
+    pub state: State,
+    /// Why it is not healthy; null when it is.
+    pub reason: Option<String>,
+    /// Its revision; null when the service does not exist.
+    pub task_definition: Option<String>,
+    /// The model it reads, when it reads one.
+    pub model_path: Option<String>,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
 }
 
 /// Where a traffic-shifting service's production traffic goes, and how far its newest
@@ -274,6 +295,25 @@ impl fmt::Display for StatusReport {
                             .map(|s| format!(", {s} s of bake time left (`mldeploy rollback` moves traffic back until then)"))
                             .unwrap_or_default();
                         writeln!(f, "  deployment in progress: {stage}{left}")?;
+                    }
+                }
+                if !e.workers.is_empty() {
+                    writeln!(f, "  workers:")?;
+                }
+                for w in &e.workers {
+                    let revision = w
+                        .task_definition
+                        .as_deref()
+                        .map(short_task_definition)
+                        .unwrap_or("(no service)");
+                    let model = w.model_path.as_deref().unwrap_or("no model");
+                    writeln!(
+                        f,
+                        "    {:<20} {}: {revision}, {}/{} running, {} pending, {model}",
+                        w.worker, w.state, w.running, w.desired, w.pending
+                    )?;
+                    if let Some(reason) = &w.reason {
+                        writeln!(f, "      why: {reason}")?;
                     }
                 }
                 write!(f, "  recent events:")?;

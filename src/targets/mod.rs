@@ -126,12 +126,14 @@ pub trait Target: Sized {
     /// The releases, newest first (`limit` of them, or all), and which one serves.
     async fn releases(&self, ctx: &Ctx<'_>, limit: Option<usize>) -> anyhow::Result<HistoryReport>;
 
-    /// The service's lines since `since`; with `follow`, printed as they come until interrupted.
+    /// The lines since `since` of every service, or of `service` (the model API's, named for the
+    /// project, or a worker's); with `follow`, printed as they come until interrupted.
     async fn logs(
         &self,
         ctx: &Ctx<'_>,
         since: Duration,
         follow: bool,
+        service: Option<&str>,
     ) -> anyhow::Result<LogsReport>;
 
     /// Everything of the project's that exists on this target, in deletion order.

@@ -38,3 +38,4 @@ mod snapshots;
 mod support;
 mod up;
 mod watcher_scripted;
+mod workers;

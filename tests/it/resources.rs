@@ -108,6 +108,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         &[],
         &[],
         false,
+        &[],
         &mut changes,
     )
     .await
@@ -192,6 +193,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         &[],
         &[],
         false,
+        &[],
         &mut again,
     )
     .await
@@ -207,6 +209,7 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
         &[],
         &[],
         false,
+        &[],
         &mut moved,
     )
     .await
@@ -240,6 +243,7 @@ async fn a_look_alike_role_without_our_tag_is_not_taken_over() {
         &[],
         &[],
         false,
+        &[],
         &mut Vec::new(),
     )
     .await

@@ -8,7 +8,9 @@ use mldeploy::config::{self, TargetKind};
 use mldeploy::reports::destroy::DestroyReport;
 use mldeploy::reports::history::{HistoryReport, RegistryInfo, Release};
 use mldeploy::reports::rollback::{EcsRollback, RollbackOn, RollbackReport};
-use mldeploy::reports::status::{DockerStatus, EcsStatus, State, StatusOn, StatusReport, Targets};
+use mldeploy::reports::status::{
+    DockerStatus, EcsStatus, State, StatusOn, StatusReport, Targets, WorkerStatus,
+};
 use mldeploy::reports::up::{DockerUp, EcsUp, UpOn, UpReport};
 use mldeploy::smoke::SmokeCheck;
 use mldeploy::targets::ecs::watcher::{DeploymentView, StoppedTask};
@@ -49,6 +51,12 @@ fn ecs_up(dry_run: bool, changes: Vec<Change>) -> UpReport {
                 interface_endpoints: 0,
                 endpoint_zones: 2,
                 log_retention_days: 7,
+                workers: vec![mldeploy::cost::WorkerTasks {
+                    name: "scorer".into(),
+                    cpu: 512,
+                    memory: 1024,
+                    count: 1,
+                }],
             })
         }),
         on: UpOn::Ecs(EcsUp {
@@ -128,6 +136,11 @@ fn rollback_plan_on_ecs() {
             registered: false,
             deployment_id: None,
             healthy_targets: 0,
+            workers: vec![mldeploy::targets::ecs::worker_rollback::WorkerMove {
+                worker: "scorer".into(),
+                task_definition: "housing-scorer:3".into(),
+                previous_task_definition: "housing-scorer:5".into(),
+            }],
         }),
     };
     insta::assert_snapshot!(report.to_string());
@@ -150,6 +163,17 @@ fn status_of_a_degraded_ecs_service() {
             aliases: vec!["champion".into(), "production".into()],
         }),
         on: StatusOn::Ecs(EcsStatus {
+            workers: vec![WorkerStatus {
+                worker: "scorer".into(),
+                service: "housing-scorer".into(),
+                state: State::Failed,
+                reason: Some("deployment ecs-svc/222 failed: ECS deployment circuit breaker: tasks failed to start.".into()),
+                task_definition: Some(format!("{TD}-scorer:3")),
+                model_path: Some("mlflow/models/housing/7".into()),
+                desired: 1,
+                running: 0,
+                pending: 0,
+            }],
             autoscaling: None,
             shift: None,
             state: State::Degraded,

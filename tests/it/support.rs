@@ -160,12 +160,25 @@ impl Drop for Project {
         // sandbox stops its tasks), and any container of the project's image (the Docker
         // target's releases). The rest of the stack is moto's memory only.
         if std::path::Path::new(&self.path().join("mldeploy.toml")).exists() {
-            let _ = Command::new("aws")
-                .args(["ecs", "delete-service", "--force", "--cluster", &self.name])
-                .args(["--service", &self.name])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            // The model API's service and its workers' (`<name>-<worker>`), all in its cluster.
+            let listed = aws(&["ecs", "list-services", "--cluster", &self.name]);
+            let workers: Vec<String> = match listed.code {
+                0 => listed.json()["serviceArns"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|arn| arn.as_str()?.rsplit('/').next().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for service in std::iter::once(self.name.clone()).chain(workers) {
+                let _ = Command::new("aws")
+                    .args(["ecs", "delete-service", "--force", "--cluster", &self.name])
+                    .args(["--service", &service])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
         }
         let label = format!("label=mldeploy.project={}", self.name);
         let containers = docker(&["ps", "-aq", "--filter", &label]);
@@ -572,13 +585,19 @@ pub fn by_tag(command: &str, project: &str, key: &str) -> serde_json::Value {
 
 /// The project's ECS service as awscli describes it.
 pub fn service_of(project: &str) -> serde_json::Value {
+    service_in(project, project)
+}
+
+/// The service `name` of the project's cluster (a worker's) as awscli describes it; Null when
+/// there is none.
+pub fn service_in(project: &str, name: &str) -> serde_json::Value {
     aws(&[
         "ecs",
         "describe-services",
         "--cluster",
         project,
         "--services",
-        project,
+        name,
     ])
     .json()["services"][0]
         .clone()

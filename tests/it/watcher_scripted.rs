@@ -118,7 +118,9 @@ async fn watch(
         cluster: "app",
         service: "app",
         deployment_id: NEW,
-        target_group_arn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app/1",
+        target_group_arn: Some(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app/1",
+        ),
         timeout,
         poll: Duration::from_millis(20),
     }

@@ -140,7 +140,9 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 from moto.elbv2.models import elbv2_backends
+from moto.logs.exceptions import InvalidParameterException as LogsInvalidParameter
 from moto.logs.models import logs_backends
+from moto.logs.responses import LogsResponse
 from moto.acm.models import acm_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
@@ -2073,6 +2075,33 @@ def delete_subnet(self, subnet_id):
 _original_task_definition_init = ecs_models.TaskDefinition.__init__
 
 
+_original_filter_log_events = LogsResponse.filter_log_events
+
+
+def filter_log_events(self):
+    """FilterLogEvents with `logStreamNamePrefix`, which moto 5.2.5 ignores (it returns every
+    stream's events): "Filters the results to include only events from log streams that have
+    names starting with this prefix. If you specify a value for both logStreamNamePrefix and
+    logStreamNames, the action returns an InvalidParameterException error."
+    (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html)"""
+    body = json.loads(self.body or "{}")
+    prefix = body.get("logStreamNamePrefix")
+    if prefix is None:
+        return _original_filter_log_events(self)
+    if body.get("logStreamNames"):
+        raise LogsInvalidParameter(
+            "Cannot specify both logStreamNames and logStreamNamePrefix", parameter="logStreamNamePrefix"
+        )
+    group = self.logs_backend.groups.get(body.get("logGroupName"))
+    names = [n for n in (group.streams if group else {}) if n.startswith(prefix)]
+    if not names:
+        return json.dumps({"events": [], "searchedLogStreams": []})
+    del body["logStreamNamePrefix"]
+    body["logStreamNames"] = names
+    self.body = json.dumps(body)
+    return _original_filter_log_events(self)
+
+
 def task_definition_init(self, *args, **kwargs):
     _original_task_definition_init(self, *args, **kwargs)
     self.registered_at = utcnow()  # ECS returns registeredAt; moto keeps none
@@ -2089,6 +2118,7 @@ IAMBackend.update_assume_role_policy = update_assume_role_policy
 IAMBackend.attach_role_policy = attach_role_policy
 Backend.delete_cluster = delete_cluster
 Backend.delete_service = delete_service
+LogsResponse.filter_log_events = filter_log_events
 Responses.create_service = create_service_response
 Backend.update_service = update_service
 Backend.list_tasks = list_tasks

@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod cutover;
 pub mod proxy;
+mod readiness;
 pub mod replace;
 pub mod rollback;
 pub mod undo;
@@ -65,6 +66,12 @@ impl Target for Docker {
 
     /// Secrets are read by ECS for its tasks; a Docker engine has no such reader here.
     fn preflight(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+        if let Some(worker) = ctx.config.workers.first() {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!("[workers.{}]: workers run on the ECS target only, for now; deploy them with `target.kind = \"ecs\"`, or remove the [workers] tables for the Docker target", worker.name),
+            ));
+        }
         if ctx.config.service.secrets.is_empty() {
             return Ok(());
         }
@@ -221,7 +228,17 @@ impl Target for Docker {
         ctx: &Ctx<'_>,
         since: Duration,
         follow: bool,
+        service: Option<&str>,
     ) -> anyhow::Result<LogsReport> {
+        if let Some(other) = service.filter(|s| *s != ctx.project()) {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!(
+                    "--service {other}: the Docker target runs one service, {}",
+                    ctx.project()
+                ),
+            ));
+        }
         let c = self.current(ctx).await?;
         let since = SystemTime::now()
             .checked_sub(since)
@@ -246,6 +263,7 @@ impl Target for Docker {
                 let line = LogLine {
                     time: time.to_string(),
                     task: c.name.clone(),
+                    service: None,
                     message: message.to_string(),
                 };
                 if follow {

@@ -23,6 +23,7 @@ pub async fn find(
     project: &str,
     model_path: &str,
     domain: Domain<'_>,
+    named_workers: &[String],
 ) -> anyhow::Result<Vec<Found>> {
     let (ecs, elb, ec2) = (aws.ecs(), aws.elbv2(), aws.ec2());
     let mut found = Vec::new();
@@ -51,10 +52,24 @@ pub async fn find(
             r.ours(),
         ));
     }
-    if let Some(svc) = service::describe(&ecs, project, project).await? {
-        let arn = svc.service_arn().unwrap_or_default().to_string();
-        let ours = service::is_ours(&ecs, &arn, project).await?;
-        found.push(Found::new(Kind::Service, project, arn, ours));
+    let cluster = cluster::find(&ecs, project).await?;
+    // The workers' services are in the project's cluster, named `<project>-<worker>`, whether or
+    // not the file still names them.
+    let running = match &cluster {
+        Some(_) => super::workers::services_in_cluster(&ecs, project).await?,
+        None => Vec::new(),
+    };
+    // The file's workers too: a destroy that stopped after their services went still finds
+    // their revisions and roles.
+    let mut workers: Vec<String> = running.iter().chain(named_workers).cloned().collect();
+    workers.sort();
+    workers.dedup();
+    for name in std::iter::once(project).chain(running.iter().map(String::as_str)) {
+        if let Some(svc) = service::describe(&ecs, project, name).await? {
+            let arn = svc.service_arn().unwrap_or_default().to_string();
+            let ours = service::is_ours(&ecs, &arn, project).await?;
+            found.push(Found::new(Kind::Service, name, arn, ours));
+        }
     }
     if let Some(lb) = alb {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
@@ -94,7 +109,14 @@ pub async fn find(
         let (arn, ours) = (r.release.task_definition, r.release.ours);
         found.push(Found::new(Kind::TaskDefinition, name, arn, ours));
     }
-    if let Some(c) = cluster::find(&ecs, project).await? {
+    for family in &workers {
+        for arn in releases::arns(&ecs, family, None).await? {
+            let name = service::short_task_definition(&arn).to_string();
+            let ours = super::workers::revision_is_ours(&ecs, &arn, project).await?;
+            found.push(Found::new(Kind::TaskDefinition, name, arn, ours));
+        }
+    }
+    if let Some(c) = cluster {
         let ours = tags::is_ours(c.tags(), project);
         found.push(Found::new(Kind::Cluster, project, project, ours));
     }
@@ -114,11 +136,15 @@ pub async fn find(
     }
 
     let iam_client = aws.iam();
+    let worker_roles = workers.iter().map(|service| format!("{service}-task"));
     for name in [
         iam::execution_role_name(project),
         iam::task_role_name(project),
         iam::infrastructure_role_name(project),
-    ] {
+    ]
+    .into_iter()
+    .chain(worker_roles)
+    {
         if let Some(role) = iam::find_role(&iam_client, &name).await? {
             let ours = tags::is_ours(role.tags(), project);
             found.push(Found::new(Kind::Role, &name, &name, ours));

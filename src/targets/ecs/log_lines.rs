@@ -16,8 +16,58 @@ const POLL: Duration = Duration::from_secs(2);
 /// Logs may store an event after a newer one, so the newest timestamp alone would skip it.
 const LATE: i64 = 60_000;
 
+/// Whose lines a read takes: every service's, or the streams of one (`<prefix>/`), and whether
+/// each line names its service.
+struct Streams {
+    prefix: Option<String>,
+    named: bool,
+}
+
+/// `--service NAME`: the model API's streams (`<project>/...`) or a worker's
+/// (`<project>-<worker>/...`); an unknown name is exit 2 listing the project's services.
+fn streams(config: &crate::config::Config, service: Option<&str>) -> anyhow::Result<Streams> {
+    let project = config.project.name.as_str();
+    let named = !config.workers.is_empty();
+    let Some(service) = service else {
+        return Ok(Streams {
+            prefix: None,
+            named,
+        });
+    };
+    if service == project {
+        return Ok(Streams {
+            prefix: Some(format!("{project}/")),
+            named,
+        });
+    }
+    match config.workers.iter().find(|w| w.name == service) {
+        Some(w) => Ok(Streams {
+            prefix: Some(format!("{}/", w.service_name(project))),
+            named,
+        }),
+        None => {
+            let names: Vec<&str> = std::iter::once(project)
+                .chain(config.workers.iter().map(|w| w.name.as_str()))
+                .collect();
+            Err(exit::error(
+                ExitStatus::Usage,
+                format!(
+                    "--service {service}: {project} has no such service; its services: {}",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
 /// The lines since `since`; with `follow`, printed as they come until interrupted.
-pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Result<LogsReport> {
+pub async fn read(
+    ctx: &Ctx<'_>,
+    since: Duration,
+    follow: bool,
+    service: Option<&str>,
+) -> anyhow::Result<LogsReport> {
+    let streams = streams(&ctx.config, service)?;
     let logs = ctx.aws().await?.logs();
     let group = log_group_name(ctx.project());
     if find_group(&logs, &group).await?.is_none() {
@@ -32,7 +82,7 @@ pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Resul
     let since = SystemTime::now().checked_sub(since).unwrap_or(UNIX_EPOCH);
     let from = millis(since);
     let mut seen = Seen::default();
-    let first = fetch(&logs, &group, from, &mut seen).await?;
+    let first = fetch(&logs, &group, &streams, from, &mut seen).await?;
     if !follow {
         return Ok(LogsReport {
             log_group: group,
@@ -49,7 +99,7 @@ pub async fn read(ctx: &Ctx<'_>, since: Duration, follow: bool) -> anyhow::Resul
         let from = seen.newest.saturating_sub(LATE).max(from);
         seen.forget_before(from);
         tokio::time::sleep(POLL).await;
-        batch = fetch(&logs, &group, from, &mut seen).await?;
+        batch = fetch(&logs, &group, &streams, from, &mut seen).await?;
     }
 }
 
@@ -84,10 +134,21 @@ pub async fn telling_lines_of_task(
     n: usize,
 ) -> anyhow::Result<Vec<String>> {
     let stream = format!("{project}/{project}/{task_id}");
+    telling_lines_in_stream(logs, project, &stream, n).await
+}
+
+/// [`telling_lines_of_task`] for the log stream `stream` of the project's log group (a
+/// worker's task writes to `<project>-<worker>/<worker>/<task id>`).
+pub async fn telling_lines_in_stream(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    project: &str,
+    stream: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
     let got = logs
         .get_log_events()
         .log_group_name(log_group_name(project))
-        .log_stream_name(&stream)
+        .log_stream_name(stream)
         .start_from_head(true)
         .limit(TASK_LINES_READ)
         .send()
@@ -157,6 +218,7 @@ fn millis(t: SystemTime) -> i64 {
 async fn fetch(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
+    streams: &Streams,
     from_ms: i64,
     seen: &mut Seen,
 ) -> anyhow::Result<Vec<(i64, LogLine)>> {
@@ -164,6 +226,7 @@ async fn fetch(
     let mut pages = logs
         .filter_log_events()
         .log_group_name(group)
+        .set_log_stream_name_prefix(streams.prefix.clone())
         .start_time(from_ms)
         .into_paginator()
         .send();
@@ -178,18 +241,20 @@ async fn fetch(
             let time = aws_smithy_types::DateTime::from_millis(at)
                 .fmt(aws_smithy_types::date_time::Format::DateTime)
                 .unwrap_or_default();
-            // awslogs streams are `<prefix>/<container>/<task id>`.
-            let task = e
-                .log_stream_name()
-                .and_then(|s| s.rsplit('/').next())
-                .unwrap_or("?")
-                .to_string();
+            // awslogs streams are `<prefix>/<container>/<task id>`; the container is named for
+            // the project (the model API's) or the worker.
+            let stream = e.log_stream_name().unwrap_or("?");
+            let task = stream.rsplit('/').next().unwrap_or("?").to_string();
+            let service = streams
+                .named
+                .then(|| stream.split('/').nth(1).unwrap_or("?").to_string());
             let message = e.message().unwrap_or_default().trim_end().to_string();
             lines.push((
                 at,
                 LogLine {
                     time,
                     task,
+                    service,
                     message,
                 },
             ));

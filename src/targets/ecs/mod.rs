@@ -14,6 +14,7 @@ pub mod logs;
 pub mod network;
 pub mod preflight;
 pub mod promote;
+pub mod release;
 pub mod releases;
 pub mod rollback;
 pub mod security;
@@ -27,6 +28,8 @@ pub mod traffic_shift;
 pub mod up;
 pub mod verify;
 pub mod watcher;
+pub mod worker_rollback;
+pub mod workers;
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +63,9 @@ pub struct EcsDeployed {
     /// Whether a blue/green, canary or linear deployment runs `[gate]` (`up`), or only the smoke
     /// test (`rollback`, which asks for an older revision on purpose).
     pub gated: bool,
+    /// The workers' services as this run left them: watched after the service, and taken back
+    /// with it when the release fails.
+    pub workers: Vec<workers::WorkerDeployed>,
 }
 
 /// AWS ECS Fargate behind a load balancer. AWS is reached through the command's [`Ctx`].
@@ -158,9 +164,11 @@ impl Target for Ecs {
                 .deployment_id
                 .as_deref()
                 .unwrap_or_default(),
-            target_group_arn: serving_group
-                .as_deref()
-                .unwrap_or(&deployed.spec.target_group_arn),
+            target_group_arn: serving_group.as_deref().or(deployed
+                .spec
+                .target
+                .as_ref()
+                .map(|t| t.target_group_arn.as_str())),
             timeout: flags.timeout,
             poll: crate::aws::poll::interval(),
         };
@@ -181,7 +189,45 @@ impl Target for Ecs {
             flags,
         }
         .run(ctx.printer)
-        .await?;
+        .await;
+        // One release across the services: a failure of any takes back every one it changed.
+        let release = release::Release {
+            ecs: &ecs,
+            elb: &elb,
+            logs: Some(&logs),
+            cv: &cv,
+            timeout: flags.timeout,
+            poll: crate::aws::poll::interval(),
+            no_rollback: flags.no_rollback,
+        };
+        let workers: Vec<release::Changed> = deployed
+            .workers
+            .iter()
+            .map(|w| release::Changed {
+                name: &w.service,
+                spec: &w.spec,
+                deployed: &w.deployed,
+            })
+            .collect();
+        let verified = match verified {
+            Ok(verified) => verified,
+            // The service took itself back already (or ECS did); its workers follow.
+            Err(failed) if !workers.is_empty() => {
+                let who = format!("the model API ({project})");
+                return Err(release.take_back(failed, &who, &workers, ctx.printer).await);
+            }
+            Err(failed) => return Err(failed),
+        };
+        if let Err((who, failed)) = release.watch_workers(&deployed.workers, ctx.printer).await {
+            let web = release::Changed {
+                name: project,
+                spec: &deployed.spec,
+                deployed: &deployed.deployed,
+            };
+            let every: Vec<release::Changed> = std::iter::once(web).chain(workers).collect();
+            let who = format!("worker {who}");
+            return Err(release.take_back(failed, &who, &every, ctx.printer).await);
+        }
         // A successful blue/green, canary or linear deployment left production in the other
         // target group: the requests-per-target metric follows it.
         if let (Some(rule), Some(wanted)) = (&production_rule, &ctx.config.service.autoscaling) {
@@ -230,8 +276,9 @@ impl Target for Ecs {
         ctx: &Ctx<'_>,
         since: Duration,
         follow: bool,
+        service: Option<&str>,
     ) -> anyhow::Result<LogsReport> {
-        log_lines::read(ctx, since, follow).await
+        log_lines::read(ctx, since, follow, service).await
     }
 
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
@@ -240,11 +287,18 @@ impl Target for Ecs {
             name: service.domain.as_deref(),
             zone_id: service.hosted_zone_id.as_deref(),
         };
+        let workers: Vec<String> = ctx
+            .config
+            .workers
+            .iter()
+            .map(|w| w.service_name(ctx.project()))
+            .collect();
         inventory::find(
             ctx.aws().await?,
             ctx.project(),
             &ctx.config.model.path,
             domain,
+            &workers,
         )
         .await
     }

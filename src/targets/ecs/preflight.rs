@@ -150,8 +150,7 @@ pub fn covers(name: &str, domain: &str) -> bool {
 /// read.
 async fn secrets(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Result<Vec<String>> {
     let mut keys = Vec::new();
-    for (name, arn) in &config.service.secrets {
-        let key = format!("service.secrets.{name}");
+    for (key, arn) in config.secret_keys() {
         let region = region_of(arn).unwrap_or(&aws.region).to_string();
         let missing = |what: &str, why: String| {
             exit::error(
@@ -164,7 +163,7 @@ async fn secrets(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Resul
                 let client = aws.secretsmanager_in(&region);
                 let described = client.describe_secret().secret_id(&id).send().await;
                 if let Ok(out) = &described {
-                    keys.push((key.clone(), out.kms_key_id().map(str::to_string)));
+                    keys.push((key.clone(), arn, out.kms_key_id().map(str::to_string)));
                 }
                 if let Err(e) = described {
                     let code = e.code().unwrap_or_default().to_string();
@@ -201,6 +200,7 @@ async fn secrets(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Resul
                 match found {
                     Ok(out) if !out.parameters().is_empty() => keys.push((
                         key.clone(),
+                        arn,
                         out.parameters()[0].key_id().map(str::to_string),
                     )),
                     Ok(_) => {
@@ -226,14 +226,8 @@ async fn secrets(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Resul
         }
     }
     let mut arns = Vec::new();
-    for (key, kms) in keys {
-        let arn = config
-            .service
-            .secrets
-            .get(key.trim_start_matches("service.secrets."))
-            .cloned()
-            .unwrap_or_default();
-        match kms.as_deref().and_then(|k| key_arn(k, &arn)) {
+    for (key, arn, kms) in keys {
+        match kms.as_deref().and_then(|k| key_arn(k, arn)) {
             Some(Ok(key_arn)) => arns.push(key_arn),
             Some(Err(alias)) => printer.warn(format!(
                 "`{key}` is encrypted with the KMS alias {alias}: a policy cannot name a key by its alias, so the task execution role gets no kms:Decrypt for it; allow it on the key in the key's policy, or tasks stop with \"Access to KMS is not allowed\""

@@ -33,6 +33,18 @@ pub async fn list(
     serving: Option<&str>,
     limit: Option<usize>,
 ) -> anyhow::Result<Vec<Revision>> {
+    let arns = arns(ecs, family, limit).await?;
+    let mut revisions: Vec<Revision> = futures_util::stream::iter(arns)
+        .map(|arn| describe(ecs, arn, template, serving))
+        .buffered(CONCURRENT_DESCRIBES)
+        .try_collect()
+        .await?;
+    revisions.sort_by_key(|r| std::cmp::Reverse(r.release.revision));
+    Ok(revisions)
+}
+
+/// The ARNs of the ACTIVE revisions of exactly `family`, newest first, at most `limit`.
+pub async fn arns(ecs: &Client, family: &str, limit: Option<usize>) -> anyhow::Result<Vec<String>> {
     let mut arns: Vec<String> = Vec::new();
     let mut pages = ecs
         .list_task_definitions()
@@ -57,13 +69,7 @@ pub async fn list(
     if let Some(n) = limit {
         arns.truncate(n);
     }
-    let mut revisions: Vec<Revision> = futures_util::stream::iter(arns)
-        .map(|arn| describe(ecs, arn, template, serving))
-        .buffered(CONCURRENT_DESCRIBES)
-        .try_collect()
-        .await?;
-    revisions.sort_by_key(|r| std::cmp::Reverse(r.release.revision));
-    Ok(revisions)
+    Ok(arns)
 }
 
 /// One revision: what it runs, and its tags. `template` is `model.path`.

@@ -8,7 +8,7 @@ use super::deployments;
 use super::releases::{self, Release, Revision};
 use super::service::{self, short_task_definition, RunningShape};
 use super::task_definition::{self, ReleaseTags, TaskSpec};
-use super::{load_balancer, Converge, EcsDeployed};
+use super::{load_balancer, worker_rollback, Converge, EcsDeployed};
 use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
@@ -34,6 +34,9 @@ pub struct Chosen {
     wanted: Wanted,
     /// The load balancer, when the service's URL names its domain.
     via: Option<crate::smoke::Via>,
+    /// The workers that go back with it, and the tags of a revision registered for one.
+    workers: Vec<worker_rollback::Choice>,
+    worker_tags: ReleaseTags,
 }
 
 pub async fn choose(
@@ -131,7 +134,40 @@ pub async fn choose(
     if let Some(image) = &release.image {
         require_image(&aws.ecr(), &project, image).await?;
     }
-    let dns = load_balancer::dns_name_for_target_group(&elb, &shape.target_group_arn).await?;
+    let group = shape
+        .target
+        .as_ref()
+        .map(|t| t.target_group_arn.as_str())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "service {project} is behind no load balancer; mldeploy did not create it this way"
+            )
+        })?;
+    let dns = load_balancer::dns_name_for_target_group(&elb, group).await?;
+    // The workers follow the model API's image and model back.
+    let worker_tags = match &wanted {
+        Wanted::New { tags, .. } => tags.clone(),
+        Wanted::Existing(r) => ReleaseTags {
+            model_version: r.release.model_version.clone(),
+            registry: None,
+            model_path: r.release.model_path.clone().unwrap_or_default(),
+            image: r.release.image.clone().unwrap_or_default(),
+            git_commit: r.release.git_commit.clone(),
+            ci_run: lock::ci_run(),
+            promoted_from: None,
+        },
+    };
+    let workers = match &release.image {
+        Some(image) => {
+            let target = worker_rollback::Target {
+                image,
+                model_path: release.model_path.as_deref(),
+                tags: &worker_tags,
+            };
+            worker_rollback::choose(&ecs, config, &target).await?
+        }
+        None => Vec::new(),
+    };
     let report = RollbackReport {
         dry_run: args.deploy.dry_run,
         target: TargetKind::Ecs,
@@ -150,6 +186,10 @@ pub async fn choose(
             registered,
             deployment_id: None,
             healthy_targets: 0,
+            workers: workers
+                .iter()
+                .map(worker_rollback::Choice::describe)
+                .collect(),
         }),
     };
     Ok((
@@ -160,6 +200,8 @@ pub async fn choose(
             via: dns
                 .as_deref()
                 .and_then(|d| load_balancer::via(d, config.service.domain.as_deref())),
+            workers,
+            worker_tags,
         },
         report,
     ))
@@ -189,6 +231,13 @@ pub async fn apply(
         }
     };
     let spec = chosen.shape.spec(&project, &td);
+    let Chosen {
+        service: chosen_service,
+        via,
+        workers: worker_choices,
+        worker_tags,
+        ..
+    } = chosen;
     // During a blue/green, canary or linear deployment's traffic shift or bake, the revision
     // asked for may still run beside the new one: moving traffic back is the whole rollback.
     if let Some(arn) =
@@ -212,6 +261,8 @@ pub async fn apply(
         if let RollbackOn::Ecs(e) = &mut report.on {
             e.task_definition = td;
         }
+        let workers =
+            worker_rollback::apply(&ecs, &cv, worker_choices, &worker_tags, &mut changes).await?;
         let url = report.url.clone().unwrap_or_default();
         return Ok(Applied {
             deployed: EcsDeployed {
@@ -222,13 +273,16 @@ pub async fn apply(
                     waited_for_iam: None,
                 },
                 url,
-                via: chosen.via,
+                via,
                 gated: false,
+                workers,
             },
             report,
         });
     }
-    let deployed = service::ensure(&ecs, &cv, &spec, Some(chosen.service), &mut changes).await?;
+    let deployed = service::ensure(&ecs, &cv, &spec, Some(chosen_service), &mut changes).await?;
+    let workers =
+        worker_rollback::apply(&ecs, &cv, worker_choices, &worker_tags, &mut changes).await?;
     for c in &changes {
         ctx.printer.info(format!("  {c}"));
     }
@@ -242,8 +296,9 @@ pub async fn apply(
             spec,
             deployed,
             url,
-            via: chosen.via,
+            via,
             gated: false,
+            workers,
         },
         report,
     })

@@ -125,7 +125,7 @@ pub async fn ensure(
     )
     .await?;
     if let (Some(group), Some(table)) = (&groups.endpoints, &net.private_route_table) {
-        let services = network::endpoints::services(config.service.secrets.values());
+        let services = network::endpoints::services(config.all_secrets());
         let at = network::endpoints::Placement {
             region: &aws.region,
             vpc: &net.vpc_id,
@@ -165,9 +165,7 @@ pub async fn ensure(
         halt.check()?;
     }
     let secrets: Vec<_> = config
-        .service
-        .secrets
-        .values()
+        .all_secrets()
         .filter_map(|arn| crate::config::secret_resource(arn))
         .collect();
     let roles = iam::ensure(
@@ -179,6 +177,14 @@ pub async fn ensure(
         &secrets,
         secret_keys,
         config.deploy.strategy.shifts_traffic(),
+        &config
+            .workers
+            .iter()
+            .map(|w| iam::WorkerRole {
+                worker: w.name.clone(),
+                reads_model: w.model,
+            })
+            .collect::<Vec<_>>(),
         changes,
     )
     .await?;

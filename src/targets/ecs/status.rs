@@ -8,7 +8,9 @@ use super::releases;
 use super::service::{self, RunningShape};
 use super::watcher::{judge, Verdict, Watch};
 use crate::config::{Config, TargetKind};
-use crate::reports::status::{EcsStatus, ShiftStatus, State, StatusOn, StatusReport, Targets};
+use crate::reports::status::{
+    EcsStatus, ShiftStatus, State, StatusOn, StatusReport, Targets, WorkerStatus,
+};
 
 /// How many of the service's events the report carries.
 const EVENTS: usize = 5;
@@ -27,17 +29,26 @@ pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<Stat
     let shift = shift_status(ecs, elb, &svc, project).await?;
     // Behind a production rule the serving tasks may be in either group: look at the one
     // production traffic goes to.
+    let web_group = shape
+        .target
+        .as_ref()
+        .map(|t| t.target_group_arn.clone())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "service {project} is behind no load balancer; mldeploy did not create it this way"
+            )
+        })?;
     let serving_group = shift
         .as_ref()
         .and_then(|(_, group)| group.clone())
-        .unwrap_or_else(|| shape.target_group_arn.clone());
+        .unwrap_or_else(|| web_group.clone());
     let watch = Watch {
         ecs,
         elb,
         cluster: project,
         service: project,
         deployment_id: &primary_id,
-        target_group_arn: &serving_group,
+        target_group_arn: Some(&serving_group),
         timeout: Duration::ZERO,
         poll: crate::aws::poll::interval(),
     };
@@ -45,16 +56,27 @@ pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<Stat
         aws.autoscaling(),
         super::autoscaling::resource_id(project, project),
     );
-    let (snapshot, release, dns, autoscaling) = tokio::try_join!(
+    let (snapshot, release, dns, autoscaling, workers) = tokio::try_join!(
         watch.snapshot(),
         releases::describe(ecs, serving.clone(), &config.model.path, Some(&serving)),
-        load_balancer::dns_name_for_target_group(elb, &shape.target_group_arn),
+        load_balancer::dns_name_for_target_group(elb, &web_group),
         super::autoscaling::registered(&scaling, &scaled),
+        workers(ecs, elb, config),
     )?;
     let (state, mut reason) = assess(&primary_id, &snapshot);
+    // The worst service decides: a failed or degraded worker makes the project unhealthy.
+    let sick = workers.iter().find(|w| w.state != State::Healthy);
+    if let (None, Some(w)) = (&reason, sick) {
+        reason = Some(format!(
+            "worker {} is {}: {}",
+            w.worker,
+            w.state,
+            w.reason.as_deref().unwrap_or("see below")
+        ));
+    }
     let url = dns.as_deref().map(|d| load_balancer::url(d, domain));
     let via = dns.as_deref().and_then(|d| load_balancer::via(d, domain));
-    let mut healthy = state == State::Healthy;
+    let mut healthy = state == State::Healthy && sick.is_none();
     // What the app itself says it serves, when its readiness answer names it. Asked only of a
     // service ECS judges healthy: only then can the answer change the verdict.
     if let (true, Some(url), Some(runs)) = (healthy, &url, &release.release.model_path) {
@@ -106,8 +128,65 @@ pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<Stat
             events,
             shift: shift.map(|(s, _)| Box::new(s)),
             autoscaling: autoscaling.map(Box::new),
+            workers,
         }),
     })
+}
+
+/// Each worker of the file: its service judged like the model API's, without target health.
+async fn workers(
+    ecs: &aws_sdk_ecs::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    config: &Config,
+) -> anyhow::Result<Vec<WorkerStatus>> {
+    let project = config.project.name.as_str();
+    let looks = config.workers.iter().map(|worker| async move {
+        let name = worker.service_name(project);
+        let Some(svc) = service::describe(ecs, project, &name).await? else {
+            return Ok(WorkerStatus {
+                worker: worker.name.clone(),
+                service: name,
+                state: State::Failed,
+                reason: Some("its service does not exist: run `mldeploy up`".to_string()),
+                task_definition: None,
+                model_path: None,
+                desired: 0,
+                running: 0,
+                pending: 0,
+            });
+        };
+        let primary_id = service::primary(&svc).unwrap_or_default();
+        let snapshot = Watch {
+            ecs,
+            elb,
+            cluster: project,
+            service: &name,
+            deployment_id: &primary_id,
+            target_group_arn: None,
+            timeout: Duration::ZERO,
+            poll: crate::aws::poll::interval(),
+        }
+        .snapshot()
+        .await?;
+        let (state, reason) = assess(&primary_id, &snapshot);
+        let task_definition = svc.task_definition().map(str::to_string);
+        let model_path = match (&task_definition, worker.model) {
+            (Some(arn), true) => super::task_definition::model_path(ecs, arn).await?,
+            _ => None,
+        };
+        Ok::<_, anyhow::Error>(WorkerStatus {
+            worker: worker.name.clone(),
+            service: name,
+            state,
+            reason,
+            task_definition,
+            model_path,
+            desired: svc.desired_count(),
+            running: svc.running_count(),
+            pending: svc.pending_count(),
+        })
+    });
+    futures_util::future::try_join_all(looks).await
 }
 
 /// A traffic-shifting service's split and newest deployment, with the target group production
@@ -283,6 +362,7 @@ mod tests {
     fn fewer_healthy_targets_than_desired_is_degraded_with_the_reason() {
         let snap = Snapshot {
             deployments: vec![deployment("d1", "PRIMARY", "COMPLETED", 2)],
+            no_load_balancer: false,
             healthy_targets: 1,
             unhealthy_targets: vec!["10.0.0.9: Health checks failed with these codes: [500]".into()],
             // Tasks replaced over the service's life do not make it failed.

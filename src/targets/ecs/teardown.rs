@@ -100,7 +100,7 @@ pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> 
         Kind::NatGateway => network::nat::delete(&aws.ec2(), id, wait).await,
         Kind::Address => network::nat::release(&aws.ec2(), id, wait).await,
         Kind::Autoscaling => super::autoscaling::deregister(&aws.autoscaling(), id).await,
-        Kind::Service => service::delete(&aws.ecs(), &item.name, &item.name, wait).await,
+        Kind::Service => service::delete(&aws.ecs(), project, &item.name, wait).await,
         Kind::Listener => load_balancer::delete_listener(&aws.elbv2(), id).await,
         Kind::LoadBalancer => load_balancer::delete_load_balancer(&aws.elbv2(), id, wait).await,
         Kind::TargetGroup => load_balancer::delete_target_group(&aws.elbv2(), id, wait).await,

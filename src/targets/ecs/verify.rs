@@ -197,7 +197,7 @@ impl Verify<'_> {
             None => None,
         };
         let snap = Watch {
-            target_group_arn: production.as_deref().unwrap_or(self.watch.target_group_arn),
+            target_group_arn: production.as_deref().or(self.watch.target_group_arn),
             ..self.watch
         }
         .snapshot()

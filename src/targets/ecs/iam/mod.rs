@@ -37,6 +37,8 @@ pub struct Roles {
     pub task_arn: Id,
     /// `<name>-lb-infrastructure`, with a traffic-shifting strategy.
     pub infrastructure_arn: Option<Id>,
+    /// Each worker's task role, `<name>-<worker>-task`, by worker name.
+    pub workers: std::collections::BTreeMap<String, Id>,
     /// When this run created a role or changed its trust or policy: IAM makes such a change
     /// usable only a while later (see [`IAM_SETTLE`]).
     pub changed_at: Option<std::time::Instant>,
@@ -54,6 +56,24 @@ pub fn execution_role_name(project: &str) -> String {
 
 pub fn task_role_name(project: &str) -> String {
     format!("{project}-task")
+}
+
+/// A worker's task role: `<project>-<worker>-task`.
+pub fn worker_role_name(project: &str, worker: &str) -> String {
+    format!("{project}-{worker}-task")
+}
+
+/// The IAM path of the workers' task roles, `/mldeploy/<project>/workers/`: the deployer's
+/// policy names them all by it, whatever workers the file names now or named before.
+pub fn worker_role_path(project: &str) -> String {
+    format!("/mldeploy/{project}/workers/")
+}
+
+/// A worker's task role as `up` wants it: reading the model like the service's, or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRole {
+    pub worker: String,
+    pub reads_model: bool,
 }
 
 pub fn infrastructure_role_name(project: &str) -> String {
@@ -78,6 +98,7 @@ pub async fn ensure(
     secrets: &[SecretResource],
     secret_keys: &[String],
     shifts_traffic: bool,
+    workers: &[WorkerRole],
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Roles> {
     let project = cv.project.as_str();
@@ -89,17 +110,19 @@ pub async fn ensure(
         name: execution_role_name(project),
         description: "mldeploy: ECS pulls the image and writes logs",
         policy_name: EXECUTION_POLICY_NAME,
-        policy: execution_policy(region, project, secrets, secret_keys),
+        policy: Some(execution_policy(region, project, secrets, secret_keys)),
         grants: pulls,
         trusted: TASKS,
+        path: None,
     };
     let task = Wanted {
         name: task_role_name(project),
         description: "mldeploy: the service reads its model",
         policy_name: MODEL_POLICY_NAME,
-        policy: model_read_policy(region, bucket, model_prefix),
+        policy: Some(model_read_policy(region, bucket, model_prefix)),
         grants: format!("read s3://{bucket}/{model_prefix}*"),
         trusted: TASKS,
+        path: None,
     };
     let (execution_arn, execution_changed) = ensure_role(iam, cv, &execution, changes).await?;
     let (task_arn, task_changed) = ensure_role(iam, cv, &task, changes).await?;
@@ -109,22 +132,52 @@ pub async fn ensure(
             name: infrastructure_role_name(project),
             description: "mldeploy: ECS shifts traffic between the two target groups",
             policy_name: INFRASTRUCTURE_POLICY_NAME,
-            policy: infrastructure_policy(region, project, &alternate),
+            policy: Some(infrastructure_policy(region, project, &alternate)),
             grants: format!(
                 "ECS shifts {project}'s listener rules between {project} and {alternate}"
             ),
             trusted: ECS,
+            path: None,
         };
         let (arn, changed) = ensure_role(iam, cv, &infrastructure, changes).await?;
         (Some(arn), changed)
     } else {
         (None, false)
     };
+    let mut worker_roles = std::collections::BTreeMap::new();
+    let mut workers_changed = false;
+    for worker in workers {
+        let wanted = Wanted {
+            name: worker_role_name(project, &worker.worker),
+            description: "mldeploy: a worker of the project",
+            policy_name: MODEL_POLICY_NAME,
+            policy: worker
+                .reads_model
+                .then(|| model_read_policy(region, bucket, model_prefix)),
+            grants: if worker.reads_model {
+                format!(
+                    "worker {} reads s3://{bucket}/{model_prefix}*",
+                    worker.worker
+                )
+            } else {
+                format!("worker {}, no access to the model", worker.worker)
+            },
+            trusted: TASKS,
+            path: Some(worker_role_path(project)),
+        };
+        let (arn, changed) = ensure_role(iam, cv, &wanted, changes).await?;
+        worker_roles.insert(worker.worker.clone(), arn);
+        workers_changed |= changed;
+    }
     Ok(Roles {
         execution_arn,
         task_arn,
         infrastructure_arn,
-        changed_at: (execution_changed || task_changed || infrastructure_changed)
+        workers: worker_roles,
+        changed_at: (execution_changed
+            || task_changed
+            || infrastructure_changed
+            || workers_changed)
             .then(std::time::Instant::now),
     })
 }
@@ -135,11 +188,15 @@ pub struct Wanted {
     pub name: String,
     pub description: &'static str,
     pub policy_name: &'static str,
-    pub policy: Value,
+    /// The inline policy; None for a role that may do nothing (one found is removed).
+    pub policy: Option<Value>,
     /// What the policy grants, in words, for the plan.
     pub grants: String,
     /// The service that assumes the role.
     pub trusted: &'static str,
+    /// The IAM path a new role is created under (`/` when None): the deployer's policy names
+    /// the workers' roles by theirs.
+    pub path: Option<String>,
 }
 
 /// What one role needs.
@@ -151,6 +208,8 @@ pub struct RoleStep {
     pub set_trust: bool,
     /// Put the inline policy: it is missing or differs.
     pub put_policy: bool,
+    /// Delete the inline policy: the role should have none.
+    pub delete_policy: bool,
 }
 
 async fn ensure_role(
@@ -190,7 +249,8 @@ pub fn plan_role(
             RoleStep {
                 create: true,
                 set_trust: false,
-                put_policy: true,
+                put_policy: wanted.policy.is_some(),
+                delete_policy: false,
             },
         ));
     };
@@ -210,13 +270,14 @@ pub fn plan_role(
             .and_then(decode_policy)
             .as_ref()
             != Some(&trust_policy(wanted.trusted)),
-        put_policy: policy != Some(&wanted.policy),
+        put_policy: wanted.policy.is_some() && policy != wanted.policy.as_ref(),
+        delete_policy: wanted.policy.is_none() && policy.is_some(),
     };
     let mut what = Vec::new();
     if step.set_trust {
         what.push(format!("trust {} only", wanted.trusted));
     }
-    if step.put_policy {
+    if step.put_policy || step.delete_policy {
         what.push(wanted.grants.clone());
     }
     let found = Id::Known(role.arn.clone());
@@ -244,6 +305,7 @@ async fn apply_role(
         let arn = iam
             .create_role()
             .role_name(name)
+            .set_path(wanted.path.clone())
             .description(wanted.description)
             .assume_role_policy_document(&trust)
             .tags(tags::iam(project)?)
@@ -252,7 +314,7 @@ async fn apply_role(
             .map_err(|e| call_error("iam:CreateRole", e))?
             .role
             .map(|r| r.arn)
-            .unwrap_or_default();
+            .ok_or_else(|| anyhow::anyhow!("iam:CreateRole returned no role for {name}"))?;
         created = Some(Id::Known(arn));
     }
     if step.set_trust {
@@ -263,14 +325,22 @@ async fn apply_role(
             .await
             .map_err(|e| call_error("iam:UpdateAssumeRolePolicy", e))?;
     }
-    if step.put_policy {
+    if let (true, Some(policy)) = (step.put_policy, &wanted.policy) {
         iam.put_role_policy()
             .role_name(name)
             .policy_name(wanted.policy_name)
-            .policy_document(wanted.policy.to_string())
+            .policy_document(policy.to_string())
             .send()
             .await
             .map_err(|e| call_error("iam:PutRolePolicy", e))?;
+    }
+    if step.delete_policy {
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(wanted.policy_name)
+            .send()
+            .await
+            .map_err(|e| call_error("iam:DeleteRolePolicy", e))?;
     }
     Ok(created)
 }

@@ -91,9 +91,10 @@ fn wanted() -> Wanted {
         name: "p-task".into(),
         description: "d",
         policy_name: MODEL_POLICY_NAME,
-        policy: model_read_policy("us-east-1", "b", "m/"),
+        policy: Some(model_read_policy("us-east-1", "b", "m/")),
         grants: "read s3://b/m/*".into(),
         trusted: TASKS,
+        path: None,
     }
 }
 
@@ -124,7 +125,7 @@ fn a_role_is_created_kept_or_has_its_trust_and_policy_put_back() {
     assert_eq!(new.changes[0].action, Action::Create);
 
     let trusted = role(true, &trust_policy(TASKS));
-    let kept = plan_role("p", &wanted(), Some(&trusted), Some(&wanted().policy)).unwrap();
+    let kept = plan_role("p", &wanted(), Some(&trusted), wanted().policy.as_ref()).unwrap();
     assert_eq!(kept.step, None);
     assert_eq!(kept.found.known(), Some("arn:aws:iam::1:role/p-task"));
 
@@ -135,7 +136,8 @@ fn a_role_is_created_kept_or_has_its_trust_and_policy_put_back() {
         Some(RoleStep {
             create: false,
             set_trust: true,
-            put_policy: true
+            put_policy: true,
+            delete_policy: false
         })
     );
     assert_eq!(
@@ -145,6 +147,31 @@ fn a_role_is_created_kept_or_has_its_trust_and_policy_put_back() {
 
     let foreign = role(false, &trust_policy(TASKS));
     assert!(plan_role("p", &wanted(), Some(&foreign), None).is_err());
+}
+
+#[test]
+fn a_role_that_should_read_nothing_loses_the_policy_it_had() {
+    let trusted = role(true, &trust_policy(TASKS));
+    let nothing = Wanted {
+        policy: None,
+        grants: "worker w, no access to the model".into(),
+        ..wanted()
+    };
+    let had = model_read_policy("us-east-1", "b", "m/");
+    let planned = plan_role("p", &nothing, Some(&trusted), Some(&had)).unwrap();
+    assert_eq!(
+        planned.step,
+        Some(RoleStep {
+            create: false,
+            set_trust: false,
+            put_policy: false,
+            delete_policy: true
+        })
+    );
+    let created = plan_role("p", &nothing, None, None).unwrap();
+    assert!(!created.step.unwrap().put_policy);
+    let kept = plan_role("p", &nothing, Some(&trusted), None).unwrap();
+    assert_eq!(kept.step, None);
 }
 
 #[test]

@@ -77,7 +77,7 @@ pub async fn check(
     region: &str,
     vpc: &str,
     subnets: &[String],
-    secrets: &std::collections::BTreeMap<String, String>,
+    secrets: &[&String],
 ) -> anyhow::Result<()> {
     let pages: Vec<_> = crate::all_pages!(
         ec2.describe_vpc_endpoints().filters(filter("vpc-id", vpc)),
@@ -91,7 +91,7 @@ pub async fn check(
                 .is_some_and(|s| s.as_str().eq_ignore_ascii_case("available"))
         })
         .collect();
-    let services = endpoints::services(secrets.values());
+    let services = endpoints::services(secrets.iter().copied());
     for subnet in subnets {
         let table = table_of(ec2, vpc, subnet).await?;
         let lacks = missing(table.as_ref(), &vpc_endpoints, region, &services);

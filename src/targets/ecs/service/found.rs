@@ -74,9 +74,8 @@ pub async fn require(ecs: &Client, project: &str, region: &str) -> anyhow::Resul
 /// The spec of a service as it runs: what a rollback keeps while it changes the revision.
 #[derive(Debug, Clone)]
 pub struct RunningShape {
-    pub target_group_arn: String,
-    pub container_name: String,
-    pub container_port: u16,
+    /// Where its load balancer sends requests; None for a worker.
+    pub target: Option<super::LbTarget>,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub public_ip: bool,
@@ -86,21 +85,19 @@ pub struct RunningShape {
 impl RunningShape {
     pub fn of(service: &Service) -> anyhow::Result<RunningShape> {
         let name = service.service_name().unwrap_or_default();
-        let lb = service.load_balancers().first().ok_or_else(|| {
-            anyhow::anyhow!(
-                "service {name} is behind no load balancer; mldeploy did not create it this way"
-            )
-        })?;
-        let vpc = service
-            .network_configuration()
-            .and_then(|n| n.awsvpc_configuration());
-        Ok(RunningShape {
+        let target = service.load_balancers().first().map(|lb| super::LbTarget {
             target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
             container_name: lb.container_name().unwrap_or(name).to_string(),
             container_port: lb
                 .container_port()
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(80),
+        });
+        let vpc = service
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration());
+        Ok(RunningShape {
+            target,
             subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
             security_groups: vpc
                 .map(|v| v.security_groups().to_vec())
@@ -116,9 +113,7 @@ impl RunningShape {
             cluster: cluster.to_string(),
             task_definition_arn: task_definition_arn.to_string(),
             desired_count: self.desired_count,
-            target_group_arn: self.target_group_arn.clone(),
-            container_name: self.container_name.clone(),
-            container_port: self.container_port,
+            target: self.target.clone(),
             subnets: self.subnets.clone(),
             security_groups: self.security_groups.clone(),
             public_ip: self.public_ip,

@@ -31,9 +31,9 @@ pub struct ServiceSpec {
     pub cluster: String,
     pub task_definition_arn: String,
     pub desired_count: u32,
-    pub target_group_arn: String,
-    pub container_name: String,
-    pub container_port: u16,
+    /// The target group the container is registered in; None for a worker, which has no load
+    /// balancer.
+    pub target: Option<LbTarget>,
     pub subnets: Vec<String>,
     /// `<name>-tasks` first, then the groups `[network]` names.
     pub security_groups: Vec<String>,
@@ -48,6 +48,14 @@ pub struct ServiceSpec {
     /// How ECS deploys; None keeps the service's settings and load balancer as they are (a
     /// rollback changes the revision only).
     pub rollout: Option<Rollout>,
+}
+
+/// Where the load balancer sends a service's requests: its target group, container and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbTarget {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: u16,
 }
 
 /// What `ensure` did to the service.
@@ -71,9 +79,23 @@ pub async fn ensure(
     existing: Option<Service>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Deployed> {
-    let planned = plan(&cv.project, spec, existing);
-    cv.carry_out(planned, changes, |step| apply(ecs, &cv.project, spec, step))
-        .await
+    ensure_named(ecs, cv, &cv.project, spec, existing, changes).await
+}
+
+/// [`ensure`] for the service `name` of the project (a worker's, `<project>-<worker>`).
+pub async fn ensure_named(
+    ecs: &Client,
+    cv: &Converge,
+    name: &str,
+    spec: &ServiceSpec,
+    existing: Option<Service>,
+    changes: &mut Vec<Change>,
+) -> anyhow::Result<Deployed> {
+    let planned = plan(name, spec, existing);
+    cv.carry_out(planned, changes, |step| {
+        apply(ecs, &cv.project, name, spec, step)
+    })
+    .await
 }
 
 /// What the service needs.
@@ -175,6 +197,7 @@ pub fn plan(
 
 async fn apply(
     ecs: &Client,
+    project: &str,
     name: &str,
     spec: &ServiceSpec,
     step: ServiceStep,
@@ -211,14 +234,14 @@ async fn apply(
                     .task_definition(&spec.task_definition_arn)
                     .desired_count(desired)
                     .launch_type(LaunchType::Fargate)
-                    .load_balancers(load_balancer(spec))
+                    .set_load_balancers(load_balancer(spec).map(|lb| vec![lb]))
                     .network_configuration(network.clone())
                     .deployment_configuration(rollout::deployment_configuration(
                         spec.rollout.as_ref().unwrap_or(&Rollout::rolling()),
                     ))
                     .set_health_check_grace_period_seconds(spec.grace_period)
                     .propagate_tags(PropagateTags::TaskDefinition)
-                    .tags(tags::ecs(name))
+                    .tags(tags::ecs(project))
                     .send()
             })
             .await;
@@ -243,7 +266,12 @@ async fn apply(
             .set_deployment_configuration(
                 spec.rollout.as_ref().map(rollout::deployment_configuration),
             )
-            .set_load_balancers(spec.rollout.as_ref().map(|_| vec![load_balancer(spec)]))
+            .set_load_balancers(
+                spec.rollout
+                    .as_ref()
+                    .and_then(|_| load_balancer(spec))
+                    .map(|lb| vec![lb]),
+            )
             .send()
     })
     .await;
@@ -282,13 +310,14 @@ pub fn target_group_name(arn: &str) -> &str {
     arn.split('/').nth(1).unwrap_or(arn)
 }
 
-fn load_balancer(spec: &ServiceSpec) -> aws_sdk_ecs::types::LoadBalancer {
-    rollout::load_balancer(
-        &spec.target_group_arn,
-        &spec.container_name,
-        spec.container_port,
+fn load_balancer(spec: &ServiceSpec) -> Option<aws_sdk_ecs::types::LoadBalancer> {
+    let target = spec.target.as_ref()?;
+    Some(rollout::load_balancer(
+        &target.target_group_arn,
+        &target.container_name,
+        target.container_port,
         spec.rollout.as_ref().and_then(|r| r.shift.as_ref()),
-    )
+    ))
 }
 
 /// How the service's subnets or security groups differ from the spec, in words.

@@ -71,7 +71,7 @@ pub async fn prepare(
             ecs.update_service()
                 .cluster(&spec.cluster)
                 .service(name)
-                .load_balancers(super::load_balancer(spec))
+                .set_load_balancers(super::load_balancer(spec).map(|lb| vec![lb]))
                 .network_configuration(network.clone())
                 .force_new_deployment(true)
                 .send()

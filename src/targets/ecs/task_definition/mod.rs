@@ -251,7 +251,7 @@ pub fn render(
 
 impl TaskSpec {
     /// Lists in a stable order, so two specs that mean the same compare equal.
-    fn normalized(mut self) -> TaskSpec {
+    pub fn normalized(mut self) -> TaskSpec {
         for c in &mut self.container_definitions {
             c.environment.sort();
             c.secrets.sort();
@@ -280,6 +280,15 @@ impl TaskSpec {
             .iter()
             .find(|e| e.name == name)
             .map(|e| e.value.as_str())
+    }
+
+    /// The same spec with the first container running `image`: how a worker follows the model
+    /// API's image back in a rollback.
+    pub fn with_image(mut self, image: &str) -> TaskSpec {
+        if let Some(c) = self.container_definitions.first_mut() {
+            c.image = image.to_string();
+        }
+        self
     }
 
     /// The same spec with one environment variable of the first container set (added when
@@ -409,10 +418,11 @@ pub fn plan(
                 format!("{}:(next)", spec.family),
                 Action::Create,
             )
-            .because(format!(
-                "image {}, MODEL_PATH {}",
-                release.image, release.model_path
-            )),
+            .because(match spec.env("MODEL_PATH") {
+                Some(_) => format!("image {}, MODEL_PATH {}", release.image, release.model_path),
+                // A worker that does not read the model.
+                None => format!("image {}, no model", release.image),
+            }),
             Id::AfterApply,
             (),
         ),

@@ -7,7 +7,7 @@ use super::load_balancer;
 use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags};
-use super::{autoscaling, iam, promote, security, stack, Converge, EcsDeployed};
+use super::{autoscaling, iam, promote, security, stack, workers, Converge, EcsDeployed};
 use crate::config::{Config, TargetKind};
 use crate::image::health_check::ReadyCommand;
 use crate::image::platform::FARGATE_ARM64;
@@ -65,7 +65,7 @@ pub async fn check(ctx: &Ctx<'_>, template: Template) -> anyhow::Result<Checked>
         &aws.region,
         vpc,
         &config.subnets,
-        &config.service.secrets,
+        &config.all_secrets().collect::<Vec<_>>(),
     )
     .await?;
     security::existing_for_tasks(&ec2, &config.security_groups, vpc, &mut changes).await?;
@@ -270,9 +270,11 @@ pub async fn converge(
         ),
         // The groups as ECS wires them now (it swaps them after every blue/green, canary or
         // linear deployment); a rolling service deploys where production traffic goes.
-        target_group_arn: wiring.0.clone(),
-        container_name: project.clone(),
-        container_port: config.service.port,
+        target: Some(service::LbTarget {
+            target_group_arn: wiring.0.clone(),
+            container_name: project.clone(),
+            container_port: config.service.port,
+        }),
         subnets: net
             .task_subnet_ids
             .iter()
@@ -287,6 +289,35 @@ pub async fn converge(
         rollout: Some(rollout),
     };
     let deployed = service::ensure(&ecs, &cv, &service_spec, existing, &mut changes).await?;
+    let placement = workers::Placement {
+        cluster: service_spec.cluster.clone(),
+        cluster_exists: cluster.known().is_some(),
+        subnets: service_spec.subnets.clone(),
+        security_groups: service_spec.security_groups.clone(),
+        public_ip: service_spec.public_ip,
+        force: deploy.force,
+    };
+    let removing = |code: &str, why: &str| {
+        printer.info(format!(
+            "  waiting to delete a removed worker: AWS says \"{why}\" ({code})"
+        ))
+    };
+    let wait = super::teardown::Wait {
+        until,
+        waiting: &removing,
+    };
+    let workers = workers::ensure(
+        aws,
+        &cv,
+        config,
+        &spec,
+        &release,
+        &roles,
+        &placement,
+        &wait,
+        &mut changes,
+    )
+    .await?;
     if let Some(waited) = deployed.waited_for_iam {
         printer.info(format!(
             "ECS could not use the service's roles for {} yet (IAM is eventually consistent); it could after retries",
@@ -354,6 +385,7 @@ pub async fn converge(
             url,
             via: load_balancer::via(&dns_name, domain),
             gated: true,
+            workers,
         },
     ))
 }

@@ -45,6 +45,9 @@ pub struct StoppedTask {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub deployments: Vec<DeploymentView>,
+    /// A worker: no target group, so no target health to count (ECS's own rollout state then
+    /// stands for the tasks' health: running, and healthy where the container has a check).
+    pub no_load_balancer: bool,
     pub healthy_targets: usize,
     pub unhealthy_targets: Vec<String>,
     pub stopped: Vec<StoppedTask>,
@@ -133,20 +136,25 @@ fn progress(ours: &str, snap: &Snapshot) -> Verdict {
         return Verdict::Waiting(format!("deployment {ours}"));
     };
     let others = snap.deployments.len() - 1;
-    let healthy_enough = snap.healthy_targets >= usize::try_from(d.desired).unwrap_or(0);
+    let healthy_enough =
+        snap.no_load_balancer || snap.healthy_targets >= usize::try_from(d.desired).unwrap_or(0);
     if d.rollout_state == "COMPLETED" && d.running == d.desired && others == 0 && healthy_enough {
         return Verdict::Done;
     }
     let mut what = format!(
-        "{} {}: {}/{} running, {} pending, {}/{} healthy targets",
+        "{} {}: {}/{} running, {} pending",
         short_task_definition(&d.task_definition),
         d.rollout_state,
         d.running,
         d.desired,
         d.pending,
-        snap.healthy_targets,
-        d.desired
     );
+    if !snap.no_load_balancer {
+        what.push_str(&format!(
+            ", {}/{} healthy targets",
+            snap.healthy_targets, d.desired
+        ));
+    }
     if others > 0 {
         what.push_str(&format!(", {others} older deployment(s) draining"));
     }
@@ -164,7 +172,8 @@ pub struct Watch<'a> {
     pub cluster: &'a str,
     pub service: &'a str,
     pub deployment_id: &'a str,
-    pub target_group_arn: &'a str,
+    /// The target group whose health counts; None for a worker.
+    pub target_group_arn: Option<&'a str>,
     pub timeout: Duration,
     pub poll: Duration,
 }
@@ -254,16 +263,21 @@ impl Watch<'_> {
             })
             .collect();
 
-        let health = self
-            .elb
-            .describe_target_health()
-            .target_group_arn(self.target_group_arn)
-            .send()
-            .await
-            .map_err(|e| call_error("elasticloadbalancing:DescribeTargetHealth", e))?;
+        let descriptions = match self.target_group_arn {
+            Some(group) => self
+                .elb
+                .describe_target_health()
+                .target_group_arn(group)
+                .send()
+                .await
+                .map_err(|e| call_error("elasticloadbalancing:DescribeTargetHealth", e))?
+                .target_health_descriptions
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         let mut healthy_targets = 0;
         let mut unhealthy_targets = Vec::new();
-        for t in health.target_health_descriptions() {
+        for t in &descriptions {
             let state = t
                 .target_health()
                 .and_then(|h| h.state())
@@ -290,6 +304,7 @@ impl Watch<'_> {
         let stopped = self.stopped_tasks().await?;
         Ok(Snapshot {
             deployments,
+            no_load_balancer: self.target_group_arn.is_none(),
             healthy_targets,
             unhealthy_targets,
             stopped,
