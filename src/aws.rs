@@ -190,6 +190,14 @@ macro_rules! all_pages {
     };
 }
 
+/// An id or ARN AWS must send in `call`'s answer. A missing one is an error naming the call,
+/// not an empty string that the next call would be refused for, far from the cause.
+pub fn returned<T>(value: Option<T>, call: &str, what: &str) -> anyhow::Result<T> {
+    value.ok_or_else(|| {
+        anyhow::anyhow!("{call} answered without the {what}; AWS always sends it, so please report this (run with -v for the answer)")
+    })
+}
+
 /// Turns an SDK error into an error that names the call and carries the right exit status:
 /// unreachable endpoint, timeout, throttling or a server error past the retries, missing or
 /// expired credentials, access denied -> 3; anything else -> 1.

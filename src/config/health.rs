@@ -187,7 +187,7 @@ pub(super) fn validate(raw: RawHealth, report: &mut Report<'_>) -> Health {
 /// Whole seconds in "90s", "2m", "1h", "1m30s" (humantime's forms, which mldeploy prints) or
 /// "45" (seconds); "0s" is allowed, a fraction of a second is not.
 pub(super) fn parse_seconds(text: &str) -> Option<u32> {
-    crate::cli::whole_seconds(text).and_then(|s| u32::try_from(s).ok())
+    super::duration::whole_seconds(text).and_then(|s| u32::try_from(s).ok())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod autoscaling;
 mod deploy;
 mod diagnostics;
+pub mod duration;
 pub mod environments;
 mod health;
 mod limits;

@@ -399,7 +399,7 @@ fn validate_lock(raw: RawLock, model_bucket: &str, report: &mut Report<'_>) -> L
             report.add("lock.bucket", format!("`lock.bucket` = {bucket:?} {why}"));
         }
     }
-    let lease = match lease.as_deref().map(crate::cli::parse_duration) {
+    let lease = match lease.as_deref().map(super::duration::parse_duration) {
         None => crate::lock::DEFAULT_LEASE,
         Some(Ok(d)) if d >= LEASE_RANGE.0 && d <= LEASE_RANGE.1 => d,
         Some(Ok(_)) => {

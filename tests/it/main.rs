@@ -4,6 +4,7 @@
 mod architecture;
 mod autoscaling;
 mod bad_input;
+mod binary_snapshots;
 mod blue_green;
 mod build_push;
 mod cli_conventions;

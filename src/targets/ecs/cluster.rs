@@ -70,12 +70,8 @@ async fn create(ecs: &Client, name: &str) -> anyhow::Result<Option<Id>> {
 }
 
 /// Deletes the cluster, waiting while its services and tasks are still going.
-pub async fn delete(
-    ecs: &Client,
-    arn: &str,
-    wait: &super::teardown::Wait<'_>,
-) -> anyhow::Result<()> {
-    super::teardown::while_busy(wait, || ecs.delete_cluster().cluster(arn).send())
+pub async fn delete(ecs: &Client, arn: &str, wait: &super::wait::Wait<'_>) -> anyhow::Result<()> {
+    super::wait::while_busy(wait, || ecs.delete_cluster().cluster(arn).send())
         .await
         .map_err(|e| call_error("ecs:DeleteCluster", e))?;
     Ok(())

@@ -66,7 +66,9 @@ pub async fn find(
     workers.dedup();
     for name in std::iter::once(project).chain(running.iter().map(String::as_str)) {
         if let Some(svc) = service::describe(&ecs, project, name).await? {
-            let arn = svc.service_arn().unwrap_or_default().to_string();
+            let arn =
+                crate::aws::returned(svc.service_arn(), "ecs:DescribeServices", "service ARN")?
+                    .to_string();
             let ours = service::is_ours(&ecs, &arn, project).await?;
             found.push(Found::new(Kind::Service, name, arn, ours));
         }

@@ -27,6 +27,7 @@ pub mod teardown;
 pub mod traffic_shift;
 pub mod up;
 pub mod verify;
+pub mod wait;
 pub mod watcher;
 pub mod worker_rollback;
 pub mod workers;
@@ -317,7 +318,7 @@ impl Target for Ecs {
                 crate::aws::poll::interval().as_secs_f64()
             ))
         };
-        let wait = teardown::Wait {
+        let wait = wait::Wait {
             until: deadline,
             waiting: &waiting,
         };

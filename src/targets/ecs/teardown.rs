@@ -1,86 +1,12 @@
 //! Teardown, for `destroy`: which module deletes each resource of the inventory
-//! (`inventory::find` lists them in the order they must go), and the waiting the deletes share
-//! (a service draining, a load balancer going, network interfaces releasing a security group),
-//! until the deadline. Only a resource carrying this project's tag is ever deleted.
+//! (`inventory::find` lists them in the order they must go). The waiting the deletes share is
+//! in `wait`. Only a resource carrying this project's tag is ever deleted.
 
-use std::future::Future;
-use std::time::Instant;
-
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
+use super::wait::Wait;
 use super::PROJECT_TAG;
 use super::{cluster, iam, load_balancer, logs, network, security, service, task_definition};
 use crate::aws::Aws;
 use crate::targets::inventory::{Found, Kind};
-
-/// Error codes that mean "not yet: something still depends on it".
-const BUSY: &[&str] = &[
-    "DependencyViolation",
-    // An Elastic IP address a NAT gateway being deleted still holds.
-    "InvalidIPAddress.InUse",
-    "ResourceInUse",
-    "ResourceInUseException",
-    "ClusterContainsServicesException",
-    "ClusterContainsTasksException",
-];
-
-/// How long a delete may wait, and whom to tell, once, what it waits for.
-pub struct Wait<'a> {
-    pub until: Instant,
-    /// Called with AWS's error code and message the first time a delete has to wait.
-    pub waiting: &'a (dyn Fn(&str, &str) + Send + Sync),
-}
-
-/// Retries a call while AWS answers that something still depends on the resource (a stopped
-/// task's network interface keeps its security group and subnet for minutes), saying so once.
-pub async fn while_busy<T, E, R, Fut>(
-    wait: &Wait<'_>,
-    mut call: impl FnMut() -> Fut,
-) -> Result<T, SdkError<E, R>>
-where
-    Fut: Future<Output = Result<T, SdkError<E, R>>>,
-    E: ProvideErrorMetadata,
-{
-    let mut said = false;
-    loop {
-        match call().await {
-            Err(e)
-                if Instant::now() < wait.until
-                    && e.as_service_error()
-                        .and_then(|s| s.code())
-                        .is_some_and(|c| BUSY.contains(&c)) =>
-            {
-                if !said {
-                    let service = e.as_service_error();
-                    let code = service.and_then(|s| s.code()).unwrap_or_default();
-                    (wait.waiting)(code, service.and_then(|s| s.message()).unwrap_or(code));
-                    said = true;
-                }
-                tokio::time::sleep(crate::aws::poll::interval()).await
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Waits until `gone` says so, or the deadline passes (then says what it waited for).
-pub async fn until_gone<Fut>(
-    what: &str,
-    wait: &Wait<'_>,
-    mut gone: impl FnMut() -> Fut,
-) -> anyhow::Result<()>
-where
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    while !gone().await? {
-        if Instant::now() >= wait.until {
-            anyhow::bail!("{what} was still there at the deadline");
-        }
-        tokio::time::sleep(crate::aws::poll::interval()).await;
-    }
-    Ok(())
-}
 
 /// Deletes one resource (never one without our tag), waiting where AWS needs it.
 pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> anyhow::Result<()> {

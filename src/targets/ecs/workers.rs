@@ -11,7 +11,7 @@ use aws_sdk_ecs::Client;
 
 use super::service::{self, Deployed, Rollout, ServiceSpec};
 use super::task_definition::{self, NameValue, ReleaseTags, SecretSpec, TaskSpec};
-use super::teardown::Wait;
+use super::wait::Wait;
 use super::{iam, releases, Converge};
 use crate::aws::tags;
 use crate::config::{Config, Worker};
@@ -197,7 +197,7 @@ async fn remove_stale(
         let Some(found) = service::describe(ecs, cluster, &name).await? else {
             continue;
         };
-        let arn = found.service_arn().unwrap_or_default();
+        let arn = crate::aws::returned(found.service_arn(), "ecs:DescribeServices", "service ARN")?;
         if !service::is_ours(ecs, arn, project).await? {
             continue;
         }

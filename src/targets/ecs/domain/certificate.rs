@@ -18,7 +18,7 @@ use super::{change, normal, records_named, Zone};
 use crate::aws::call_error;
 use crate::aws::tags::PROJECT_TAG;
 use crate::exit::{self, ExitStatus};
-use crate::targets::ecs::teardown::{while_busy, Wait};
+use crate::targets::ecs::wait::{while_busy, Wait};
 use crate::targets::ecs::{Converge, Id, Planned};
 use crate::targets::{Action, Change};
 

@@ -9,8 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::not_ours;
-use crate::aws::call_error;
 use crate::aws::tags;
+use crate::aws::{call_error, returned};
 use crate::targets::ecs::network::Network;
 use crate::targets::ecs::security::SecurityGroups;
 use crate::targets::ecs::{Id, Planned};
@@ -130,16 +130,18 @@ pub async fn apply(
                 .unwrap_or_default()
                 .into_iter()
                 .next()
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "elasticloadbalancing:CreateLoadBalancer returned no load balancer"
-                    )
-                })?;
+                .ok_or_else(|| anyhow::anyhow!("{CREATE} returned no load balancer"))?;
             Ok(Some((
-                Id::Known(lb.load_balancer_arn.unwrap_or_default()),
-                Id::Known(lb.dns_name.unwrap_or_default()),
-                Id::Known(lb.canonical_hosted_zone_id.unwrap_or_default()),
+                Id::Known(returned(lb.load_balancer_arn, CREATE, "load balancer ARN")?),
+                Id::Known(returned(lb.dns_name, CREATE, "DNS name")?),
+                Id::Known(returned(
+                    lb.canonical_hosted_zone_id,
+                    CREATE,
+                    "canonical hosted zone id",
+                )?),
             )))
         }
     }
 }
+
+const CREATE: &str = "elasticloadbalancing:CreateLoadBalancer";

@@ -5,7 +5,7 @@
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer as Alb, TargetGroup};
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::teardown::{until_gone, while_busy, Wait};
+use super::wait::{until_gone, while_busy, Wait};
 
 use super::network::Network;
 use super::security::SecurityGroups;

@@ -176,14 +176,14 @@ async fn state_of(ec2: &Client, id: &str) -> anyhow::Result<Option<NatGateway>> 
 pub async fn delete(
     ec2: &Client,
     id: &str,
-    wait: &crate::targets::ecs::teardown::Wait<'_>,
+    wait: &crate::targets::ecs::wait::Wait<'_>,
 ) -> anyhow::Result<()> {
     ec2.delete_nat_gateway()
         .nat_gateway_id(id)
         .send()
         .await
         .map_err(|e| call_error("ec2:DeleteNatGateway", e))?;
-    crate::targets::ecs::teardown::until_gone(&format!("NAT gateway {id}"), wait, || async {
+    crate::targets::ecs::wait::until_gone(&format!("NAT gateway {id}"), wait, || async {
         Ok(state_of(ec2, id)
             .await?
             .and_then(|n| n.state().cloned())
@@ -196,9 +196,9 @@ pub async fn delete(
 pub async fn release(
     ec2: &Client,
     allocation: &str,
-    wait: &crate::targets::ecs::teardown::Wait<'_>,
+    wait: &crate::targets::ecs::wait::Wait<'_>,
 ) -> anyhow::Result<()> {
-    crate::targets::ecs::teardown::while_busy(wait, || {
+    crate::targets::ecs::wait::while_busy(wait, || {
         ec2.release_address().allocation_id(allocation).send()
     })
     .await

@@ -6,7 +6,7 @@
 use aws_sdk_ec2::types::{InternetGateway, ResourceType, RouteTable};
 use aws_sdk_ec2::Client;
 
-use crate::targets::ecs::teardown::{while_busy, Wait};
+use crate::targets::ecs::wait::{while_busy, Wait};
 
 use super::tagged;
 use crate::aws::call_error;

@@ -5,7 +5,7 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
 use aws_sdk_ec2::Client;
 
-use crate::targets::ecs::teardown::{while_busy, Wait};
+use crate::targets::ecs::wait::{while_busy, Wait};
 
 use super::{filter, tagged};
 use crate::aws::call_error;

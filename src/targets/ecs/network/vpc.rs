@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 use aws_sdk_ec2::Client;
 
-use crate::targets::ecs::teardown::{while_busy, Wait};
+use crate::targets::ecs::wait::{while_busy, Wait};
 
 use super::{find_vpcs, tagged, VPC_CIDR};
 use crate::aws::call_error;

@@ -7,7 +7,7 @@
 use aws_sdk_ec2::types::{Filter, ResourceType, SecurityGroup, TagSpecification};
 use aws_sdk_ec2::Client;
 
-use super::teardown::{while_busy, Wait};
+use super::wait::{while_busy, Wait};
 
 use super::{Converge, Id, Planned, PROJECT_TAG};
 use crate::aws::call_error;

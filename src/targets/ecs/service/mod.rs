@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::teardown::{until_gone, Wait};
+use super::wait::{until_gone, Wait};
 
 use super::{Converge, Planned};
 use crate::aws::call_error;

@@ -30,7 +30,11 @@ pub async fn still_running_beside(
     if newest.status() != Some(&ServiceDeploymentStatus::InProgress) {
         return Ok(None);
     }
-    let arn = newest.service_deployment_arn().unwrap_or_default();
+    let arn = crate::aws::returned(
+        newest.service_deployment_arn(),
+        "ecs:ListServiceDeployments",
+        "service deployment ARN",
+    )?;
     let Some(d) = service_deployment(ecs, arn).await? else {
         return Ok(None);
     };

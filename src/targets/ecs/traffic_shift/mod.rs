@@ -112,7 +112,12 @@ impl ShiftWatch<'_> {
                 .iter()
                 .find(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction));
             if let (Some(hook), Decision::Pending) = (waiting, &decision) {
-                let hook_id = hook.hook_id().unwrap_or_default().to_string();
+                let hook_id = crate::aws::returned(
+                    hook.hook_id(),
+                    "ecs:DescribeServiceDeployments",
+                    "lifecycle hook id",
+                )?
+                .to_string();
                 printer.info(format!(
                     "The new revision ({}) answers the test route only; testing it before any production traffic moves",
                     short_task_definition(self.task_definition)
@@ -225,13 +230,19 @@ impl ShiftWatch<'_> {
             let newest =
                 super::deployments::newest(self.ecs, self.cluster, self.service, None).await?;
             if let Some(newest) = &newest {
-                let revision = newest.target_service_revision_arn().unwrap_or_default();
+                let revision = crate::aws::returned(
+                    newest.target_service_revision_arn(),
+                    "ecs:ListServiceDeployments",
+                    "target service revision ARN",
+                )?;
                 let runs = revision_task_definition(self.ecs, revision).await?;
                 if runs.as_deref() == Some(self.task_definition) {
-                    return Ok(newest
-                        .service_deployment_arn()
-                        .unwrap_or_default()
-                        .to_string());
+                    return Ok(crate::aws::returned(
+                        newest.service_deployment_arn(),
+                        "ecs:ListServiceDeployments",
+                        "service deployment ARN",
+                    )?
+                    .to_string());
                 }
             }
             if start.elapsed() >= self.timeout {

@@ -302,7 +302,7 @@ pub async fn converge(
             "  waiting to delete a removed worker: AWS says \"{why}\" ({code})"
         ))
     };
-    let wait = super::teardown::Wait {
+    let wait = super::wait::Wait {
         until,
         waiting: &removing,
     };
