@@ -62,8 +62,11 @@ impl Metric {
     }
 }
 
+/// `<table>.autoscaling` (`service`, or `workers.<name>`, which has no load balancer and so no
+/// requests metric), with `<table>.desired_count` within its range.
 pub(super) fn validate(
     raw: RawAutoscaling,
+    table: &str,
     desired_count: u32,
     report: &mut Report<'_>,
 ) -> Option<Autoscaling> {
@@ -75,11 +78,11 @@ pub(super) fn validate(
         scale_in_cooldown,
         scale_out_cooldown,
     } = raw;
-    let key = |k: &str| format!("service.autoscaling.{k}");
+    let key = |k: &str| format!("{table}.autoscaling.{k}");
     let (Some(min_count), Some(max_count)) = (min_count, max_count) else {
         for (k, v) in [("min_count", min_count), ("max_count", max_count)] {
             if v.is_none() {
-                report.add(&key(k), format!("`{}` is required in [service.autoscaling]: the fewest and the most tasks the autoscaler may run", key(k)));
+                report.add(&key(k), format!("`{}` is required in [{table}.autoscaling]: the fewest and the most tasks the autoscaler may run", key(k)));
             }
         }
         return None;
@@ -87,29 +90,36 @@ pub(super) fn validate(
     if max_count == 0 || max_count > MAX_TASKS {
         report.add(
             &key("max_count"),
-            format!("`service.autoscaling.max_count` = {max_count} must be from 1 to {MAX_TASKS} (ECS's tasks per service)"),
+            format!("`{table}.autoscaling.max_count` = {max_count} must be from 1 to {MAX_TASKS} (ECS's tasks per service)"),
         );
     }
     if min_count > max_count {
         report.add(
             &key("min_count"),
-            format!("`service.autoscaling.min_count` = {min_count} is more than max_count = {max_count}"),
+            format!("`{table}.autoscaling.min_count` = {min_count} is more than max_count = {max_count}"),
         );
     }
     if desired_count < min_count || desired_count > max_count {
         report.add(
-            "service.desired_count",
-            format!("`service.desired_count` = {desired_count} is outside [service.autoscaling]'s {min_count} to {max_count}: a new service starts with it, and the autoscaler would move it at once"),
+            &format!("{table}.desired_count"),
+            format!("`{table}.desired_count` = {desired_count} is outside [{table}.autoscaling]'s {min_count} to {max_count}: a new service starts with it, and the autoscaler would move it at once"),
         );
     }
     let metric = match metric.as_deref().unwrap_or("cpu") {
         "cpu" => Metric::Cpu,
         "memory" => Metric::Memory,
+        "requests" if table != "service" => {
+            report.add(
+                &key("metric"),
+                format!("`{table}.autoscaling.metric` = \"requests\" counts a load balancer's requests, and a worker has none; use \"cpu\" or \"memory\""),
+            );
+            Metric::Cpu
+        }
         "requests" => Metric::Requests,
         other => {
             report.add(
                 &key("metric"),
-                format!("`service.autoscaling.metric` = {other:?} is not one of \"cpu\", \"memory\", \"requests\" (requests per target)"),
+                format!("`{table}.autoscaling.metric` = {other:?} is not one of \"cpu\", \"memory\", \"requests\" (requests per target)"),
             );
             Metric::Cpu
         }
@@ -118,14 +128,14 @@ pub(super) fn validate(
         (Some(t), Metric::Cpu | Metric::Memory) if !(t > 0.0 && t <= 100.0) => {
             report.add(
                 &key("target"),
-                format!("`service.autoscaling.target` = {t} must be a percentage above 0 and at most 100 for metric {:?}", metric_name(metric)),
+                format!("`{table}.autoscaling.target` = {t} must be a percentage above 0 and at most 100 for metric {:?}", metric_name(metric)),
             );
             70.0
         }
         (Some(t), Metric::Requests) if !(t > 0.0 && t.is_finite()) => {
             report.add(
                 &key("target"),
-                format!("`service.autoscaling.target` = {t} must be more than 0 requests per target per minute"),
+                format!("`{table}.autoscaling.target` = {t} must be more than 0 requests per target per minute"),
             );
             1000.0
         }
@@ -133,7 +143,7 @@ pub(super) fn validate(
         (None, Metric::Requests) => {
             report.add(
                 &key("target"),
-                "`service.autoscaling.target` is required with metric = \"requests\": the requests per target per minute one task should serve".to_string(),
+                format!("`{table}.autoscaling.target` is required with metric = \"requests\": the requests per target per minute one task should serve"),
             );
             1000.0
         }
@@ -148,7 +158,7 @@ pub(super) fn validate(
             _ => {
                 report.add(
                     &key(k),
-                    format!("`service.autoscaling.{k}` = {text:?} is not a duration from \"0s\" to \"1h\""),
+                    format!("`{table}.autoscaling.{k}` = {text:?} is not a duration from \"0s\" to \"1h\""),
                 );
                 DEFAULT_COOLDOWN
             }

@@ -54,17 +54,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "autoscaling",
         ],
     ),
-    (
-        "service.autoscaling",
-        &[
-            "min_count",
-            "max_count",
-            "metric",
-            "target",
-            "scale_in_cooldown",
-            "scale_out_cooldown",
-        ],
-    ),
+    ("service.autoscaling", AUTOSCALING_KEYS),
     ("service.environment", &["*"]),
     ("service.secrets", &["*"]),
     ("smoke", &["path", "method", "body", "expect_status"]),
@@ -110,8 +100,10 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "environment",
             "secrets",
             "model",
+            "autoscaling",
         ],
     ),
+    ("workers.*.autoscaling", AUTOSCALING_KEYS),
     ("workers.*.environment", &["*"]),
     ("workers.*.secrets", &["*"]),
     (
@@ -138,6 +130,16 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "max_p95_ratio",
         ],
     ),
+];
+
+/// The keys of an autoscaling table, the service's or a worker's.
+const AUTOSCALING_KEYS: &[&str] = &[
+    "min_count",
+    "max_count",
+    "metric",
+    "target",
+    "scale_in_cooldown",
+    "scale_out_cooldown",
 ];
 
 /// The keys that must be given.
@@ -208,6 +210,8 @@ pub(super) struct RawWorker {
     pub(super) secrets: BTreeMap<String, String>,
     /// Whether it gets MODEL_BUCKET_NAME and MODEL_PATH and may read the model (default true).
     pub(super) model: Option<bool>,
+    /// `[workers.<name>.autoscaling]`: Application Auto Scaling keeps its task count, on "cpu" or "memory".
+    pub(super) autoscaling: Option<RawAutoscaling>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

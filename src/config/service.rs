@@ -139,7 +139,7 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
     let ready_check = validate_ready_check(ready_check, ready_check_command, report);
     let desired_count = desired_count.unwrap_or(1);
     let autoscaling =
-        autoscaling.and_then(|a| super::autoscaling::validate(a, desired_count, report));
+        autoscaling.and_then(|a| super::autoscaling::validate(a, "service", desired_count, report));
     Service {
         port,
         cpu,

@@ -493,6 +493,13 @@ desired_count = 2
 environment = { QUEUE = "scoring" }
 secrets = { TOKEN = "arn:aws:secretsmanager:eu-west-1:1:secret:t-AbCdEf" }
 model = false
+[workers.scorer.autoscaling]
+min_count = 1
+max_count = 4
+metric = "memory"
+target = 60
+scale_in_cooldown = "2m"
+scale_out_cooldown = "30s"
 "#;
     std::fs::write(
         dir.path().join("gate.jsonl"),
@@ -557,6 +564,11 @@ model = false
         ("scorer", 512, 1024, 2, false)
     );
     assert_eq!(scorer.command, ["python", "-m", "scorer"]);
+    let scaling = scorer.autoscaling.as_ref().unwrap();
+    assert_eq!(
+        (scaling.min_count, scaling.max_count, scaling.metric),
+        (1, 4, crate::config::Metric::Memory)
+    );
     assert_eq!(scorer.environment["QUEUE"], "scoring");
     assert!(scorer.secrets["TOKEN"].ends_with(":secret:t-AbCdEf"));
     assert_eq!(c.smoke.unwrap().method, "POST");
@@ -1168,4 +1180,23 @@ fn a_worker_defaults_to_one_small_task_reading_the_model() {
     );
     assert!(w.command.is_empty());
     assert_eq!(w.service_name("housing"), "housing-scorer");
+}
+
+#[test]
+fn a_worker_scales_on_cpu_or_memory_but_not_on_requests() {
+    let dir = project_dir();
+    let text = format!(
+        "{GOOD}[workers.scorer]\ndesired_count = 9\n[workers.scorer.autoscaling]\nmin_count = 1\nmax_count = 4\nmetric = \"requests\"\n"
+    );
+    let err = parse_in(dir.path(), &text).unwrap_err();
+    let keys: Vec<_> = err.problems.iter().filter_map(|p| p.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [
+            "workers.scorer.desired_count",
+            "workers.scorer.autoscaling.metric"
+        ],
+        "{err}"
+    );
+    assert!(err.to_string().contains("a worker has none"), "{err}");
 }

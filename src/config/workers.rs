@@ -18,7 +18,7 @@ pub const MAX_WORKER_NAME: usize = 20;
 const MAX_ROLE_NAME: usize = 64;
 
 /// One validated `[workers.<name>]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Worker {
     pub name: String,
     /// Exec form; empty runs the image's own CMD.
@@ -30,6 +30,9 @@ pub struct Worker {
     pub secrets: BTreeMap<String, String>,
     /// Whether it gets `MODEL_BUCKET_NAME`/`MODEL_PATH` and read access to the model prefix.
     pub model: bool,
+    /// `[workers.<name>.autoscaling]`, on CPU or memory: then `up` sets the desired count only
+    /// for a new service, or one below `min_count`.
+    pub autoscaling: Option<super::Autoscaling>,
 }
 
 impl Worker {
@@ -59,6 +62,7 @@ fn validate_one(name: String, raw: RawWorker, project: &str, report: &mut Report
         environment,
         secrets,
         model,
+        autoscaling,
     } = raw;
     let table = format!("workers.{name}");
     if let Err(why) = check_name(&name) {
@@ -96,15 +100,19 @@ fn validate_one(name: String, raw: RawWorker, project: &str, report: &mut Report
     // A worker without the model may set the names mldeploy would have set for it.
     let reserved: &[&str] = if model { &RESERVED_ENV } else { &[] };
     check_environment(&table, &environment, &secrets, reserved, report);
+    let desired_count = desired_count.unwrap_or(1);
+    let autoscaling =
+        autoscaling.and_then(|a| super::autoscaling::validate(a, &table, desired_count, report));
     Worker {
         name,
         command,
         cpu,
         memory,
-        desired_count: desired_count.unwrap_or(1),
+        desired_count,
         environment,
         secrets,
         model,
+        autoscaling,
     }
 }
 

@@ -50,6 +50,20 @@ fn env_of(container: &serde_json::Value, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The worker's scalable target in Application Auto Scaling; Null when none is registered.
+fn scalable_target(project: &str, worker: &str) -> serde_json::Value {
+    aws(&[
+        "application-autoscaling",
+        "describe-scalable-targets",
+        "--service-namespace",
+        "ecs",
+        "--resource-ids",
+        &format!("service/{project}/{project}-{worker}"),
+    ])
+    .json()["ScalableTargets"][0]
+        .clone()
+}
+
 fn role_exists(role: &str) -> bool {
     aws(&["iam", "get-role", "--role-name", role]).code == 0
 }
@@ -61,7 +75,7 @@ fn a_model_api_and_three_workers_go_forward_and_back_as_one_release() {
     // The file is in the build context: editing it would change the image of every service.
     project.write(".dockerignore", "mldeploy.toml\n");
     let workers = format!(
-        "[workers.scorer]\ncommand = {}\ncpu = 512\nmemory = 1024\n[workers.refresher]\ncommand = {}\n[workers.feeder]\ncommand = {}\nmodel = false\nenvironment = {{ SOURCE = \"s3://inputs\" }}\n",
+        "[workers.scorer]\ncommand = {}\ncpu = 512\nmemory = 1024\n[workers.refresher]\ncommand = {}\n[workers.feeder]\ncommand = {}\nmodel = false\nenvironment = {{ SOURCE = \"s3://inputs\" }}\n[workers.feeder.autoscaling]\nmin_count = 1\nmax_count = 3\nmetric = \"memory\"\n",
         waiting("scoring"),
         waiting("refreshing"),
         waiting("feeding"),
@@ -133,6 +147,17 @@ fn a_model_api_and_three_workers_go_forward_and_back_as_one_release() {
             "{svc}"
         );
     }
+    // The feeder's count is the autoscaler's, on its memory.
+    let feeder_scaling = scalable_target(&name, "feeder");
+    assert_eq!(
+        (
+            feeder_scaling["MinCapacity"].as_i64(),
+            feeder_scaling["MaxCapacity"].as_i64()
+        ),
+        (Some(1), Some(3)),
+        "{feeder_scaling}"
+    );
+    assert!(scalable_target(&name, "scorer").is_null());
     let status = project.mldeploy(&["status", "--output", "json"]);
     status.expect_code(0);
     let listed = status.json()["workers"].clone();
@@ -280,6 +305,7 @@ fn a_model_api_and_three_workers_go_forward_and_back_as_one_release() {
         assert_eq!(revisions(&format!("{name}-{worker}")), 0, "{worker}");
         assert!(!role_exists(&format!("{name}-{worker}-task")), "{worker}");
     }
+    assert!(scalable_target(&name, "feeder").is_null());
 }
 
 #[test]

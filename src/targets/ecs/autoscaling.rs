@@ -138,11 +138,36 @@ pub fn desired_count(configured: u32, current: Option<i32>, min_count: Option<u3
     }
 }
 
+/// What `up` reads of a service's autoscaling before it deploys: the registration found (for a
+/// service that exists), and the desired count to ask for: `configured` for a new service, else
+/// the autoscaler's own raised to the minimum (mldeploy's, or one registered by someone else).
+pub async fn before_deploy(
+    client: &Client,
+    resource_id: &str,
+    existing: Option<&aws_sdk_ecs::types::Service>,
+    wanted: Option<&Autoscaling>,
+    configured: u32,
+) -> anyhow::Result<(Option<Registered>, u32)> {
+    let registered = match existing {
+        Some(_) => registered(client, resource_id).await?,
+        None => None,
+    };
+    let min_count = wanted.map(|a| a.min_count).or_else(|| {
+        registered
+            .as_ref()
+            .map(|r| u32::try_from(r.min_count).unwrap_or(0))
+    });
+    let desired = desired_count(configured, existing.map(|s| s.desired_count()), min_count);
+    Ok((registered, desired))
+}
+
 /// Converges the registration and the policy to `wanted` (removing mldeploy's when the table
 /// is gone); `label` is the requests metric's resource label.
+#[allow(clippy::too_many_arguments)] // the registration's parts, as found and as wanted
 pub async fn ensure(
     client: &Client,
     cv: &Converge,
+    table: &str,
     resource_id: &str,
     wanted: Option<&Autoscaling>,
     label: Option<String>,
@@ -155,7 +180,7 @@ pub async fn ensure(
             Some(r) if r.ours() => {
                 changes.push(
                     Change::new("autoscaling", &name, Action::Delete)
-                        .because("no [service.autoscaling] in mldeploy.toml"),
+                        .because(format!("no [{table}.autoscaling] in mldeploy.toml")),
                 );
                 if !cv.dry_run {
                     deregister(client, resource_id).await?;
@@ -255,6 +280,7 @@ pub async fn follow_live_group(
     ensure(
         client,
         cv,
+        "service",
         &id,
         Some(wanted),
         resource_label(&lb, &group),

@@ -41,17 +41,6 @@ pub async fn find(
         }
     }
 
-    // The autoscaler stops moving the count before the service goes; one registered by
-    // someone else (without mldeploy's policy) is listed and left alone.
-    let scaled = super::autoscaling::resource_id(project, project);
-    if let Some(r) = super::autoscaling::registered(&aws.autoscaling(), &scaled).await? {
-        found.push(Found::new(
-            Kind::Autoscaling,
-            format!("{scaled} ({})", r.describe()),
-            &scaled,
-            r.ours(),
-        ));
-    }
     let cluster = cluster::find(&ecs, project).await?;
     // The workers' services are in the project's cluster, named `<project>-<worker>`, whether or
     // not the file still names them.
@@ -64,6 +53,19 @@ pub async fn find(
     let mut workers: Vec<String> = running.iter().chain(named_workers).cloned().collect();
     workers.sort();
     workers.dedup();
+    // The autoscaler stops moving the count before the service goes; one registered by
+    // someone else (without mldeploy's policy) is listed and left alone.
+    for service in std::iter::once(project).chain(running.iter().map(String::as_str)) {
+        let scaled = super::autoscaling::resource_id(project, service);
+        if let Some(r) = super::autoscaling::registered(&aws.autoscaling(), &scaled).await? {
+            found.push(Found::new(
+                Kind::Autoscaling,
+                format!("{scaled} ({})", r.describe()),
+                &scaled,
+                r.ours(),
+            ));
+        }
+    }
     for name in std::iter::once(project).chain(running.iter().map(String::as_str)) {
         if let Some(svc) = service::describe(&ecs, project, name).await? {
             let arn =

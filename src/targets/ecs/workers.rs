@@ -12,7 +12,7 @@ use aws_sdk_ecs::Client;
 use super::service::{self, Deployed, Rollout, ServiceSpec};
 use super::task_definition::{self, NameValue, ReleaseTags, SecretSpec, TaskSpec};
 use super::wait::Wait;
-use super::{iam, releases, Converge};
+use super::{autoscaling, iam, releases, Converge};
 use crate::aws::tags;
 use crate::config::{Config, Worker};
 use crate::targets::{Action, Change};
@@ -104,6 +104,7 @@ pub async fn ensure(
 ) -> anyhow::Result<Vec<WorkerDeployed>> {
     let project = cv.project.as_str();
     let ecs = &aws.ecs();
+    let scaling = aws.autoscaling();
     let mut deployed = Vec::new();
     for worker in &config.workers {
         let name = worker.service_name(project);
@@ -119,6 +120,18 @@ pub async fn ensure(
             true => service::describe(ecs, &at.cluster, &name).await?,
             false => None,
         };
+        // With autoscaling the desired count is the autoscaler's, as for the model API.
+        // `service/<cluster name>/<service name>`: the cluster is named for the project (the
+        // placement holds its ARN, which ECS's calls take and Application Auto Scaling's do not).
+        let scaled = autoscaling::resource_id(project, &name);
+        let (registered, desired_count) = autoscaling::before_deploy(
+            &scaling,
+            &scaled,
+            existing.as_ref(),
+            worker.autoscaling.as_ref(),
+            worker.desired_count,
+        )
+        .await?;
         let serving = existing
             .as_ref()
             .and_then(|s| s.task_definition().map(str::to_string));
@@ -134,7 +147,7 @@ pub async fn ensure(
         let service_spec = ServiceSpec {
             cluster: at.cluster.clone(),
             task_definition_arn: cv.text(&td, "worker task definition")?,
-            desired_count: worker.desired_count,
+            desired_count,
             target: None,
             subnets: at.subnets.clone(),
             security_groups: at.security_groups.clone(),
@@ -144,6 +157,12 @@ pub async fn ensure(
             rollout: Some(Rollout::rolling()),
         };
         let done = service::ensure_named(ecs, cv, &name, &service_spec, existing, changes).await?;
+        let table = format!("workers.{}", worker.name);
+        let wanted = worker.autoscaling.as_ref();
+        autoscaling::ensure(
+            &scaling, cv, &table, &scaled, wanted, None, registered, changes,
+        )
+        .await?;
         deployed.push(WorkerDeployed {
             worker: worker.name.clone(),
             service: name,
@@ -152,7 +171,17 @@ pub async fn ensure(
         });
     }
     if at.cluster_exists {
-        remove_stale(ecs, &aws.iam(), cv, config, &at.cluster, wait, changes).await?;
+        remove_stale(
+            ecs,
+            &scaling,
+            &aws.iam(),
+            cv,
+            config,
+            &at.cluster,
+            wait,
+            changes,
+        )
+        .await?;
     }
     Ok(deployed)
 }
@@ -177,6 +206,7 @@ pub async fn services_in_cluster(ecs: &Client, project: &str) -> anyhow::Result<
 /// their task definitions and roles, so a removed worker stops running.
 async fn remove_stale(
     ecs: &Client,
+    scaling: &aws_sdk_applicationautoscaling::Client,
     iam_client: &aws_sdk_iam::Client,
     cv: &Converge,
     config: &Config,
@@ -211,8 +241,14 @@ async fn remove_stale(
                 families.len()
             )),
         );
+        let scaled = autoscaling::resource_id(project, &name);
+        let registered = autoscaling::registered(scaling, &scaled).await?;
         if cv.dry_run {
             continue;
+        }
+        // The autoscaler stops moving the count first, as `destroy` does it.
+        if registered.is_some_and(|r| r.ours()) {
+            autoscaling::deregister(scaling, &scaled).await?;
         }
         service::delete(ecs, cluster, &name, wait).await?;
         for arn in &families {

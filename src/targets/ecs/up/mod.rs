@@ -228,20 +228,14 @@ pub async fn converge(
     // autoscaler's: `up` sets it for a new service, or raises it to the minimum.
     let scaling = aws.autoscaling();
     let scaled = autoscaling::resource_id(&project, &project);
-    let registered = match &existing {
-        Some(_) => autoscaling::registered(&scaling, &scaled).await?,
-        None => None,
-    };
-    let min_count = config
-        .service
-        .autoscaling
-        .as_ref()
-        .map(|a| a.min_count)
-        .or_else(|| {
-            registered
-                .as_ref()
-                .map(|r| u32::try_from(r.min_count).unwrap_or(0))
-        });
+    let (registered, desired_count) = autoscaling::before_deploy(
+        &scaling,
+        &scaled,
+        existing.as_ref(),
+        config.service.autoscaling.as_ref(),
+        config.service.desired_count,
+    )
+    .await?;
     let mut rollout = rollout(config, &cv, &lb, &roles, deploy.flags.timeout)?;
     let wiring = {
         let primary = cv.text(&lb.target_group_arn, "target group")?;
@@ -263,11 +257,7 @@ pub async fn converge(
     let service_spec = ServiceSpec {
         cluster: cv.text(&cluster, "cluster")?,
         task_definition_arn: cv.text(&td, "task definition")?,
-        desired_count: autoscaling::desired_count(
-            config.service.desired_count,
-            existing.as_ref().map(|s| s.desired_count()),
-            min_count,
-        ),
+        desired_count,
         // The groups as ECS wires them now (it swaps them after every blue/green, canary or
         // linear deployment); a rolling service deploys where production traffic goes.
         target: Some(service::LbTarget {
@@ -335,6 +325,7 @@ pub async fn converge(
     autoscaling::ensure(
         &scaling,
         &cv,
+        "service",
         &scaled,
         config.service.autoscaling.as_ref(),
         label,
