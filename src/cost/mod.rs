@@ -164,15 +164,15 @@ pub fn estimate(inputs: &Inputs) -> Estimate {
         f64::from(inputs.tasks.1 + worker_tasks),
     );
     let (service_low, service_high) = (f64::from(inputs.tasks.0), f64::from(inputs.tasks.1));
-    let task_count = if inputs.tasks.0 == inputs.tasks.1 {
-        format!("{}", inputs.tasks.0 + worker_tasks)
-    } else {
-        format!(
-            "{}-{}",
-            inputs.tasks.0 + worker_tasks,
-            inputs.tasks.1 + worker_tasks
-        )
+    // "2", or "2-4" with autoscaling.
+    let count = |low: u32, high: u32| {
+        if low == high {
+            low.to_string()
+        } else {
+            format!("{low}-{high}")
+        }
     };
+    let task_count = count(inputs.tasks.0 + worker_tasks, inputs.tasks.1 + worker_tasks);
 
     let (vcpu, gb) = (
         f64::from(inputs.cpu) / 1024.0,
@@ -183,11 +183,7 @@ pub fn estimate(inputs: &Inputs) -> Estimate {
         "Fargate",
         format!(
             "{} task(s) of {vcpu} vCPU and {gb} GB, {}",
-            if inputs.tasks.0 == inputs.tasks.1 {
-                inputs.tasks.0.to_string()
-            } else {
-                format!("{}-{}", inputs.tasks.0, inputs.tasks.1)
-            },
+            count(inputs.tasks.0, inputs.tasks.1),
             if inputs.arm { "ARM64" } else { "X86_64" }
         ),
         per_task * service_low,

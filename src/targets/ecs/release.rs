@@ -220,27 +220,44 @@ impl Release<'_> {
         previous: &str,
         printer: &Printer,
     ) -> anyhow::Result<()> {
-        let spec = ServiceSpec {
-            task_definition_arn: previous.to_string(),
-            force: false,
-            ..c.spec.clone()
+        let watch = Watch {
+            target_group_arn: c.spec.target.as_ref().map(|t| t.target_group_arn.as_str()),
+            ..self.watch(&c.spec.cluster, c.name, "")
         };
-        let existing = service::describe(self.ecs, &spec.cluster, c.name).await?;
-        let deployed =
-            service::ensure_named(self.ecs, self.cv, c.name, &spec, existing, &mut Vec::new())
-                .await?;
-        let Some(id) = deployed.deployment_id else {
-            return Ok(());
-        };
-        let target_group = spec.target.as_ref().map(|t| t.target_group_arn.as_str());
-        Watch {
-            target_group_arn: target_group,
-            ..self.watch(&spec.cluster, c.name, &id)
-        }
-        .run(printer)
-        .await?;
-        Ok(())
+        redeploy(self.cv, c.name, c.spec, previous, watch, printer).await
     }
+}
+
+/// Points the service `name` (deployed as `spec`) at `previous` again and watches the deployment
+/// that opens, with `watch`'s target group and timing: how a failed smoke test or a failed
+/// release is taken back.
+pub async fn redeploy(
+    cv: &Converge,
+    name: &str,
+    spec: &ServiceSpec,
+    previous: &str,
+    watch: Watch<'_>,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let spec = ServiceSpec {
+        task_definition_arn: previous.to_string(),
+        force: false,
+        ..spec.clone()
+    };
+    let existing = service::describe(watch.ecs, &spec.cluster, name).await?;
+    let deployed =
+        service::ensure_named(watch.ecs, cv, name, &spec, existing, &mut Vec::new()).await?;
+    let Some(id) = deployed.deployment_id else {
+        return Ok(());
+    };
+    printer.info(format!("Watching deployment {id}"));
+    Watch {
+        deployment_id: &id,
+        ..watch
+    }
+    .run(printer)
+    .await?;
+    Ok(())
 }
 
 /// Fails when a task of the watched deployment stops within [`WORKER_SETTLE`] (on the sandbox's

@@ -275,24 +275,8 @@ impl Verify<'_> {
     }
 
     async fn redeploy(&self, previous: &str, printer: &Printer) -> anyhow::Result<()> {
-        let spec = ServiceSpec {
-            task_definition_arn: previous.to_string(),
-            force: false,
-            ..self.spec.clone()
-        };
-        let existing = service::describe(self.ecs, &spec.cluster, &self.cv.project).await?;
-        let deployed = service::ensure(self.ecs, self.cv, &spec, existing, &mut Vec::new()).await?;
-        let Some(id) = deployed.deployment_id else {
-            return Ok(());
-        };
-        printer.info(format!("Watching deployment {id}"));
-        Watch {
-            deployment_id: &id,
-            ..self.watch
-        }
-        .run(printer)
-        .await?;
-        Ok(())
+        let name = self.cv.project.as_str();
+        super::release::redeploy(self.cv, name, self.spec, previous, self.watch, printer).await
     }
 }
 

@@ -231,14 +231,14 @@ async fn remove_stale(
         if !service::is_ours(ecs, arn, project).await? {
             continue;
         }
-        let families = releases::arns(ecs, &name, None).await?;
+        let revisions = releases::arns(ecs, &name, None).await?;
         let role = iam::worker_role_name(project, name.trim_start_matches(&format!("{project}-")));
         changes.push(
             Change::new("ECS service", &name, Action::Delete).because(format!(
                 "no [workers.{}] in {}; with its {} task definition(s) and role {role}",
                 name.trim_start_matches(&format!("{project}-")),
                 crate::config::FILE_NAME,
-                families.len()
+                revisions.len()
             )),
         );
         let scaled = autoscaling::resource_id(project, &name);
@@ -251,7 +251,7 @@ async fn remove_stale(
             autoscaling::deregister(scaling, &scaled).await?;
         }
         service::delete(ecs, cluster, &name, wait).await?;
-        for arn in &families {
+        for arn in &revisions {
             task_definition::deregister(ecs, arn).await?;
         }
         if let Some(found) = iam::find_role(iam_client, &role).await? {
