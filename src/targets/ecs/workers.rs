@@ -171,17 +171,7 @@ pub async fn ensure(
         });
     }
     if at.cluster_exists {
-        remove_stale(
-            ecs,
-            &scaling,
-            &aws.iam(),
-            cv,
-            config,
-            &at.cluster,
-            wait,
-            changes,
-        )
-        .await?;
+        remove_stale(aws, cv, config, &at.cluster, wait, changes).await?;
     }
     Ok(deployed)
 }
@@ -205,15 +195,14 @@ pub async fn services_in_cluster(ecs: &Client, project: &str) -> anyhow::Result<
 /// The worker names whose services are in the cluster but not in the file: deleted, with
 /// their task definitions and roles, so a removed worker stops running.
 async fn remove_stale(
-    ecs: &Client,
-    scaling: &aws_sdk_applicationautoscaling::Client,
-    iam_client: &aws_sdk_iam::Client,
+    aws: &crate::aws::Aws,
     cv: &Converge,
     config: &Config,
     cluster: &str,
     wait: &Wait<'_>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<()> {
+    let (ecs, scaling, iam_client) = (&aws.ecs(), &aws.autoscaling(), &aws.iam());
     let project = cv.project.as_str();
     let wanted: BTreeSet<String> = config
         .workers
