@@ -114,6 +114,9 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// The service's logs from CloudWatch, each line with the task it came from
     Logs(LogsArgs),
+    /// Run a command once as a task of a service's current release, streaming its output; exits
+    /// with the command's own exit code
+    Run(RunArgs),
     /// Print the least-privilege IAM policy for the role that runs mldeploy for this project
     IamPolicy(IamPolicyArgs),
     /// Print the shell completion script for SHELL (bash, zsh, fish, powershell, elvish)
@@ -160,6 +163,22 @@ pub struct LogsArgs {
     /// in [workers]); default: every service's, each line with its service
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The service whose release runs it: the model API's (the project's name, the default) or
+    /// a worker's (its name in [workers])
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// Stop the task and fail (exit 1) when the command has not ended by then
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// The command and its arguments, in exec form (no shell): `mldeploy run -- python migrate.py`
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ pub enum ExitStatus {
     Locked,
     /// Interrupted by the user (Ctrl-C) or a termination signal.
     Interrupted,
+    /// `run`: the command ended with this exit code of its own.
+    Command(u8),
 }
 
 impl ExitStatus {
@@ -34,6 +36,7 @@ impl ExitStatus {
             ExitStatus::Environment => 3,
             ExitStatus::Locked => 4,
             ExitStatus::Interrupted => 130,
+            ExitStatus::Command(code) => code,
         }
     }
 }

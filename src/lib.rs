@@ -19,6 +19,7 @@ pub mod reports;
 pub mod session;
 pub mod smoke;
 pub mod targets;
+pub mod undo;
 
 use cli::{Cli, Command};
 use exit::ExitStatus;
@@ -43,6 +44,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::History(args) => commands::history::run(&session, args).await,
         Command::Destroy(args) => commands::destroy::run(&session, args).await,
         Command::Logs(args) => commands::logs::run(&session, args).await,
+        Command::Run(args) => commands::run::run(&session, args).await,
         Command::IamPolicy(args) => commands::iam_policy::run(&session, args).await,
         Command::Completions(args) => commands::shell::completions(args.shell),
         Command::Man => commands::shell::man(),

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let (undone, leftovers) = match outcome {
         Ok(_) => (Vec::new(), Vec::new()),
         Err(_) => runtime.block_on(async {
-            let undone = mldeploy::targets::docker::undo::undo_pending().await;
+            let undone = mldeploy::undo::undo_pending().await;
             (undone, mldeploy::lock::release_all_held().await)
         }),
     };

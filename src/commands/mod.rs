@@ -12,6 +12,7 @@ mod model_choice;
 pub mod promote;
 pub mod push;
 pub mod rollback;
+pub mod run;
 pub mod shell;
 pub mod status;
 pub mod up;

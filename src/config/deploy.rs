@@ -47,6 +47,8 @@ pub struct Deploy {
     pub bake_minutes: u32,
     /// How often the model gate is checked again while traffic moves and bakes.
     pub check_interval: std::time::Duration,
+    /// `release_command`: run once, as a task of the new release, before any service rolls out.
+    pub release_command: Option<Vec<String>>,
 }
 
 impl Default for Deploy {
@@ -55,6 +57,7 @@ impl Default for Deploy {
             strategy: Strategy::Rolling,
             bake_minutes: 5,
             check_interval: std::time::Duration::from_secs(30),
+            release_command: None,
         }
     }
 }
@@ -100,6 +103,7 @@ pub(super) fn validate_deploy(raw: RawDeploy, report: &mut Report<'_>) -> Deploy
         linear_step_percent,
         linear_step_bake_time,
         check_interval,
+        release_command,
     } = raw;
     let d = Deploy::default();
     let mut minutes = |key: &str, value: Option<String>, default: u32| -> u32 {
@@ -173,10 +177,20 @@ pub(super) fn validate_deploy(raw: RawDeploy, report: &mut Report<'_>) -> Deploy
             }
         },
     };
+    if release_command
+        .as_ref()
+        .is_some_and(|c| c.first().is_none_or(|program| program.trim().is_empty()))
+    {
+        report.add(
+            "deploy.release_command",
+            "`deploy.release_command` must start with the program to run (exec form: [\"python\", \"migrate.py\"]); leave it out to run nothing".into(),
+        );
+    }
     Deploy {
         strategy,
         bake_minutes,
         check_interval,
+        release_command,
     }
 }
 

@@ -148,6 +148,32 @@ pub struct Acme {
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 impl Config {
+    /// The service `flag` names (`--service NAME`): None for the model API (named for the
+    /// project, and the default), or the worker of that name. An unknown name is exit 2 listing
+    /// the project's services.
+    pub fn service_named(&self, flag: Option<&str>) -> anyhow::Result<Option<&Worker>> {
+        let project = self.project.name.as_str();
+        match flag {
+            None => Ok(None),
+            Some(name) if name == project => Ok(None),
+            Some(name) => match self.workers.iter().find(|w| w.name == name) {
+                Some(w) => Ok(Some(w)),
+                None => {
+                    let names: Vec<&str> = std::iter::once(project)
+                        .chain(self.workers.iter().map(|w| w.name.as_str()))
+                        .collect();
+                    Err(exit::error(
+                        ExitStatus::Usage,
+                        format!(
+                            "--service {name}: {project} has no such service; its services: {}",
+                            names.join(", ")
+                        ),
+                    ))
+                }
+            },
+        }
+    }
+
     /// Every secret ARN a task of the project reads: the service's and its workers'.
     pub fn all_secrets(&self) -> impl Iterator<Item = &String> {
         self.secret_keys().into_iter().map(|(_, arn)| arn)

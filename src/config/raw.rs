@@ -116,6 +116,7 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "linear_step_percent",
             "linear_step_bake_time",
             "check_interval",
+            "release_command",
         ],
     ),
     (
@@ -233,6 +234,8 @@ pub(super) struct RawDeploy {
     pub(super) linear_step_bake_time: Option<String>,
     /// How often the new revision is checked while traffic moves and bakes.
     pub(super) check_interval: Option<String>,
+    /// Run once with each new release before any service rolls out, in exec form (database migrations, `mlflow db upgrade`): when it fails, nothing rolls out.
+    pub(super) release_command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

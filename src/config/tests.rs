@@ -477,6 +477,7 @@ canary_bake_time = "3m"
 linear_step_percent = 20
 linear_step_bake_time = "2m"
 check_interval = "15s"
+release_command = ["python", "migrate.py"]
 [gate]
 requests = [{ path = "/predict", body = { features = [1.0] } }]
 requests_file = "gate.jsonl"
@@ -647,6 +648,7 @@ scale_out_cooldown = "30s"
             },
             bake_minutes: 10,
             check_interval: std::time::Duration::from_secs(15),
+            release_command: Some(vec!["python".into(), "migrate.py".into()]),
         }
     );
     let gate = c.gate.unwrap();
@@ -681,7 +683,7 @@ fn deploy_and_gate_keys_are_checked_against_what_ecs_takes() {
     let err = parse_in(
         dir.path(),
         &format!(
-            "{GOOD}[deploy]\nstrategy = \"red_black\"\nbake_time = \"90s\"\ncanary_percent = 0.05\nlinear_step_percent = 2\n[gate]\nrequests_file = \"bad.jsonl\"\nvalue = \"prediction\"\ntolerance = 2\nmax_p95 = \"fast\"\n"
+            "{GOOD}[deploy]\nstrategy = \"red_black\"\nbake_time = \"90s\"\ncanary_percent = 0.05\nlinear_step_percent = 2\nrelease_command = [\" \"]\n[gate]\nrequests_file = \"bad.jsonl\"\nvalue = \"prediction\"\ntolerance = 2\nmax_p95 = \"fast\"\n"
         ),
     )
     .unwrap_err();
@@ -691,6 +693,7 @@ fn deploy_and_gate_keys_are_checked_against_what_ecs_takes() {
         "`deploy.bake_time` = \"90s\" must be whole minutes",
         "`deploy.canary_percent` = 0.05 must be a multiple of 0.1 from 0.1 to 100",
         "`deploy.linear_step_percent` = 2 must be a multiple of 0.1 from 3 to 100",
+        "`deploy.release_command` must start with the program to run",
         "bad.jsonl:2: not a request",
         "`gate.value` = \"prediction\" must be a JSON pointer",
         "`gate.tolerance` = 2 must be between 0 and 1",

@@ -130,6 +130,7 @@ pub(super) const GRANTS: &[Grant] = &[
             "ecs:ListServiceDeployments",
             "ecs:ListServices",
             "ecs:StopServiceDeployment",
+            "ecs:StopTask",
             "ecs:UpdateService",
         ],
         // The model API's service `<p>`, and the workers' `<p>-<worker>` in the same cluster.
@@ -147,6 +148,24 @@ pub(super) const GRANTS: &[Grant] = &[
             ]
         },
         condition: None,
+    },
+    // `run` and `[deploy] release_command`: a task of one of the project's task definitions, in
+    // its cluster only (RunTask authorizes the task definition, with the cluster as the
+    // `ecs:cluster` condition key: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html).
+    Grant {
+        sid: "OneOffTasks",
+        actions: &["ecs:RunTask"],
+        resources: |s| {
+            let p = &s.project;
+            vec![
+                arn(s, "ecs", &format!("task-definition/{p}:*")),
+                arn(s, "ecs", &format!("task-definition/{p}-*:*")),
+            ]
+        },
+        condition: Some(|s| {
+            let cluster = super::in_partition(s, arn(s, "ecs", &format!("cluster/{}", s.project)));
+            json!({"ArnEquals": {"ecs:cluster": cluster}})
+        }),
     },
     // `promote --from <env>`: the source's service and tasks, as `status` reads them, and its
     // image, copied by digest through the registry API.

@@ -6,6 +6,7 @@ pub mod destroy;
 pub mod history;
 pub mod logs;
 pub mod rollback;
+pub mod run;
 pub mod status;
 pub mod up;
 
@@ -13,5 +14,6 @@ pub use destroy::DestroyReport;
 pub use history::HistoryReport;
 pub use logs::{LogLine, LogsReport};
 pub use rollback::RollbackReport;
+pub use run::{RunLine, RunReport};
 pub use status::StatusReport;
 pub use up::UpReport;

@@ -14,7 +14,9 @@ pub use plan::{Action, Change};
 
 use crate::cli::{DeployArgs, RollbackArgs};
 use crate::model::ModelVersion;
-use crate::reports::{HistoryReport, LogsReport, RollbackReport, StatusReport, UpReport};
+use crate::reports::{
+    HistoryReport, LogsReport, RollbackReport, RunReport, StatusReport, UpReport,
+};
 use crate::session::Ctx;
 use crate::smoke::SmokeCheck;
 use inventory::Found;
@@ -135,6 +137,17 @@ pub trait Target: Sized {
         follow: bool,
         service: Option<&str>,
     ) -> anyhow::Result<LogsReport>;
+
+    /// `run`: `command` once as a task (ECS) or container (Docker) of `service`'s current
+    /// release, each line of its output printed as it comes; how it ended. Past `timeout` it is
+    /// stopped and the run fails.
+    async fn run_once(
+        &self,
+        ctx: &Ctx<'_>,
+        service: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<RunReport>;
 
     /// Everything of the project's that exists on this target, in deletion order.
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>>;

@@ -512,6 +512,20 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
         (&["up", "--model-version", "7"], 0),
         (&["rollback"], 0),
         (&["rollback", "--model-version", "7"], 0),
+        // A one-off task, and one stopped at its --timeout.
+        (&["run", "--", "/bin/busybox", "echo", "ran"], 0),
+        (
+            &[
+                "run",
+                "--timeout",
+                "1s",
+                "--",
+                "/bin/busybox",
+                "sleep",
+                "600",
+            ],
+            1,
+        ),
     ];
     for (args, code) in steps {
         proxy.mldeploy(&project, args).expect_code(*code);
@@ -575,8 +589,7 @@ fn the_iam_policy_allows_every_call_a_deploy_cycle_makes_and_nothing_else() {
 
 /// Calls only a drifted or half-made stack needs (a first `up` creates everything and a
 /// converged one changes nothing, so a clean cycle never makes them), the stop of a
-/// deployment in its bake, which the blue/green tests make, the read of a failed rollout's
-/// task output, which the example's AccessDenied test makes, the VPC endpoints of private
+/// deployment in its bake, which the blue/green tests make, the VPC endpoints of private
 /// tasks without a NAT gateway, which tests/it/private_network.rs makes, and the removal of
 /// blue/green rules from HTTP:80 when a domain is added, which tests/it/domain.rs makes.
 const REPAIRS_ONLY: &[&str] = &[
@@ -591,7 +604,6 @@ const REPAIRS_ONLY: &[&str] = &[
     "elasticloadbalancing:SetSecurityGroups", // the load balancer's groups changed by hand
     "iam:DetachRolePolicy",            // a managed policy attached to a role by hand
     "iam:UpdateAssumeRolePolicy",      // a role's trust changed by hand
-    "logs:GetLogEvents",               // what a failed rollout's stopped task said
 ];
 
 #[test]

@@ -73,7 +73,10 @@ fn a_slow_loading_model_is_stopped_in_a_loop_without_a_grace_period_and_deploys_
 #[test]
 fn an_old_task_drains_for_the_deregistration_delay_before_ecs_stops_it() {
     let (project, _) = deployable("it-drain");
-    with_service_keys(&project, "deregistration_delay = \"300s\"");
+    // 20 AWS minutes: the drain lasts 24 s on the sandbox's clock, long enough for the three
+    // awscli calls below to see it on a loaded machine (at 300 s, 6 s, CI once saw the drain end
+    // between the target's "draining" and the service's deployments).
+    with_service_keys(&project, "deregistration_delay = \"1200s\"");
     project.mldeploy(&["up"]).expect_code(0);
     let old = aws(&["ecs", "list-tasks", "--cluster", &project.name]).json()["taskArns"][0]
         .as_str()

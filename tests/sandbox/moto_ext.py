@@ -69,6 +69,9 @@ A container's output goes to CloudWatch Logs as ECS's awslogs driver sends it: i
 definition's `awslogs-group`, stream `<awslogs-stream-prefix>/<container>/<task id>`, about once
 a second.
 
+Standalone tasks (RunTask, StopTask) run the same way, with their overrides, and stop when their
+container exits (ecs_run_task.py says how, and which AWS documents it follows).
+
 Task definitions get the registeredAt that ECS returns and moto leaves out, and DeleteCluster
 refuses a cluster with ACTIVE services (ClusterContainsServicesException), as ECS does.
 
@@ -150,6 +153,7 @@ from moto.ssm.models import ssm_backends
 import api_contract
 import domain_ext
 import ecs_strategies
+import ecs_run_task
 import task_credentials
 import vpc_egress
 
@@ -456,14 +460,35 @@ def _start_task(backend, service, deployment):
         networking_configuration=service.network_configuration or None,
         platform_version=service.platform_version,
     )
+    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    _provision(task, td)
+    return task
+
+
+def _provision(task, td):
+    """A new task is PROVISIONING, then PENDING while its image is pulled (see the docstring)."""
     _set_status(task, "PROVISIONING")
     task.created_at = utcnow()
-    backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     now = time.monotonic()
     facts = _image_facts(td.container_definitions[0]["image"])
     pull = (facts[1] if facts else 0) / PULL_BYTES_PER_SECOND
     _starting[task.task_arn] = (now + scaled(PROVISIONING_SECONDS), now + scaled(PROVISIONING_SECONDS + pull))
-    return task
+
+
+def _advance_start(backend, service, task, now):
+    """One step of starting a task: None while it is still on its way, else whether it started
+    (False: it stopped instead, `_pull` or `_launch` said why)."""
+    due = _starting[task.task_arn]
+    started = True
+    if now >= due[0] and task.last_status == "PROVISIONING":
+        _set_status(task, "PENDING")
+        started = _pull(backend, service, task)
+    elif now >= due[1]:
+        started = _launch(backend, service, task)
+    if started and task.last_status != "RUNNING":
+        return None
+    del _starting[task.task_arn]
+    return started
 
 
 def _pull(backend, service, task):
@@ -481,7 +506,7 @@ def _pull(backend, service, task):
         _stop_task(task, f"ECS was unable to assume the role '{role_arn}' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role.", None)
         return False
 
-    container = td.container_definitions[0]
+    container = _overridden(task, td.container_definitions[0])
     # The task must reach ECR, S3, CloudWatch Logs and its secrets from its subnet: through the
     # internet gateway with a public IP, a NAT gateway, or VPC endpoints (vpc_egress.py says how).
     problem = _egress_problem(service, task, td, container)
@@ -555,6 +580,25 @@ def _pull(backend, service, task):
 
 
 _created: dict[str, str] = {}  # task arn -> its container, created and not started yet
+
+
+def _overridden(task, container):
+    """The container as RunTask's containerOverrides change it: `command` replaces the task
+    definition's, `environment` adds variables or overrides those of the same name
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerOverride.html)."""
+    override = next(
+        (o for o in (getattr(task, "overrides", None) or {}).get("containerOverrides") or [] if o.get("name") == container["name"]),
+        None,
+    )
+    if override is None:
+        return container
+    container = dict(container)
+    if override.get("command") is not None:
+        container["command"] = override["command"]
+    if override.get("environment"):
+        names = {e["name"] for e in override["environment"]}
+        container["environment"] = [e for e in container.get("environment") or [] if e["name"] not in names] + override["environment"]
+    return container
 
 
 def _egress_problem(service, task, td, container):
@@ -1096,18 +1140,9 @@ def _schedule(backend, service, states):
         primary = d["status"] == "PRIMARY"
         tasks = _service_tasks(backend, service, d["id"])
         for task in tasks:
-            due = _starting.get(task.task_arn)
-            if due is not None:
-                started = True
-                if now >= due[0] and task.last_status == "PROVISIONING":
-                    _set_status(task, "PENDING")
-                    started = _pull(backend, service, task)
-                elif now >= due[1]:
-                    started = _launch(backend, service, task)
-                if started and task.last_status != "RUNNING":
-                    continue
-                del _starting[task.task_arn]
-                if started or d["rolloutState"] != "IN_PROGRESS":
+            if task.task_arn in _starting:
+                started = _advance_start(backend, service, task, now)
+                if started is None or started or d["rolloutState"] != "IN_PROGRESS":
                     continue
                 d["failedTasks"] += 1
                 continue
@@ -1240,6 +1275,7 @@ def _tick():
     states = _states
     with _lock:
         _finish_draining()
+        ecs_run_task.carry_out_stops()
         live = set()
         services = set()
         for regions in list(ecs_backends.values()):
@@ -1256,6 +1292,7 @@ def _tick():
                     except Exception:
                         log(f"scheduling {service.name} failed:\n{traceback.format_exc()}")
                     live.update(t.task_arn for t in _service_tasks(backend, service))
+        live.update(ecs_run_task.schedule(states))
         live.update(t.task_arn for t in _draining)  # after scheduling, which may add some
         for arn, run in list(_runs.items()):
             if arn not in live:
@@ -1942,8 +1979,11 @@ def describe_services(self, cluster_str, names):
 
 
 def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None, service_name=None, desiredStatus=None):
+    # "The default status filter is RUNNING, which shows tasks that Amazon ECS has set the desired
+    # status to RUNNING" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html);
+    # moto lists every task without one.
     with _lock:
-        tasks = _original_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+        tasks = _original_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus or "RUNNING")
     if service_name:
         group = f"service:{service_name.split('/')[-1]}"
         tasks = [t for t in tasks if t.group == group]
@@ -2135,6 +2175,7 @@ elbv2_models.FakeLoadBalancer.activate = activate
 domain_ext.install(_load_balancers, _address)
 task_credentials.install(lambda role_name: _iam_effective.get(role_name, 0.0))
 ecs_strategies.install(sys.modules[__name__])
+ecs_run_task.install(sys.modules[__name__])
 vpc_egress.install(scaled)
 
 if __name__ == "__main__":

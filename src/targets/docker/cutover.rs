@@ -8,13 +8,13 @@
 
 use super::containers::{self, ProjectContainer, Spec};
 use super::proxy::{self, Routes, RELEASE_HEADER};
-use super::undo::Undo;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::gate::{self, GateReport};
 use crate::image::engine::Engine;
 use crate::output::Printer;
 use crate::smoke::{self, Prober};
+use crate::undo::Undo;
 
 pub(crate) async fn replace(
     engine: &Engine,

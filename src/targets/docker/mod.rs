@@ -4,11 +4,11 @@
 
 pub mod containers;
 pub mod cutover;
+pub mod one_off;
 pub mod proxy;
 mod readiness;
 pub mod replace;
 pub mod rollback;
-pub mod undo;
 pub mod up;
 pub mod usage;
 
@@ -22,7 +22,9 @@ use crate::exit::{self, ExitStatus};
 use crate::image::engine::{engine_error, Engine};
 use crate::reports::history::RegistryInfo;
 use crate::reports::status::{DockerStatus, StatusOn};
-use crate::reports::{HistoryReport, LogLine, LogsReport, RollbackReport, StatusReport, UpReport};
+use crate::reports::{
+    HistoryReport, LogLine, LogsReport, RollbackReport, RunLine, RunReport, StatusReport, UpReport,
+};
 use crate::session::Ctx;
 use crate::smoke::{self, Answer, Prober, SmokeRequest};
 use crate::targets::inventory::{Found, Kind};
@@ -279,6 +281,40 @@ impl Target for Docker {
         })
     }
 
+    async fn run_once(
+        &self,
+        ctx: &Ctx<'_>,
+        service: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<RunReport> {
+        ctx.config.service_named(service)?;
+        let current = self.current(ctx).await?;
+        let printer = ctx.printer;
+        printer.info(format!(
+            "Running the command in a container of {} (release {})",
+            current.image, current.release
+        ));
+        let mut line = |text: &str| printer.line(&RunLine { line: text });
+        let like = one_off::Like::serving(&self.engine, &current).await?;
+        let (task, exit_code) = one_off::run(
+            &self.engine,
+            ctx.project(),
+            &like,
+            command,
+            timeout,
+            &mut line,
+        )
+        .await?;
+        Ok(RunReport {
+            target: TargetKind::Docker,
+            service: ctx.project().to_string(),
+            release: current.image.clone(),
+            task,
+            exit_code,
+        })
+    }
+
     /// The project's containers, then its images (all labelled as the project's).
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {
         let project = ctx.project();
@@ -287,6 +323,9 @@ impl Target for Docker {
             .into_iter()
             .map(|c| Found::new(Kind::Container, c.name, c.id, true))
             .collect();
+        for (id, name) in one_off::leftovers(&self.engine, project).await? {
+            found.push(Found::new(Kind::Container, name, id, true));
+        }
         if let Some(proxy) = proxy::find(&self.engine, project).await? {
             found.push(Found::new(
                 Kind::Container,

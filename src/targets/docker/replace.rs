@@ -9,12 +9,12 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::containers::{self, ProjectContainer, Spec};
-use super::undo::Undo;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::Engine;
 use crate::model::FromRegistry;
 use crate::smoke;
+use crate::undo::Undo;
 
 /// The least time the final container gets to answer once it holds the host port.
 const CUTOVER_READY: Duration = Duration::from_secs(60);

@@ -72,6 +72,12 @@ pub async fn plan(
         None => Change::new("image", &checked.image.local_ref, Action::Create)
             .because(format!("build on {}", docker.engine.host)),
     });
+    if let Some(command) = &ctx.config.deploy.release_command {
+        report.changes.push(
+            Change::new("release command", command.join(" "), Action::Update)
+                .because("runs once in a container of the new image before it serves"),
+        );
+    }
     if let UpOn::Docker(d) = &report.on {
         report.changes.push(
             Change::new("container", &d.container, Action::Create).because(format!(
@@ -141,6 +147,17 @@ pub async fn apply(
         d.release = c.release;
         d.replaced.clear();
     } else {
+        if let Some(command) = &ctx.config.deploy.release_command {
+            super::one_off::release_command(
+                &docker.engine,
+                ctx.project(),
+                &spec,
+                command,
+                deploy.flags.timeout,
+                ctx.printer,
+            )
+            .await?;
+        }
         gate = replace::replace(
             &docker.engine,
             &ctx.config,

@@ -28,36 +28,12 @@ struct Streams {
 fn streams(config: &crate::config::Config, service: Option<&str>) -> anyhow::Result<Streams> {
     let project = config.project.name.as_str();
     let named = !config.workers.is_empty();
-    let Some(service) = service else {
-        return Ok(Streams {
-            prefix: None,
-            named,
-        });
+    let prefix = match (service, config.service_named(service)?) {
+        (None, _) => None,
+        (Some(_), None) => Some(format!("{project}/")),
+        (Some(_), Some(w)) => Some(format!("{}/", w.service_name(project))),
     };
-    if service == project {
-        return Ok(Streams {
-            prefix: Some(format!("{project}/")),
-            named,
-        });
-    }
-    match config.workers.iter().find(|w| w.name == service) {
-        Some(w) => Ok(Streams {
-            prefix: Some(format!("{}/", w.service_name(project))),
-            named,
-        }),
-        None => {
-            let names: Vec<&str> = std::iter::once(project)
-                .chain(config.workers.iter().map(|w| w.name.as_str()))
-                .collect();
-            Err(exit::error(
-                ExitStatus::Usage,
-                format!(
-                    "--service {service}: {project} has no such service; its services: {}",
-                    names.join(", ")
-                ),
-            ))
-        }
-    }
+    Ok(Streams { prefix, named })
 }
 
 /// The lines since `since`; with `follow`, printed as they come until interrupted.

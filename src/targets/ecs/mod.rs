@@ -12,11 +12,14 @@ pub mod load_balancer;
 pub mod log_lines;
 pub mod logs;
 pub mod network;
+pub mod one_off;
 pub mod preflight;
 pub mod promote;
 pub mod release;
+pub mod release_command;
 pub mod releases;
 pub mod rollback;
+pub mod run_command;
 pub mod security;
 pub mod service;
 pub mod stack;
@@ -37,7 +40,9 @@ use std::time::{Duration, Instant};
 pub use crate::aws::tags::PROJECT_TAG;
 use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
-use crate::reports::{HistoryReport, LogsReport, RollbackReport, StatusReport, UpReport};
+use crate::reports::{
+    HistoryReport, LogsReport, RollbackReport, RunReport, StatusReport, UpReport,
+};
 use crate::session::Ctx;
 use crate::targets::inventory::Found;
 use crate::targets::{Applied, Deploy, Target, Verified};
@@ -280,6 +285,16 @@ impl Target for Ecs {
         service: Option<&str>,
     ) -> anyhow::Result<LogsReport> {
         log_lines::read(ctx, since, follow, service).await
+    }
+
+    async fn run_once(
+        &self,
+        ctx: &Ctx<'_>,
+        service: Option<&str>,
+        command: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<RunReport> {
+        run_command::run(ctx, service, command, timeout).await
     }
 
     async fn inventory(&self, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Found>> {

@@ -7,7 +7,9 @@ use super::load_balancer;
 use super::network::{self, Network};
 use super::service::{self, ServiceSpec};
 use super::task_definition::{self, ReleaseTags};
-use super::{autoscaling, iam, promote, security, stack, workers, Converge, EcsDeployed};
+use super::{
+    autoscaling, iam, promote, release_command, security, stack, workers, Converge, EcsDeployed,
+};
 use crate::config::{Config, TargetKind};
 use crate::image::health_check::ReadyCommand;
 use crate::image::platform::FARGATE_ARM64;
@@ -224,6 +226,30 @@ pub async fn converge(
             tokio::time::sleep(left).await;
         }
     }
+    let subnets: Vec<String> = net
+        .task_subnet_ids
+        .iter()
+        .map(|s| cv.text(s, "subnet"))
+        .collect::<anyhow::Result<_>>()?;
+    let security_groups: Vec<String> =
+        std::iter::once(cv.text(&groups.tasks, "tasks' security group")?)
+            .chain(config.security_groups.iter().cloned())
+            .collect();
+    if let Some(command) = config.deploy.release_command.as_deref() {
+        let cluster_name = cv.text(&cluster, "cluster")?;
+        let release = release_command::Release {
+            command,
+            task_definition: td.known(),
+            serving: serving.as_deref(),
+            force: deploy.force,
+            cluster: &cluster_name,
+            subnets: &subnets,
+            security_groups: &security_groups,
+            public_ip: net.public_ip,
+            until,
+        };
+        release_command::run(aws, &cv, printer, &release, &mut changes).await?;
+    }
     // With autoscaling (mldeploy's, or one registered by someone else) the desired count is the
     // autoscaler's: `up` sets it for a new service, or raises it to the minimum.
     let scaling = aws.autoscaling();
@@ -265,14 +291,8 @@ pub async fn converge(
             container_name: project.clone(),
             container_port: config.service.port,
         }),
-        subnets: net
-            .task_subnet_ids
-            .iter()
-            .map(|s| cv.text(s, "subnet"))
-            .collect::<anyhow::Result<_>>()?,
-        security_groups: std::iter::once(cv.text(&groups.tasks, "tasks' security group")?)
-            .chain(config.security_groups.iter().cloned())
-            .collect(),
+        subnets,
+        security_groups,
         public_ip: net.public_ip,
         force: deploy.force,
         grace_period: i32::try_from(config.service.health.model_load_time).ok(),

@@ -1,9 +1,10 @@
-//! What an interrupted Docker release leaves behind, undone: while `up`, `rollback` or `promote`
-//! replaces a release, each step that changes the host (a container started, the old one
-//! stopped, the proxy's routes changed) records how to take it back. When Ctrl-C or SIGTERM ends
-//! the command (main drops the running future, so no error path runs), `undo_pending` takes
-//! the steps back newest first: the half-made release is removed and the previous one serves.
-//! A replacement that ends by itself, well or not, forgets its steps (`Undo::finish`).
+//! What an interrupted command leaves behind, undone: while `up`, `rollback` or `promote`
+//! replaces a Docker release, each step that changes the host (a container started, the old one
+//! stopped, the proxy's routes changed) records how to take it back, and `run` records how to
+//! stop the one-off task it started. When Ctrl-C or SIGTERM ends the command (main drops the
+//! running future, so no error path runs), `undo_pending` takes the steps back newest first: the
+//! half-made release is removed and the previous one serves; the task stops. Work that ends by
+//! itself, well or not, forgets its steps (`Undo::finish`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +22,7 @@ type Steps = Vec<(String, Step)>;
 static PENDING: Mutex<Vec<(u64, Steps)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// How long undoing one step may take: an engine that does not answer must not hold the exit.
+/// How long undoing one step may take: an engine or API that does not answer must not hold the exit.
 const STEP_WAIT: Duration = Duration::from_secs(30);
 
 /// The undo record of one replacement. Dropping it (as an interrupt does) keeps its steps for
@@ -75,7 +76,7 @@ pub async fn undo_pending() -> Vec<String> {
                 Ok(Ok(())) => format!("interrupted: {what}"),
                 Ok(Err(e)) => format!("interrupted: could not {what}: {e:#}"),
                 Err(_) => format!(
-                    "interrupted: could not {what}: the engine did not answer within {} s",
+                    "interrupted: could not {what}: no answer within {} s",
                     STEP_WAIT.as_secs()
                 ),
             });
