@@ -155,7 +155,37 @@ fn run_streams_a_command_of_the_release_and_exits_with_its_code() {
     });
     assert_eq!(stopped[0]["stopCode"], "UserInitiated");
 
-    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+    // A run killed outright cannot stop its task: destroy does, and deletes the cluster
+    // (which ECS refuses while a task runs in it). The task would run for 28 wall hours; the
+    // destroy may wait 2 minutes.
+    let mut killed = mldeploy_cmd()
+        .arg("-C")
+        .arg(project.path())
+        .args(["run", "--", "/bin/busybox", "sh", "-c"])
+        .arg("echo orphan; /bin/busybox sleep 5000000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut out = std::io::BufReader::new(killed.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "orphan");
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let orphan = tasks_started_by(&name, "mldeploy-run");
+    assert!(
+        orphan.iter().any(|t| t["desiredStatus"] == "RUNNING"),
+        "{orphan:?}"
+    );
+    project
+        .mldeploy(&["destroy", "--yes", "--timeout", "2m"])
+        .expect_code(0);
+    let clusters = aws(&["ecs", "describe-clusters", "--clusters", &name]).json();
+    assert_ne!(clusters["clusters"][0]["status"], "ACTIVE", "{clusters}");
 }
 
 #[test]

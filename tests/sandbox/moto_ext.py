@@ -2025,11 +2025,24 @@ def _finish_deleting(service):
         service.status = "INACTIVE"
 
 
+class ClusterContainsTasks(JsonRESTError):
+    def __init__(self):
+        super().__init__(
+            "ClusterContainsTasksException",
+            "The Cluster cannot be deleted while Tasks are active.",
+        )
+
+
 def delete_cluster(self, cluster_str):
-    """ECS refuses to delete a cluster that still has ACTIVE services; moto deletes it anyway."""
+    """ECS refuses to delete a cluster that still has ACTIVE services or active tasks
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html:
+    ClusterContainsServicesException, ClusterContainsTasksException); moto deletes it anyway."""
     cluster = self._get_cluster(cluster_str)
     if any(s.cluster_name == cluster.name and s.status == "ACTIVE" for s in self.services.values()):
         raise ClusterContainsServices()
+    with _lock:
+        if any(t.last_status != "STOPPED" for t in (self.tasks.get(cluster.name) or {}).values()):
+            raise ClusterContainsTasks()
     return _original_delete_cluster(self, cluster_str)
 
 

@@ -69,8 +69,10 @@ async fn create(ecs: &Client, name: &str) -> anyhow::Result<Option<Id>> {
     )))
 }
 
-/// Deletes the cluster, waiting while its services and tasks are still going.
+/// Deletes the cluster, waiting while its services and tasks are still going; mldeploy's own
+/// one-off tasks still running are stopped first.
 pub async fn delete(ecs: &Client, arn: &str, wait: &super::wait::Wait<'_>) -> anyhow::Result<()> {
+    super::one_off::stop_leftovers(ecs, arn).await?;
     super::wait::while_busy(wait, || ecs.delete_cluster().cluster(arn).send())
         .await
         .map_err(|e| call_error("ecs:DeleteCluster", e))?;

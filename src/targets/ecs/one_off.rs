@@ -25,7 +25,7 @@ pub struct OneOff {
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     pub public_ip: bool,
-    /// ECS's startedBy: who started it, shown by DescribeTasks (`mldeploy-run`, `mldeploy-release`).
+    /// ECS's startedBy: who started it, shown by DescribeTasks ([`RUN`] or [`RELEASE`]).
     pub started_by: &'static str,
     pub timeout: Duration,
 }
@@ -40,6 +40,41 @@ pub struct Ended {
     pub reason: String,
     /// The command's last lines, oldest first.
     pub last_lines: Vec<String>,
+}
+
+/// ECS's startedBy of the tasks `mldeploy run` and `[deploy] release_command` start.
+pub const RUN: &str = "mldeploy-run";
+pub const RELEASE: &str = "mldeploy-release";
+
+/// Stops the one-off tasks mldeploy started in the cluster that still run (a `run` killed before
+/// it could stop its own): ECS refuses to delete a cluster with tasks
+/// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html,
+/// ClusterContainsTasksException). Tasks someone else started are left alone. Returns how many.
+pub async fn stop_leftovers(ecs: &aws_sdk_ecs::Client, cluster: &str) -> anyhow::Result<usize> {
+    let pages: Vec<_> = crate::all_pages!(ecs.list_tasks().cluster(cluster), "ecs:ListTasks")?;
+    let arns: Vec<String> = pages
+        .into_iter()
+        .flat_map(|p| p.task_arns.unwrap_or_default())
+        .collect();
+    let mut stopped = 0;
+    // DescribeTasks takes up to 100 tasks.
+    for chunk in arns.chunks(100) {
+        let described = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| call_error("ecs:DescribeTasks", e))?;
+        for task in described.tasks() {
+            let ours = matches!(task.started_by(), Some(RUN | RELEASE));
+            if let (true, Some(arn)) = (ours, task.task_arn()) {
+                stop(ecs, cluster, arn, "mldeploy destroy deletes the cluster").await?;
+                stopped += 1;
+            }
+        }
+    }
+    Ok(stopped)
 }
 
 /// How many of the command's last lines [`Ended`] keeps.

@@ -66,7 +66,7 @@ pub async fn run(
         subnets: release.subnets.to_vec(),
         security_groups: release.security_groups.to_vec(),
         public_ip: release.public_ip,
-        started_by: "mldeploy-release",
+        started_by: one_off::RELEASE,
         timeout: release.until.saturating_duration_since(Instant::now()),
     };
     let step = |msg: &str| printer.info(msg);

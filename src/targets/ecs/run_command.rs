@@ -53,7 +53,7 @@ pub async fn run(
         subnets: vpc.subnets().to_vec(),
         security_groups: vpc.security_groups().to_vec(),
         public_ip: vpc.assign_public_ip() == Some(&AssignPublicIp::Enabled),
-        started_by: "mldeploy-run",
+        started_by: one_off::RUN,
         timeout,
     };
     let printer = ctx.printer;
