@@ -17,3 +17,8 @@ pub use rollback::RollbackReport;
 pub use run::{RunLine, RunReport};
 pub use status::StatusReport;
 pub use up::UpReport;
+
+/// `arn:...:task-definition/housing:7` -> `housing:7`.
+pub fn short_task_definition(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}

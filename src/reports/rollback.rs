@@ -4,9 +4,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::short_task_definition;
 use crate::config::TargetKind;
 use crate::smoke::SmokeCheck;
-use crate::targets::ecs::service::short_task_definition;
 use crate::targets::Verified;
 
 /// What `rollback` did, or would do.
@@ -45,7 +45,7 @@ pub struct EcsRollback {
     pub deployment_id: Option<String>,
     pub healthy_targets: usize,
     /// The workers that move with it, each from the revision it ran to the one it runs.
-    pub workers: Vec<crate::targets::ecs::worker_rollback::WorkerMove>,
+    pub workers: Vec<WorkerMove>,
 }
 
 impl RollbackReport {
@@ -127,4 +127,13 @@ impl fmt::Display for RollbackReport {
             }
         }
     }
+}
+
+/// A worker's move, as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerMove {
+    pub worker: String,
+    /// `family:revision` it runs now (or would), and ran before; `(next)` for a new one.
+    pub task_definition: String,
+    pub previous_task_definition: String,
 }

@@ -4,9 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::TargetKind;
-use crate::targets::ecs::service::short_task_definition;
-use crate::targets::ecs::watcher::{DeploymentView, StoppedTask};
+use super::short_task_definition;
+use crate::config::{Metric, TargetKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,7 +87,7 @@ pub struct EcsStatus {
     pub shift: Option<Box<ShiftStatus>>,
     /// The autoscaler's range and mldeploy's policy, when the service's count is scaled.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<Box<crate::targets::ecs::autoscaling::Registered>>,
+    pub autoscaling: Option<Box<Registered>>,
     /// `[workers.<name>]`' services, in name order.
     pub workers: Vec<WorkerStatus>,
 }
@@ -131,7 +130,7 @@ pub struct DockerStatus {
     /// The engine's address: `unix:///...`, `tcp://...` or `ssh://...`.
     pub engine: String,
     /// The running container's CPU and memory, and the host's free disk.
-    pub usage: Option<crate::targets::docker::usage::Usage>,
+    pub usage: Option<Usage>,
     pub container: String,
     pub release: u32,
     pub running: bool,
@@ -327,7 +326,7 @@ impl fmt::Display for StatusReport {
 }
 
 /// "cpu 3.2 %, memory 12.0 MiB of 1.0 GiB, 40.1 GiB free on /var/lib/docker".
-fn describe_usage(u: &crate::targets::docker::usage::Usage) -> String {
+fn describe_usage(u: &Usage) -> String {
     use crate::output::human_bytes as bytes;
     let cpu = u
         .cpu_percent
@@ -342,4 +341,89 @@ fn describe_usage(u: &crate::targets::docker::usage::Usage) -> String {
         _ => "free disk unknown (the engine's API does not report it over TCP)".to_string(),
     };
     format!("{cpu}, {memory}, {disk}")
+}
+
+/// One deployment of the service, as the watcher needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentView {
+    pub id: String,
+    pub status: String,
+    pub rollout_state: String,
+    pub rollout_reason: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+}
+
+/// A task of our deployment that stopped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoppedTask {
+    pub id: String,
+    pub reason: String,
+    pub exit_code: Option<i32>,
+}
+
+/// The name of the target-tracking policy mldeploy puts on a service.
+pub const TRACKING_POLICY: &str = "mldeploy-target-tracking";
+
+/// What is registered for the service now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Registered {
+    pub min_count: i32,
+    pub max_count: i32,
+    /// mldeploy's policy, when there is one.
+    pub policy: Option<Policy>,
+}
+
+impl Registered {
+    /// Whether mldeploy registered it (its policy is there).
+    pub fn ours(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    /// "1-4 tasks, average CPU at 70 % (scale in after 300 s, out after 300 s)".
+    pub fn describe(&self) -> String {
+        let policy = match &self.policy {
+            Some(p) => match p.metric {
+                Some(m) => format!(
+                    ", {} (scale in after {} s, out after {} s)",
+                    m.describe(p.target),
+                    p.scale_in_cooldown,
+                    p.scale_out_cooldown
+                ),
+                None => format!(", policy {TRACKING_POLICY} on another metric"),
+            },
+            None => ", registered outside mldeploy".to_string(),
+        };
+        format!("{}-{} tasks{policy}", self.min_count, self.max_count)
+    }
+}
+
+/// mldeploy's target-tracking policy as registered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    #[serde(skip)]
+    pub metric: Option<Metric>,
+    pub metric_type: Option<String>,
+    pub target: f64,
+    pub scale_in_cooldown: i32,
+    pub scale_out_cooldown: i32,
+    /// The load balancer's target group, for requests per target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_label: Option<String>,
+}
+
+/// What the serving container uses and what the Docker host has left.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Percent of one CPU (200 = two CPUs busy), as `docker stats` shows it.
+    pub cpu_percent: Option<f64>,
+    /// Memory in use without the page cache, and the container's limit (the host's memory when
+    /// it has none).
+    pub memory_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+    /// Free space on the file system of the engine's data root, and that root.
+    pub disk_free_bytes: Option<u64>,
+    pub docker_root: Option<String>,
 }

@@ -4,9 +4,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::short_task_definition;
 use crate::config::TargetKind;
 use crate::smoke::SmokeCheck;
-use crate::targets::ecs::service::short_task_definition;
 use crate::targets::{Action, Change, Verified};
 
 /// What `up` did (or, for a plan, would do); `--output json` prints it as one object.

@@ -7,23 +7,11 @@
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptionsBuilder;
 use futures_util::StreamExt;
-use serde::Serialize;
 
 use crate::image::endpoint::Transport;
 use crate::image::engine::Engine;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Usage {
-    /// Percent of one CPU (200 = two CPUs busy), as `docker stats` shows it.
-    pub cpu_percent: Option<f64>,
-    /// Memory in use without the page cache, and the container's limit (the host's memory when
-    /// it has none).
-    pub memory_bytes: Option<u64>,
-    pub memory_limit_bytes: Option<u64>,
-    /// Free space on the file system of the engine's data root, and that root.
-    pub disk_free_bytes: Option<u64>,
-    pub docker_root: Option<String>,
-}
+pub use crate::reports::status::Usage;
 
 /// The container's use and the host's free disk; anything the engine cannot tell is None.
 pub async fn of(engine: &Engine, container: &str) -> Usage {

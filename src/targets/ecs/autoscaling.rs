@@ -9,15 +9,13 @@ use aws_sdk_applicationautoscaling::types::{
     TargetTrackingScalingPolicyConfiguration,
 };
 use aws_sdk_applicationautoscaling::Client;
-use serde::Serialize;
 
 use super::Converge;
 use crate::aws::call_error;
 use crate::config::{Autoscaling, Metric};
 use crate::targets::{Action, Change};
 
-/// The name of the target-tracking policy mldeploy puts on the service.
-pub const POLICY: &str = "mldeploy-target-tracking";
+pub use crate::reports::status::{Policy, Registered, TRACKING_POLICY as POLICY};
 
 fn dimension() -> ScalableDimension {
     ScalableDimension::EcsServiceDesiredCount
@@ -26,53 +24,6 @@ fn dimension() -> ScalableDimension {
 /// `service/<cluster>/<service>`: how Application Auto Scaling names an ECS service.
 pub fn resource_id(cluster: &str, service: &str) -> String {
     format!("service/{cluster}/{service}")
-}
-
-/// What is registered for the service now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Registered {
-    pub min_count: i32,
-    pub max_count: i32,
-    /// mldeploy's policy, when there is one.
-    pub policy: Option<Policy>,
-}
-
-impl Registered {
-    /// Whether mldeploy registered it (its policy is there).
-    pub fn ours(&self) -> bool {
-        self.policy.is_some()
-    }
-
-    /// "1-4 tasks, average CPU at 70 % (scale in after 300 s, out after 300 s)".
-    pub fn describe(&self) -> String {
-        let policy = match &self.policy {
-            Some(p) => match p.metric {
-                Some(m) => format!(
-                    ", {} (scale in after {} s, out after {} s)",
-                    m.describe(p.target),
-                    p.scale_in_cooldown,
-                    p.scale_out_cooldown
-                ),
-                None => format!(", policy {POLICY} on another metric"),
-            },
-            None => ", registered outside mldeploy".to_string(),
-        };
-        format!("{}-{} tasks{policy}", self.min_count, self.max_count)
-    }
-}
-
-/// mldeploy's target-tracking policy as registered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Policy {
-    #[serde(skip)]
-    pub metric: Option<Metric>,
-    pub metric_type: Option<String>,
-    pub target: f64,
-    pub scale_in_cooldown: i32,
-    pub scale_out_cooldown: i32,
-    /// The load balancer's target group, for requests per target.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_label: Option<String>,
 }
 
 /// The scalable target on the service and mldeploy's policy; None when nothing is registered.

@@ -57,7 +57,7 @@ pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<Stat
         super::autoscaling::resource_id(project, project),
     );
     let (snapshot, release, dns, autoscaling, workers) = tokio::try_join!(
-        watch.snapshot(),
+        watch.snapshot_of(&svc),
         releases::describe(ecs, serving.clone(), &config.model.path, Some(&serving)),
         load_balancer::dns_name_for_target_group(elb, &web_group),
         super::autoscaling::registered(&scaling, &scaled),
@@ -166,7 +166,7 @@ async fn workers(
             timeout: Duration::ZERO,
             poll: crate::aws::poll::interval(),
         }
-        .snapshot()
+        .snapshot_of(&svc)
         .await?;
         let (state, reason) = assess(&primary_id, &snapshot);
         let task_definition = svc.task_definition().map(str::to_string);

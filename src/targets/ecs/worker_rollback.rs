@@ -6,7 +6,6 @@
 //! its command was the one at fault. A worker already there, or without a service, is left.
 
 use aws_sdk_ecs::types::Service;
-use serde::Serialize;
 
 use super::releases;
 use super::service::{self, short_task_definition, RunningShape};
@@ -43,14 +42,7 @@ enum Wanted {
     New(Box<TaskSpec>),
 }
 
-/// A worker's move, as the report shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerMove {
-    pub worker: String,
-    /// `family:revision` it runs now (or would), and ran before; `(next)` for a new one.
-    pub task_definition: String,
-    pub previous_task_definition: String,
-}
+pub use crate::reports::rollback::WorkerMove;
 
 impl Choice {
     pub fn describe(&self) -> WorkerMove {

@@ -377,10 +377,7 @@ fn network_configuration(spec: &ServiceSpec) -> anyhow::Result<NetworkConfigurat
         .build())
 }
 
-/// `arn:...:task-definition/housing:7` -> `housing:7`.
-pub fn short_task_definition(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
+pub use crate::reports::short_task_definition;
 
 /// Deletes the service: scaled to zero, deleted, and waited for until it has drained.
 pub async fn delete(

@@ -10,7 +10,6 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::DesiredStatus;
-use serde::Serialize;
 
 use super::service::{describe, short_task_definition};
 use crate::aws::call_error;
@@ -20,26 +19,7 @@ use crate::output::Printer;
 /// How many stopped tasks of our deployment mean "they keep stopping".
 pub const STOPPED_TASKS_LIMIT: usize = 3;
 
-/// One deployment of the service, as the watcher needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeploymentView {
-    pub id: String,
-    pub status: String,
-    pub rollout_state: String,
-    pub rollout_reason: String,
-    pub task_definition: String,
-    pub desired: i32,
-    pub running: i32,
-    pub pending: i32,
-}
-
-/// A task of our deployment that stopped, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StoppedTask {
-    pub id: String,
-    pub reason: String,
-    pub exit_code: Option<i32>,
-}
+pub use crate::reports::status::{DeploymentView, StoppedTask};
 
 /// Everything one look at the service shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -245,6 +225,15 @@ impl Watch<'_> {
                     ),
                 )
             })?;
+        self.snapshot_of(&service).await
+    }
+
+    /// One look at the service as just described (`status` has it already): its target
+    /// health and stopped tasks are read now.
+    pub async fn snapshot_of(
+        &self,
+        service: &aws_sdk_ecs::types::Service,
+    ) -> anyhow::Result<Snapshot> {
         let deployments = service
             .deployments()
             .iter()
