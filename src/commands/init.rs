@@ -63,6 +63,11 @@ ready_path = "/ready"
 # desired_count = 1
 # model = true   # MODEL_BUCKET_NAME/MODEL_PATH and read access to the model
 # environment = { QUEUE = "scoring" }
+
+# A command run once with each new release before any service rolls out (database migrations);
+# when it fails, nothing rolls out. `mldeploy run -- CMD` runs one by hand.
+# [deploy]
+# release_command = ["python", "migrate.py"]
 "#;
 
 #[derive(Debug, Serialize)]
