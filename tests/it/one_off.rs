@@ -3,7 +3,7 @@
 //! start is exit 1 with ECS's reason. `[deploy] release_command` runs with the new release
 //! before any service rolls out, and when it fails nothing rolls out. The same on a Docker host.
 
-use crate::docker_target::on_docker;
+use crate::docker_target::{on_docker, predict_on};
 use crate::support::*;
 
 /// A command in exec form for the test image's busybox shell.
@@ -16,6 +16,26 @@ fn run_in(project: &Project, args: &[&str], command: &str) -> Run {
     all.extend_from_slice(args);
     all.extend_from_slice(&["--", "/bin/busybox", "sh", "-c", command]);
     project.mldeploy(&all)
+}
+
+/// `mldeploy run` of `echo <says>; <then>` in the background, once the task has said `says`
+/// (so it runs).
+fn running(project: &Project, says: &str, then: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = mldeploy_cmd()
+        .arg("-C")
+        .arg(project.path())
+        .args(["run", "--", "/bin/busybox", "sh", "-c"])
+        .arg(format!("echo {says}; {then}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), says);
+    child
 }
 
 /// The project's tasks that `who` started (ECS's startedBy), running or stopped, as
@@ -121,22 +141,7 @@ fn run_streams_a_command_of_the_release_and_exits_with_its_code() {
     assert_says(&slow.stderr, &["--timeout of 3s", "was stopped"]);
 
     // Ctrl-C stops the task too (exit 130).
-    let mut child = mldeploy_cmd()
-        .arg("-C")
-        .arg(project.path())
-        .args(["run", "--", "/bin/busybox", "sh", "-c"])
-        .arg("echo waiting; /bin/busybox sleep 600")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "waiting");
-    }
+    let child = running(&project, "waiting", "/bin/busybox sleep 600");
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -158,22 +163,7 @@ fn run_streams_a_command_of_the_release_and_exits_with_its_code() {
     // A run killed outright cannot stop its task: destroy does, and deletes the cluster
     // (which ECS refuses while a task runs in it). The task would run for 28 wall hours; the
     // destroy may wait 2 minutes.
-    let mut killed = mldeploy_cmd()
-        .arg("-C")
-        .arg(project.path())
-        .args(["run", "--", "/bin/busybox", "sh", "-c"])
-        .arg("echo orphan; /bin/busybox sleep 5000000")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut out = std::io::BufReader::new(killed.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "orphan");
-    }
+    let mut killed = running(&project, "orphan", "/bin/busybox sleep 5000000");
     killed.kill().unwrap();
     killed.wait().unwrap();
     let orphan = tasks_started_by(&name, "mldeploy-run");
@@ -297,7 +287,7 @@ fn on_a_docker_host_run_and_the_release_command_use_a_container_of_the_release()
         &failed.stderr,
         &["exited with code 2", &format!("no mlflow/models/{name}/7")],
     );
-    let answer = predict_through(&format!("http://127.0.0.1:{port}")).stdout;
+    let answer = predict_on(port);
     assert!(
         answer.contains(&format!("mlflow/models/{name}/6")),
         "{answer}"

@@ -63,6 +63,32 @@ pub fn project_filters(project: &str) -> HashMap<&'static str, Vec<String>> {
     HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])])
 }
 
+/// The project's containers of one role (`proxy`, a one-off `run`), running or not: they are
+/// not releases, so [`containers`] leaves them out.
+pub async fn in_role(
+    engine: &Engine,
+    project: &str,
+    role: &str,
+    doing: &str,
+) -> anyhow::Result<Vec<bollard::models::ContainerSummary>> {
+    let filters = HashMap::from([(
+        "label",
+        vec![
+            format!("{PROJECT_LABEL}={project}"),
+            format!("{ROLE_LABEL}={role}"),
+        ],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    engine
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| engine_error(e, engine, doing))
+}
+
 /// Every container labelled as the project's, running or not, newest release first.
 pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<ProjectContainer>> {
     let filters = project_filters(project);

@@ -284,11 +284,12 @@ impl Target for Docker {
     async fn run_once(
         &self,
         ctx: &Ctx<'_>,
-        service: Option<&str>,
+        // `run` checked the name before connecting; a Docker host runs one service (the
+        // configuration refuses [workers] on this target).
+        _service: Option<&str>,
         command: &[String],
         timeout: Duration,
     ) -> anyhow::Result<RunReport> {
-        ctx.config.service_named(service)?;
         let current = self.current(ctx).await?;
         let printer = ctx.printer;
         printer.info(format!(

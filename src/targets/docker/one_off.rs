@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -204,27 +203,17 @@ pub async fn release_command(
 /// (id, name) of the project's one-off containers still there: a `run` killed before it could
 /// remove its own (`destroy` removes them before the network they are on).
 pub async fn leftovers(engine: &Engine, project: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let filters = HashMap::from([(
-        "label",
-        vec![
-            format!("{PROJECT_LABEL}={project}"),
-            format!("{ROLE_LABEL}={RUN_ROLE}"),
-        ],
-    )]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let list = engine
-        .docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|e| engine_error(e, engine, "listing the project's one-off containers"))?;
-    Ok(list
-        .into_iter()
-        .filter_map(|c| {
-            let name = c.names?.first()?.trim_start_matches('/').to_string();
-            Some((c.id?, name))
-        })
-        .collect())
+    Ok(containers::in_role(
+        engine,
+        project,
+        RUN_ROLE,
+        "listing the project's one-off containers",
+    )
+    .await?
+    .into_iter()
+    .filter_map(|c| {
+        let name = c.names?.first()?.trim_start_matches('/').to_string();
+        Some((c.id?, name))
+    })
+    .collect())
 }

@@ -13,6 +13,7 @@ use aws_sdk_ecs::types::{
 
 use crate::aws::{call_error, returned, Aws};
 use crate::exit::{self, ExitStatus};
+use crate::reports::short_task_definition;
 
 /// Where and what to run.
 #[derive(Debug, Clone)]
@@ -150,7 +151,7 @@ pub async fn run(
     let task_id = arn.rsplit('/').next().unwrap_or(&arn).to_string();
     step(&format!(
         "Started task {task_id} of {}",
-        short_revision(&one.task_definition)
+        short_task_definition(&one.task_definition)
     ));
     let undo = crate::undo::Undo::begin();
     {
@@ -359,11 +360,6 @@ impl Reader {
     }
 }
 
-/// `family:revision` of a task definition ARN.
-fn short_revision(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,7 +385,7 @@ mod tests {
         );
         assert_eq!(without.stream, "abc");
         assert_eq!(
-            short_revision("arn:aws:ecs:us-east-1:1:task-definition/p:7"),
+            short_task_definition("arn:aws:ecs:us-east-1:1:task-definition/p:7"),
             "p:7"
         );
     }

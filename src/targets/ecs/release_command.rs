@@ -8,6 +8,7 @@ use super::one_off::{self, OneOff};
 use super::Converge;
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
+use crate::reports::short_task_definition;
 use crate::targets::{Action, Change};
 
 /// What the release command runs as and where.
@@ -54,10 +55,7 @@ pub async fn run(
     };
     printer.info(format!(
         "Running the release command `{shown}` with {} before any service rolls out",
-        task_definition
-            .rsplit('/')
-            .next()
-            .unwrap_or(task_definition)
+        short_task_definition(task_definition)
     ));
     let one = OneOff {
         cluster: release.cluster.to_string(),
@@ -79,7 +77,7 @@ pub async fn run(
             ))
         })?;
     let serving = match release.serving {
-        Some(td) => format!("{} still serves", td.rsplit('/').next().unwrap_or(td)),
+        Some(td) => format!("{} still serves", short_task_definition(td)),
         None => "nothing was deployed".to_string(),
     };
     let lines = if ended.last_lines.is_empty() {

@@ -9,7 +9,7 @@ use super::one_off::{self, OneOff};
 use super::service;
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
-use crate::reports::{RunLine, RunReport};
+use crate::reports::{short_task_definition, RunLine, RunReport};
 use crate::session::Ctx;
 
 /// Runs `command` as a task of `service`'s release (the model API's by default) and reports how
@@ -72,11 +72,7 @@ pub async fn run(
     Ok(RunReport {
         target: TargetKind::Ecs,
         service: name,
-        release: task_definition
-            .rsplit('/')
-            .next()
-            .unwrap_or(&task_definition)
-            .to_string(),
+        release: short_task_definition(&task_definition).to_string(),
         task: ended.task_id,
         exit_code,
     })

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::ListContainersOptionsBuilder;
 
 use super::containers::{self, PROJECT_LABEL, ROLE_LABEL};
 use crate::config::Config;
@@ -57,22 +56,8 @@ pub struct Proxy {
 }
 
 pub async fn find(engine: &Engine, project: &str) -> anyhow::Result<Option<Proxy>> {
-    let filters = HashMap::from([(
-        "label",
-        vec![
-            format!("{PROJECT_LABEL}={project}"),
-            format!("{ROLE_LABEL}=proxy"),
-        ],
-    )]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let list = engine
-        .docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|e| engine_error(e, engine, "looking for the project's proxy"))?;
+    let list =
+        containers::in_role(engine, project, "proxy", "looking for the project's proxy").await?;
     Ok(list.into_iter().next().map(|c| Proxy {
         ports: c
             .labels
