@@ -110,12 +110,13 @@ pub fn version_of(template: &str, path: &str) -> Option<String> {
     Some(version.to_string())
 }
 
-/// "model version 6 (path)", "the model at path", or "an unknown model", for reports.
+/// "model version 6 (path)", "the model at path", or "no model" (a revision or release that
+/// runs none: no `MODEL_PATH`), for reports.
 pub fn describe(version: Option<&str>, path: Option<&str>) -> String {
     match (version, path) {
         (Some(v), Some(p)) => format!("model version {v} ({p})"),
         (None, Some(p)) => format!("the model at {p}"),
-        _ => "an unknown model".into(),
+        _ => "no model".into(),
     }
 }
 

@@ -217,16 +217,19 @@ async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> anyhow::Resul
 }
 
 /// Refuses, exit 2, a model version `image` (a local reference) cannot load. Nothing to check
-/// when the model's MLmodel names no flavour; not checked, with a warning, when the engine
-/// does not have the image.
+/// without a model (a project without `[model]`) or when the model's MLmodel names no
+/// flavour; not checked, with a warning, when the engine does not have the image.
 pub async fn check_image(
     engine: &crate::image::engine::Engine,
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    model: &crate::model::ModelVersion,
+    config: &crate::config::Config,
+    model: Option<&crate::model::ModelVersion>,
     image: &str,
     printer: &crate::output::Printer,
 ) -> anyhow::Result<()> {
+    let (Some(bucket), Some(model)) = (config.model.as_ref().map(|m| &m.bucket), model) else {
+        return Ok(());
+    };
     let Some(needs) = needs_of(s3, bucket, &model.path).await? else {
         return Ok(());
     };

@@ -71,13 +71,13 @@ async fn current_aliases(
 /// Fills each release's `aliases` with those pointing at its version in the registry now: one
 /// read of the registry for all of them (status, each environment of `status --all`, history).
 pub async fn fill_aliases(
-    model: &Model,
+    model: Option<&Model>,
     printer: &crate::output::Printer,
     releases: Vec<(&mut crate::reports::history::RegistryInfo, Option<&str>)>,
 ) {
-    if releases.is_empty() {
+    let Some(model) = model.filter(|_| !releases.is_empty()) else {
         return;
-    }
+    };
     let Some(aliases) = current_aliases(model, printer).await else {
         return;
     };
@@ -91,10 +91,13 @@ pub async fn fill_aliases(
 /// Points `model.set_alias` at the version `up` deployed, once it succeeded. A registry that
 /// refuses is a warning: the deploy stands.
 pub async fn set_deployed_alias(
-    model: &Model,
-    deployed: &ModelVersion,
+    model: Option<&Model>,
+    deployed: Option<&ModelVersion>,
     printer: &crate::output::Printer,
 ) {
+    let (Some(model), Some(deployed)) = (model, deployed) else {
+        return;
+    };
     let (Some(r), Some(from)) = (&model.registry, &deployed.registry) else {
         return;
     };

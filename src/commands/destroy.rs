@@ -47,11 +47,11 @@ async fn destroy<T: Target>(ctx: &Ctx<'_>, args: &DestroyArgs) -> anyhow::Result
         not_ours,
         kept,
         failed: Vec::new(),
-        models_kept: format!(
-            "s3://{}/{}",
-            ctx.config.model.bucket,
-            model::prefix_of(&ctx.config.model.path)
-        ),
+        models_kept: ctx
+            .config
+            .model
+            .as_ref()
+            .map(|m| format!("s3://{}/{}", m.bucket, model::prefix_of(&m.path))),
     };
     if delete.is_empty() || args.dry_run {
         report.deleted = delete;

@@ -19,7 +19,7 @@ async fn history<T: Target>(ctx: &Ctx<'_>, args: &HistoryArgs) -> anyhow::Result
         .iter_mut()
         .filter_map(|r| Some((r.registry.as_mut()?, r.model_version.as_deref())))
         .collect();
-    crate::registry::fill_aliases(&ctx.config.model, ctx.printer, releases).await;
+    crate::registry::fill_aliases(ctx.config.model.as_ref(), ctx.printer, releases).await;
     ctx.printer.result(&report)?;
     Ok(ExitStatus::Success)
 }

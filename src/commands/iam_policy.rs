@@ -30,8 +30,10 @@ pub async fn run(session: &Session<'_>, args: &IamPolicyArgs) -> anyhow::Result<
         region,
         account: args.account.clone().unwrap_or_else(|| "*".into()),
         project: config.project.name.clone(),
-        model_bucket: config.model.bucket.clone(),
-        model_prefix: model::prefix_of(&config.model.path).to_string(),
+        model: config
+            .model
+            .as_ref()
+            .map(|m| (m.bucket.clone(), model::prefix_of(&m.path).to_string())),
         lock_bucket: config.lock.bucket.clone(),
         domain: config.service.domain.clone(),
         hosted_zone: config.service.hosted_zone_id.clone(),

@@ -215,6 +215,9 @@ mod tests {
             .replace("@PORT_NOTE@", "");
         let c = config::parse(&text, &dir.path().join(config::FILE_NAME)).unwrap();
         assert_eq!(c.service.port, 8080);
-        assert_eq!(c.model.path, "mlflow/models/demo/{version}");
+        assert_eq!(
+            c.model.as_ref().unwrap().path,
+            "mlflow/models/demo/{version}"
+        );
     }
 }

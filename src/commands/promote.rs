@@ -3,7 +3,7 @@
 //! not there), and its model version, checked in the target's bucket or registry — through the
 //! same checks, strategy, lock, watch and smoke test as `up`. History records where it came from.
 
-use super::model_choice::{require_model, ModelChoice};
+use super::model_choice::{chosen_model, ModelChoice};
 use crate::cli::PromoteArgs;
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
@@ -40,17 +40,20 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
     from.printer.info(format!(
         "{} serves {} with image {}@{} ({}): healthy",
         source.describe(),
-        crate::model::describe(source.model_version.as_deref(), Some(&source.model_path)),
+        crate::model::describe(
+            source.model_version.as_deref(),
+            source.model_path.as_deref()
+        ),
         source.repository,
         source.digest,
         source.platform
     ));
     let choice = model_of(&source, &to)?;
-    let (model, version) = require_model(&to, choice).await?;
+    let chosen = chosen_model(&to, choice).await?;
     let checked = Ecs.check(&to, template).await?;
     let deploy = Deploy {
-        model: &model,
-        version: version.as_deref(),
+        model: chosen.as_ref().map(|(model, _)| model),
+        version: chosen.as_ref().and_then(|(_, version)| version.as_deref()),
         force: false,
         flags: &args.deploy,
         promoted: Some(&source),
@@ -65,7 +68,7 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
         .await?;
     let applied = Ecs.apply(&to, &deploy, checked).await?;
     let verified = Ecs.verify(&to, &applied.deployed, &args.deploy).await?;
-    crate::registry::set_deployed_alias(&to.config.model, &model, to.printer).await;
+    crate::registry::set_deployed_alias(to.config.model.as_ref(), deploy.model, to.printer).await;
     to.release(held).await?;
     to.printer.result(&applied.report.verified(verified))?;
     Ok(ExitStatus::Success)
@@ -73,9 +76,12 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
 
 /// The model the source serves, as the target names it: the same version (of the same
 /// registered model, when the source's came from a registry), else the same key prefix.
-fn model_of(source: &promote::Promoted, to: &Ctx<'_>) -> anyhow::Result<ModelChoice> {
+fn model_of(source: &promote::Promoted, to: &Ctx<'_>) -> anyhow::Result<Option<ModelChoice>> {
     let env = to.config.env.as_deref().unwrap_or_default();
-    let registry = to.config.model.registry.as_ref().map(|r| r.name.as_str());
+    let Some(model) = &to.config.model else {
+        return Ok(None);
+    };
+    let registry = model.registry.as_ref().map(|r| r.name.as_str());
     match (&source.registry_model, registry) {
         (Some(from), Some(name)) if from.name != name => {
             return Err(exit::error(
@@ -106,8 +112,17 @@ fn model_of(source: &promote::Promoted, to: &Ctx<'_>) -> anyhow::Result<ModelCho
         }
         _ => {}
     }
-    Ok(match &source.model_version {
-        Some(v) => ModelChoice::Version(v.clone()),
-        None => ModelChoice::Path(source.model_path.clone()),
+    Ok(match (&source.model_version, &source.model_path) {
+        (Some(v), _) => Some(ModelChoice::Version(v.clone())),
+        (None, Some(path)) => Some(ModelChoice::Path(path.clone())),
+        (None, None) => {
+            return Err(exit::error(
+                ExitStatus::Usage,
+                format!(
+                    "{} serves no model, but {env} has a [model]: give both environments the same model settings",
+                    source.env
+                ),
+            ))
+        }
     })
 }

@@ -15,6 +15,10 @@ pub async fn run(session: &Session<'_>, args: &RollbackArgs) -> anyhow::Result<E
 }
 
 async fn rollback<T: Target>(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
+    // A project without [model] has no version to go to: refused before any call.
+    if args.model_version.is_some() {
+        ctx.config.model_for("--model-version")?;
+    }
     T::preflight(ctx)?;
     let target = T::connect(ctx).await?;
     let (chosen, report) = target.choose(ctx, args).await?;

@@ -81,7 +81,7 @@ async fn with_aliases(ctx: &Ctx<'_>, report: &mut crate::reports::StatusReport) 
         (Some(info), version) => vec![(info, version)],
         (None, _) => Vec::new(),
     };
-    crate::registry::fill_aliases(&ctx.config.model, ctx.printer, releases).await;
+    crate::registry::fill_aliases(ctx.config.model.as_ref(), ctx.printer, releases).await;
 }
 
 async fn status<T: Target>(ctx: &Ctx<'_>, args: &StatusArgs) -> anyhow::Result<ExitStatus> {

@@ -2,7 +2,7 @@
 //! call, check the model version in S3, read what must be checked before the lock, then either
 //! print the plan or take the deploy lock, apply, verify (watch, smoke test, undo) and report.
 
-use super::model_choice::{model_choice, require_model};
+use super::model_choice::{chosen_model, model_choice};
 use crate::cli::UpArgs;
 use crate::exit::ExitStatus;
 use crate::session::{Ctx, Session};
@@ -21,12 +21,12 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
     let choice = model_choice(&ctx.config, &args.model)?;
     T::preflight(ctx)?;
     let prepared = T::prepare(ctx)?;
-    let (model, version) = require_model(ctx, choice).await?;
+    let chosen = chosen_model(ctx, choice).await?;
     let target = T::connect(ctx).await?;
     let checked = target.check(ctx, prepared).await?;
     let deploy = Deploy {
-        model: &model,
-        version: version.as_deref(),
+        model: chosen.as_ref().map(|(model, _)| model),
+        version: chosen.as_ref().and_then(|(_, version)| version.as_deref()),
         force: args.force,
         flags: &args.deploy,
         promoted: None,
@@ -41,7 +41,7 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         .await?;
     let applied = target.apply(ctx, &deploy, checked).await?;
     let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
-    crate::registry::set_deployed_alias(&ctx.config.model, &model, ctx.printer).await;
+    crate::registry::set_deployed_alias(ctx.config.model.as_ref(), deploy.model, ctx.printer).await;
     ctx.release(held).await?;
     ctx.printer.result(&applied.report.verified(verified))?;
     Ok(ExitStatus::Success)

@@ -48,7 +48,8 @@ pub struct Config {
     pub file: PathBuf,
     pub project: Project,
     pub image: Image,
-    pub model: Model,
+    /// `[model]`: None for a project that serves no model (a tracking server, a feature API).
+    pub model: Option<Model>,
     pub service: Service,
     pub smoke: Option<Smoke>,
     /// Existing subnets to use instead of creating a VPC; empty when mldeploy makes the network.
@@ -100,7 +101,7 @@ pub enum Egress {
 /// Where the deploy lock lives and how long its lease is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
-    /// `lock.bucket`, else `model.bucket`.
+    /// `lock.bucket`, else `model.bucket` (a project without `[model]` must set it).
     pub bucket: String,
     /// How long a lock outlives its holder's last renewal.
     pub lease: std::time::Duration,
@@ -172,6 +173,27 @@ impl Config {
                 }
             },
         }
+    }
+
+    /// `[model]`, for what needs one (`what`: a flag, a command): a project without it is exit
+    /// 2 naming `what`, since it serves no model.
+    pub fn model_for(&self, what: &str) -> anyhow::Result<&Model> {
+        self.model.as_ref().ok_or_else(|| {
+            exit::error(
+                ExitStatus::Usage,
+                format!(
+                    "{what}: {} has no [model] in {}, so it serves no model; remove {what}, or add a [model] table with its bucket and path",
+                    self.project.name,
+                    self.file.display()
+                ),
+            )
+        })
+    }
+
+    /// `model.path`, the template a revision's model version is read from; "" without `[model]`
+    /// (no version is read then).
+    pub fn model_path_template(&self) -> &str {
+        self.model.as_ref().map_or("", |m| m.path.as_str())
     }
 
     /// Every secret ARN a task of the project reads: the service's and its workers'.

@@ -160,9 +160,9 @@ pub(super) struct RawConfig {
     /// `[image]`: how the image is built.
     #[serde(default)]
     pub(super) image: RawImage,
-    /// `[model]`: where model versions are (S3, or an MLflow registry).
+    /// `[model]`: where model versions are (S3, or an MLflow registry); optional (a tracking server or a feature API serves none).
     #[serde(default)]
-    pub(super) model: RawModel,
+    pub(super) model: Option<RawModel>,
     /// `[env.<name>]`: checked by `walk_keys` and merged before this is read; not read here.
     #[serde(default, rename = "env")]
     #[schemars(skip)]

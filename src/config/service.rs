@@ -11,7 +11,14 @@ use super::limits::{
 use super::raw::{RawNetwork, RawService};
 use super::{Egress, ReadyCheckSetting, Service, TasksNetwork};
 
-pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report<'_>) -> Service {
+/// `has_model`: whether the project has a `[model]` (the names mldeploy sets for it are then
+/// reserved).
+pub(super) fn validate_service(
+    raw: RawService,
+    base: &Path,
+    has_model: bool,
+    report: &mut Report<'_>,
+) -> Service {
     let RawService {
         port,
         cpu,
@@ -70,7 +77,8 @@ pub(super) fn validate_service(raw: RawService, base: &Path, report: &mut Report
         }
     }
 
-    check_environment("service", &environment, &secrets, &RESERVED_ENV, report);
+    let reserved: &[&str] = if has_model { &RESERVED_ENV } else { &[] };
+    check_environment("service", &environment, &secrets, reserved, report);
     if let Some(arn) = &certificate_arn {
         if !arn.starts_with("arn:") || !arn.contains(":acm:") {
             report.add(

@@ -39,7 +39,7 @@ fn a_good_file_loads_with_defaults_filled_in() {
     let dir = project_dir();
     let c = parse_in(dir.path(), GOOD).unwrap();
     assert_eq!(c.project.name, "housing");
-    assert_eq!(c.model.version.as_deref(), Some("6"));
+    assert_eq!(c.model.as_ref().unwrap().version.as_deref(), Some("6"));
     assert_eq!(c.service.health_check_path, "/health");
     assert_eq!(c.service.ready_path, "/ready");
     assert_eq!(c.service.desired_count, 1);
@@ -108,12 +108,69 @@ fn an_unknown_table_is_reported_too() {
 #[test]
 fn missing_required_keys_are_all_listed() {
     let dir = project_dir();
-    let err = parse_in(dir.path(), "[service]\nport = 80\n").unwrap_err();
+    let err = parse_in(dir.path(), "[model]\n[service]\nport = 80\n").unwrap_err();
     let keys: Vec<_> = err.problems.iter().filter_map(|p| p.key.clone()).collect();
     assert_eq!(keys, ["project.name", "model.bucket", "model.path"]);
     assert!(err
         .to_string()
         .contains("missing required key `project.name`"));
+}
+
+const NO_MODEL: &str = r#"
+[project]
+name = "tracking"
+
+[lock]
+bucket = "team-deploys"
+
+[service]
+port = 5000
+
+[workers.janitor]
+command = ["gc"]
+"#;
+
+#[test]
+fn a_project_without_a_model_table_serves_none_and_its_workers_read_none() {
+    let dir = project_dir();
+    let c = parse_in(dir.path(), NO_MODEL).unwrap();
+    assert!(c.model.is_none());
+    assert_eq!(c.lock.bucket, "team-deploys");
+    assert!(
+        !c.workers[0].model,
+        "a worker reads the model only when there is one"
+    );
+    assert_eq!(c.model_path_template(), "");
+    let flag = c.model_for("--model-version").unwrap_err();
+    assert_eq!(
+        crate::exit::status_of(&flag),
+        crate::exit::ExitStatus::Usage
+    );
+    assert!(
+        flag.to_string()
+            .starts_with("--model-version: tracking has no [model]"),
+        "{flag}"
+    );
+    // Without a model, the names mldeploy would set for it are the user's.
+    let own = NO_MODEL.replace(
+        "port = 5000",
+        "port = 5000\nenvironment = { MODEL_PATH = \"x\" }",
+    );
+    assert!(parse_in(dir.path(), &own).is_ok());
+}
+
+#[test]
+fn without_a_model_the_lock_bucket_is_required_and_a_worker_cannot_ask_for_the_model() {
+    let dir = project_dir();
+    let no_lock = NO_MODEL.replace("[lock]\nbucket = \"team-deploys\"\n", "");
+    let p = only_problem(parse_in(dir.path(), &no_lock).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("lock.bucket"));
+    assert!(p.message.contains("without [model]"), "{}", p.message);
+
+    let asks = NO_MODEL.replace("command = [\"gc\"]", "command = [\"gc\"]\nmodel = true");
+    let p = only_problem(parse_in(dir.path(), &asks).unwrap_err());
+    assert_eq!(p.key.as_deref(), Some("workers.janitor.model"));
+    assert!(p.message.contains("needs a [model] table"), "{}", p.message);
 }
 
 #[test]
@@ -307,8 +364,14 @@ fn a_registry_needs_an_http_uri_and_a_name_and_takes_a_prefix_without_version() 
             .replace("/{version}\"", "/\""),
     )
     .unwrap();
-    assert_eq!(ok.model.path, "mlflow/models/california-housing/");
-    assert_eq!(ok.model.registry.unwrap().name, "housing");
+    assert_eq!(
+        ok.model.as_ref().unwrap().path,
+        "mlflow/models/california-housing/"
+    );
+    assert_eq!(
+        ok.model.as_ref().unwrap().registry.as_ref().unwrap().name,
+        "housing"
+    );
     for (lines, key, says) in [
         (
             "registry = \"mlflow.example.com\"\nname = \"h\"\n",
@@ -631,7 +694,7 @@ scale_out_cooldown = "30s"
         }
     );
     assert_eq!(
-        c.model.registry,
+        c.model.as_ref().unwrap().registry,
         Some(crate::config::ModelRegistry {
             uri: "https://mlflow.example.com".into(),
             name: "housing".into(),
@@ -957,12 +1020,12 @@ fn an_environment_is_merged_over_the_base_and_named_into_its_stack() {
     assert_eq!(prod.project.name, "housing-prod");
     assert_eq!(prod.env.as_deref(), Some("prod"));
     assert_eq!((prod.service.cpu, prod.service.memory), (1024, 4096));
-    assert_eq!(prod.model.bucket, "my-models");
+    assert_eq!(prod.model.as_ref().unwrap().bucket, "my-models");
     assert_eq!(prod.lock.bucket, "my-models");
     let staging = parse_env(TWO_ENVS, &file, Some("staging")).unwrap();
-    assert_eq!(staging.model.bucket, "staging-models");
+    assert_eq!(staging.model.as_ref().unwrap().bucket, "staging-models");
     assert_eq!(
-        staging.model.path,
+        staging.model.as_ref().unwrap().path,
         "mlflow/models/california-housing/{version}"
     );
     assert_eq!(staging.service.cpu, 512);

@@ -40,10 +40,18 @@ pub(super) fn config(
         _env: _,
     } = raw;
 
+    // model.bucket and model.path are required of a [model] table; a project has none at all
+    // when it serves no model.
     let given: HashMap<&str, bool> = HashMap::from([
         ("project.name", project.name.is_some()),
-        ("model.bucket", model.bucket.is_some()),
-        ("model.path", model.path.is_some()),
+        (
+            "model.bucket",
+            model.as_ref().is_none_or(|m| m.bucket.is_some()),
+        ),
+        (
+            "model.path",
+            model.as_ref().is_none_or(|m| m.path.is_some()),
+        ),
     ]);
     for key in REQUIRED {
         if !given.get(key).copied().unwrap_or(true) {
@@ -57,8 +65,8 @@ pub(super) fn config(
 
     let project = validate_project(project, &mut report);
     let image = validate_image(image, base, &mut report);
-    let model = validate_model(model, &mut report);
-    let service = service::validate_service(service, base, &mut report);
+    let model = model.map(|m| validate_model(m, &mut report));
+    let service = service::validate_service(service, base, model.is_some(), &mut report);
     let service::NetworkKeys {
         subnets,
         security_groups,
@@ -68,10 +76,10 @@ pub(super) fn config(
     } = service::validate_network(network, &project.name, &mut report);
     let smoke = smoke.map(|s| validate_smoke(s, &service.ready_path, &mut report));
     let target = super::target::validate_target(target, service.port, base, &mut report);
-    let lock = validate_lock(lock, &model.bucket, &mut report);
+    let lock = validate_lock(lock, model.as_ref().map(|m| m.bucket.as_str()), &mut report);
     let deploy = super::deploy::validate_deploy(deploy, &mut report);
     let gate = gate.map(|g| super::deploy::validate_gate(g, base, &mut report));
-    let workers = super::workers::validate(workers, &project.name, &mut report);
+    let workers = super::workers::validate(workers, &project.name, model.is_some(), &mut report);
     // The Docker target's proxy holds users back from a new release the same way.
     let docker_proxy = target.kind == TargetKind::Docker && target.proxy_image.is_some();
     if gate.is_some() && !deploy.strategy.shifts_traffic() && !docker_proxy {
@@ -392,8 +400,17 @@ const LEASE_RANGE: (std::time::Duration, std::time::Duration) = (
     std::time::Duration::from_secs(60 * 60),
 );
 
-fn validate_lock(raw: RawLock, model_bucket: &str, report: &mut Report<'_>) -> Lock {
+/// `lock.bucket`, which defaults to the model's bucket: a project without `[model]` must name it.
+fn validate_lock(raw: RawLock, model_bucket: Option<&str>, report: &mut Report<'_>) -> Lock {
     let RawLock { bucket, lease } = raw;
+    if bucket.is_none() && model_bucket.is_none() {
+        report.add(
+            "lock.bucket",
+            "a project without [model] keeps its deploy lock and release records in `lock.bucket`: \
+             set it to an S3 bucket the deployer may write, like `[lock] bucket = \"my-team-deploys\"`"
+                .to_string(),
+        );
+    }
     if let Some(bucket) = &bucket {
         if let Err(why) = check_bucket_name(bucket) {
             report.add("lock.bucket", format!("`lock.bucket` = {bucket:?} {why}"));
@@ -415,7 +432,9 @@ fn validate_lock(raw: RawLock, model_bucket: &str, report: &mut Report<'_>) -> L
         }
     };
     Lock {
-        bucket: bucket.unwrap_or_else(|| model_bucket.to_string()),
+        bucket: bucket
+            .or_else(|| model_bucket.map(str::to_string))
+            .unwrap_or_default(),
         lease,
     }
 }

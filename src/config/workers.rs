@@ -43,17 +43,25 @@ impl Worker {
 }
 
 /// Every worker, in name order; problems name `workers.<name>` and the key.
+/// `has_model`: whether the project has a `[model]`, which a worker's `model` defaults to.
 pub(super) fn validate(
     raw: BTreeMap<String, RawWorker>,
     project: &str,
+    has_model: bool,
     report: &mut Report<'_>,
 ) -> Vec<Worker> {
     raw.into_iter()
-        .map(|(name, worker)| validate_one(name, worker, project, report))
+        .map(|(name, worker)| validate_one(name, worker, project, has_model, report))
         .collect()
 }
 
-fn validate_one(name: String, raw: RawWorker, project: &str, report: &mut Report<'_>) -> Worker {
+fn validate_one(
+    name: String,
+    raw: RawWorker,
+    project: &str,
+    has_model: bool,
+    report: &mut Report<'_>,
+) -> Worker {
     let RawWorker {
         command,
         cpu,
@@ -96,7 +104,13 @@ fn validate_one(name: String, raw: RawWorker, project: &str, report: &mut Report
     let cpu = cpu.unwrap_or(256);
     let memory = memory.unwrap_or(512);
     check_size(&table, cpu, memory, report);
-    let model = model.unwrap_or(true);
+    if model == Some(true) && !has_model {
+        report.add(
+            &format!("workers.{name}.model"),
+            format!("`workers.{name}.model = true` needs a [model] table: the project has no model for the worker to read; remove the key, or add [model]"),
+        );
+    }
+    let model = model.unwrap_or(true) && has_model;
     // A worker without the model may set the names mldeploy would have set for it.
     let reserved: &[&str] = if model { &RESERVED_ENV } else { &[] };
     check_environment(&table, &environment, &secrets, reserved, report);

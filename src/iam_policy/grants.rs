@@ -334,10 +334,10 @@ pub(super) const GRANTS: &[Grant] = &[
         sid: "ReadModels",
         actions: &["s3:GetObject"],
         resources: |s| {
-            vec![format!(
-                "arn:aws:s3:::{}/{}*",
-                s.model_bucket, s.model_prefix
-            )]
+            s.model
+                .iter()
+                .map(|(bucket, prefix)| format!("arn:aws:s3:::{bucket}/{prefix}*"))
+                .collect()
         },
         condition: None,
     },
@@ -356,9 +356,14 @@ pub(super) const GRANTS: &[Grant] = &[
         sid: "ListModelsAndLockBuckets",
         actions: &["s3:ListBucket"],
         resources: |s| {
-            let mut buckets = vec![format!("arn:aws:s3:::{}", s.model_bucket)];
-            if s.lock_bucket != s.model_bucket {
-                buckets.push(format!("arn:aws:s3:::{}", s.lock_bucket));
+            let mut buckets: Vec<String> = s
+                .model
+                .iter()
+                .map(|(bucket, _)| format!("arn:aws:s3:::{bucket}"))
+                .collect();
+            let lock = format!("arn:aws:s3:::{}", s.lock_bucket);
+            if !buckets.contains(&lock) {
+                buckets.push(lock);
             }
             buckets
         },
@@ -368,7 +373,12 @@ pub(super) const GRANTS: &[Grant] = &[
     Grant {
         sid: "ModelBucketRegion",
         actions: &["s3:GetBucketLocation"],
-        resources: |s| vec![format!("arn:aws:s3:::{}", s.model_bucket)],
+        resources: |s| {
+            s.model
+                .iter()
+                .map(|(bucket, _)| format!("arn:aws:s3:::{bucket}"))
+                .collect()
+        },
         condition: None,
     },
     // Before anything changes, service.secrets must exist: described, never read.

@@ -17,9 +17,9 @@ pub struct Scope {
     /// The AWS account id, or `*`.
     pub account: String,
     pub project: String,
-    pub model_bucket: String,
-    /// The model versions' common key prefix (`model.path` up to `{version}`).
-    pub model_prefix: String,
+    /// The model bucket and the model versions' common key prefix (`model.path` up to
+    /// `{version}`); None for a project without `[model]`.
+    pub model: Option<(String, String)>,
     pub lock_bucket: String,
     /// `service.domain`: its certificates are looked for, and one requested with a zone.
     pub domain: Option<String>,

@@ -19,8 +19,8 @@ pub struct DestroyReport {
     pub kept: Vec<Found>,
     /// Deletes that failed, with the reason; the next run tries them again.
     pub failed: Vec<Failure>,
-    /// The model artifacts, which mldeploy never deletes.
-    pub models_kept: String,
+    /// The model artifacts, which mldeploy never deletes (None without `[model]`).
+    pub models_kept: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,10 +64,12 @@ impl fmt::Display for DestroyReport {
         for failure in &self.failed {
             write!(f, "\n  NOT deleted {}: {}", failure.resource, failure.error)?;
         }
-        write!(
-            f,
-            "\n  kept {} (mldeploy never deletes model artifacts)",
-            self.models_kept
-        )
+        if let Some(models) = &self.models_kept {
+            write!(
+                f,
+                "\n  kept {models} (mldeploy never deletes model artifacts)"
+            )?;
+        }
+        Ok(())
     }
 }

@@ -17,7 +17,8 @@ pub struct UpReport {
     pub url: String,
     pub image: String,
     pub model_version: Option<String>,
-    pub model_path: String,
+    /// None for a project without `[model]`.
+    pub model_path: Option<String>,
     /// The smoke test's requests, each as it was answered.
     pub smoke: Vec<SmokeCheck>,
     /// What the model gate compared, when it ran.
@@ -101,19 +102,17 @@ impl fmt::Display for UpReport {
             }
             return Ok(());
         }
-        let version = match &self.model_version {
-            Some(v) => format!("model version {v}"),
-            None => "the model".to_string(),
-        };
         let who = match &self.on {
             UpOn::Ecs(e) => &e.service,
             UpOn::Docker(d) => &d.container,
         };
-        writeln!(
-            f,
-            "{who} serves {version} ({}) at {}",
-            self.model_path, self.url
-        )?;
+        match (&self.model_version, &self.model_path) {
+            (_, None) => writeln!(f, "{who} serves at {} (no model)", self.url)?,
+            (Some(v), Some(path)) => {
+                writeln!(f, "{who} serves model version {v} ({path}) at {}", self.url)?
+            }
+            (None, Some(path)) => writeln!(f, "{who} serves the model ({path}) at {}", self.url)?,
+        }
         if let Some(from) = &self.promoted_from {
             writeln!(f, "  promoted from {from}: image {}", self.image)?;
         }

@@ -24,7 +24,8 @@ use inventory::Found;
 /// What `up` deploys: a model of the bucket, and the image built from the project's context.
 #[derive(Debug, Clone)]
 pub struct Deploy<'a> {
-    pub model: &'a ModelVersion,
+    /// The model it serves; None for a project without `[model]`.
+    pub model: Option<&'a ModelVersion>,
     /// The version asked for; None for an explicit `--model-path`.
     pub version: Option<&'a str>,
     /// `up --force`: deploy anew what already serves.

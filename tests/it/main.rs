@@ -24,6 +24,7 @@ mod logs;
 mod model_lock;
 mod model_truth;
 mod network;
+mod no_model;
 mod one_off;
 mod preflight;
 mod private_network;

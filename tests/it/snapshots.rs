@@ -27,7 +27,7 @@ fn ecs_up(dry_run: bool, changes: Vec<Change>) -> UpReport {
         url: "http://housing-1234.us-east-1.elb.amazonaws.com".into(),
         image: IMAGE.into(),
         model_version: Some("7".into()),
-        model_path: "mlflow/models/housing/7".into(),
+        model_path: Some("mlflow/models/housing/7".into()),
         promoted_from: None,
         smoke: vec![SmokeCheck {
             method: "GET".into(),
@@ -97,7 +97,7 @@ fn plan_on_docker() {
         image: "housing:ctx-0123456789abcdef".into(),
         promoted_from: None,
         model_version: Some("7".into()),
-        model_path: "mlflow/models/housing/7".into(),
+        model_path: Some("mlflow/models/housing/7".into()),
         smoke: Vec::new(),
         gate: None,
         changes: vec![
@@ -307,7 +307,7 @@ fn destroys_plan() {
             true,
         )],
         failed: Vec::new(),
-        models_kept: "s3://models/mlflow/models/housing".into(),
+        models_kept: Some("s3://models/mlflow/models/housing".into()),
     };
     insta::assert_snapshot!(report.to_string());
 }

@@ -26,15 +26,16 @@ const CUTOVER_READY: Duration = Duration::from_secs(60);
 pub(crate) fn candidate(
     config: &Config,
     image: &str,
-    model_path: &str,
+    model_path: Option<&str>,
     version: Option<&str>,
     registry: Option<&FromRegistry>,
     release: u32,
 ) -> Spec {
-    let mut env = vec![
-        format!("MODEL_BUCKET_NAME={}", config.model.bucket),
-        format!("MODEL_PATH={model_path}"),
-    ];
+    let mut env = Vec::new();
+    if let (Some(model), Some(path)) = (&config.model, model_path) {
+        env.push(format!("MODEL_BUCKET_NAME={}", model.bucket));
+        env.push(format!("MODEL_PATH={path}"));
+    }
     env.extend(
         config
             .service
@@ -46,13 +47,12 @@ pub(crate) fn candidate(
     let project = config.project.name.as_str();
     let mut labels = HashMap::from([
         (containers::PROJECT_LABEL.to_string(), project.to_string()),
-        (
-            containers::MODEL_PATH_LABEL.to_string(),
-            model_path.to_string(),
-        ),
         (containers::RELEASE_LABEL.to_string(), release.to_string()),
         (containers::ENV_LABEL.to_string(), env_hash),
     ]);
+    if let Some(path) = model_path {
+        labels.insert(containers::MODEL_PATH_LABEL.to_string(), path.to_string());
+    }
     if let Some(v) = version {
         labels.insert(containers::MODEL_VERSION_LABEL.to_string(), v.to_string());
     }

@@ -22,7 +22,8 @@ use crate::targets::Applied;
 pub struct Chosen {
     existing: Vec<ProjectContainer>,
     image: String,
-    model_path: String,
+    /// None for a project without `[model]`.
+    model_path: Option<String>,
     version: Option<String>,
     registry: Option<FromRegistry>,
     release: u32,
@@ -94,8 +95,14 @@ pub async fn choose(
     // What to serve: (image, model path, model version, where in the registry).
     let (image, model_path, version, registry) = match (&args.model_version, args.to_revision) {
         (Some(v), _) => {
-            let m = crate::registry::require_version(&config.model, &s3, v).await?;
-            (serving.image.clone(), m.path, Some(m.version), m.registry)
+            let model = config.model_for("--model-version")?;
+            let m = crate::registry::require_version(model, &s3, v).await?;
+            (
+                serving.image.clone(),
+                Some(m.path),
+                Some(m.version),
+                m.registry,
+            )
         }
         (None, Some(r)) => {
             let c = existing
@@ -107,7 +114,7 @@ pub async fn choose(
                         format!("--to-revision {r}: release {r} of {project} is not kept on this engine; kept: {}", kept()),
                     )
                 })?;
-            from_release(c)?
+            from_release(c, config)?
         }
         (None, None) => {
             let c = existing
@@ -120,20 +127,25 @@ pub async fn choose(
                         format!("there is no release before {} to go back to; kept: {}. Name one with --model-version or --to-revision", serving.name, kept()),
                     )
                 })?;
-            from_release(c)?
+            from_release(c, config)?
         }
     };
-    let what = format!(
-        "the release with {}",
-        model::describe(version.as_deref(), Some(&model_path))
-    );
-    model::require_path(
-        &s3,
-        &config.model.bucket,
-        &model_path,
-        &format!("{what} serves a model that is gone"),
-    )
-    .await?;
+    let what = match &model_path {
+        Some(path) => format!(
+            "the release with {}",
+            model::describe(version.as_deref(), Some(path))
+        ),
+        None => "the release".to_string(),
+    };
+    if let (Some(model), Some(path)) = (&config.model, &model_path) {
+        model::require_path(
+            &s3,
+            &model.bucket,
+            path,
+            &format!("{what} serves a model that is gone"),
+        )
+        .await?;
+    }
     if build::inspect_local(engine, &image).await?.is_none() {
         return Err(exit::error(
             ExitStatus::Usage,
@@ -142,15 +154,14 @@ pub async fn choose(
     }
 
     let release = super::up::next_release(&existing);
-    let unchanged = (serving.image == image
-        && serving.model_path.as_deref() == Some(model_path.as_str()))
-    .then(|| serving.name.clone());
+    let unchanged =
+        (serving.image == image && serving.model_path == model_path).then(|| serving.name.clone());
     let report = RollbackReport {
         dry_run: args.deploy.dry_run,
         target: TargetKind::Docker,
         url: Some(super::proxy::Site::of(config).url(&engine.published_host)),
         model_version: version.clone(),
-        model_path: Some(model_path.clone()),
+        model_path: model_path.clone(),
         image: Some(image.clone()),
         smoke: Vec::new(),
         on: RollbackOn::Docker(DockerUp {
@@ -198,7 +209,7 @@ pub async fn apply(
             let spec = replace::candidate(
                 &ctx.config,
                 &chosen.image,
-                &chosen.model_path,
+                chosen.model_path.as_deref(),
                 chosen.version.as_deref(),
                 chosen.registry.as_ref(),
                 chosen.release,
@@ -223,19 +234,22 @@ pub async fn apply(
     })
 }
 
-/// A kept release's image, model path, model version and where in the registry it came from.
-fn from_release(
-    c: &ProjectContainer,
-) -> anyhow::Result<(String, String, Option<String>, Option<FromRegistry>)> {
-    let path = c.model_path.clone().ok_or_else(|| {
-        exit::error(
+/// What a release serves: its image, model path (None for a project without `[model]`),
+/// model version and where in the registry that came from.
+type Served = (String, Option<String>, Option<String>, Option<FromRegistry>);
+
+/// What a kept release serves.
+fn from_release(c: &ProjectContainer, config: &crate::config::Config) -> anyhow::Result<Served> {
+    if config.model.is_some() && c.model_path.is_none() {
+        return Err(exit::error(
             ExitStatus::Usage,
             format!(
-                "release {} ({}) records no model path; it was not started by mldeploy",
-                c.release, c.name
+                "release {} ({}) records no model path, so it served no model; {} serves one now ([model])",
+                c.release, c.name, config.project.name
             ),
-        )
-    })?;
+        ));
+    }
+    let path = c.model_path.clone().filter(|_| config.model.is_some());
     Ok((
         c.image.clone(),
         path,

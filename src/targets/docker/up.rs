@@ -37,7 +37,7 @@ fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked
         url: super::proxy::Site::of(&ctx.config).url(&docker.engine.published_host),
         image: checked.image.local_ref.clone(),
         model_version: deploy.version.map(str::to_string),
-        model_path: deploy.model.path.clone(),
+        model_path: deploy.model.map(|m| m.path.clone()),
         smoke: Vec::new(),
         gate: None,
         promoted_from: None,
@@ -82,7 +82,8 @@ pub async fn plan(
         report.changes.push(
             Change::new("container", &d.container, Action::Create).because(format!(
                 "{} on port {}",
-                deploy.model.path, ctx.config.target.host_port
+                deploy.model.map_or("no model", |m| m.path.as_str()),
+                ctx.config.target.host_port
             )),
         );
         for old in &d.replaced {
@@ -109,7 +110,7 @@ pub async fn apply(
             crate::model_fit::check_image(
                 &docker.engine,
                 &s3,
-                &ctx.config.model.bucket,
+                &ctx.config,
                 deploy.model,
                 &built.image,
                 ctx.printer,
@@ -124,16 +125,16 @@ pub async fn apply(
     let spec = replace::candidate(
         &ctx.config,
         &image_ref,
-        &deploy.model.path,
+        deploy.model.map(|m| m.path.as_str()),
         deploy.version,
-        deploy.model.registry.as_ref(),
+        deploy.model.and_then(|m| m.registry.as_ref()),
         release,
     );
     let mut gate = None;
     // Nothing changed: the same image, model and environment already serve. Still ask it.
     let unchanged = serving(&existing).find(|c| {
         c.image == image_ref
-            && c.model_path.as_deref() == Some(deploy.model.path.as_str())
+            && c.model_path.as_deref() == deploy.model.map(|m| m.path.as_str())
             && c.env_hash.as_ref() == spec.labels.get(containers::ENV_LABEL)
     });
     if let (Some(c), UpOn::Docker(d)) = (unchanged, &mut report.on) {
@@ -208,7 +209,7 @@ async fn built_here_and_pulled(
     crate::model_fit::check_image(
         &here,
         &aws.s3(),
-        &ctx.config.model.bucket,
+        &ctx.config,
         deploy.model,
         &format!("{}:{}", pushed.repository, pushed.tag),
         ctx.printer,

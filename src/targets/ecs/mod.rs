@@ -264,7 +264,7 @@ impl Target for Ecs {
         let revisions = releases::list(
             &ecs,
             project,
-            &ctx.config.model.path,
+            ctx.config.model_path_template(),
             serving.as_deref(),
             limit,
         )
@@ -312,7 +312,7 @@ impl Target for Ecs {
         inventory::find(
             ctx.aws().await?,
             ctx.project(),
-            &ctx.config.model.path,
+            ctx.config.model_path_template(),
             domain,
             &workers,
         )

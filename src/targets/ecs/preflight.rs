@@ -255,7 +255,9 @@ fn parameter_name(arn: &str) -> String {
 /// a model from a bucket elsewhere: refused. Otherwise a bucket in another region works and
 /// costs inter-region transfer for every model load: said.
 async fn model_bucket_region(aws: &Aws, config: &Config, printer: &Printer) -> anyhow::Result<()> {
-    let bucket = &config.model.bucket;
+    let Some(bucket) = config.model.as_ref().map(|m| &m.bucket) else {
+        return Ok(());
+    };
     let located = aws.s3().get_bucket_location().bucket(bucket).send().await;
     let region = match located {
         // An empty LocationConstraint is us-east-1, and "EU" is eu-west-1

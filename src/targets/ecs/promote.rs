@@ -27,7 +27,8 @@ pub struct Promoted {
     pub platform: Platform,
     pub git_commit: Option<String>,
     pub model_version: Option<String>,
-    pub model_path: String,
+    /// None when the source serves no model.
+    pub model_path: Option<String>,
     pub registry_model: Option<RegistryInfo>,
     login: RegistryLogin,
 }
@@ -65,7 +66,7 @@ pub async fn source(from: &Ctx<'_>, env: &str) -> anyhow::Result<Promoted> {
     let revision = releases::describe(
         &ecs,
         serving.clone(),
-        &from.config.model.path,
+        from.config.model_path_template(),
         Some(&serving),
     )
     .await?;
@@ -99,7 +100,7 @@ pub async fn source(from: &Ctx<'_>, env: &str) -> anyhow::Result<Promoted> {
         platform,
         git_commit: revision.release.git_commit,
         model_version: revision.release.model_version,
-        model_path: revision.release.model_path.unwrap_or_default(),
+        model_path: revision.release.model_path,
         registry_model: revision.release.registry,
         login: ecr::registry_login(&client).await?,
     })

@@ -47,24 +47,36 @@ pub async fn choose(
     let aws = ctx.aws().await?;
     let (ecs, elb, s3) = (aws.ecs(), aws.elbv2(), aws.s3());
     let project = config.project.name.clone();
-    let bucket = &config.model.bucket;
 
     let svc = service::require(&ecs, &project, &aws.region).await?;
     let shape = RunningShape::of(&svc)?;
     let serving = svc.task_definition().unwrap_or_default().to_string();
-    let revisions =
-        releases::list(&ecs, &project, &config.model.path, Some(&serving), None).await?;
+    let revisions = releases::list(
+        &ecs,
+        &project,
+        config.model_path_template(),
+        Some(&serving),
+        None,
+    )
+    .await?;
     let current = match revisions.iter().find(|r| r.release.serving) {
         Some(r) => r.clone(),
         // The serving revision may have been deregistered by hand: it still describes.
         None => {
-            releases::describe(&ecs, serving.clone(), &config.model.path, Some(&serving)).await?
+            releases::describe(
+                &ecs,
+                serving.clone(),
+                config.model_path_template(),
+                Some(&serving),
+            )
+            .await?
         }
     };
 
     let wanted = match (&args.model_version, args.to_revision) {
         (Some(version), _) => {
-            let model = crate::registry::require_version(&config.model, &s3, version).await?;
+            let model = config.model_for("--model-version")?;
+            let model = crate::registry::require_version(model, &s3, version).await?;
             let spec = current.spec.clone().with_env("MODEL_PATH", &model.path);
             match revisions.iter().find(|r| r.spec == spec) {
                 Some(r) => Wanted::Existing(r.clone()),
@@ -73,7 +85,7 @@ pub async fn choose(
                     tags: ReleaseTags {
                         model_version: Some(model.version.clone()),
                         registry: model.registry.clone(),
-                        model_path: model.path,
+                        model_path: Some(model.path),
                         image: current.release.image.clone().unwrap_or_default(),
                         git_commit: current.release.git_commit.clone(),
                         ci_run: lock::ci_run(),
@@ -110,7 +122,7 @@ pub async fn choose(
                 revision: 0,
                 task_definition: format!("{project}:(next)"),
                 model_version: tags.model_version.clone(),
-                model_path: Some(tags.model_path.clone()),
+                model_path: tags.model_path.clone(),
                 image: Some(tags.image.clone()),
                 created: None,
                 git_commit: tags.git_commit.clone(),
@@ -124,12 +136,14 @@ pub async fn choose(
         ),
     };
     // Never go back to a model that is gone from S3 (--model-version checked its path already).
-    if let (None, Some(path)) = (&args.model_version, &release.model_path) {
+    if let (None, Some(path), Some(model)) =
+        (&args.model_version, &release.model_path, &config.model)
+    {
         let what = format!(
             "{} serves the model at {path}, which is gone",
             short_task_definition(&release.task_definition)
         );
-        model::require_path(&s3, bucket, path, &what).await?;
+        model::require_path(&s3, &model.bucket, path, &what).await?;
     }
     if let Some(image) = &release.image {
         require_image(&aws.ecr(), &project, image).await?;
@@ -150,7 +164,7 @@ pub async fn choose(
         Wanted::Existing(r) => ReleaseTags {
             model_version: r.release.model_version.clone(),
             registry: None,
-            model_path: r.release.model_path.clone().unwrap_or_default(),
+            model_path: r.release.model_path.clone(),
             image: r.release.image.clone().unwrap_or_default(),
             git_commit: r.release.git_commit.clone(),
             ci_run: lock::ci_run(),

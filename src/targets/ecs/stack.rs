@@ -172,8 +172,10 @@ pub async fn ensure(
         &aws.iam(),
         cv,
         &aws.region,
-        &config.model.bucket,
-        model::prefix_of(&config.model.path),
+        config
+            .model
+            .as_ref()
+            .map(|m| (m.bucket.as_str(), model::prefix_of(&m.path))),
         &secrets,
         secret_keys,
         config.deploy.strategy.shifts_traffic(),

@@ -58,7 +58,12 @@ pub async fn look(aws: &crate::aws::Aws, config: &Config) -> anyhow::Result<Stat
     );
     let (snapshot, release, dns, autoscaling, workers) = tokio::try_join!(
         watch.snapshot_of(&svc),
-        releases::describe(ecs, serving.clone(), &config.model.path, Some(&serving)),
+        releases::describe(
+            ecs,
+            serving.clone(),
+            config.model_path_template(),
+            Some(&serving)
+        ),
         load_balancer::dns_name_for_target_group(elb, &web_group),
         super::autoscaling::registered(&scaling, &scaled),
         workers(ecs, elb, config),

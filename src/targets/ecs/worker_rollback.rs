@@ -72,7 +72,8 @@ pub async fn choose(
         };
         let from = svc.task_definition().unwrap_or_default().to_string();
         let current =
-            releases::describe(ecs, from.clone(), &config.model.path, Some(&from)).await?;
+            releases::describe(ecs, from.clone(), config.model_path_template(), Some(&from))
+                .await?;
         let mut spec = current.spec.clone().with_image(target.image);
         if let (true, Some(path)) = (worker.model, target.model_path) {
             spec = spec.with_env("MODEL_PATH", path);
@@ -80,7 +81,8 @@ pub async fn choose(
         if spec == current.spec {
             continue;
         }
-        let revisions = releases::list(ecs, &name, &config.model.path, Some(&from), None).await?;
+        let revisions =
+            releases::list(ecs, &name, config.model_path_template(), Some(&from), None).await?;
         let wanted = match revisions.iter().find(|r| r.spec == spec) {
             Some(r) => Wanted::Existing(r.release.task_definition.clone()),
             None => Wanted::New(Box::new(spec)),

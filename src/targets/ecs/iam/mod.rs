@@ -93,8 +93,7 @@ pub async fn ensure(
     iam: &Client,
     cv: &Converge,
     region: &str,
-    bucket: &str,
-    model_prefix: &str,
+    model: Option<(&str, &str)>,
     secrets: &[SecretResource],
     secret_keys: &[String],
     shifts_traffic: bool,
@@ -115,12 +114,18 @@ pub async fn ensure(
         trusted: TASKS,
         path: None,
     };
+    // The model bucket and prefix the roles that read the model may read; a project without
+    // [model] gets roles that read nothing.
+    let reads = |yes: bool| model.filter(|_| yes);
     let task = Wanted {
         name: task_role_name(project),
         description: "mldeploy: the service reads its model",
         policy_name: MODEL_POLICY_NAME,
-        policy: Some(model_read_policy(region, bucket, model_prefix)),
-        grants: format!("read s3://{bucket}/{model_prefix}*"),
+        policy: model.map(|(bucket, prefix)| model_read_policy(region, bucket, prefix)),
+        grants: match model {
+            Some((bucket, prefix)) => format!("read s3://{bucket}/{prefix}*"),
+            None => "no model to read".to_string(),
+        },
         trusted: TASKS,
         path: None,
     };
@@ -151,16 +156,13 @@ pub async fn ensure(
             name: worker_role_name(project, &worker.worker),
             description: "mldeploy: a worker of the project",
             policy_name: MODEL_POLICY_NAME,
-            policy: worker
-                .reads_model
-                .then(|| model_read_policy(region, bucket, model_prefix)),
-            grants: if worker.reads_model {
-                format!(
-                    "worker {} reads s3://{bucket}/{model_prefix}*",
-                    worker.worker
-                )
-            } else {
-                format!("worker {}, no access to the model", worker.worker)
+            policy: reads(worker.reads_model)
+                .map(|(bucket, prefix)| model_read_policy(region, bucket, prefix)),
+            grants: match reads(worker.reads_model) {
+                Some((bucket, prefix)) => {
+                    format!("worker {} reads s3://{bucket}/{prefix}*", worker.worker)
+                }
+                None => format!("worker {}, no access to the model", worker.worker),
             },
             trusted: TASKS,
             path: Some(worker_role_path(project)),

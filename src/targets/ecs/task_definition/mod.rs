@@ -36,8 +36,10 @@ pub struct TaskInputs {
     pub memory: u32,
     pub port: u16,
     pub ready_path: String,
-    pub model_bucket: String,
-    pub model_path: String,
+    /// The model's bucket and key prefix (`MODEL_BUCKET_NAME`, `MODEL_PATH`); None for a
+    /// project without `[model]`, whose tasks get neither.
+    pub model_bucket: Option<String>,
+    pub model_path: Option<String>,
     pub environment: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, String>,
     pub execution_role_arn: String,
@@ -316,7 +318,8 @@ pub struct ReleaseTags {
     pub model_version: Option<String>,
     /// The registered model the version is of, and the alias it was deployed by.
     pub registry: Option<crate::model::FromRegistry>,
-    pub model_path: String,
+    /// None for a project without `[model]`.
+    pub model_path: Option<String>,
     pub image: String,
     pub git_commit: Option<String>,
     pub ci_run: Option<String>,
@@ -341,7 +344,7 @@ impl ReleaseTags {
                 .as_ref()
                 .and_then(|r| r.alias.clone())
                 .map(|a| (MODEL_ALIAS_TAG, a)),
-            Some(("mldeploy:model-path", self.model_path.clone())),
+            self.model_path.clone().map(|p| ("mldeploy:model-path", p)),
             Some(("mldeploy:image", self.image.clone())),
             self.git_commit.clone().map(|c| ("mldeploy:git-commit", c)),
             self.ci_run.clone().map(|c| ("mldeploy:ci-run", c)),
@@ -419,7 +422,7 @@ pub fn plan(
                 Action::Create,
             )
             .because(match spec.env("MODEL_PATH") {
-                Some(_) => format!("image {}, MODEL_PATH {}", release.image, release.model_path),
+                Some(path) => format!("image {}, MODEL_PATH {path}", release.image),
                 // A worker that does not read the model.
                 None => format!("image {}, no model", release.image),
             }),

@@ -13,8 +13,8 @@ fn inputs() -> TaskInputs {
         memory: 1024,
         port: 8080,
         ready_path: "/ready".into(),
-        model_bucket: "models".into(),
-        model_path: "mlflow/models/housing/6".into(),
+        model_bucket: Some("models".into()),
+        model_path: Some("mlflow/models/housing/6".into()),
         environment: BTreeMap::from([("LOG_LEVEL".into(), "info \"quoted\"".into())]),
         secrets: BTreeMap::from([(
             "API_KEY".into(),
@@ -70,6 +70,23 @@ fn without_secrets_the_list_is_empty_and_valid() {
     i.secrets.clear();
     let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &i).unwrap();
     assert!(spec.container().unwrap().secrets.is_empty());
+}
+
+#[test]
+fn without_a_model_the_task_gets_no_model_variables_and_keeps_its_own() {
+    let mut i = inputs();
+    i.model_bucket = None;
+    i.model_path = None;
+    let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &i).unwrap();
+    assert_eq!(spec.env("MODEL_PATH"), None);
+    assert_eq!(spec.env("MODEL_BUCKET_NAME"), None);
+    assert_eq!(
+        spec.env("LOG_LEVEL"),
+        i.environment.get("LOG_LEVEL").map(String::as_str)
+    );
+    i.environment.clear();
+    let spec = render(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_NAME, &i).unwrap();
+    assert!(spec.container().unwrap().environment.is_empty());
 }
 
 #[test]

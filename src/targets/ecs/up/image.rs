@@ -21,7 +21,7 @@ use crate::targets::{Action, Change};
 /// push at once (an unfinished push leaves only layers no image names); a re-run converges.
 pub(super) async fn image_beside_stack(
     ctx: &Ctx<'_>,
-    model: &model::ModelVersion,
+    model: Option<&model::ModelVersion>,
     template: &Template,
     inputs: stack::Inputs<'_>,
     changes: &mut Vec<Change>,
@@ -46,15 +46,7 @@ pub(super) async fn image_beside_stack(
             // The model must load in the image, and the container health check must be able to
             // run in it: checked where the image was built, before anything runs it.
             let local = format!("{}:{}", pushed.repository, pushed.tag);
-            model_fit::check_image(
-                &engine,
-                &aws.s3(),
-                &config.model.bucket,
-                model,
-                &local,
-                printer,
-            )
-            .await?;
+            model_fit::check_image(&engine, &aws.s3(), config, model, &local, printer).await?;
             let ready = ready_command_for(&engine, &local, config, printer).await?;
             Ok::<_, anyhow::Error>((pushed, ready))
         }

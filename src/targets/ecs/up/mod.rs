@@ -180,7 +180,7 @@ pub async fn converge(
     let mut inputs = task_inputs(
         config,
         image.clone(),
-        deploy.model.path.clone(),
+        deploy.model.map(|m| m.path.clone()),
         cv.text(&roles.execution_arn, "execution role")?,
         cv.text(&roles.task_arn, "task role")?,
         log_group,
@@ -199,8 +199,8 @@ pub async fn converge(
         .and_then(|s| s.task_definition().map(str::to_string));
     let release = ReleaseTags {
         model_version: deploy.version.map(str::to_string),
-        registry: deploy.model.registry.clone(),
-        model_path: deploy.model.path.clone(),
+        registry: deploy.model.and_then(|m| m.registry.clone()),
+        model_path: deploy.model.map(|m| m.path.clone()),
         image: image.clone(),
         git_commit,
         ci_run: lock::ci_run(),
@@ -361,7 +361,7 @@ pub async fn converge(
         url: url.clone(),
         image,
         model_version: deploy.version.map(str::to_string),
-        model_path: deploy.model.path.clone(),
+        model_path: deploy.model.map(|m| m.path.clone()),
         smoke: Vec::new(),
         gate: None,
         promoted_from: release.promoted_from.clone(),

@@ -51,7 +51,7 @@ pub(super) fn placeholder_inputs(config: &Config, image: Option<&Platform>) -> T
     let mut inputs = task_inputs(
         config,
         format!("{}@sha256:{}", config.project.name, "0".repeat(64)),
-        model::path_for(&config.model.path, "0"),
+        config.model.as_ref().map(|m| model::path_for(&m.path, "0")),
         "arn:aws:iam::000000000000:role/execution".into(),
         "arn:aws:iam::000000000000:role/task".into(),
         "/ecs/check".into(),
@@ -109,7 +109,7 @@ pub(super) fn read_template(config: &Config) -> anyhow::Result<(String, String)>
 pub(super) fn task_inputs(
     config: &Config,
     image: String,
-    model_path: String,
+    model_path: Option<String>,
     execution_role_arn: String,
     task_role_arn: String,
     log_group: String,
@@ -124,7 +124,7 @@ pub(super) fn task_inputs(
         memory: config.service.memory,
         port: config.service.port,
         ready_path: config.service.ready_path.clone(),
-        model_bucket: config.model.bucket.clone(),
+        model_bucket: config.model.as_ref().map(|m| m.bucket.clone()),
         model_path,
         environment: config.service.environment.clone(),
         secrets: config.service.secrets.clone(),
