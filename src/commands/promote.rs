@@ -23,6 +23,15 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
     }
     let from = session.project_in(Some(&args.from))?;
     let to = session.project_in(Some(&args.to))?;
+    if let Some(worker) = to.config.workers.iter().find(|w| w.image.is_some()) {
+        return Err(exit::error(
+            ExitStatus::Usage,
+            format!(
+                "[workers.{}.image]: promote copies the project's image between environments, not a worker's own; deploy {} with `mldeploy up --env {}`",
+                worker.name, args.to, args.to
+            ),
+        ));
+    }
     for (flag, ctx) in [("--from", &from), ("--to", &to)] {
         if ctx.config.target.kind != TargetKind::Ecs {
             return Err(exit::error(

@@ -13,6 +13,7 @@ pub mod environments;
 mod health;
 mod limits;
 mod raw;
+mod raw_workers;
 pub mod schema;
 mod service;
 mod target;
@@ -37,7 +38,7 @@ pub use limits::{
 };
 use raw::RawConfig;
 use serde::Deserialize;
-pub use workers::{Worker, MAX_WORKER_NAME};
+pub use workers::{Worker, WorkerImage, MAX_WORKER_NAME};
 
 pub const FILE_NAME: &str = "mldeploy.toml";
 
@@ -256,7 +257,7 @@ pub struct Project {
     pub profile: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
     pub context: PathBuf,
     pub dockerfile: PathBuf,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub(super) use super::raw_workers::RawWorker;
+
 /// The keys mldeploy knows, table by table. A `*` entry is a table of free-form string values.
 pub(super) const SCHEMA: &[(&str, &[&str])] = &[
     ("project", &["name", "region", "profile"]),
@@ -101,9 +103,22 @@ pub(super) const SCHEMA: &[(&str, &[&str])] = &[
             "secrets",
             "model",
             "autoscaling",
+            "image",
         ],
     ),
     ("workers.*.autoscaling", AUTOSCALING_KEYS),
+    (
+        "workers.*.image",
+        &[
+            "context",
+            "dockerfile",
+            "build_args",
+            "platform",
+            "target",
+            "ref",
+        ],
+    ),
+    ("workers.*.image.build_args", &["*"]),
     ("workers.*.environment", &["*"]),
     ("workers.*.secrets", &["*"]),
     (
@@ -189,30 +204,6 @@ pub(super) struct RawConfig {
     /// `[workers.<name>]`: services beside the model API with no load balancer (queue consumers, batch scoring), deployed in the same release.
     #[serde(default)]
     pub(super) workers: BTreeMap<String, RawWorker>,
-}
-
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Worker")]
-pub(super) struct RawWorker {
-    /// What the worker runs, exec form: ["python", "-m", "scorer"] (default: the image's CMD).
-    pub(super) command: Option<Vec<String>>,
-    /// Fargate CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384 (default 256).
-    pub(super) cpu: Option<u32>,
-    /// Memory in MiB, one Fargate offers for the cpu (default 512).
-    pub(super) memory: Option<u32>,
-    /// How many tasks run (default 1; 0 keeps the service with no task).
-    pub(super) desired_count: Option<u32>,
-    /// Its environment variables (the service's are not inherited).
-    #[serde(default)]
-    pub(super) environment: BTreeMap<String, String>,
-    /// Environment variables from Secrets Manager or SSM: full ARNs.
-    #[serde(default)]
-    pub(super) secrets: BTreeMap<String, String>,
-    /// Whether it gets MODEL_BUCKET_NAME and MODEL_PATH and may read the model (default true).
-    pub(super) model: Option<bool>,
-    /// `[workers.<name>.autoscaling]`: Application Auto Scaling keeps its task count, on "cpu" or "memory".
-    pub(super) autoscaling: Option<RawAutoscaling>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

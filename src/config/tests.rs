@@ -564,6 +564,14 @@ metric = "memory"
 target = 60
 scale_in_cooldown = "2m"
 scale_out_cooldown = "30s"
+[workers.scorer.image]
+context = "."
+dockerfile = "Dockerfile"
+build_args = { STAGE = "scorer" }
+platform = "linux/arm64"
+target = "scorer"
+[workers.fetcher]
+image = { ref = "ghcr.io/acme/fetcher:1.2" }
 "#;
     std::fs::write(
         dir.path().join("gate.jsonl"),
@@ -573,17 +581,15 @@ scale_out_cooldown = "30s"
     let c = parse_in(dir.path(), text).unwrap();
     let table: toml::Table = toml::from_str(text).unwrap();
     let mut set_here: Vec<String> = Vec::new();
+    // Each worker's table is the schema's `workers.*`.
+    let mut tables: Vec<(&str, &toml::Value)> = Vec::new();
     for (t, keys) in &table {
-        // Each worker's table is the schema's `workers.*`.
-        let keys = match t.as_str() {
-            "workers" => &keys.as_table().unwrap()["scorer"],
-            _ => keys,
-        };
-        let t = if t == "workers" {
-            "workers.*"
-        } else {
-            t.as_str()
-        };
+        match t.as_str() {
+            "workers" => tables.extend(keys.as_table().unwrap().values().map(|w| ("workers.*", w))),
+            _ => tables.push((t.as_str(), keys)),
+        }
+    }
+    for (t, keys) in tables {
         // A free-form table counts as its key, not its entries; a table of known keys as both.
         for (k, v) in keys.as_table().unwrap() {
             set_here.push(format!("{t}.{k}"));
@@ -613,10 +619,23 @@ scale_out_cooldown = "30s"
     );
     set_here.extend(["network.tasks".to_string(), "network.egress".to_string()]);
     set_here.sort();
+    set_here.dedup();
     listed.sort();
     assert_eq!(set_here, listed, "this test must set every key in SCHEMA");
     assert_eq!(c.image.build_args["PYTHON"], "3.11");
-    let scorer = &c.workers[0];
+    let scorer = &c.workers[1];
+    assert_eq!(
+        c.workers[0].image,
+        Some(WorkerImage::Ref("ghcr.io/acme/fetcher:1.2".into()))
+    );
+    match &scorer.image {
+        Some(WorkerImage::Build(image)) => {
+            assert_eq!(image.build_args["STAGE"], "scorer");
+            assert_eq!(image.target.as_deref(), Some("scorer"));
+            assert_eq!(image.platform.as_deref(), Some("linux/arm64"));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         (
             scorer.name.as_str(),
@@ -1265,4 +1284,51 @@ fn a_worker_scales_on_cpu_or_memory_but_not_on_requests() {
         "{err}"
     );
     assert!(err.to_string().contains("a worker has none"), "{err}");
+}
+
+#[test]
+fn a_workers_own_image_is_a_build_or_a_ref_and_its_problems_name_its_keys() {
+    let dir = project_dir();
+    std::fs::create_dir(dir.path().join("scorer")).unwrap();
+    std::fs::write(dir.path().join("scorer/Dockerfile"), "FROM scratch\n").unwrap();
+    let with = |table: &str| {
+        format!("{GOOD}[workers.scorer]\ncommand = [\"score\"]\n[workers.scorer.image]\n{table}")
+    };
+    let c = parse_in(dir.path(), &with("context = \"scorer\"\n")).unwrap();
+    match &c.workers[0].image {
+        Some(WorkerImage::Build(image)) => {
+            assert_eq!(
+                image.dockerfile,
+                dir.path().join("scorer").join("Dockerfile")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let c = parse_in(dir.path(), &with("ref = \"ghcr.io/org/scorer:1.4\"\n")).unwrap();
+    assert_eq!(
+        c.workers[0].image,
+        Some(WorkerImage::Ref("ghcr.io/org/scorer:1.4".into()))
+    );
+    for (table, key, says) in [
+        (
+            "ref = \"a:1\"\ncontext = \"scorer\"\n",
+            "workers.scorer.image.ref",
+            "remove either",
+        ),
+        (
+            "ref = \"a b\"\n",
+            "workers.scorer.image.ref",
+            "not an image reference",
+        ),
+        (
+            "context = \"nowhere\"\n",
+            "workers.scorer.image.context",
+            "does not exist",
+        ),
+        ("", "workers.scorer.image", "is empty"),
+    ] {
+        let p = only_problem(parse_in(dir.path(), &with(table)).unwrap_err());
+        assert_eq!(p.key.as_deref(), Some(key), "{table}: {}", p.message);
+        assert!(p.message.contains(says), "{table}: {}", p.message);
+    }
 }

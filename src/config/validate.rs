@@ -64,7 +64,7 @@ pub(super) fn config(
     }
 
     let project = validate_project(project, &mut report);
-    let image = validate_image(image, base, &mut report);
+    let image = validate_image(image, base, "image", &mut report);
     let model = model.map(|m| validate_model(m, &mut report));
     let service = service::validate_service(service, base, model.is_some(), &mut report);
     let service::NetworkKeys {
@@ -79,7 +79,8 @@ pub(super) fn config(
     let lock = validate_lock(lock, model.as_ref().map(|m| m.bucket.as_str()), &mut report);
     let deploy = super::deploy::validate_deploy(deploy, &mut report);
     let gate = gate.map(|g| super::deploy::validate_gate(g, base, &mut report));
-    let workers = super::workers::validate(workers, &project.name, model.is_some(), &mut report);
+    let workers =
+        super::workers::validate(workers, &project.name, model.is_some(), base, &mut report);
     // The Docker target's proxy holds users back from a new release the same way.
     let docker_proxy = target.kind == TargetKind::Docker && target.proxy_image.is_some();
     if gate.is_some() && !deploy.strategy.shifts_traffic() && !docker_proxy {
@@ -163,7 +164,13 @@ fn validate_project(raw: RawProject, report: &mut Report<'_>) -> Project {
     }
 }
 
-fn validate_image(raw: RawImage, base: &Path, report: &mut Report<'_>) -> Image {
+/// `[image]`, or a worker's `[workers.<name>.image]` build (`table` names it in problems).
+pub(super) fn validate_image(
+    raw: RawImage,
+    base: &Path,
+    table: &str,
+    report: &mut Report<'_>,
+) -> Image {
     let RawImage {
         context,
         dockerfile,
@@ -176,9 +183,9 @@ fn validate_image(raw: RawImage, base: &Path, report: &mut Report<'_>) -> Image 
     let context_ok = context_dir.is_dir();
     if !context_ok {
         report.add(
-            "image.context",
+            &format!("{table}.context"),
             format!(
-                "`image.context`: the build context directory {} does not exist",
+                "`{table}.context`: the build context directory {} does not exist",
                 context_dir.display()
             ),
         );
@@ -189,12 +196,12 @@ fn validate_image(raw: RawImage, base: &Path, report: &mut Report<'_>) -> Image 
     };
     if context_ok && !dockerfile_path.is_file() {
         let how = if dockerfile.is_some() {
-            "`image.dockerfile`"
+            format!("`{table}.dockerfile`")
         } else {
-            "`image.dockerfile` (default: Dockerfile in the context)"
+            format!("`{table}.dockerfile` (default: Dockerfile in the context)")
         };
         report.add(
-            "image.dockerfile",
+            &format!("{table}.dockerfile"),
             format!(
                 "{how}: the Dockerfile {} does not exist",
                 dockerfile_path.display()
@@ -204,8 +211,8 @@ fn validate_image(raw: RawImage, base: &Path, report: &mut Report<'_>) -> Image 
     if let Some(text) = &platform {
         if crate::image::platform::Platform::parse(text).is_none() {
             report.add(
-                "image.platform",
-                format!("`image.platform` = {text:?} is not a platform: write os/architecture, like \"linux/amd64\" or \"linux/arm64\""),
+                &format!("{table}.platform"),
+                format!("`{table}.platform` = {text:?} is not a platform: write os/architecture, like \"linux/amd64\" or \"linux/arm64\""),
             );
         }
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::diagnostics::Report;
 use super::limits::RESERVED_ENV;
 use super::raw::RawWorker;
+use super::raw_workers::RawWorkerImage;
 use super::service::{check_environment, check_size};
 
 /// The longest worker name: `<project>-<name>-task` (its task role) stays within IAM's 64
@@ -33,6 +34,17 @@ pub struct Worker {
     /// `[workers.<name>.autoscaling]`, on CPU or memory: then `up` sets the desired count only
     /// for a new service, or one below `min_count`.
     pub autoscaling: Option<super::Autoscaling>,
+    /// `[workers.<name>.image]`: its own image; None runs the project's.
+    pub image: Option<WorkerImage>,
+}
+
+/// A worker's own image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerImage {
+    /// Built from its own context, like the project's (`keep_images` is the project's).
+    Build(super::Image),
+    /// A prebuilt image, pulled as it is named.
+    Ref(String),
 }
 
 impl Worker {
@@ -43,15 +55,17 @@ impl Worker {
 }
 
 /// Every worker, in name order; problems name `workers.<name>` and the key.
-/// `has_model`: whether the project has a `[model]`, which a worker's `model` defaults to.
+/// `has_model`: whether the project has a `[model]`, which a worker's `model` defaults to;
+/// `base`: the file's directory, which an image's context is relative to.
 pub(super) fn validate(
     raw: BTreeMap<String, RawWorker>,
     project: &str,
     has_model: bool,
+    base: &std::path::Path,
     report: &mut Report<'_>,
 ) -> Vec<Worker> {
     raw.into_iter()
-        .map(|(name, worker)| validate_one(name, worker, project, has_model, report))
+        .map(|(name, worker)| validate_one(name, worker, project, has_model, base, report))
         .collect()
 }
 
@@ -60,6 +74,7 @@ fn validate_one(
     raw: RawWorker,
     project: &str,
     has_model: bool,
+    base: &std::path::Path,
     report: &mut Report<'_>,
 ) -> Worker {
     let RawWorker {
@@ -71,8 +86,10 @@ fn validate_one(
         secrets,
         model,
         autoscaling,
+        image,
     } = raw;
     let table = format!("workers.{name}");
+    let image = image.and_then(|i| validate_image(i, &format!("{table}.image"), base, report));
     if let Err(why) = check_name(&name) {
         report.add(&table, format!("[{table}]: the worker's name {why}"));
     } else if report.positions.keys.contains_key(&format!("env.{name}")) {
@@ -127,6 +144,66 @@ fn validate_one(
         secrets,
         model,
         autoscaling,
+        image,
+    }
+}
+
+/// `[workers.<name>.image]`: a build (its context, as `[image]`) or a prebuilt `ref`, not both.
+fn validate_image(
+    raw: RawWorkerImage,
+    table: &str,
+    base: &std::path::Path,
+    report: &mut Report<'_>,
+) -> Option<WorkerImage> {
+    let RawWorkerImage {
+        context,
+        dockerfile,
+        build_args,
+        platform,
+        target,
+        reference,
+    } = raw;
+    let builds = context.is_some()
+        || dockerfile.is_some()
+        || !build_args.is_empty()
+        || platform.is_some()
+        || target.is_some();
+    match reference {
+        Some(r) if builds => {
+            report.add(
+                &format!("{table}.ref"),
+                format!("`{table}.ref` = {r:?} is a prebuilt image, so [{table}] builds nothing: remove either `ref` or the build keys (context, dockerfile, build_args, platform, target)"),
+            );
+            None
+        }
+        Some(r) if r.trim().is_empty() || r.contains(char::is_whitespace) => {
+            report.add(
+                &format!("{table}.ref"),
+                format!("`{table}.ref` = {r:?} is not an image reference: write one like \"ghcr.io/org/worker:1.4\""),
+            );
+            None
+        }
+        Some(r) => Some(WorkerImage::Ref(r)),
+        None if !builds => {
+            report.add(
+                table,
+                format!("[{table}] is empty: set `context` (and `dockerfile`) to build the worker's image, or `ref` to a prebuilt one; without the table the worker runs the project's image"),
+            );
+            None
+        }
+        None => {
+            let raw = super::raw::RawImage {
+                context,
+                dockerfile,
+                build_args,
+                platform,
+                target,
+                keep_images: None,
+            };
+            Some(WorkerImage::Build(super::validate::validate_image(
+                raw, base, table, report,
+            )))
+        }
     }
 }
 

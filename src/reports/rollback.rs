@@ -123,7 +123,11 @@ impl fmt::Display for RollbackReport {
                     f,
                     "  image {image}, release {}, replaced {replaced}, smoke test passed ({requests} request(s))",
                     d.release
-                )
+                )?;
+                for w in &d.workers {
+                    write!(f, "\n  worker {w}")?;
+                }
+                Ok(())
             }
         }
     }

@@ -134,6 +134,23 @@ pub struct DockerStatus {
     pub container: String,
     pub release: u32,
     pub running: bool,
+    /// `[workers.<name>]`' containers, in name order.
+    pub workers: Vec<DockerWorker>,
+}
+
+/// One worker on a Docker host: healthy when its `desired_count` containers run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DockerWorker {
+    pub worker: String,
+    /// Its running containers.
+    pub containers: Vec<String>,
+    /// The model API's release it was started with; null when it has no container.
+    pub release: Option<u32>,
+    /// The model it reads, when it reads one.
+    pub model_path: Option<String>,
+    pub desired: u32,
+    /// Why it is not healthy; null when it is.
+    pub reason: Option<String>,
 }
 
 /// `status --all`: each environment's report, or why there is none.
@@ -212,7 +229,33 @@ impl fmt::Display for StatusReport {
                     f,
                     "  image {image}, release {}, on the engine at {}",
                     d.release, d.engine
-                )
+                )?;
+                if !d.workers.is_empty() {
+                    write!(f, "\n  workers:")?;
+                }
+                for w in &d.workers {
+                    let state = if w.reason.is_some() {
+                        "unhealthy"
+                    } else {
+                        "healthy"
+                    };
+                    let release = w
+                        .release
+                        .map(|r| format!("release {r}"))
+                        .unwrap_or("-".into());
+                    write!(
+                        f,
+                        "\n    {:<20} {state}: {}/{} running, {release}, {}",
+                        w.worker,
+                        w.containers.len(),
+                        w.desired,
+                        w.model_path.as_deref().unwrap_or("no model")
+                    )?;
+                    if let Some(reason) = &w.reason {
+                        write!(f, "\n      why: {reason}")?;
+                    }
+                }
+                Ok(())
             }
             StatusOn::Ecs(e) => {
                 // ECS may judge it healthy while the app says it serves another model.

@@ -60,6 +60,8 @@ pub struct DockerUp {
     pub release: u32,
     /// The containers this run replaced.
     pub replaced: Vec<String>,
+    /// What became of each worker: "<worker>: started <container>" or "<worker>: unchanged".
+    pub workers: Vec<String>,
 }
 
 impl UpReport {
@@ -128,17 +130,23 @@ impl fmt::Display for UpReport {
                     None => "nothing needed deploying".to_string(),
                 },
             ),
-            UpOn::Docker(d) => write!(
-                f,
-                "  image {}, release {}, {}, smoke test passed ({requests} request(s))",
-                self.image,
-                d.release,
-                if d.replaced.is_empty() {
-                    "nothing replaced".to_string()
-                } else {
-                    format!("replaced {}", d.replaced.join(", "))
-                },
-            ),
+            UpOn::Docker(d) => {
+                write!(
+                    f,
+                    "  image {}, release {}, {}, smoke test passed ({requests} request(s))",
+                    self.image,
+                    d.release,
+                    if d.replaced.is_empty() {
+                        "nothing replaced".to_string()
+                    } else {
+                        format!("replaced {}", d.replaced.join(", "))
+                    },
+                )?;
+                for w in &d.workers {
+                    write!(f, "\n  worker {w}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -267,6 +267,15 @@ fn the_example_serves_trained_versions_on_ecs_and_rolls_back() {
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
 }
 
+/// A Docker host has no task role: a container gets the sandbox's endpoint and keys (as a VM's
+/// containers get its instance profile or keys), as environment lines of a TOML table.
+fn sandbox_credentials() -> String {
+    format!(
+        "AWS_ENDPOINT_URL = \"http://169.254.170.2:{}\"\nAWS_ACCESS_KEY_ID = \"testing\"\nAWS_SECRET_ACCESS_KEY = \"testing\"\nAWS_DEFAULT_REGION = \"us-east-1\"\n",
+        sandbox_aws_port()
+    )
+}
+
 /// The example on the Docker target, published on a free port; returns (project, port).
 fn example_on_docker(prefix: &str) -> (Project, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -274,11 +283,9 @@ fn example_on_docker(prefix: &str) -> (Project, u16) {
         .local_addr()
         .unwrap()
         .port();
-    // A Docker host has no task role: the container gets the sandbox's endpoint and keys, as a
-    // VM's containers get its instance profile or keys.
     let extra = format!(
-        "AWS_ENDPOINT_URL = \"http://169.254.170.2:{aws_port}\"\nAWS_ACCESS_KEY_ID = \"testing\"\nAWS_SECRET_ACCESS_KEY = \"testing\"\nAWS_DEFAULT_REGION = \"us-east-1\"\n[target]\nkind = \"docker\"\nhost_port = {port}\nproxy_image = \"{proxy}\"\ndrain = \"1s\"\n",
-        aws_port = sandbox_aws_port(),
+        "{}[target]\nkind = \"docker\"\nhost_port = {port}\nproxy_image = \"{proxy}\"\ndrain = \"1s\"\n",
+        sandbox_credentials(),
         proxy = std::env::var("SANDBOX_PROXY_IMAGE").expect("set by `scripts/sandbox env`"),
     );
     let project = example_project(prefix, false, "");
@@ -294,7 +301,31 @@ fn example_on_docker(prefix: &str) -> (Project, u16) {
 #[test]
 fn the_example_serves_trained_versions_on_the_docker_target_and_rolls_back() {
     let (project, port) = example_on_docker("it-exdk");
+    // The example's batch scorer beside the API: rows under the model's prefix, scored every 2 s.
+    let inputs = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(inputs.path(), ROWS).unwrap();
+    let key = "mlflow/models/california-housing/batch/inputs.json";
+    let bucket = &trained().bucket;
+    aws(&[
+        "s3",
+        "cp",
+        "--quiet",
+        inputs.path().to_str().unwrap(),
+        &format!("s3://{bucket}/{key}"),
+    ])
+    .expect_code(0);
+    project.append_config(&format!(
+        "[workers.scorer]\ncommand = [\"python3\", \"-m\", \"app.score_batch\"]\n[workers.scorer.environment]\nINPUTS_KEY = \"{key}\"\nSCORE_EVERY = \"2\"\n{}",
+        sandbox_credentials()
+    ));
     deploy_predict_roll_back(&project, |_| format!("http://127.0.0.1:{port}"));
+    let (_, serving) = predictions(&format!("http://127.0.0.1:{port}"));
+    let scored = eventually(120, "the scorer's lines", || {
+        let logs = project.mldeploy(&["logs", "--service", "scorer", "--since", "10m"]);
+        let line = format!("(model {serving})");
+        (logs.stdout.contains("score 1 ") && logs.stdout.contains(&line)).then_some(logs.stdout)
+    });
+    assert_says(&scored, &["scorer", "score 0 "]);
     project.mldeploy(&["destroy", "--yes"]).expect_code(0);
 }
 

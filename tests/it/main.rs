@@ -12,6 +12,7 @@ mod config_errors;
 mod cutover;
 mod destroy;
 mod docker_target;
+mod docker_workers;
 mod domain;
 mod environments;
 mod example;

@@ -112,6 +112,7 @@ fn plan_on_docker() {
         on: UpOn::Docker(DockerUp {
             container: "housing-3".into(),
             release: 3,
+            workers: Vec::new(),
             replaced: vec!["housing-2".into()],
         }),
     };
@@ -225,6 +226,7 @@ fn status_on_docker() {
         model_warning: None,
         registry: None,
         on: StatusOn::Docker(DockerStatus {
+            workers: Vec::new(),
             engine: "unix:///var/run/docker.sock".into(),
             usage: Some(mldeploy::targets::docker::usage::Usage {
                 cpu_percent: Some(3.25),

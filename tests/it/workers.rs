@@ -357,3 +357,57 @@ fn a_worker_with_a_load_balancer_key_or_a_bad_name_is_refused_before_any_call() 
     let clusters = aws(&["ecs", "describe-clusters", "--clusters", &project.name]).json();
     assert_eq!(clusters["clusters"], serde_json::json!([]), "{clusters}");
 }
+
+/// A worker image of its own, from `scorer/` (out of the project's context): busybox and a
+/// message it prints.
+fn own_image(project: &Project, message: &str) {
+    std::fs::create_dir_all(project.path().join("scorer/bin")).unwrap();
+    std::fs::copy("/bin/busybox", project.path().join("scorer/bin/busybox")).unwrap();
+    project.write(
+        "scorer/Dockerfile",
+        "FROM scratch\nCOPY bin /bin\nCOPY msg.txt /msg.txt\n",
+    );
+    project.write("scorer/msg.txt", &format!("{message}\n"));
+}
+
+#[test]
+fn a_change_of_a_workers_own_image_redeploys_only_that_worker_and_rollback_keeps_it() {
+    let (project, _bucket) = deployable("it-wki");
+    let name = project.name.clone();
+    // The worker's context is not the project's: a change in it leaves the project's image.
+    project.write(".dockerignore", "mldeploy.toml\nscorer\n");
+    own_image(&project, "first");
+    project.append_config(&format!(
+        "[workers.scorer]\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", \"cat /msg.txt; echo $MODEL_PATH; while true; do /bin/busybox sleep 5; done\"]\n[workers.scorer.image]\ncontext = \"scorer\"\n[workers.plain]\ncommand = {}\n",
+        waiting("plain")
+    ));
+    project.mldeploy(&["up"]).expect_code(0);
+    let web = serving(&name).0;
+    let plain = worker_revision(&name, "plain");
+    let scorer = container_of(&worker_revision(&name, "scorer"));
+    let web_image = container_of(&web)["image"].clone();
+    assert_ne!(scorer["image"], web_image, "the scorer runs its own image");
+    assert_eq!(container_of(&plain)["image"], web_image);
+
+    // Only the scorer's image changes: only the scorer gets a new revision.
+    own_image(&project, "second");
+    let up = project.mldeploy(&["up"]);
+    up.expect_code(0);
+    assert_eq!(serving(&name).0, web, "the model API was not redeployed");
+    assert_eq!(worker_revision(&name, "plain"), plain);
+    assert_eq!(worker_revision(&name, "scorer"), format!("{name}-scorer:2"));
+    let second = container_of(&format!("{name}-scorer:2"))["image"].clone();
+    assert_ne!(second, scorer["image"]);
+
+    // A model rollback moves the scorer to the model, on its own image still.
+    project
+        .mldeploy(&["rollback", "--model-version", "7"])
+        .expect_code(0);
+    let moved = container_of(&worker_revision(&name, "scorer"));
+    assert_eq!(moved["image"], second, "the scorer keeps its own image");
+    assert_eq!(
+        env_of(&moved, "MODEL_PATH").as_deref(),
+        Some(format!("mlflow/models/{name}/7").as_str())
+    );
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+}

@@ -11,6 +11,7 @@ pub mod replace;
 pub mod rollback;
 pub mod up;
 pub mod usage;
+pub mod workers;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,13 +67,21 @@ impl Target for Docker {
     type Chosen = rollback::Chosen;
     type Deployed = DockerDeployed;
 
-    /// Secrets are read by ECS for its tasks; a Docker engine has no such reader here.
+    /// Secrets are read by ECS for its tasks; a Docker engine has no such reader here. Nor
+    /// does it scale a worker's count.
     fn preflight(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-        if let Some(worker) = ctx.config.workers.first() {
-            return Err(exit::error(
-                ExitStatus::Usage,
-                format!("[workers.{}]: workers run on the ECS target only, for now; deploy them with `target.kind = \"ecs\"`, or remove the [workers] tables for the Docker target", worker.name),
-            ));
+        for worker in &ctx.config.workers {
+            let table = format!("workers.{}", worker.name);
+            let refused = if !worker.secrets.is_empty() {
+                Some(format!("`{table}.secrets` needs the ECS target, which reads Secrets Manager and SSM for the task; on the docker target pass values through `{table}.environment`"))
+            } else if worker.autoscaling.is_some() {
+                Some(format!("[{table}.autoscaling] needs the ECS target: a Docker host runs `{table}.desired_count` containers of it"))
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                return Err(exit::error(ExitStatus::Usage, why));
+            }
         }
         if ctx.config.service.secrets.is_empty() {
             return Ok(());
@@ -196,6 +205,15 @@ impl Target for Docker {
                 }
             }
         };
+        // The worst decides: a worker that is not up makes the project unhealthy.
+        let workers = workers::status(&self.engine, &ctx.config).await?;
+        let reason = reason.or_else(|| {
+            workers.iter().find_map(|w| {
+                w.reason
+                    .as_ref()
+                    .map(|r| format!("worker {}: {r}", w.worker))
+            })
+        });
         Ok(StatusReport {
             healthy: reason.is_none(),
             target: TargetKind::Docker,
@@ -212,6 +230,7 @@ impl Target for Docker {
                 container: c.name.clone(),
                 release: c.release,
                 running: c.running,
+                workers,
             }),
         })
     }
@@ -224,7 +243,9 @@ impl Target for Docker {
         rollback::releases(self, ctx).await
     }
 
-    /// The engine's log of the project's newest container, each line with the container.
+    /// The engine's logs of the project's newest container and its workers' running ones
+    /// (`--service` names one), each line with its container; in a project with workers, each
+    /// line also names its service.
     async fn logs(
         &self,
         ctx: &Ctx<'_>,
@@ -232,16 +253,25 @@ impl Target for Docker {
         follow: bool,
         service: Option<&str>,
     ) -> anyhow::Result<LogsReport> {
-        if let Some(other) = service.filter(|s| *s != ctx.project()) {
-            return Err(exit::error(
-                ExitStatus::Usage,
-                format!(
-                    "--service {other}: the Docker target runs one service, {}",
-                    ctx.project()
-                ),
-            ));
+        let project = ctx.project();
+        let several = !ctx.config.workers.is_empty();
+        let mut sources: Vec<(String, String, Option<String>)> = Vec::new();
+        let worker = ctx.config.service_named(service)?;
+        if worker.is_none() {
+            let c = self.current(ctx).await?;
+            sources.push((c.id, c.name, several.then(|| project.to_string())));
         }
-        let c = self.current(ctx).await?;
+        if service.is_none() || worker.is_some() {
+            for w in workers::list(&self.engine, project).await? {
+                let wanted = worker.is_none_or(|named| named.name == w.worker);
+                if w.running && wanted {
+                    sources.push((w.id, w.name, Some(w.worker)));
+                }
+            }
+        }
+        if let Some(named) = worker.filter(|_| sources.is_empty()) {
+            workers::running(&self.engine, project, &named.name).await?;
+        }
         let since = SystemTime::now()
             .checked_sub(since)
             .unwrap_or(UNIX_EPOCH)
@@ -255,17 +285,30 @@ impl Target for Docker {
             .follow(follow)
             .since(i32::try_from(since).unwrap_or(0))
             .build();
-        let mut stream = self.engine.docker.logs(&c.id, Some(options));
+        let names = sources
+            .iter()
+            .map(|(_, name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Every container's stream at once: with --follow they run until interrupted.
+        let streams = sources.iter().map(|(id, name, service)| {
+            let (name, service) = (name.clone(), service.clone());
+            self.engine
+                .docker
+                .logs(id, Some(options.clone()))
+                .map(move |chunk| (name.clone(), service.clone(), chunk))
+        });
+        let mut merged = futures_util::stream::select_all(streams.map(Box::pin));
         let mut lines = Vec::new();
-        while let Some(chunk) = stream.next().await {
+        while let Some((name, service, chunk)) = merged.next().await {
             let chunk =
                 chunk.map_err(|e| engine_error(e, &self.engine, "reading the container's logs"))?;
             for text in chunk.to_string().lines() {
                 let (time, message) = text.split_once(' ').unwrap_or(("", text));
                 let line = LogLine {
                     time: time.to_string(),
-                    task: c.name.clone(),
-                    service: None,
+                    task: name.clone(),
+                    service: service.clone(),
                     message: message.to_string(),
                 };
                 if follow {
@@ -275,8 +318,10 @@ impl Target for Docker {
                 }
             }
         }
+        // Docker's RFC 3339 timestamps with nanoseconds sort as text.
+        lines.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(LogsReport {
-            log_group: format!("container {}", c.name),
+            log_group: format!("container {names}"),
             lines,
         })
     }
@@ -284,20 +329,29 @@ impl Target for Docker {
     async fn run_once(
         &self,
         ctx: &Ctx<'_>,
-        // `run` checked the name before connecting; a Docker host runs one service (the
-        // configuration refuses [workers] on this target).
-        _service: Option<&str>,
+        // `run` checked the name before connecting: the model API's, or a worker's.
+        service: Option<&str>,
         command: &[String],
         timeout: Duration,
     ) -> anyhow::Result<RunReport> {
         let current = self.current(ctx).await?;
         let printer = ctx.printer;
+        let (like, service) = match ctx.config.service_named(service)? {
+            None => (
+                one_off::Like::of(&self.engine, &current.id, &current.image).await?,
+                ctx.project().to_string(),
+            ),
+            Some(worker) => {
+                let w = workers::running(&self.engine, ctx.project(), &worker.name).await?;
+                let like = one_off::Like::of(&self.engine, &w.id, &current.image).await?;
+                (like, worker.name.clone())
+            }
+        };
         printer.info(format!(
-            "Running the command in a container of {} (release {})",
+            "Running the command in a container of {} (release {}) like {service}'s",
             current.image, current.release
         ));
         let mut line = |text: &str| printer.line(&RunLine { line: text });
-        let like = one_off::Like::serving(&self.engine, &current).await?;
         let (task, exit_code) = one_off::run(
             &self.engine,
             ctx.project(),
@@ -309,7 +363,7 @@ impl Target for Docker {
         .await?;
         Ok(RunReport {
             target: TargetKind::Docker,
-            service: ctx.project().to_string(),
+            service,
             release: current.image.clone(),
             task,
             exit_code,
@@ -324,6 +378,9 @@ impl Target for Docker {
             .into_iter()
             .map(|c| Found::new(Kind::Container, c.name, c.id, true))
             .collect();
+        for w in workers::list(&self.engine, project).await? {
+            found.push(Found::new(Kind::Container, w.name, w.id, true));
+        }
         for (id, name) in one_off::leftovers(&self.engine, project).await? {
             found.push(Found::new(Kind::Container, name, id, true));
         }

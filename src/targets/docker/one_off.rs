@@ -11,7 +11,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::containers::{self, ProjectContainer, Spec, PROJECT_LABEL, ROLE_LABEL};
+use super::containers::{self, Spec, PROJECT_LABEL, ROLE_LABEL};
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::{engine_error, Engine};
 
@@ -28,15 +28,16 @@ pub struct Like {
 }
 
 impl Like {
-    /// The serving container's image, environment and network.
-    pub async fn serving(engine: &Engine, current: &ProjectContainer) -> anyhow::Result<Like> {
+    /// Container `id`'s environment and network (the serving release's, or a worker's), with
+    /// `image`.
+    pub async fn of(engine: &Engine, id: &str, image: &str) -> anyhow::Result<Like> {
         let inspect = engine
             .docker
-            .inspect_container(&current.id, None)
+            .inspect_container(id, None)
             .await
             .map_err(|e| engine_error(e, engine, "inspecting the serving container"))?;
         Ok(Like {
-            image: current.image.clone(),
+            image: image.to_string(),
             env: inspect.config.and_then(|c| c.env).unwrap_or_default(),
             network: inspect.host_config.and_then(|h| h.network_mode),
         })

@@ -4,7 +4,7 @@
 //! `up`.
 
 use super::containers::{self, ProjectContainer};
-use super::{replace, Docker, DockerDeployed};
+use super::{replace, workers, Docker, DockerDeployed};
 use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
@@ -179,6 +179,7 @@ pub async fn choose(
             } else {
                 vec![serving.name.clone()]
             },
+            workers: Vec::new(),
         }),
     };
     let chosen = Chosen {
@@ -200,7 +201,27 @@ pub async fn apply(
     report: RollbackReport,
     flags: &DeployArgs,
 ) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
+    let mut report = report;
     let mut gate = None;
+    // The workers go back with the model API: its image and model (kept containers that ran
+    // them start again), started and up before it is replaced.
+    let release = match &chosen.unchanged {
+        Some(name) => chosen
+            .existing
+            .iter()
+            .find(|c| &c.name == name)
+            .map_or(chosen.release, |c| c.release),
+        None => chosen.release,
+    };
+    let rollout = workers::start(
+        &docker.engine,
+        &ctx.config,
+        &chosen.image,
+        chosen.model_path.as_deref(),
+        release,
+        ctx.printer,
+    )
+    .await?;
     match &chosen.unchanged {
         Some(name) => ctx
             .printer
@@ -214,7 +235,7 @@ pub async fn apply(
                 chosen.registry.as_ref(),
                 chosen.release,
             );
-            gate = replace::replace(
+            let replaced = replace::replace(
                 &docker.engine,
                 &ctx.config,
                 spec,
@@ -222,8 +243,19 @@ pub async fn apply(
                 flags.timeout,
                 ctx.printer,
             )
-            .await?;
+            .await;
+            gate = match replaced {
+                Ok(gate) => gate,
+                Err(e) => {
+                    workers::undo(&docker.engine, &rollout).await;
+                    return Err(e);
+                }
+            };
         }
+    }
+    workers::finish(&docker.engine, &ctx.config, &rollout, ctx.printer).await?;
+    if let RollbackOn::Docker(d) = &mut report.on {
+        d.workers = rollout.describe();
     }
     Ok(Applied {
         deployed: DockerDeployed {

@@ -3,7 +3,7 @@
 //! serve.
 
 use super::containers::{self, ProjectContainer};
-use super::{replace, Docker, DockerDeployed};
+use super::{replace, workers, Docker, DockerDeployed};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::build::{self, ImagePlan};
@@ -47,6 +47,7 @@ fn report(docker: &Docker, ctx: &Ctx<'_>, deploy: &Deploy<'_>, checked: &Checked
             container: format!("{project}-{release}"),
             release,
             replaced: serving(&checked.existing).map(|c| c.name.clone()).collect(),
+            workers: Vec::new(),
         }),
     }
 }
@@ -91,6 +92,18 @@ pub async fn plan(
                 Change::new("container", old, Action::Update).because("stopped, kept for rollback"),
             );
         }
+    }
+    for worker in &ctx.config.workers {
+        let command = match worker.command.is_empty() {
+            true => "the image's command".to_string(),
+            false => worker.command.join(" "),
+        };
+        report.changes.push(
+            Change::new("worker", &worker.name, Action::Update).because(format!(
+                "{} container(s) of the new image running {command}, started before the model API is replaced (unless they run it already)",
+                worker.desired_count
+            )),
+        );
     }
     Ok(report)
 }
@@ -147,6 +160,18 @@ pub async fn apply(
         d.container = c.name.clone();
         d.release = c.release;
         d.replaced.clear();
+        // The model API serves as it was; its workers may still have changed.
+        let rollout = workers::start(
+            &docker.engine,
+            &ctx.config,
+            &image_ref,
+            deploy.model.map(|m| m.path.as_str()),
+            c.release,
+            ctx.printer,
+        )
+        .await?;
+        workers::finish(&docker.engine, &ctx.config, &rollout, ctx.printer).await?;
+        d.workers = rollout.describe();
     } else {
         if let Some(command) = &ctx.config.deploy.release_command {
             super::one_off::release_command(
@@ -159,7 +184,18 @@ pub async fn apply(
             )
             .await?;
         }
-        gate = replace::replace(
+        // The workers start beside the ones running and must stay up before the model API is
+        // replaced; when it is not, they are taken back and the old ones never stopped.
+        let rollout = workers::start(
+            &docker.engine,
+            &ctx.config,
+            &image_ref,
+            deploy.model.map(|m| m.path.as_str()),
+            release,
+            ctx.printer,
+        )
+        .await?;
+        let replaced = replace::replace(
             &docker.engine,
             &ctx.config,
             spec,
@@ -167,7 +203,18 @@ pub async fn apply(
             deploy.flags.timeout,
             ctx.printer,
         )
-        .await?;
+        .await;
+        gate = match replaced {
+            Ok(gate) => gate,
+            Err(e) => {
+                workers::undo(&docker.engine, &rollout).await;
+                return Err(e);
+            }
+        };
+        workers::finish(&docker.engine, &ctx.config, &rollout, ctx.printer).await?;
+        if let UpOn::Docker(d) = &mut report.on {
+            d.workers = rollout.describe();
+        }
     }
     Ok(Applied {
         deployed: DockerDeployed {

@@ -74,7 +74,11 @@ pub async fn choose(
         let current =
             releases::describe(ecs, from.clone(), config.model_path_template(), Some(&from))
                 .await?;
-        let mut spec = current.spec.clone().with_image(target.image);
+        // A worker with its own image keeps it: it follows only the model back.
+        let mut spec = match worker.image {
+            Some(_) => current.spec.clone(),
+            None => current.spec.clone().with_image(target.image),
+        };
         if let (true, Some(path)) = (worker.model, target.model_path) {
             spec = spec.with_env("MODEL_PATH", path);
         }

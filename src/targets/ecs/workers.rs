@@ -100,6 +100,7 @@ pub async fn ensure(
     roles: &iam::Roles,
     at: &Placement,
     wait: &Wait<'_>,
+    images: &std::collections::BTreeMap<String, String>,
     changes: &mut Vec<Change>,
 ) -> anyhow::Result<Vec<WorkerDeployed>> {
     let project = cv.project.as_str();
@@ -115,7 +116,11 @@ pub async fn ensure(
                 worker.name
             ),
         };
-        let spec = task_spec(web, project, worker, &role);
+        let mut spec = task_spec(web, project, worker, &role);
+        // A worker with its own image runs it; the others the project's.
+        if let Some(image) = images.get(&worker.name) {
+            spec = spec.with_image(image);
+        }
         let existing = match at.cluster_exists {
             true => service::describe(ecs, &at.cluster, &name).await?,
             false => None,

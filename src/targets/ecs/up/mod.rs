@@ -20,6 +20,7 @@ use crate::targets::{Action, Change, Deploy};
 
 mod image;
 mod template;
+mod worker_images;
 
 use image::{image_beside_stack, planned_image};
 use template::{accept_platform, architecture_for, task_inputs};
@@ -164,6 +165,10 @@ pub async fn converge(
             ready = checked;
             (built, stack)
         }
+    };
+    let worker_images = match deploy.promoted {
+        Some(_) => Default::default(),
+        None => worker_images::worker_images(ctx, aws, &template, dry_run, &mut changes).await?,
     };
     let stack::Stack {
         net,
@@ -325,6 +330,7 @@ pub async fn converge(
         &roles,
         &placement,
         &wait,
+        &worker_images,
         &mut changes,
     )
     .await?;
