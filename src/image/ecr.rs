@@ -39,6 +39,28 @@ impl std::fmt::Debug for RegistryLogin {
     }
 }
 
+/// The ARN of the ECR repository an image reference names
+/// (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]`); None for an
+/// image of another registry.
+pub fn repository_arn_of(reference: &str) -> Option<String> {
+    let (host, path) = reference.split_once('/')?;
+    let (account, rest) = host.split_once(".dkr.ecr.")?;
+    let region = rest
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    let repository = path.split(['@', ':']).next()?;
+    if account.is_empty() || region.is_empty() || repository.is_empty() {
+        return None;
+    }
+    Some(crate::aws::partition::arn(
+        region,
+        "ecr",
+        region,
+        account,
+        &format!("repository/{repository}"),
+    ))
+}
+
 pub fn lifecycle_policy(keep: u32) -> String {
     serde_json::json!({
         "rules": [{
@@ -337,6 +359,21 @@ pub async fn registry_login(ecr: &aws_sdk_ecr::Client) -> anyhow::Result<Registr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ecr_reference_names_its_repository_and_another_registry_none() {
+        assert_eq!(
+            repository_arn_of("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/scorer:1.4")
+                .as_deref(),
+            Some("arn:aws:ecr:eu-west-1:123456789012:repository/team/scorer")
+        );
+        assert_eq!(
+            repository_arn_of("1.dkr.ecr.cn-north-1.amazonaws.com.cn/s@sha256:ab").as_deref(),
+            Some("arn:aws-cn:ecr:cn-north-1:1:repository/s")
+        );
+        assert_eq!(repository_arn_of("ghcr.io/org/scorer:1"), None);
+        assert_eq!(repository_arn_of("scorer"), None);
+    }
 
     #[test]
     fn the_lifecycle_policy_expires_images_beyond_the_newest_n() {

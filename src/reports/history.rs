@@ -34,6 +34,10 @@ pub struct Release {
     /// Where in the model registry its version came from; absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistryInfo>,
+    /// Each worker's revision in the newest release that ran this one (`family:revision`, by
+    /// worker), from mldeploy's release records; absent without workers or a record.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub workers: std::collections::BTreeMap<String, String>,
 }
 
 /// A release's version as the model registry has it.
@@ -120,6 +124,14 @@ impl fmt::Display for HistoryReport {
             if let Some(from) = &r.promoted_from {
                 write!(f, "\n        promoted from {from}")?;
             }
+            if !r.workers.is_empty() {
+                let each: Vec<String> = r
+                    .workers
+                    .iter()
+                    .map(|(w, rev)| format!("{w} {rev}"))
+                    .collect();
+                write!(f, "\n        workers: {}", each.join(", "))?;
+            }
             if let Some(warning) = &r.warning {
                 write!(f, "\n        ! {warning}")?;
             }
@@ -166,6 +178,7 @@ mod tests {
             ours: true,
             warning: None,
             registry: None,
+            workers: Default::default(),
         };
         let text = HistoryReport {
             target: TargetKind::Ecs,

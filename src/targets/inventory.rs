@@ -16,6 +16,8 @@ pub enum Kind {
     TargetGroup,
     Certificate,
     TaskDefinition,
+    /// mldeploy's records of the project's releases, beside its deploy lock.
+    ReleaseRecords,
     Cluster,
     LogGroup,
     Role,
@@ -47,6 +49,7 @@ impl Kind {
             Kind::TargetGroup => "target group",
             Kind::Certificate => "ACM certificate",
             Kind::TaskDefinition => "task definition",
+            Kind::ReleaseRecords => "release records",
             Kind::Cluster => "ECS cluster",
             Kind::LogGroup => "log group",
             Kind::Role => "IAM role",

@@ -263,6 +263,7 @@ fn history_on_ecs() {
             deployed_by: None,
             aliases: vec!["production".into()],
         }),
+        workers: Default::default(),
     };
     let report = HistoryReport {
         target: TargetKind::Ecs,

@@ -70,7 +70,7 @@ fn role_exists(role: &str) -> bool {
 
 #[test]
 fn a_model_api_and_three_workers_go_forward_and_back_as_one_release() {
-    let (project, _bucket) = deployable("it-wk");
+    let (project, bucket) = deployable("it-wk");
     let name = project.name.clone();
     // The file is in the build context: editing it would change the image of every service.
     project.write(".dockerignore", "mldeploy.toml\n");
@@ -270,6 +270,46 @@ fn a_model_api_and_three_workers_go_forward_and_back_as_one_release() {
     }
     assert_eq!(worker_revision(&name, "feeder"), format!("{name}-feeder:1"));
 
+    // history: each release with the revision every worker ran in it.
+    let history = project.mldeploy(&["history", "--output", "json"]);
+    history.expect_code(0);
+    let releases = history.json()["releases"].clone();
+    let row = |serving: bool, revision: String| {
+        releases
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["serving"] == serving
+                    && r["task_definition"].as_str().unwrap().ends_with(&revision)
+            })
+            .unwrap_or_else(|| panic!("no release {revision}: {releases}"))
+            .clone()
+    };
+    let now = row(true, serving(&name).0);
+    assert_eq!(
+        now["workers"]["scorer"],
+        worker_revision(&name, "scorer"),
+        "{now}"
+    );
+    assert_eq!(
+        now["workers"]["feeder"],
+        format!("{name}-feeder:1"),
+        "{now}"
+    );
+    let seven = row(false, format!("{name}:2"));
+    assert_eq!(
+        seven["workers"]["scorer"],
+        format!("{name}-scorer:2"),
+        "{seven}"
+    );
+    assert_eq!(
+        seven["workers"]["refresher"],
+        format!("{name}-refresher:2"),
+        "{seven}"
+    );
+    assert_says(&project.mldeploy(&["history"]).stdout, &["workers: feeder"]);
+
     // A worker removed from the file is deleted by the next up, with its revisions and role.
     project.write(
         "mldeploy.toml",
@@ -306,6 +346,19 @@ fn a_model_api_and_three_workers_go_forward_and_back_as_one_release() {
         assert!(!role_exists(&format!("{name}-{worker}-task")), "{worker}");
     }
     assert!(scalable_target(&name, "feeder").is_null());
+    let records = aws(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        &bucket,
+        "--prefix",
+        &format!(".mldeploy/{name}/releases/"),
+    ]);
+    assert!(
+        !records.stdout.contains("/releases/"),
+        "destroy leaves no release record: {}",
+        records.stdout
+    );
 }
 
 #[test]

@@ -56,6 +56,7 @@ fn release_of(c: &ProjectContainer) -> Release {
         ours: true,
         warning: None,
         registry: c.registry.as_ref().map(RegistryInfo::of),
+        workers: Default::default(),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod preflight;
 pub mod promote;
 pub mod release;
 pub mod release_command;
+pub mod release_record;
 pub mod releases;
 pub mod rollback;
 pub mod run_command;
@@ -44,7 +45,7 @@ use crate::reports::{
     HistoryReport, LogsReport, RollbackReport, RunReport, StatusReport, UpReport,
 };
 use crate::session::Ctx;
-use crate::targets::inventory::Found;
+use crate::targets::inventory::{Found, Kind};
 use crate::targets::{Applied, Deploy, Target, Verified};
 pub use step::{Id, Planned};
 
@@ -247,6 +248,7 @@ impl Target for Ecs {
             )
             .await?;
         }
+        release_record::after_release(&aws.s3(), &ctx.config, deployed, ctx.printer).await;
         Ok(verified)
     }
 
@@ -269,11 +271,17 @@ impl Target for Ecs {
             limit,
         )
         .await?;
+        let mut releases: Vec<_> = revisions.into_iter().map(|r| r.release).collect();
+        if !ctx.config.workers.is_empty() {
+            let s3 = ctx.aws().await?.s3();
+            let records = release_record::newest(&s3, &ctx.config.lock.bucket, project).await?;
+            release_record::annotate(&mut releases, &records, project);
+        }
         Ok(HistoryReport {
             target: TargetKind::Ecs,
             family: project.to_string(),
             serving,
-            releases: revisions.into_iter().map(|r| r.release).collect(),
+            releases,
         })
     }
 
@@ -309,14 +317,31 @@ impl Target for Ecs {
             .iter()
             .map(|w| w.service_name(ctx.project()))
             .collect();
-        inventory::find(
-            ctx.aws().await?,
+        let aws = ctx.aws().await?;
+        let mut found = inventory::find(
+            aws,
             ctx.project(),
             ctx.config.model_path_template(),
             domain,
             &workers,
         )
-        .await
+        .await?;
+        // The release records beside the lock: a bucket that is gone has none.
+        let bucket = &ctx.config.lock.bucket;
+        match release_record::count(&aws.s3(), bucket, ctx.project()).await {
+            Ok(0) => {}
+            Ok(n) => found.push(Found::new(
+                Kind::ReleaseRecords,
+                format!("s3://{bucket}/.mldeploy/{}/releases/ ({n})", ctx.project()),
+                bucket,
+                true,
+            )),
+            Err(e) => ctx.printer.warn(format!(
+                "the release records in s3://{bucket}/.mldeploy/{}/releases/ could not be listed, so they are left: {e:#}",
+                ctx.project()
+            )),
+        }
+        Ok(found)
     }
 
     async fn delete(&self, ctx: &Ctx<'_>, item: &Found, deadline: Instant) -> anyhow::Result<()> {

@@ -134,6 +134,7 @@ pub async fn describe(
             deployed_by: tag(super::task_definition::MODEL_ALIAS_TAG),
             aliases: Vec::new(),
         }),
+        workers: Default::default(),
     };
     Ok(Revision { release, spec })
 }

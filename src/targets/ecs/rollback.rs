@@ -132,6 +132,7 @@ pub async fn choose(
                 ours: true,
                 warning: None,
                 registry: tags.registry.as_ref().map(RegistryInfo::of),
+                workers: Default::default(),
             },
         ),
     };

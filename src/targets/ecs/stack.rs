@@ -178,6 +178,7 @@ pub async fn ensure(
             .map(|m| (m.bucket.as_str(), model::prefix_of(&m.path))),
         &secrets,
         secret_keys,
+        &worker_pulls(config),
         config.deploy.strategy.shifts_traffic(),
         &config
             .workers
@@ -209,4 +210,20 @@ pub async fn ensure(
         log_group,
         cluster,
     })
+}
+
+/// The ECR repositories of workers' prebuilt images (`[workers.<name>.image] ref`) beside the
+/// project's: the execution role pulls from them too.
+fn worker_pulls(config: &crate::config::Config) -> Vec<String> {
+    let mut arns: Vec<String> = config
+        .workers
+        .iter()
+        .filter_map(|w| match &w.image {
+            Some(crate::config::WorkerImage::Ref(r)) => crate::image::ecr::repository_arn_of(r),
+            _ => None,
+        })
+        .collect();
+    arns.sort();
+    arns.dedup();
+    arns
 }

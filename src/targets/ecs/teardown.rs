@@ -31,6 +31,9 @@ pub async fn delete(aws: &Aws, project: &str, item: &Found, wait: &Wait<'_>) -> 
         Kind::LoadBalancer => load_balancer::delete_load_balancer(&aws.elbv2(), id, wait).await,
         Kind::TargetGroup => load_balancer::delete_target_group(&aws.elbv2(), id, wait).await,
         Kind::TaskDefinition => task_definition::deregister(&aws.ecs(), id).await,
+        Kind::ReleaseRecords => super::release_record::delete_all(&aws.s3(), id, project)
+            .await
+            .map(|_| ()),
         Kind::Cluster => cluster::delete(&aws.ecs(), id, wait).await,
         Kind::LogGroup => logs::delete_group(&aws.logs(), id).await,
         Kind::Role => iam::delete_role(&aws.iam(), id).await,

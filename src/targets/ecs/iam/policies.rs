@@ -67,6 +67,7 @@ pub fn execution_policy(
     project: &str,
     secrets: &[SecretResource],
     secret_keys: &[String],
+    pulls: &[String],
 ) -> Value {
     let mut policy = json!({
         "Version": "2012-10-17",
@@ -81,7 +82,7 @@ pub fn execution_policy(
                 "Sid": "PullImage",
                 "Effect": "Allow",
                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                "Resource": [crate::aws::partition::arn(region, "ecr", region, "*", &format!("repository/{project}"))]
+                "Resource": std::iter::once(crate::aws::partition::arn(region, "ecr", region, "*", &format!("repository/{project}"))).chain(pulls.iter().cloned()).collect::<Vec<_>>()
             },
             {
                 "Sid": "WriteLogs",

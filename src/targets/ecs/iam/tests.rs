@@ -23,7 +23,7 @@ fn the_task_policy_names_only_the_model_prefix_of_the_model_bucket() {
 
 #[test]
 fn the_execution_policy_names_only_this_projects_repository_and_log_group() {
-    let p = execution_policy("eu-west-1", "housing", &[], &[]);
+    let p = execution_policy("eu-west-1", "housing", &[], &[], &[]);
     assert_eq!(
         p["Statement"].as_array().unwrap().len(),
         3,
@@ -53,6 +53,21 @@ fn the_execution_policy_reads_exactly_the_named_secrets_and_parameters() {
             "arn:aws:kms:us-east-1:1:key/k-2".into(),
             "arn:aws:kms:us-east-1:1:key/k-1".into(),
         ],
+        &["arn:aws:ecr:us-east-1:1:repository/team/scorer".into()],
+    );
+    let pull = p["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "PullImage")
+        .unwrap();
+    assert_eq!(
+        pull["Resource"],
+        serde_json::json!([
+            "arn:aws:ecr:us-east-1:*:repository/housing",
+            "arn:aws:ecr:us-east-1:1:repository/team/scorer"
+        ]),
+        "a worker's prebuilt ECR image is pulled from its repository too"
     );
     let decrypt = p["Statement"]
         .as_array()
