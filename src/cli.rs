@@ -340,6 +340,28 @@ pub struct DeployArgs {
     pub force_unlock: Option<String>,
 }
 
+impl DeployArgs {
+    /// The flags as the targets take them.
+    pub fn rollout(&self) -> crate::targets::Rollout {
+        crate::targets::Rollout {
+            timeout: self.timeout,
+            no_rollback: self.no_rollback,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+impl RollbackArgs {
+    /// What to go back to, as the targets take it.
+    pub fn to(&self) -> crate::targets::RollbackTo {
+        crate::targets::RollbackTo {
+            model_version: self.model_version.clone(),
+            to_revision: self.to_revision,
+            dry_run: self.deploy.dry_run,
+        }
+    }
+}
+
 /// A registry alias, checked before anything is called with it.
 fn parse_alias(text: &str) -> Result<String, String> {
     crate::model::check_alias(text).map(|()| text.to_string())

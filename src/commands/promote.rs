@@ -21,6 +21,7 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
             ),
         ));
     }
+    let rollout = args.deploy.rollout();
     let from = session.project_in(Some(&args.from))?;
     let to = session.project_in(Some(&args.to))?;
     if let Some(worker) = to.config.workers.iter().find(|w| w.image.is_some()) {
@@ -64,7 +65,7 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
         model: chosen.as_ref().map(|(model, _)| model),
         version: chosen.as_ref().and_then(|(_, version)| version.as_deref()),
         force: false,
-        flags: &args.deploy,
+        flags: &rollout,
         promoted: Some(&source),
     };
     if args.deploy.dry_run {
@@ -76,7 +77,7 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
         .take_lock("promote", args.deploy.force_unlock.as_deref())
         .await?;
     let applied = Ecs.apply(&to, &deploy, checked).await?;
-    let verified = Ecs.verify(&to, &applied.deployed, &args.deploy).await?;
+    let verified = Ecs.verify(&to, &applied.deployed, &rollout).await?;
     crate::registry::set_deployed_alias(to.config.model.as_ref(), deploy.model, to.printer).await;
     to.release(held).await?;
     to.printer.result(&applied.report.verified(verified))?;

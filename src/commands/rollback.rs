@@ -21,7 +21,8 @@ async fn rollback<T: Target>(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Resu
     }
     T::preflight(ctx)?;
     let target = T::connect(ctx).await?;
-    let (chosen, report) = target.choose(ctx, args).await?;
+    let (chosen, report) = target.choose(ctx, &args.to()).await?;
+    let rollout = args.deploy.rollout();
     if args.deploy.dry_run {
         ctx.printer.result(&report)?;
         return Ok(ExitStatus::Success);
@@ -29,10 +30,8 @@ async fn rollback<T: Target>(ctx: &Ctx<'_>, args: &RollbackArgs) -> anyhow::Resu
     let held = ctx
         .take_lock("rollback", args.deploy.force_unlock.as_deref())
         .await?;
-    let applied = target
-        .apply_rollback(ctx, chosen, report, &args.deploy)
-        .await?;
-    let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
+    let applied = target.apply_rollback(ctx, chosen, report, &rollout).await?;
+    let verified = target.verify(ctx, &applied.deployed, &rollout).await?;
     ctx.release(held).await?;
     ctx.printer.result(&applied.report.verified(verified))?;
     Ok(ExitStatus::Success)

@@ -19,6 +19,7 @@ pub async fn run(
 
 async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::Result<ExitStatus> {
     let choice = model_choice(&ctx.config, &args.model)?;
+    let rollout = args.deploy.rollout();
     T::preflight(ctx)?;
     let prepared = T::prepare(ctx)?;
     let chosen = chosen_model(ctx, choice).await?;
@@ -28,7 +29,7 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         model: chosen.as_ref().map(|(model, _)| model),
         version: chosen.as_ref().and_then(|(_, version)| version.as_deref()),
         force: args.force,
-        flags: &args.deploy,
+        flags: &rollout,
         promoted: None,
     };
     if dry_run {
@@ -40,7 +41,7 @@ async fn up<T: Target>(ctx: &Ctx<'_>, args: &UpArgs, dry_run: bool) -> anyhow::R
         .take_lock("up", args.deploy.force_unlock.as_deref())
         .await?;
     let applied = target.apply(ctx, &deploy, checked).await?;
-    let verified = target.verify(ctx, &applied.deployed, &args.deploy).await?;
+    let verified = target.verify(ctx, &applied.deployed, &rollout).await?;
     crate::registry::set_deployed_alias(ctx.config.model.as_ref(), deploy.model, ctx.printer).await;
     ctx.release(held).await?;
     ctx.printer.result(&applied.report.verified(verified))?;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 pub use plan::{Action, Change};
 
-use crate::cli::{DeployArgs, RollbackArgs};
 use crate::model::ModelVersion;
 use crate::reports::{
     HistoryReport, LogsReport, RollbackReport, RunReport, StatusReport, UpReport,
@@ -20,6 +19,27 @@ use crate::reports::{
 use crate::session::Ctx;
 use crate::smoke::SmokeCheck;
 use inventory::Found;
+
+/// How a deploy or rollback is carried out, resolved from the command's flags (the targets
+/// never read clap's argument structs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// How long to wait for the deployment and its smoke test.
+    pub timeout: std::time::Duration,
+    /// Keep a new revision that failed its smoke test instead of going back.
+    pub no_rollback: bool,
+    /// Print what would change, and change nothing.
+    pub dry_run: bool,
+}
+
+/// What `rollback` goes back to: a model version with the serving image, a revision as it
+/// was, or (neither) the release before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTo {
+    pub model_version: Option<String>,
+    pub to_revision: Option<i32>,
+    pub dry_run: bool,
+}
 
 /// What `up` deploys: a model of the bucket, and the image built from the project's context.
 #[derive(Debug, Clone)]
@@ -30,7 +50,7 @@ pub struct Deploy<'a> {
     pub version: Option<&'a str>,
     /// `up --force`: deploy anew what already serves.
     pub force: bool,
-    pub flags: &'a DeployArgs,
+    pub flags: &'a Rollout,
     /// `promote`: the release serving in another environment, deployed with its image as it is
     /// (copied by digest) instead of one built here. ECS only.
     pub promoted: Option<&'a ecs::promote::Promoted>,
@@ -103,7 +123,7 @@ pub trait Target: Sized {
     async fn choose(
         &self,
         ctx: &Ctx<'_>,
-        args: &RollbackArgs,
+        args: &RollbackTo,
     ) -> anyhow::Result<(Self::Chosen, RollbackReport)>;
 
     /// `rollback`: deploys the chosen release; nothing is built or converged.
@@ -112,7 +132,7 @@ pub trait Target: Sized {
         ctx: &Ctx<'_>,
         chosen: Self::Chosen,
         report: RollbackReport,
-        flags: &DeployArgs,
+        flags: &Rollout,
     ) -> anyhow::Result<Applied<Self::Deployed, RollbackReport>>;
 
     /// Watches what `apply` started, smoke-tests it, and undoes it when that fails.
@@ -120,7 +140,7 @@ pub trait Target: Sized {
         &self,
         ctx: &Ctx<'_>,
         deployed: &Self::Deployed,
-        flags: &DeployArgs,
+        flags: &Rollout,
     ) -> anyhow::Result<Verified>;
 
     /// One look at what serves and whether it is healthy.

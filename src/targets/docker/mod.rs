@@ -17,7 +17,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 
-use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::engine::{engine_error, Engine};
@@ -30,6 +29,7 @@ use crate::session::Ctx;
 use crate::smoke::{self, Answer, Prober, SmokeRequest};
 use crate::targets::inventory::{Found, Kind};
 use crate::targets::{Applied, Deploy, Target, Verified};
+use crate::targets::{RollbackTo, Rollout};
 
 /// One container on a Docker engine.
 pub struct Docker {
@@ -132,7 +132,7 @@ impl Target for Docker {
     async fn choose(
         &self,
         ctx: &Ctx<'_>,
-        args: &RollbackArgs,
+        args: &RollbackTo,
     ) -> anyhow::Result<(rollback::Chosen, RollbackReport)> {
         rollback::choose(self, ctx, args).await
     }
@@ -142,7 +142,7 @@ impl Target for Docker {
         ctx: &Ctx<'_>,
         chosen: rollback::Chosen,
         report: RollbackReport,
-        flags: &DeployArgs,
+        flags: &Rollout,
     ) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
         rollback::apply(self, ctx, chosen, report, flags).await
     }
@@ -152,7 +152,7 @@ impl Target for Docker {
         &self,
         ctx: &Ctx<'_>,
         deployed: &DockerDeployed,
-        flags: &DeployArgs,
+        flags: &Rollout,
     ) -> anyhow::Result<Verified> {
         let smoke = smoke::run(
             &deployed.url,

@@ -5,7 +5,6 @@
 
 use super::containers::{self, ProjectContainer};
 use super::{replace, workers, Docker, DockerDeployed};
-use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::build;
@@ -16,6 +15,7 @@ use crate::reports::up::DockerUp;
 use crate::reports::HistoryReport;
 use crate::session::Ctx;
 use crate::targets::Applied;
+use crate::targets::{RollbackTo, Rollout};
 
 /// What `rollback` resolved: the release to start, or that it serves already.
 #[derive(Debug)]
@@ -63,7 +63,7 @@ fn release_of(c: &ProjectContainer) -> Release {
 pub async fn choose(
     docker: &Docker,
     ctx: &Ctx<'_>,
-    args: &RollbackArgs,
+    args: &RollbackTo,
 ) -> anyhow::Result<(Chosen, RollbackReport)> {
     let config = &ctx.config;
     let s3 = ctx.aws().await?.s3();
@@ -158,7 +158,7 @@ pub async fn choose(
     let unchanged =
         (serving.image == image && serving.model_path == model_path).then(|| serving.name.clone());
     let report = RollbackReport {
-        dry_run: args.deploy.dry_run,
+        dry_run: args.dry_run,
         target: TargetKind::Docker,
         url: Some(super::proxy::Site::of(config).url(&engine.published_host)),
         model_version: version.clone(),
@@ -200,7 +200,7 @@ pub async fn apply(
     ctx: &Ctx<'_>,
     chosen: Chosen,
     report: RollbackReport,
-    flags: &DeployArgs,
+    flags: &Rollout,
 ) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
     let mut report = report;
     let mut gate = None;
@@ -214,7 +214,7 @@ pub async fn apply(
             .map_or(chosen.release, |c| c.release),
         None => chosen.release,
     };
-    let rollout = workers::start(
+    let mut rollout = workers::start(
         &docker.engine,
         &ctx.config,
         &chosen.image,
@@ -248,13 +248,13 @@ pub async fn apply(
             gate = match replaced {
                 Ok(gate) => gate,
                 Err(e) => {
-                    workers::undo(&docker.engine, &rollout).await;
+                    workers::undo(&docker.engine, &mut rollout).await;
                     return Err(e);
                 }
             };
         }
     }
-    workers::finish(&docker.engine, &ctx.config, &rollout, ctx.printer).await?;
+    workers::finish(&docker.engine, &ctx.config, &mut rollout, ctx.printer).await?;
     if let RollbackOn::Docker(d) = &mut report.on {
         d.workers = rollout.describe();
     }

@@ -73,13 +73,35 @@ pub async fn plan(
         None => Change::new("image", &checked.image.local_ref, Action::Create)
             .because(format!("build on {}", docker.engine.host)),
     });
+    // The same decision as `apply`'s, for the image the engine has (a build to come is new).
+    let candidate = replace::candidate(
+        &ctx.config,
+        &checked.image.local_ref,
+        deploy.model.map(|m| m.path.as_str()),
+        deploy.version,
+        deploy.model.and_then(|m| m.registry.as_ref()),
+        next_release(&checked.existing),
+    );
+    let serves = local
+        .as_ref()
+        .and_then(|_| already_serves(&checked.existing, &candidate));
     if let Some(command) = &ctx.config.deploy.release_command {
-        report.changes.push(
-            Change::new("release command", command.join(" "), Action::Update)
+        report.changes.push(match serves {
+            Some(_) => Change::new("release command", command.join(" "), Action::Keep)
+                .because("the release is unchanged"),
+            None => Change::new("release command", command.join(" "), Action::Update)
                 .because("runs once in a container of the new image before it serves"),
-        );
+        });
     }
-    if let UpOn::Docker(d) = &report.on {
+    if let (Some(c), UpOn::Docker(d)) = (serves, &mut report.on) {
+        report.changes.push(
+            Change::new("container", &c.name, Action::Keep)
+                .because("already serves this image, model and environment"),
+        );
+        d.container = c.name.clone();
+        d.release = c.release;
+        d.replaced.clear();
+    } else if let UpOn::Docker(d) = &report.on {
         report.changes.push(
             Change::new("container", &d.container, Action::Create).because(format!(
                 "{} on port {}",
@@ -145,11 +167,7 @@ pub async fn apply(
     );
     let mut gate = None;
     // Nothing changed: the same image, model and environment already serve. Still ask it.
-    let unchanged = serving(&existing).find(|c| {
-        c.image == image_ref
-            && c.model_path.as_deref() == deploy.model.map(|m| m.path.as_str())
-            && c.env_hash.as_ref() == spec.labels.get(containers::ENV_LABEL)
-    });
+    let unchanged = already_serves(&existing, &spec);
     if let (Some(c), UpOn::Docker(d)) = (unchanged, &mut report.on) {
         ctx.printer
             .info(format!("{} already serves this image and model", c.name));
@@ -161,7 +179,7 @@ pub async fn apply(
         d.release = c.release;
         d.replaced.clear();
         // The model API serves as it was; its workers may still have changed.
-        let rollout = workers::start(
+        let mut rollout = workers::start(
             &docker.engine,
             &ctx.config,
             &image_ref,
@@ -170,7 +188,7 @@ pub async fn apply(
             ctx.printer,
         )
         .await?;
-        workers::finish(&docker.engine, &ctx.config, &rollout, ctx.printer).await?;
+        workers::finish(&docker.engine, &ctx.config, &mut rollout, ctx.printer).await?;
         d.workers = rollout.describe();
     } else {
         if let Some(command) = &ctx.config.deploy.release_command {
@@ -186,7 +204,7 @@ pub async fn apply(
         }
         // The workers start beside the ones running and must stay up before the model API is
         // replaced; when it is not, they are taken back and the old ones never stopped.
-        let rollout = workers::start(
+        let mut rollout = workers::start(
             &docker.engine,
             &ctx.config,
             &image_ref,
@@ -207,11 +225,11 @@ pub async fn apply(
         gate = match replaced {
             Ok(gate) => gate,
             Err(e) => {
-                workers::undo(&docker.engine, &rollout).await;
+                workers::undo(&docker.engine, &mut rollout).await;
                 return Err(e);
             }
         };
-        workers::finish(&docker.engine, &ctx.config, &rollout, ctx.printer).await?;
+        workers::finish(&docker.engine, &ctx.config, &mut rollout, ctx.printer).await?;
         if let UpOn::Docker(d) = &mut report.on {
             d.workers = rollout.describe();
         }
@@ -268,6 +286,20 @@ async fn built_here_and_pulled(
     let login = ecr::registry_login(&aws.ecr()).await?;
     crate::image::pull::pull(&docker.engine, &reference, Some(&login)).await?;
     Ok(reference)
+}
+
+/// The one decision of a Docker `up`, which its plan and its apply both make: the serving
+/// release that already runs `spec`'s image, model and environment (nothing to replace), or
+/// None (replace it).
+fn already_serves<'a>(
+    existing: &'a [ProjectContainer],
+    spec: &containers::Spec,
+) -> Option<&'a ProjectContainer> {
+    serving(existing).find(|c| {
+        c.image == spec.image
+            && c.model_path.as_ref() == spec.labels.get(containers::MODEL_PATH_LABEL)
+            && c.env_hash.as_ref() == spec.labels.get(containers::ENV_LABEL)
+    })
 }
 
 fn serving(existing: &[ProjectContainer]) -> impl Iterator<Item = &ProjectContainer> {

@@ -122,12 +122,15 @@ fn wanted<'a>(
 
 /// What a release did to the workers: what it started (new, or stopped ones started again)
 /// and what those replace.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Rollout {
     pub started: Vec<Started>,
     pub replaced: Vec<WorkerContainer>,
     /// Workers whose running containers already run what the release wants.
     pub unchanged: Vec<String>,
+    /// How an interrupt (Ctrl-C, SIGTERM) takes the started containers back, until the
+    /// release is done (`finish`) or taken back (`undo`).
+    record: Option<crate::undo::Undo>,
 }
 
 impl Rollout {
@@ -168,6 +171,7 @@ pub async fn start(
     if config.workers.is_empty() {
         return Ok(rollout);
     }
+    let record = crate::undo::Undo::begin();
     let network = match config.target.proxy_image {
         Some(_) => Some(super::proxy::ensure_network(engine, project).await?),
         None => None,
@@ -202,7 +206,17 @@ pub async fn start(
         for _ in 0..count {
             let started = match kept.next() {
                 Some(w) => {
-                    containers::start_again(engine, &w.id).await?;
+                    // Recorded first: an interrupt while it starts still stops it again.
+                    let (e, id) = (engine.clone(), w.id.clone());
+                    record.push(
+                        format!("stopped worker {} again", w.name),
+                        move || async move { containers::stop(&e, &id).await },
+                    );
+                    if let Err(e) = containers::start_again(engine, &w.id).await {
+                        rollout.record = Some(record);
+                        undo(engine, &mut rollout).await;
+                        return Err(e);
+                    }
                     Started {
                         worker: worker.name.clone(),
                         id: w.id.clone(),
@@ -213,6 +227,10 @@ pub async fn start(
                 None => {
                     let name = format!("{project}-{}-{next}", worker.name);
                     next += 1;
+                    let (e, n) = (engine.clone(), name.clone());
+                    record.push(format!("removed worker {name}"), move || async move {
+                        containers::remove_if_there(&e, &n).await
+                    });
                     let id = create(
                         engine,
                         config,
@@ -226,7 +244,8 @@ pub async fn start(
                     let id = match id {
                         Ok(id) => id,
                         Err(e) => {
-                            undo(engine, &rollout).await;
+                            rollout.record = Some(record);
+                            undo(engine, &mut rollout).await;
                             return Err(e);
                         }
                     };
@@ -246,8 +265,9 @@ pub async fn start(
         }
         rollout.replaced.extend(running.into_iter().cloned());
     }
+    rollout.record = Some(record);
     if let Err(e) = settle(engine, &rollout).await {
-        undo(engine, &rollout).await;
+        undo(engine, &mut rollout).await;
         return Err(e);
     }
     Ok(rollout)
@@ -361,12 +381,15 @@ async fn settle(engine: &Engine, rollout: &Rollout) -> anyhow::Result<()> {
 
 /// Takes back what `start` did: new containers removed, kept ones stopped again. Best effort:
 /// what fails is said by the error that caused the undo.
-pub async fn undo(engine: &Engine, rollout: &Rollout) {
+pub async fn undo(engine: &Engine, rollout: &mut Rollout) {
     for s in &rollout.started {
         let _ = match s.again {
             true => containers::stop(engine, &s.id).await,
             false => containers::remove(engine, &s.id).await,
         };
+    }
+    if let Some(record) = rollout.record.take() {
+        record.finish();
     }
 }
 
@@ -375,9 +398,13 @@ pub async fn undo(engine: &Engine, rollout: &Rollout) {
 pub async fn finish(
     engine: &Engine,
     config: &Config,
-    rollout: &Rollout,
+    rollout: &mut Rollout,
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    // The release serves: from here an interrupt leaves the new workers running.
+    if let Some(record) = rollout.record.take() {
+        record.finish();
+    }
     for old in &rollout.replaced {
         containers::stop(engine, &old.id).await?;
     }

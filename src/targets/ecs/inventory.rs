@@ -76,7 +76,12 @@ pub async fn find(
         }
     }
     if let Some(lb) = alb {
-        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let arn = crate::aws::returned(
+            lb.load_balancer_arn(),
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "load balancer ARN",
+        )?
+        .to_string();
         let ours = load_balancer::is_ours(&elb, &arn, project).await?;
         for l in load_balancer::listeners(&elb, &arn).await? {
             let name = format!(
@@ -84,7 +89,11 @@ pub async fn find(
                 l.protocol().map(|p| p.as_str()).unwrap_or("?"),
                 l.port().unwrap_or_default()
             );
-            let id = l.listener_arn().unwrap_or_default();
+            let id = crate::aws::returned(
+                l.listener_arn(),
+                "elasticloadbalancing:DescribeListeners",
+                "listener ARN",
+            )?;
             found.push(Found::new(Kind::Listener, name, id, ours));
         }
         found.push(Found::new(Kind::LoadBalancer, project, arn, ours));
@@ -95,7 +104,12 @@ pub async fn find(
         load_balancer::alternate_target_group_name(project),
     ] {
         if let Some(tg) = load_balancer::find_target_group(&elb, &name).await? {
-            let arn = tg.target_group_arn().unwrap_or_default().to_string();
+            let arn = crate::aws::returned(
+                tg.target_group_arn(),
+                "elasticloadbalancing:DescribeTargetGroups",
+                "target group ARN",
+            )?
+            .to_string();
             let ours = load_balancer::is_ours(&elb, &arn, project).await?;
             found.push(Found::new(Kind::TargetGroup, &name, arn, ours));
         }
@@ -157,19 +171,27 @@ pub async fn find(
 
     // A private tasks' way out goes before the groups and subnets it sits in.
     for vpc in network::find_vpcs(&ec2, project).await? {
-        let vpc_id = vpc.vpc_id().unwrap_or_default();
+        let vpc_id = crate::aws::returned(vpc.vpc_id(), "ec2:DescribeVpcs", "VPC id")?;
         for e in network::endpoints::find(&ec2, project, vpc_id).await? {
-            let id = e.vpc_endpoint_id().unwrap_or_default();
+            let id = crate::aws::returned(
+                e.vpc_endpoint_id(),
+                "ec2:DescribeVpcEndpoints",
+                "endpoint id",
+            )?;
             let name = e.service_name().unwrap_or(id);
             found.push(Found::new(Kind::VpcEndpoint, name, id, true));
         }
     }
     for n in network::nat::find(&ec2, project).await? {
-        let id = n.nat_gateway_id().unwrap_or_default();
+        let id = crate::aws::returned(
+            n.nat_gateway_id(),
+            "ec2:DescribeNatGateways",
+            "NAT gateway id",
+        )?;
         found.push(Found::new(Kind::NatGateway, project, id, true));
     }
     for a in network::nat::addresses(&ec2, project).await? {
-        let id = a.allocation_id().unwrap_or_default();
+        let id = crate::aws::returned(a.allocation_id(), "ec2:DescribeAddresses", "allocation id")?;
         let name = a.public_ip().unwrap_or(id);
         found.push(Found::new(Kind::Address, name, id, true));
     }
@@ -182,13 +204,17 @@ pub async fn find(
     ] {
         for g in security::find_groups(&ec2, None, &name).await? {
             let ours = tags::is_ours(g.tags(), project);
-            let id = g.group_id().unwrap_or_default();
+            let id = crate::aws::returned(
+                g.group_id(),
+                "ec2:DescribeSecurityGroups",
+                "security group id",
+            )?;
             found.push(Found::new(Kind::SecurityGroup, &name, id, ours));
         }
     }
 
     for vpc in network::find_vpcs(&ec2, project).await? {
-        let vpc_id = vpc.vpc_id().unwrap_or_default().to_string();
+        let vpc_id = crate::aws::returned(vpc.vpc_id(), "ec2:DescribeVpcs", "VPC id")?.to_string();
         found.extend(network_of(&ec2, project, &vpc_id).await?);
     }
 
@@ -216,7 +242,7 @@ async fn network_of(
         "ec2:DescribeSubnets"
     )?;
     for s in subnets.iter().flat_map(|p| p.subnets()) {
-        let id = s.subnet_id().unwrap_or_default();
+        let id = crate::aws::returned(s.subnet_id(), "ec2:DescribeSubnets", "subnet id")?;
         let name = tags::value_of(s.tags(), "Name").unwrap_or(id);
         found.push(Found::new(Kind::Subnet, name, id, true));
     }
@@ -227,7 +253,11 @@ async fn network_of(
         "ec2:DescribeRouteTables"
     )?;
     for t in tables.iter().flat_map(|p| p.route_tables()) {
-        let id = t.route_table_id().unwrap_or_default();
+        let id = crate::aws::returned(
+            t.route_table_id(),
+            "ec2:DescribeRouteTables",
+            "route table id",
+        )?;
         found.push(Found::new(Kind::RouteTable, project, id, true));
     }
     let gateways: Vec<_> = crate::all_pages!(
@@ -242,7 +272,11 @@ async fn network_of(
         "ec2:DescribeInternetGateways"
     )?;
     for g in gateways.iter().flat_map(|p| p.internet_gateways()) {
-        let id = g.internet_gateway_id().unwrap_or_default();
+        let id = crate::aws::returned(
+            g.internet_gateway_id(),
+            "ec2:DescribeInternetGateways",
+            "internet gateway id",
+        )?;
         let mut item = Found::new(Kind::InternetGateway, project, id, true);
         item.parent = Some(vpc_id.to_string());
         found.push(item);

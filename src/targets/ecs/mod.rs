@@ -39,7 +39,6 @@ pub mod workers;
 use std::time::{Duration, Instant};
 
 pub use crate::aws::tags::PROJECT_TAG;
-use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::reports::{
     HistoryReport, LogsReport, RollbackReport, RunReport, StatusReport, UpReport,
@@ -47,6 +46,7 @@ use crate::reports::{
 use crate::session::Ctx;
 use crate::targets::inventory::{Found, Kind};
 use crate::targets::{Applied, Deploy, Target, Verified};
+use crate::targets::{RollbackTo, Rollout};
 pub use step::{Id, Planned};
 
 /// What every converge step needs: the project, and whether to apply the steps planned.
@@ -122,7 +122,7 @@ impl Target for Ecs {
     async fn choose(
         &self,
         ctx: &Ctx<'_>,
-        args: &RollbackArgs,
+        args: &RollbackTo,
     ) -> anyhow::Result<(rollback::Chosen, RollbackReport)> {
         rollback::choose(ctx, args).await
     }
@@ -132,7 +132,7 @@ impl Target for Ecs {
         ctx: &Ctx<'_>,
         chosen: rollback::Chosen,
         report: RollbackReport,
-        flags: &DeployArgs,
+        flags: &Rollout,
     ) -> anyhow::Result<Applied<EcsDeployed, RollbackReport>> {
         rollback::apply(ctx, chosen, report, flags).await
     }
@@ -141,7 +141,7 @@ impl Target for Ecs {
         &self,
         ctx: &Ctx<'_>,
         deployed: &EcsDeployed,
-        flags: &DeployArgs,
+        flags: &Rollout,
     ) -> anyhow::Result<Verified> {
         let aws = ctx.aws().await?;
         let (ecs, elb) = (aws.ecs(), aws.elbv2());

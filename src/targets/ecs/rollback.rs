@@ -9,7 +9,6 @@ use super::releases::{self, Release, Revision};
 use super::service::{self, short_task_definition, RunningShape};
 use super::task_definition::{self, ReleaseTags, TaskSpec};
 use super::{load_balancer, worker_rollback, Converge, EcsDeployed};
-use crate::cli::{DeployArgs, RollbackArgs};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::lock;
@@ -18,6 +17,7 @@ use crate::reports::history::RegistryInfo;
 use crate::reports::rollback::{EcsRollback, RollbackOn, RollbackReport};
 use crate::session::Ctx;
 use crate::targets::Applied;
+use crate::targets::{RollbackTo, Rollout};
 
 /// The revision to serve: one that exists, or a new one to register.
 #[derive(Debug)]
@@ -39,10 +39,7 @@ pub struct Chosen {
     worker_tags: ReleaseTags,
 }
 
-pub async fn choose(
-    ctx: &Ctx<'_>,
-    args: &RollbackArgs,
-) -> anyhow::Result<(Chosen, RollbackReport)> {
+pub async fn choose(ctx: &Ctx<'_>, args: &RollbackTo) -> anyhow::Result<(Chosen, RollbackReport)> {
     let config = &ctx.config;
     let aws = ctx.aws().await?;
     let (ecs, elb, s3) = (aws.ecs(), aws.elbv2(), aws.s3());
@@ -184,7 +181,7 @@ pub async fn choose(
         None => Vec::new(),
     };
     let report = RollbackReport {
-        dry_run: args.deploy.dry_run,
+        dry_run: args.dry_run,
         target: TargetKind::Ecs,
         url: dns
             .as_deref()
@@ -227,7 +224,7 @@ pub async fn apply(
     ctx: &Ctx<'_>,
     chosen: Chosen,
     mut report: RollbackReport,
-    flags: &DeployArgs,
+    flags: &Rollout,
 ) -> anyhow::Result<Applied<EcsDeployed, RollbackReport>> {
     let ecs = ctx.aws().await?.ecs();
     let project = ctx.project().to_string();

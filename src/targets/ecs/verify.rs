@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::service::{self, Deployed, ServiceSpec};
 use super::watcher::{human_duration, Watch};
 use super::Converge;
-use crate::cli::DeployArgs;
 use crate::config::Config;
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
 use crate::smoke;
+use crate::targets::Rollout;
 use crate::targets::Verified;
 
 /// The least time the smoke test gets, however much of `--timeout` the rollout used.
@@ -46,7 +46,7 @@ pub struct Verify<'a> {
     /// `service.ready_path` and `[smoke]`.
     pub config: &'a Config,
     /// `--timeout` and `--no-rollback`.
-    pub flags: &'a DeployArgs,
+    pub flags: &'a Rollout,
 }
 
 impl Verify<'_> {
