@@ -158,8 +158,15 @@ fn on_a_docker_host_workers_go_forward_and_back_with_the_model_api() {
     );
     assert!(predict_on(port).contains(&path6));
 
-    // A worker removed from the file is removed.
+    // A worker removed from the file is removed. The model API already serves model 6: the
+    // plan keeps its container, as `up` does.
     config_with(&project, &base, &scorer);
+    let plan = project.mldeploy(&["plan", "--model-version", "6"]);
+    plan.expect_code(0);
+    assert_says(
+        &plan.stdout,
+        &["already serves this image, model and environment"],
+    );
     project
         .mldeploy(&["up", "--model-version", "6"])
         .expect_code(0);
