@@ -165,7 +165,10 @@ fn on_a_docker_host_workers_go_forward_and_back_with_the_model_api() {
     plan.expect_code(0);
     assert_says(
         &plan.stdout,
-        &["already serves this image, model and environment"],
+        &[
+            "already serves this image, model and environment",
+            "its containers run this image, command, environment and model",
+        ],
     );
     project
         .mldeploy(&["up", "--model-version", "6"])

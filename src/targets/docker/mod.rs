@@ -11,6 +11,8 @@ pub mod replace;
 pub mod rollback;
 pub mod up;
 pub mod usage;
+pub mod worker_plan;
+pub mod worker_status;
 pub mod workers;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -206,7 +208,7 @@ impl Target for Docker {
             }
         };
         // The worst decides: a worker that is not up makes the project unhealthy.
-        let workers = workers::status(&self.engine, &ctx.config).await?;
+        let workers = worker_status::status(&self.engine, &ctx.config).await?;
         let reason = reason.or_else(|| {
             workers.iter().find_map(|w| {
                 w.reason
@@ -270,7 +272,7 @@ impl Target for Docker {
             }
         }
         if let Some(named) = worker.filter(|_| sources.is_empty()) {
-            workers::running(&self.engine, project, &named.name).await?;
+            worker_status::running(&self.engine, project, &named.name).await?;
         }
         let since = SystemTime::now()
             .checked_sub(since)
@@ -342,7 +344,7 @@ impl Target for Docker {
                 ctx.project().to_string(),
             ),
             Some(worker) => {
-                let w = workers::running(&self.engine, ctx.project(), &worker.name).await?;
+                let w = worker_status::running(&self.engine, ctx.project(), &worker.name).await?;
                 let like = one_off::Like::of(&self.engine, &w.id, &current.image).await?;
                 (like, worker.name.clone())
             }

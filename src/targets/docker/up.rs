@@ -115,18 +115,11 @@ pub async fn plan(
             );
         }
     }
-    for worker in &ctx.config.workers {
-        let command = match worker.command.is_empty() {
-            true => "the image's command".to_string(),
-            false => worker.command.join(" "),
-        };
-        report.changes.push(
-            Change::new("worker", &worker.name, Action::Update).because(format!(
-                "{} container(s) of the new image running {command}, started before the model API is replaced (unless they run it already)",
-                worker.desired_count
-            )),
-        );
-    }
+    let image = local.as_ref().map(|_| checked.image.local_ref.as_str());
+    let model_path = deploy.model.map(|m| m.path.as_str());
+    report
+        .changes
+        .extend(super::worker_plan::planned(&docker.engine, &ctx.config, image, model_path).await?);
     Ok(report)
 }
 
