@@ -274,8 +274,14 @@ impl Target for Ecs {
         let mut releases: Vec<_> = revisions.into_iter().map(|r| r.release).collect();
         if !ctx.config.workers.is_empty() {
             let s3 = ctx.aws().await?.s3();
-            let records = release_record::newest(&s3, &ctx.config.lock.bucket, project).await?;
-            release_record::annotate(&mut releases, &records, project);
+            // The records only add the workers' revisions: without them, history still stands.
+            match release_record::newest(&s3, &ctx.config.lock.bucket, project).await {
+                Ok(records) => release_record::annotate(&mut releases, &records, project),
+                Err(e) => ctx.printer.warn(format!(
+                    "the workers' revisions are not shown: the release records in s3://{}/.mldeploy/{project}/releases/ could not be read: {e:#}",
+                    ctx.config.lock.bucket
+                )),
+            }
         }
         Ok(HistoryReport {
             target: TargetKind::Ecs,
