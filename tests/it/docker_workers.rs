@@ -158,6 +158,20 @@ fn on_a_docker_host_workers_go_forward_and_back_with_the_model_api() {
     );
     assert!(predict_on(port).contains(&path6));
 
+    // `run --service` runs like that worker: its image and environment.
+    let run = project.mldeploy(&[
+        "run",
+        "--service",
+        "feeder",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo run ${MODEL_PATH:-none}",
+    ]);
+    run.expect_code(0);
+    assert_says(&run.stdout, &["run none"]);
+
     // A worker removed from the file is removed. The model API already serves model 6: the
     // plan keeps its container, as `up` does.
     config_with(&project, &base, &scorer);

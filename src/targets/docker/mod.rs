@@ -345,13 +345,13 @@ impl Target for Docker {
             ),
             Some(worker) => {
                 let w = worker_status::running(&self.engine, ctx.project(), &worker.name).await?;
-                let like = one_off::Like::of(&self.engine, &w.id, &current.image).await?;
+                let like = one_off::Like::of(&self.engine, &w.id, &w.image).await?;
                 (like, worker.name.clone())
             }
         };
         printer.info(format!(
             "Running the command in a container of {} (release {}) like {service}'s",
-            current.image, current.release
+            like.image, current.release
         ));
         let mut line = |text: &str| printer.line(&RunLine { line: text });
         let (task, exit_code) = one_off::run(
@@ -366,7 +366,7 @@ impl Target for Docker {
         Ok(RunReport {
             target: TargetKind::Docker,
             service,
-            release: current.image.clone(),
+            release: like.image.clone(),
             task,
             exit_code,
         })

@@ -35,6 +35,8 @@ pub struct WorkerContainer {
     pub id: String,
     pub name: String,
     pub worker: String,
+    /// The image it runs (the release's, or the worker's own).
+    pub image: String,
     /// The release of the model API it was started with.
     pub release: u32,
     pub spec: Option<String>,
@@ -61,6 +63,7 @@ pub async fn list(engine: &Engine, project: &str) -> anyhow::Result<Vec<WorkerCo
                     .map(|n| n.trim_start_matches('/').to_string())
                     .unwrap_or_default(),
                 worker: labels.get(WORKER_LABEL).cloned().unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
                 release: labels
                     .get(RELEASE_LABEL)
                     .and_then(|r| r.parse().ok())
