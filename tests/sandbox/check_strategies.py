@@ -278,6 +278,12 @@ def run(s):
         if d.get("lifecycleStage") == "BAKE_TIME" and not stopped:
             stopped["at"] = time.monotonic()
             ecs.stop_service_deployment(serviceDeploymentArn=d["serviceDeploymentArn"], stopType="ROLLBACK")
+            # A stop of type ROLLBACK moves the deployment to ROLLBACK_REQUESTED and rolls the
+            # service back to the previous revision
+            # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stop-service-deployment.html,
+            # API_StopServiceDeployment); in the bake time blue still runs, so production returns
+            # to it without new tasks ("quickly revert to the blue deployment",
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html).
             # Timed from here, by production's answers alone: after `follow` returns, the
             # deployment's own end (and the API calls that see it, slow on a loaded machine)
             # would be counted too.
