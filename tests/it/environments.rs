@@ -123,11 +123,10 @@ fn serving_digest(stack: &str) -> String {
 fn promote_deploys_the_exact_digest_and_model_version_serving_in_staging_and_refuses_an_unhealthy_one(
 ) {
     let (project, _) = deployable("it-promo");
-    // prod asks for model version 7 itself; promote deploys staging's 6. Staging's long grace
-    // period lets its broken health check be seen before ECS replaces the task.
+    // prod asks for model version 7 itself; promote deploys staging's 6.
     with_environments(
         &project,
-        "[env.staging.service]\nmodel_load_time = \"10m\"\n[env.prod]\nmodel = { version = 7 }\n",
+        "[env.staging]\n[env.prod]\nmodel = { version = 7 }\n",
     );
     let staging = format!("{}-staging", project.name);
     let prod = format!("{}-prod", project.name);
@@ -185,29 +184,22 @@ fn promote_deploys_the_exact_digest_and_model_version_serving_in_staging_and_ref
     let text = project.mldeploy(&["--env", "prod", "history"]);
     assert_says(&text.stdout, &["promoted from staging"]);
 
-    // An unhealthy staging is promoted nowhere: prod keeps what it serves.
+    // An unhealthy staging is promoted nowhere: prod keeps what it serves. Staging's target
+    // group is made to check a path its app does not serve, so every task of staging fails the
+    // load balancer's checks, the ones ECS starts to replace them too: staging stays unhealthy
+    // (one broken container would be replaced by a healthy one within the grace period).
     let prod_serving = service_of(&prod)["taskDefinition"].clone();
-    let task = aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        &staging,
-        "--service-name",
-        &staging,
-    ]);
-    let task = task.json()["taskArns"][0].as_str().unwrap().to_string();
-    let container = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=mldeploy.sandbox.task={task}"),
-    ]);
-    docker(&[
-        "exec",
-        container.stdout.trim(),
-        "/bin/busybox",
-        "rm",
-        "/app/health",
+    let target_group = service_of(&staging)["loadBalancers"][0]["targetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "elbv2",
+        "modify-target-group",
+        "--target-group-arn",
+        &target_group,
+        "--health-check-path",
+        "/not-served",
     ])
     .expect_code(0);
     eventually(20, "staging to be reported unhealthy", || {
