@@ -146,7 +146,11 @@ pub async fn create_or_repair_subnet(
                 .send()
                 .await
                 .map_err(|e| call_error("ec2:CreateSubnet", e))?;
-            let id = out.subnet.and_then(|s| s.subnet_id).unwrap_or_default();
+            let id = crate::aws::returned(
+                out.subnet.and_then(|s| s.subnet_id),
+                "ec2:CreateSubnet",
+                "subnet id",
+            )?;
             if public {
                 map_public_ips(ec2, &id).await?;
             }
