@@ -47,6 +47,20 @@ pub enum WorkerImage {
     Ref(String),
 }
 
+impl super::Config {
+    /// The project as a worker's own image table builds it: that table in place of `[image]`,
+    /// its platform defaulting to the project's. The project's build, push and tag then make
+    /// the worker's image.
+    pub fn with_own_image(&self, image: &super::Image) -> super::Config {
+        let mut image = image.clone();
+        image.platform = image.platform.or_else(|| self.image.platform.clone());
+        super::Config {
+            image,
+            ..self.clone()
+        }
+    }
+}
+
 impl Worker {
     /// `<project>-<name>`: its ECS service, task definition family and log stream prefix.
     pub fn service_name(&self, project: &str) -> String {

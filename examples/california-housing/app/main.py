@@ -9,16 +9,16 @@ and answers {"predictions": [...], "model_path": ...}.
 
 import logging
 import os
-import tempfile
 import threading
 
 import boto3
-import mlflow.pyfunc
 import pandas as pd
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
+from app import model_store
+from app.model_store import FEATURES
+
 BUCKET = os.environ["MODEL_BUCKET_NAME"]
 MODEL_PATH = os.environ["MODEL_PATH"].strip("/")
 
@@ -31,21 +31,7 @@ state = {"model": None, "error": None}
 def load_model():
     """Downloads the model directory from S3 (AWS_ENDPOINT_URL honoured) and loads it."""
     try:
-        s3 = boto3.client("s3")
-        target = tempfile.mkdtemp(prefix="model-")
-        found = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=MODEL_PATH + "/"):
-            for obj in page.get("Contents", []):
-                relative = obj["Key"][len(MODEL_PATH) + 1:]
-                if not relative or relative.endswith("/"):
-                    continue
-                local = os.path.join(target, relative)
-                os.makedirs(os.path.dirname(local), exist_ok=True)
-                s3.download_file(BUCKET, obj["Key"], local)
-                found += 1
-        if not os.path.exists(os.path.join(target, "MLmodel")):
-            raise RuntimeError(f"s3://{BUCKET}/{MODEL_PATH}/MLmodel is missing ({found} objects under the prefix)")
-        state["model"] = mlflow.pyfunc.load_model(target)
+        state["model"], found = model_store.load(boto3.client("s3"), BUCKET, MODEL_PATH)
         log.info("loaded model from s3://%s/%s (%d files)", BUCKET, MODEL_PATH, found)
     except Exception as e:  # /ready says why; the process stays up for /health and the logs
         state["error"] = f"{type(e).__name__}: {e}"

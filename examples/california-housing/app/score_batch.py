@@ -11,14 +11,14 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 
 import boto3
-import mlflow.pyfunc
 import pandas as pd
 
-FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
+from app import model_store
+from app.model_store import FEATURES
+
 BUCKET = os.environ["MODEL_BUCKET_NAME"]
 MODEL_PATH = os.environ["MODEL_PATH"].strip("/")
 INPUTS_KEY = os.environ["INPUTS_KEY"]
@@ -26,20 +26,6 @@ EVERY = float(os.environ.get("SCORE_EVERY", "60"))
 
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(message)s")
 log = logging.getLogger("scorer")
-
-
-def download(s3, prefix):
-    """The objects under `prefix` in a temporary directory."""
-    target = tempfile.mkdtemp(prefix="model-")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix + "/"):
-        for obj in page.get("Contents", []):
-            relative = obj["Key"][len(prefix) + 1:]
-            if not relative or relative.endswith("/"):
-                continue
-            local = os.path.join(target, relative)
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            s3.download_file(BUCKET, obj["Key"], local)
-    return target
 
 
 def score_once(s3, model):
@@ -58,7 +44,7 @@ def score_once(s3, model):
 
 def main():
     s3 = boto3.client("s3")
-    model = mlflow.pyfunc.load_model(download(s3, MODEL_PATH))
+    model, _ = model_store.load(s3, BUCKET, MODEL_PATH)
     log.info("loaded model from s3://%s/%s; scoring s3://%s/%s every %s s", BUCKET, MODEL_PATH, BUCKET, INPUTS_KEY, EVERY)
     while True:
         score_once(s3, model)

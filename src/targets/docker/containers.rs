@@ -89,6 +89,23 @@ pub async fn in_role(
         .map_err(|e| engine_error(e, engine, doing))
 }
 
+/// A listed container's name, without the engine's leading `/`.
+pub fn name_of(c: &bollard::models::ContainerSummary) -> String {
+    c.names
+        .as_deref()
+        .and_then(<[String]>::first)
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+/// The release a container's labels record; 0 for one that records none.
+pub fn release_of(labels: &HashMap<String, String>) -> u32 {
+    labels
+        .get(RELEASE_LABEL)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Every container labelled as the project's, running or not, newest release first.
 pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<ProjectContainer>> {
     let filters = project_filters(project);
@@ -109,20 +126,13 @@ pub async fn containers(engine: &Engine, project: &str) -> anyhow::Result<Vec<Pr
                 .is_none_or(|labels| !labels.contains_key(ROLE_LABEL))
         })
         .map(|c| {
+            let name = name_of(&c);
             let labels = c.labels.unwrap_or_default();
             ProjectContainer {
                 id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
+                name,
                 image: c.image.unwrap_or_default(),
-                release: labels
-                    .get(RELEASE_LABEL)
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or(0),
+                release: release_of(&labels),
                 model_version: labels.get(MODEL_VERSION_LABEL).cloned(),
                 model_path: labels.get(MODEL_PATH_LABEL).cloned(),
                 registry: labels

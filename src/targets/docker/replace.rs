@@ -106,6 +106,50 @@ pub(crate) async fn replace(
     Ok(gate)
 }
 
+/// What a release runs: its image and model (for the workers) and its number.
+pub(crate) struct Release<'a> {
+    pub image: &'a str,
+    pub model_path: Option<&'a str>,
+    pub number: u32,
+}
+
+/// Carries a release out: its workers are started beside the running ones and must stay up,
+/// then the model API is replaced by `spec` (None: it already serves); when that fails, the
+/// started workers are taken back and the old ones never stopped. Once it serves, the old
+/// workers stop. Returns the model gate's report and what became of each worker.
+pub(crate) async fn release(
+    engine: &Engine,
+    config: &Config,
+    release: &Release<'_>,
+    spec: Option<(Spec, &[ProjectContainer])>,
+    timeout: Duration,
+    printer: &crate::output::Printer,
+) -> anyhow::Result<(Option<crate::gate::GateReport>, Vec<String>)> {
+    let mut rollout = super::workers::start(
+        engine,
+        config,
+        release.image,
+        release.model_path,
+        release.number,
+        printer,
+    )
+    .await?;
+    let gate = match spec {
+        None => None,
+        Some((spec, existing)) => {
+            match replace(engine, config, spec, existing, timeout, printer).await {
+                Ok(gate) => gate,
+                Err(e) => {
+                    super::workers::undo(engine, &mut rollout).await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    super::workers::finish(engine, config, &mut rollout, printer).await?;
+    Ok((gate, rollout.describe()))
+}
+
 /// Starts `spec` as a candidate, checks it, and moves the host port to it in place of the
 /// running containers of `existing`; once the new one answers, the old ones are kept stopped
 /// (the newest `target.keep_releases`) or removed. Users' requests fail between the old one stopping

@@ -4,7 +4,7 @@
 //! `up`.
 
 use super::containers::{self, ProjectContainer};
-use super::{replace, workers, Docker, DockerDeployed};
+use super::{replace, Docker, DockerDeployed};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::build;
@@ -203,7 +203,6 @@ pub async fn apply(
     flags: &Rollout,
 ) -> anyhow::Result<Applied<DockerDeployed, RollbackReport>> {
     let mut report = report;
-    let mut gate = None;
     // The workers go back with the model API: its image and model (kept containers that ran
     // them start again), started and up before it is replaced.
     let release = match &chosen.unchanged {
@@ -214,49 +213,40 @@ pub async fn apply(
             .map_or(chosen.release, |c| c.release),
         None => chosen.release,
     };
-    let mut rollout = workers::start(
-        &docker.engine,
-        &ctx.config,
-        &chosen.image,
-        chosen.model_path.as_deref(),
-        release,
-        ctx.printer,
-    )
-    .await?;
-    match &chosen.unchanged {
-        Some(name) => ctx
-            .printer
-            .info(format!("{name} already serves this image and model")),
-        None => {
-            let spec = replace::candidate(
+    let at = replace::Release {
+        image: &chosen.image,
+        model_path: chosen.model_path.as_deref(),
+        number: release,
+    };
+    let spec = match &chosen.unchanged {
+        Some(name) => {
+            ctx.printer
+                .info(format!("{name} already serves this image and model"));
+            None
+        }
+        None => Some((
+            replace::candidate(
                 &ctx.config,
                 &chosen.image,
                 chosen.model_path.as_deref(),
                 chosen.version.as_deref(),
                 chosen.registry.as_ref(),
                 chosen.release,
-            );
-            let replaced = replace::replace(
-                &docker.engine,
-                &ctx.config,
-                spec,
-                &chosen.existing,
-                flags.timeout,
-                ctx.printer,
-            )
-            .await;
-            gate = match replaced {
-                Ok(gate) => gate,
-                Err(e) => {
-                    workers::undo(&docker.engine, &mut rollout).await;
-                    return Err(e);
-                }
-            };
-        }
-    }
-    workers::finish(&docker.engine, &ctx.config, &mut rollout, ctx.printer).await?;
+            ),
+            chosen.existing.as_slice(),
+        )),
+    };
+    let (gate, workers) = replace::release(
+        &docker.engine,
+        &ctx.config,
+        &at,
+        spec,
+        flags.timeout,
+        ctx.printer,
+    )
+    .await?;
     if let RollbackOn::Docker(d) = &mut report.on {
-        d.workers = rollout.describe();
+        d.workers = workers;
     }
     Ok(Applied {
         deployed: DockerDeployed {

@@ -3,7 +3,7 @@
 //! serve.
 
 use super::containers::{self, ProjectContainer};
-use super::{replace, workers, Docker, DockerDeployed};
+use super::{replace, Docker, DockerDeployed};
 use crate::config::TargetKind;
 use crate::exit::{self, ExitStatus};
 use crate::image::build::{self, ImagePlan};
@@ -172,17 +172,21 @@ pub async fn apply(
         d.release = c.release;
         d.replaced.clear();
         // The model API serves as it was; its workers may still have changed.
-        let mut rollout = workers::start(
+        let at = replace::Release {
+            image: &image_ref,
+            model_path: deploy.model.map(|m| m.path.as_str()),
+            number: c.release,
+        };
+        let (_, workers) = replace::release(
             &docker.engine,
             &ctx.config,
-            &image_ref,
-            deploy.model.map(|m| m.path.as_str()),
-            c.release,
+            &at,
+            None,
+            deploy.flags.timeout,
             ctx.printer,
         )
         .await?;
-        workers::finish(&docker.engine, &ctx.config, &mut rollout, ctx.printer).await?;
-        d.workers = rollout.describe();
+        d.workers = workers;
     } else {
         if let Some(command) = &ctx.config.deploy.release_command {
             super::one_off::release_command(
@@ -195,36 +199,23 @@ pub async fn apply(
             )
             .await?;
         }
-        // The workers start beside the ones running and must stay up before the model API is
-        // replaced; when it is not, they are taken back and the old ones never stopped.
-        let mut rollout = workers::start(
+        let at = replace::Release {
+            image: &image_ref,
+            model_path: deploy.model.map(|m| m.path.as_str()),
+            number: release,
+        };
+        let (replaced, workers) = replace::release(
             &docker.engine,
             &ctx.config,
-            &image_ref,
-            deploy.model.map(|m| m.path.as_str()),
-            release,
-            ctx.printer,
-        )
-        .await?;
-        let replaced = replace::replace(
-            &docker.engine,
-            &ctx.config,
-            spec,
-            &existing,
+            &at,
+            Some((spec, &existing)),
             deploy.flags.timeout,
             ctx.printer,
         )
-        .await;
-        gate = match replaced {
-            Ok(gate) => gate,
-            Err(e) => {
-                workers::undo(&docker.engine, &mut rollout).await;
-                return Err(e);
-            }
-        };
-        workers::finish(&docker.engine, &ctx.config, &mut rollout, ctx.printer).await?;
+        .await?;
+        gate = replaced;
         if let UpOn::Docker(d) = &mut report.on {
-            d.workers = rollout.describe();
+            d.workers = workers;
         }
     }
     Ok(Applied {

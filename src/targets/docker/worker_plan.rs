@@ -35,13 +35,7 @@ pub async fn planned(
             None => image.map(str::to_string),
             Some(WorkerImage::Ref(reference)) => Some(reference.clone()),
             Some(WorkerImage::Build(own)) => {
-                let mut own = own.clone();
-                own.platform = own.platform.or_else(|| config.image.platform.clone());
-                let plan = build::plan(&Config {
-                    image: own,
-                    ..config.clone()
-                })
-                .await?;
+                let plan = build::plan(&config.with_own_image(own)).await?;
                 build::inspect_local(engine, &plan.local_ref)
                     .await?
                     .map(|_| plan.local_ref)

@@ -52,22 +52,15 @@ pub async fn list(engine: &Engine, project: &str) -> anyhow::Result<Vec<WorkerCo
     let mut workers: Vec<WorkerContainer> = found
         .into_iter()
         .map(|c| {
+            let name = containers::name_of(&c);
             let labels = c.labels.unwrap_or_default();
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
             WorkerContainer {
                 id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
+                name,
                 worker: labels.get(WORKER_LABEL).cloned().unwrap_or_default(),
                 image: c.image.unwrap_or_default(),
-                release: labels
-                    .get(RELEASE_LABEL)
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or(0),
+                release: containers::release_of(&labels),
                 spec: labels.get(SPEC_LABEL).cloned(),
                 running: state == "running",
                 state,
@@ -294,12 +287,7 @@ async fn own_image(
             Ok(Some(reference.clone()))
         }
         Some(WorkerImage::Build(image)) => {
-            let mut image = image.clone();
-            image.platform = image.platform.or_else(|| config.image.platform.clone());
-            let own = Config {
-                image,
-                ..config.clone()
-            };
+            let own = config.with_own_image(image);
             let plan = build::plan(&own).await?;
             if build::inspect_local(engine, &plan.local_ref)
                 .await?

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::image::planned_image;
 use super::template::{accept_platform, Template};
-use crate::config::{Config, WorkerImage};
+use crate::config::WorkerImage;
 use crate::image::platform::Platform;
 use crate::image::{engine::Engine, push};
 use crate::session::Ctx;
@@ -31,12 +31,7 @@ pub(super) async fn worker_images(
             Some(WorkerImage::Ref(reference)) => reference.clone(),
             Some(WorkerImage::Build(image)) => {
                 // The project's build and push, for the worker's image table.
-                let mut image = image.clone();
-                image.platform = image.platform.or_else(|| config.image.platform.clone());
-                let own = Config {
-                    image,
-                    ..config.clone()
-                };
+                let own = config.with_own_image(image);
                 if dry_run {
                     planned_image(aws, &own, template, changes).await?.0
                 } else {
