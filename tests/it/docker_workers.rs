@@ -63,11 +63,13 @@ fn config_with(project: &Project, base: &str, workers: &str) {
 fn on_a_docker_host_workers_go_forward_and_back_with_the_model_api() {
     let (project, _bucket, port) = on_docker("it-dwk");
     let name = project.name.clone();
-    project.write(".dockerignore", "mldeploy.toml\n");
+    // The feeder runs an image of its own, built on the engine from `scorer/`.
+    project.write(".dockerignore", "mldeploy.toml\nscorer\n");
+    own_image(&project, "fed");
     let base = std::fs::read_to_string(project.path().join("mldeploy.toml")).unwrap();
     let scorer = format!("[workers.scorer]\ncommand = {}\n", waiting("scoring"));
     let feeder = format!(
-        "[workers.feeder]\ncommand = {}\nmodel = false\n",
+        "[workers.feeder]\ncommand = {}\nmodel = false\n[workers.feeder.image]\ncontext = \"scorer\"\n",
         waiting("feeding")
     );
     config_with(&project, &base, &format!("{scorer}{feeder}"));
@@ -89,6 +91,24 @@ fn on_a_docker_host_workers_go_forward_and_back_with_the_model_api() {
     let feeders = running(&name, "feeder");
     assert_eq!(feeders.len(), 1);
     assert_eq!(feeders[0].1, None, "feeder has model = false");
+    let image_of = |container: &str| {
+        docker(&["inspect", "-f", "{{.Config.Image}}", container])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    let fed = image_of(&feeders[0].0);
+    assert_ne!(
+        fed,
+        image_of(&scorers[0].0),
+        "the feeder runs its own image"
+    );
+    assert_eq!(
+        docker(&["exec", &feeders[0].0, "/bin/busybox", "cat", "/msg.txt"])
+            .stdout
+            .trim(),
+        "fed"
+    );
 
     let status = project.mldeploy(&["status", "--output", "json"]);
     status.expect_code(0);

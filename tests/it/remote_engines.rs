@@ -206,6 +206,12 @@ fn built_here_pushed_to_ecr_and_pulled_on_the_docker_host_over_ssh() {
         config + "build = \"local\"\n",
     )
     .unwrap();
+    // A worker with an image of its own goes the same way: built here, pulled there.
+    project.write(".dockerignore", "mldeploy.toml\nscorer\n");
+    own_image(&project, "built here");
+    project.append_config(
+        "[workers.scorer]\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", \"cat /msg.txt; while true; do /bin/busybox sleep 5; done\"]\n[workers.scorer.image]\ncontext = \"scorer\"\n",
+    );
 
     let plan = on_engine(&project, &engine, &["plan"]);
     plan.expect_code(0);
@@ -232,6 +238,20 @@ fn built_here_pushed_to_ecr_and_pulled_on_the_docker_host_over_ssh() {
     let running = docker(&["inspect", "-f", "{{.Config.Image}}", &format!("{name}-1")]);
     assert_eq!(running.stdout.trim(), image);
     assert!(predict_on(port).contains(&format!("mlflow/models/{name}/6")));
+    let scorer = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Image}}",
+        &format!("{name}-scorer-1"),
+    ]);
+    let scorer = scorer.stdout.trim();
+    assert!(
+        scorer.starts_with(&format!("{}@sha256:", project.repository())) && scorer != image,
+        "the worker runs its own image from ECR: {scorer}"
+    );
+    assert_says(&up.stderr, &[&format!("Pulling {scorer} on {host}")]);
+    let said = docker(&["logs", &format!("{name}-scorer-1")]);
+    assert_says(&said.stdout, &["built here"]);
 
     // destroy removes the repository it pushed to, with the containers.
     on_engine(&project, &engine, &["destroy", "--yes"]).expect_code(0);

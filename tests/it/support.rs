@@ -826,3 +826,15 @@ pub fn sandbox_check(script: &str) -> Run {
     cmd.arg(format!("{root}/tests/sandbox/{script}"));
     Run::of(cmd)
 }
+
+/// A worker image of its own, from `scorer/` (out of the project's context): busybox and a
+/// message it prints.
+pub fn own_image(project: &Project, message: &str) {
+    std::fs::create_dir_all(project.path().join("scorer/bin")).unwrap();
+    std::fs::copy("/bin/busybox", project.path().join("scorer/bin/busybox")).unwrap();
+    project.write(
+        "scorer/Dockerfile",
+        "FROM scratch\nCOPY bin /bin\nCOPY msg.txt /msg.txt\n",
+    );
+    project.write("scorer/msg.txt", &format!("{message}\n"));
+}

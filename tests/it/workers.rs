@@ -411,18 +411,6 @@ fn a_worker_with_a_load_balancer_key_or_a_bad_name_is_refused_before_any_call() 
     assert_eq!(clusters["clusters"], serde_json::json!([]), "{clusters}");
 }
 
-/// A worker image of its own, from `scorer/` (out of the project's context): busybox and a
-/// message it prints.
-fn own_image(project: &Project, message: &str) {
-    std::fs::create_dir_all(project.path().join("scorer/bin")).unwrap();
-    std::fs::copy("/bin/busybox", project.path().join("scorer/bin/busybox")).unwrap();
-    project.write(
-        "scorer/Dockerfile",
-        "FROM scratch\nCOPY bin /bin\nCOPY msg.txt /msg.txt\n",
-    );
-    project.write("scorer/msg.txt", &format!("{message}\n"));
-}
-
 #[test]
 fn a_change_of_a_workers_own_image_redeploys_only_that_worker_and_rollback_keeps_it() {
     let (project, _bucket) = deployable("it-wki");

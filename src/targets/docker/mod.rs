@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod cutover;
+pub mod local_build;
 pub mod one_off;
 pub mod proxy;
 mod readiness;

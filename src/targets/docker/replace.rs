@@ -109,6 +109,8 @@ pub(crate) async fn replace(
 /// What a release runs: its image and model (for the workers) and its number.
 pub(crate) struct Release<'a> {
     pub image: &'a str,
+    /// The workers' own images (`workers::own_images`), by worker name.
+    pub own_images: &'a std::collections::BTreeMap<String, String>,
     pub model_path: Option<&'a str>,
     pub number: u32,
 }
@@ -129,6 +131,7 @@ pub(crate) async fn release(
         engine,
         config,
         release.image,
+        release.own_images,
         release.model_path,
         release.number,
         printer,

@@ -213,8 +213,10 @@ pub async fn apply(
             .map_or(chosen.release, |c| c.release),
         None => chosen.release,
     };
+    let own_images = super::workers::own_images(&docker.engine, ctx).await?;
     let at = replace::Release {
         image: &chosen.image,
+        own_images: &own_images,
         model_path: chosen.model_path.as_deref(),
         number: release,
     };

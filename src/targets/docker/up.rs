@@ -5,11 +5,7 @@
 use super::containers::{self, ProjectContainer};
 use super::{replace, Docker, DockerDeployed};
 use crate::config::TargetKind;
-use crate::exit::{self, ExitStatus};
 use crate::image::build::{self, ImagePlan};
-use crate::image::engine::Engine;
-use crate::image::platform::Platform;
-use crate::image::{ecr, push};
 use crate::reports::up::{DockerUp, UpOn, UpReport};
 use crate::session::Ctx;
 use crate::targets::{Action, Applied, Change, Deploy};
@@ -149,6 +145,7 @@ pub async fn apply(
         true => built_here_and_pulled(docker, ctx, deploy).await?,
     };
     report.image = image_ref.clone();
+    let own_images = super::workers::own_images(&docker.engine, ctx).await?;
     let release = next_release(&existing);
     let spec = replace::candidate(
         &ctx.config,
@@ -174,6 +171,7 @@ pub async fn apply(
         // The model API serves as it was; its workers may still have changed.
         let at = replace::Release {
             image: &image_ref,
+            own_images: &own_images,
             model_path: deploy.model.map(|m| m.path.as_str()),
             number: c.release,
         };
@@ -201,6 +199,7 @@ pub async fn apply(
         }
         let at = replace::Release {
             image: &image_ref,
+            own_images: &own_images,
             model_path: deploy.model.map(|m| m.path.as_str()),
             number: release,
         };
@@ -227,49 +226,27 @@ pub async fn apply(
     })
 }
 
-/// `target.build = "local"`: built on this machine's engine (for the Docker host's platform),
-/// pushed to the project's ECR repository, then pulled on the Docker host by digest; the
-/// reference is `<repository>@<digest>`.
+/// `target.build = "local"`: the project's image built here, pushed and pulled on the host
+/// (`local_build`), its model checked against what the image holds; the reference is
+/// `<repository>@<digest>`.
 async fn built_here_and_pulled(
     docker: &Docker,
     ctx: &Ctx<'_>,
     deploy: &Deploy<'_>,
 ) -> anyhow::Result<String> {
-    let here = Engine::connect_local().await?;
-    let there = docker.engine.platform().await?;
     let aws = ctx.aws().await?;
-    ctx.printer.info(format!(
-        "Building on this machine's engine for {there}, to push to ECR and pull on {}",
-        docker.engine.host
-    ));
-    let host = &docker.engine.host;
-    let accept = |image: &str, platform: &Platform| {
-        if *platform == there {
-            return Ok(());
-        }
-        Err(exit::error(
-            ExitStatus::Usage,
-            format!(
-                "{image} is for {platform}, but the Docker host at {host} runs {there}: set image.platform = \"{there}\""
-            ),
-        ))
-    };
-    let pushed = push::push(&here, aws, &ctx.config, ctx.printer, false, &accept).await?;
+    let pulled =
+        super::local_build::build_push_pull(&docker.engine, aws, &ctx.config, ctx.printer).await?;
     crate::model_fit::check_image(
-        &here,
+        &pulled.here,
         &aws.s3(),
         &ctx.config,
         deploy.model,
-        &format!("{}:{}", pushed.repository, pushed.tag),
+        &format!("{}:{}", pulled.pushed.repository, pulled.pushed.tag),
         ctx.printer,
     )
     .await?;
-    let reference = format!("{}@{}", pushed.repository, pushed.digest);
-    ctx.printer
-        .info(format!("Pulling {reference} on {}", docker.engine.host));
-    let login = ecr::registry_login(&aws.ecr()).await?;
-    crate::image::pull::pull(&docker.engine, &reference, Some(&login)).await?;
-    Ok(reference)
+    Ok(pulled.reference)
 }
 
 /// The one decision of a Docker `up`, which its plan and its apply both make: the serving

@@ -149,13 +149,15 @@ pub struct Started {
     pub again: bool,
 }
 
-/// Starts the workers whose containers would change with `image` and `model_path` (release
-/// `release`), beside the running ones, and waits until they stay up. A worker that does not:
-/// everything started is taken back and the error (exit 1) names it, with its last lines.
+/// Starts the workers whose containers would change with `image` (or their own, in `own`) and
+/// `model_path` (release `release`), beside the running ones, and waits until they stay up. A
+/// worker that does not: everything started is taken back and the error (exit 1) names it,
+/// with its last lines.
 pub async fn start(
     engine: &Engine,
     config: &Config,
     image: &str,
+    own: &BTreeMap<String, String>,
     model_path: Option<&str>,
     release: u32,
     printer: &Printer,
@@ -178,8 +180,7 @@ pub async fn start(
         .unwrap_or(0)
         + 1;
     for worker in &config.workers {
-        let own = own_image(engine, config, worker, printer).await?;
-        let image = own.as_deref().unwrap_or(image);
+        let image = own.get(&worker.name).map_or(image, String::as_str);
         let want = wanted(config, worker, image, model_path);
         let mine = |w: &&WorkerContainer| w.worker == worker.name;
         let running: Vec<&WorkerContainer> =
@@ -268,37 +269,47 @@ pub async fn start(
     Ok(rollout)
 }
 
-/// A worker's own image on the engine (`[workers.<name>.image]`): built there like the
-/// project's (a build the engine has is used as it is), or its `ref` pulled when the engine does
-/// not have it. None for a worker that runs the project's image.
-async fn own_image(
+/// Each worker's own image on the engine (`[workers.<name>.image]`), by worker name: built
+/// there like the project's (a build the engine has is used as it is), or, with
+/// `target.build = "local"`, built here, pushed to the project's ECR repository under its
+/// context's tag and pulled on the host by digest; a `ref` pulled when the engine does not have
+/// it. A worker that runs the release's image has none.
+pub async fn own_images(
     engine: &Engine,
-    config: &Config,
-    worker: &Worker,
-    printer: &Printer,
-) -> anyhow::Result<Option<String>> {
-    match &worker.image {
-        None => Ok(None),
-        Some(WorkerImage::Ref(reference)) => {
-            if build::inspect_local(engine, reference).await?.is_none() {
-                printer.info(format!("Worker {}: pulling {reference}", worker.name));
-                crate::image::pull::pull(engine, reference, None).await?;
+    ctx: &crate::session::Ctx<'_>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let (config, printer) = (&ctx.config, ctx.printer);
+    let mut images = BTreeMap::new();
+    for worker in &config.workers {
+        let image = match &worker.image {
+            None => continue,
+            Some(WorkerImage::Ref(reference)) => {
+                if build::inspect_local(engine, reference).await?.is_none() {
+                    printer.info(format!("Worker {}: pulling {reference}", worker.name));
+                    crate::image::pull::pull(engine, reference, None).await?;
+                }
+                reference.clone()
             }
-            Ok(Some(reference.clone()))
-        }
-        Some(WorkerImage::Build(image)) => {
-            let own = config.with_own_image(image);
-            let plan = build::plan(&own).await?;
-            if build::inspect_local(engine, &plan.local_ref)
-                .await?
-                .is_some()
-            {
-                return Ok(Some(plan.local_ref));
+            Some(WorkerImage::Build(image)) => {
+                let own = config.with_own_image(image);
+                printer.info(format!("Worker {}: its own image", worker.name));
+                if config.target.build_locally {
+                    let aws = ctx.aws().await?;
+                    super::local_build::build_push_pull(engine, aws, &own, printer)
+                        .await?
+                        .reference
+                } else {
+                    let plan = build::plan(&own).await?;
+                    match build::inspect_local(engine, &plan.local_ref).await? {
+                        Some(_) => plan.local_ref,
+                        None => build::build(engine, &own, plan, printer).await?.image,
+                    }
+                }
             }
-            printer.info(format!("Worker {}: building its own image", worker.name));
-            Ok(Some(build::build(engine, &own, plan, printer).await?.image))
-        }
+        };
+        images.insert(worker.name.clone(), image);
     }
+    Ok(images)
 }
 
 async fn create(
