@@ -24,15 +24,6 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
     let rollout = args.deploy.rollout();
     let from = session.project_in(Some(&args.from))?;
     let to = session.project_in(Some(&args.to))?;
-    if let Some(worker) = to.config.workers.iter().find(|w| w.image.is_some()) {
-        return Err(exit::error(
-            ExitStatus::Usage,
-            format!(
-                "[workers.{}.image]: promote copies the project's image between environments, not a worker's own; deploy {} with `mldeploy up --env {}`",
-                worker.name, args.to, args.to
-            ),
-        ));
-    }
     for (flag, ctx) in [("--from", &from), ("--to", &to)] {
         if ctx.config.target.kind != TargetKind::Ecs {
             return Err(exit::error(
@@ -58,6 +49,7 @@ pub async fn run(session: &Session<'_>, args: &PromoteArgs) -> anyhow::Result<Ex
         source.digest,
         source.platform
     ));
+    crate::targets::ecs::promote_workers::check(&to.config, &source)?;
     let choice = model_of(&source, &to)?;
     let chosen = chosen_model(&to, choice).await?;
     let checked = Ecs.check(&to, template).await?;

@@ -167,8 +167,9 @@ pub(super) const GRANTS: &[Grant] = &[
             json!({"ArnEquals": {"ecs:cluster": cluster}})
         }),
     },
-    // `promote --from <env>`: the source's service and tasks, as `status` reads them, and its
-    // image, copied by digest through the registry API.
+    // `promote --from <env>`: the source's services (the model API's and its workers'
+    // `<env>-<worker>`) and tasks, as `status` reads them, and its images, copied by digest
+    // through the registry API.
     Grant {
         sid: "PromoteFromOtherEnvironments",
         actions: &[
@@ -188,6 +189,7 @@ pub(super) const GRANTS: &[Grant] = &[
                     [
                         arn(s, "ecr", &format!("repository/{p}")),
                         arn(s, "ecs", &format!("service/{p}/{p}")),
+                        arn(s, "ecs", &format!("service/{p}/{p}-*")),
                         arn(s, "ecs", &format!("service-deployment/{p}/{p}/*")),
                         arn(s, "ecs", &format!("task/{p}/*")),
                     ]

@@ -155,6 +155,13 @@ fn route53_and_acm_are_allowed_only_to_a_project_with_a_domain_and_on_its_zone()
         )),
         "{from}"
     );
+    // The source's workers' services, which status reads and whose own images promote copies.
+    assert!(
+        from["Resource"].as_array().unwrap().contains(&json!(
+            "arn:aws:ecs:eu-west-1:123456789012:service/housing-staging/housing-staging-*"
+        )),
+        "{from}"
+    );
     scope.promote_from.clear();
     scope.domain = Some("models.example.com".into());
     scope.hosted_zone = Some("Z0123".into());

@@ -223,3 +223,63 @@ fn promote_deploys_the_exact_digest_and_model_version_serving_in_staging_and_ref
             .expect_code(0);
     }
 }
+
+/// The image the first container of `service`'s task definition in cluster `stack` runs.
+fn image_of_service(stack: &str, service: &str) -> String {
+    let td = service_in(stack, service)["taskDefinition"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no service {service} in {stack}"))
+        .to_string();
+    aws(&["ecs", "describe-task-definition", "--task-definition", &td]).json()["taskDefinition"]
+        ["containerDefinitions"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn promote_ships_the_image_a_worker_of_its_own_runs_in_staging_by_digest() {
+    let (project, _) = deployable("it-promow");
+    project.write(".dockerignore", "mldeploy.toml\nscorer\n");
+    own_image(&project, "tested in staging");
+    project.append_config(
+        "[workers.scorer]\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", \"cat /msg.txt; while true; do /bin/busybox sleep 5; done\"]\n[workers.scorer.image]\ncontext = \"scorer\"\n",
+    );
+    with_environments(&project, "[env.staging]\n[env.prod]\n");
+    let staging = format!("{}-staging", project.name);
+    let prod = format!("{}-prod", project.name);
+    project.mldeploy(&["--env", "staging", "up"]).expect_code(0);
+    let tested = image_of_service(&staging, &format!("{staging}-scorer"));
+    let digest = tested.rsplit_once('@').unwrap().1.to_string();
+    // The worker's context changes after staging was deployed: prod still gets what staging ran.
+    own_image(&project, "changed since");
+
+    let plan = project.mldeploy(&["promote", "--from", "staging", "--to", "prod", "--dry-run"]);
+    plan.expect_code(0);
+    assert_says(
+        &plan.stdout,
+        &[
+            &digest,
+            "worker scorer's, copied by digest from",
+            "Nothing was changed",
+        ],
+    );
+    project
+        .mldeploy(&["promote", "--from", "staging", "--to", "prod"])
+        .expect_code(0);
+    let shipped = image_of_service(&prod, &format!("{prod}-scorer"));
+    assert!(
+        shipped.ends_with(&format!("/{prod}@{digest}")),
+        "prod's scorer runs {shipped}, staging's ran {tested}"
+    );
+    assert_ne!(
+        image_of_service(&prod, &prod),
+        shipped,
+        "the model API runs the project's image"
+    );
+    for env in ["staging", "prod"] {
+        project
+            .mldeploy(&["--env", env, "destroy", "--yes"])
+            .expect_code(0);
+    }
+}

@@ -15,6 +15,7 @@ pub mod network;
 pub mod one_off;
 pub mod preflight;
 pub mod promote;
+pub mod promote_workers;
 pub mod release;
 pub mod release_command;
 pub mod release_record;

@@ -30,6 +30,8 @@ pub struct Promoted {
     /// None when the source serves no model.
     pub model_path: Option<String>,
     pub registry_model: Option<RegistryInfo>,
+    /// The images of the source's workers that run one of their own, by worker name.
+    pub workers: std::collections::BTreeMap<String, super::promote_workers::WorkerImage>,
     login: RegistryLogin,
 }
 
@@ -89,6 +91,7 @@ pub async fn source(from: &Ctx<'_>, env: &str) -> anyhow::Result<Promoted> {
     })?;
     let platform = Platform::parse(for_fargate(revision.spec.cpu_architecture()))
         .ok_or_else(|| anyhow::anyhow!("no platform for {}", revision.spec.cpu_architecture()))?;
+    let workers = super::promote_workers::serving(&ecs, &client, &from.config, &stack, env).await?;
     Ok(Promoted {
         env: env.to_string(),
         stack,
@@ -102,12 +105,13 @@ pub async fn source(from: &Ctx<'_>, env: &str) -> anyhow::Result<Promoted> {
         model_version: revision.release.model_version,
         model_path: revision.release.model_path,
         registry_model: revision.release.registry,
+        workers,
         login: ecr::registry_login(&client).await?,
     })
 }
 
 /// `<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<hex>` -> its three parts.
-fn split_image(image: &str) -> Option<(String, String, String)> {
+pub(super) fn split_image(image: &str) -> Option<(String, String, String)> {
     let (name, digest) = image.split_once('@')?;
     let (registry, repository) = name.split_once('/')?;
     let repository = repository.split(':').next()?;
@@ -126,7 +130,7 @@ fn split_image(image: &str) -> Option<(String, String, String)> {
 
 /// A tag the repository has for `digest` (the content tag `up` pushed it with), or a tag that
 /// names the digest when it has none; None when the repository no longer holds the image.
-async fn tag_of(
+pub(super) async fn tag_of(
     client: &aws_sdk_ecr::Client,
     repository: &str,
     digest: &str,
@@ -144,6 +148,13 @@ async fn tag_of(
         }))
 }
 
+/// An image in the source environment's registry, by digest, with a tag its repository has.
+pub struct Source<'a> {
+    pub repository: &'a str,
+    pub digest: &'a str,
+    pub tag: &'a str,
+}
+
 /// The promoted image in this environment's repository (`<uri>@<digest>`): there already, or
 /// copied by digest from the source (in a plan, said and not done).
 pub async fn ensure_image(
@@ -154,27 +165,54 @@ pub async fn ensure_image(
     changes: &mut Vec<Change>,
     printer: &Printer,
 ) -> anyhow::Result<String> {
+    let source = Source {
+        repository: &promoted.repository,
+        digest: &promoted.digest,
+        tag: &promoted.tag,
+    };
+    copy_in(
+        aws, config, promoted, &source, None, dry_run, changes, printer,
+    )
+    .await
+}
+
+/// `source` in this environment's repository (`<uri>@<digest>`), copied by digest when it is
+/// not there; `worker` names the worker it is for, in the plan.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn copy_in(
+    aws: &crate::aws::Aws,
+    config: &Config,
+    promoted: &Promoted,
+    source: &Source<'_>,
+    worker: Option<&str>,
+    dry_run: bool,
+    changes: &mut Vec<Change>,
+    printer: &Printer,
+) -> anyhow::Result<String> {
     let client = aws.ecr();
     let name = &config.project.name;
     let found = ecr::describe(&client, name).await?;
-    let digest = &promoted.digest;
-    let from = format!("{}/{}", promoted.registry, promoted.repository);
+    let digest = source.digest;
+    let from = format!("{}/{}", promoted.registry, source.repository);
+    let whose = worker.map_or(String::new(), |w| format!("worker {w}'s, "));
     if let Some((uri, _)) = &found {
         if ecr::has_digest(&client, name, digest).await? {
             changes.push(
-                Change::new("image", digest, Action::Keep).because(format!("in {name} already")),
+                Change::new("image", digest, Action::Keep)
+                    .because(format!("{whose}in {name} already")),
             );
             return Ok(format!("{uri}@{digest}"));
         }
     }
+    let copied_from = format!("{whose}copied by digest from {from}");
     if dry_run {
-        if found.is_none() {
+        let planned = changes
+            .iter()
+            .any(|c| c.resource == "ECR repository" && c.action == Action::Create);
+        if found.is_none() && !planned {
             changes.push(Change::new("ECR repository", name, Action::Create));
         }
-        changes.push(
-            Change::new("image", digest, Action::Create)
-                .because(format!("copied by digest from {from}")),
-        );
+        changes.push(Change::new("image", digest, Action::Create).because(copied_from));
         return Ok(format!("{name}@{digest}"));
     }
     let repo =
@@ -188,7 +226,7 @@ pub async fn ensure_image(
     let copied = copy::copy(
         &Side {
             registry: &promoted.registry,
-            repository: &promoted.repository,
+            repository: source.repository,
             login: &promoted.login,
         },
         &Side {
@@ -197,17 +235,14 @@ pub async fn ensure_image(
             login: &login,
         },
         digest,
-        &promoted.tag,
+        source.tag,
     )
     .await?;
     printer.info(format!(
         "Copied: {} layer(s) mounted, {} streamed ({} bytes), {} there already",
         copied.mounted, copied.streamed, copied.bytes_streamed, copied.present
     ));
-    changes.push(
-        Change::new("image", digest, Action::Create)
-            .because(format!("copied by digest from {from}")),
-    );
+    changes.push(Change::new("image", digest, Action::Create).because(copied_from));
     Ok(format!("{}@{digest}", repo.uri))
 }
 

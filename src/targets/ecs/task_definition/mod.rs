@@ -460,8 +460,8 @@ async fn register(
     Ok(Some(Id::Known(arn)))
 }
 
-/// The `MODEL_PATH` a registered revision runs.
-pub async fn model_path(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<Option<String>> {
+/// A registered revision, as a spec; None when ECS has none by that ARN.
+pub async fn registered(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<Option<TaskSpec>> {
     let td = ecs
         .describe_task_definition()
         .task_definition(arn)
@@ -469,11 +469,14 @@ pub async fn model_path(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<
         .await
         .map_err(|e| call_error("ecs:DescribeTaskDefinition", e))?
         .task_definition;
-    Ok(td.and_then(|td| {
-        TaskSpec::from_registered(&td)
-            .env("MODEL_PATH")
-            .map(str::to_string)
-    }))
+    Ok(td.as_ref().map(TaskSpec::from_registered))
+}
+
+/// The `MODEL_PATH` a registered revision runs.
+pub async fn model_path(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<Option<String>> {
+    Ok(registered(ecs, arn)
+        .await?
+        .and_then(|spec| spec.env("MODEL_PATH").map(str::to_string)))
 }
 
 pub async fn deregister(ecs: &aws_sdk_ecs::Client, arn: &str) -> anyhow::Result<()> {

@@ -167,7 +167,10 @@ pub async fn converge(
         }
     };
     let worker_images = match deploy.promoted {
-        Some(_) => Default::default(),
+        Some(from) => {
+            super::promote_workers::ensure(aws, config, from, dry_run, &mut changes, printer)
+                .await?
+        }
         None => worker_images::worker_images(ctx, aws, &template, dry_run, &mut changes).await?,
     };
     let stack::Stack {
