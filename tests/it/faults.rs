@@ -633,3 +633,59 @@ fn a_first_up_whose_build_fails_beside_the_stack_stops_between_steps_and_a_rerun
     project.mldeploy(&["up"]).expect_code(0);
     assert_one_of_each(&project.name);
 }
+
+#[test]
+fn a_second_up_while_one_with_workers_runs_exits_4_and_applies_nothing() {
+    let (project, bucket) = deployable("it-fault-wklock");
+    let name = project.name.clone();
+    project.write(".dockerignore", "mldeploy.toml\n");
+    project.append_config(
+        "[workers.scorer]\ncommand = [\"/bin/busybox\", \"sh\", \"-c\", \"while true; do /bin/busybox sleep 5; done\"]\n",
+    );
+    project.mldeploy(&["up"]).expect_code(0);
+
+    // The first moves every service to model 7, held up while it registers their revisions; the
+    // second asks for the same meanwhile.
+    let proxy = FaultProxy::start(&["ecs:RegisterTaskDefinition=delay:6"]);
+    let first = proxy
+        .command(&project, &["up", "--model-version", "7"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(60, "the first up to register a revision", || {
+        (proxy.count("ecs:RegisterTaskDefinition", "delay:6") > 0).then_some(())
+    });
+    let second = project.mldeploy(&["up", "--model-version", "7", "--force"]);
+    second.expect_code(4);
+    assert_says(
+        &second.stderr,
+        &["another deploy holds the lock", "`mldeploy up`"],
+    );
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Only the first's revisions exist: the second registered and deployed nothing.
+    let scorer = format!("{name}-scorer");
+    for family in [&name, &scorer] {
+        let runs = service_in(&name, family)["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(runs.ends_with(&format!("/{family}:2")), "{runs}");
+        let third = aws(&[
+            "ecs",
+            "describe-task-definition",
+            "--task-definition",
+            &format!("{family}:3"),
+        ]);
+        assert_ne!(third.code, 0, "{family}:3 was registered: {}", third.stdout);
+    }
+    assert!(!lock_exists(&bucket, &name));
+    project.mldeploy(&["destroy", "--yes"]).expect_code(0);
+}
