@@ -3,7 +3,7 @@
 
 use mldeploy::aws::Aws;
 use mldeploy::exit::{status_of, ExitStatus};
-use mldeploy::targets::ecs::{cluster, iam, logs, Converge};
+use mldeploy::targets::ecs::{cluster, iam, logs, Converge, Plan};
 use mldeploy::targets::Action;
 
 use crate::support::{aws, require_sandbox, unique_name};
@@ -24,8 +24,11 @@ async fn setup(prefix: &str) -> (Aws, Converge) {
 async fn the_log_group_is_tagged_and_its_retention_converges() {
     let (sdk, cv) = setup("it-logs").await;
     let client = sdk.logs();
-    let mut changes = Vec::new();
-    let name = logs::ensure(&client, &cv, 7, &mut changes).await.unwrap();
+    let mut plan = Plan::default();
+    let name = logs::decide(&client, &cv.project, 7, &mut plan)
+        .await
+        .unwrap();
+    let changes = plan.apply().await.unwrap();
     assert_eq!(name, format!("/ecs/{}", cv.project));
     assert_eq!(changes[0].action, Action::Create);
     let group = |name: &str| {
@@ -42,16 +45,23 @@ async fn the_log_group_is_tagged_and_its_retention_converges() {
     let tags = aws(&["logs", "list-tags-log-group", "--log-group-name", &name]);
     assert_eq!(tags.json()["tags"]["mldeploy:project"], cv.project.as_str());
 
-    let mut again = Vec::new();
-    logs::ensure(&client, &cv, 14, &mut again).await.unwrap();
+    let mut plan = Plan::default();
+    logs::decide(&client, &cv.project, 14, &mut plan)
+        .await
+        .unwrap();
+    let again = plan.apply().await.unwrap();
     assert_eq!(again[0].action, Action::Update);
     assert_eq!(
         again[0].detail.as_deref(),
         Some("retention 7 days -> 14 days")
     );
     assert_eq!(group(&name)["retentionInDays"], 14);
-    let mut third = Vec::new();
-    logs::ensure(&client, &cv, 14, &mut third).await.unwrap();
+    let mut plan = Plan::default();
+    logs::decide(&client, &cv.project, 14, &mut plan)
+        .await
+        .unwrap();
+    assert!(plan.is_empty(), "nothing to change");
+    let third = plan.apply().await.unwrap();
     assert_eq!(third[0].action, Action::Keep);
 }
 
@@ -59,9 +69,16 @@ async fn the_log_group_is_tagged_and_its_retention_converges() {
 async fn the_cluster_is_created_tagged_and_a_foreign_one_is_used_as_it_is() {
     let (sdk, cv) = setup("it-cluster").await;
     let ecs = sdk.ecs();
-    let mut changes = Vec::new();
-    cluster::ensure(&ecs, &cv, &mut changes).await.unwrap();
+    let mut plan = Plan::default();
+    let arn = cluster::decide(&ecs, &cv.project, &mut plan).await.unwrap();
+    assert_eq!(arn.to_string(), "(new)");
+    let changes = plan.apply().await.unwrap();
     assert_eq!(changes[0].action, Action::Create);
+    assert!(
+        arn.known()
+            .is_some_and(|a| a.ends_with(&format!("cluster/{}", cv.project))),
+        "the apply set the created cluster's ARN: {arn}"
+    );
     let run = aws(&[
         "ecs",
         "describe-clusters",
@@ -73,8 +90,9 @@ async fn the_cluster_is_created_tagged_and_a_foreign_one_is_used_as_it_is() {
     let c = &run.json()["clusters"][0];
     assert_eq!(c["status"], "ACTIVE");
     assert_eq!(c["tags"][0]["key"], "mldeploy:project");
-    let mut again = Vec::new();
-    cluster::ensure(&ecs, &cv, &mut again).await.unwrap();
+    let mut plan = Plan::default();
+    cluster::decide(&ecs, &cv.project, &mut plan).await.unwrap();
+    let again = plan.apply().await.unwrap();
     assert_eq!(again[0].action, Action::Keep);
     assert!(again[0].detail.is_none());
 
@@ -84,8 +102,9 @@ async fn the_cluster_is_created_tagged_and_a_foreign_one_is_used_as_it_is() {
         project: foreign,
         dry_run: false,
     };
-    let mut changes = Vec::new();
-    cluster::ensure(&ecs, &cv, &mut changes).await.unwrap();
+    let mut plan = Plan::default();
+    cluster::decide(&ecs, &cv.project, &mut plan).await.unwrap();
+    let changes = plan.apply().await.unwrap();
     assert_eq!(changes[0].action, Action::Keep);
     assert!(changes[0]
         .detail

@@ -4,7 +4,8 @@
 use aws_sdk_ecs::types::Cluster;
 use aws_sdk_ecs::Client;
 
-use super::{Converge, Id, Planned};
+use super::step::Plan;
+use super::{Id, Planned};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::targets::{Action, Change};
@@ -26,11 +27,11 @@ pub async fn find(ecs: &Client, name: &str) -> anyhow::Result<Option<Cluster>> {
 }
 
 /// Decides, from what [`find`] found, what the cluster `name` needs: nothing, or to be created.
-pub fn plan(name: &str, found: Option<&Cluster>) -> Planned<()> {
+pub fn plan_for(name: &str, found: Option<&Cluster>) -> Planned<()> {
     let Some(cluster) = found else {
         return Planned::change(
             Change::new("ECS cluster", name, Action::Create),
-            Id::AfterApply,
+            Id::after_apply(),
             (),
         );
     };
@@ -46,11 +47,11 @@ pub fn plan(name: &str, found: Option<&Cluster>) -> Planned<()> {
     )
 }
 
-/// The cluster's ARN, or [`Id::AfterApply`] in a dry run that would create it.
-pub async fn ensure(ecs: &Client, cv: &Converge, changes: &mut Vec<Change>) -> anyhow::Result<Id> {
-    let name = cv.project.as_str();
-    let planned = plan(name, find(ecs, name).await?.as_ref());
-    cv.carry_out(planned, changes, |()| create(ecs, name)).await
+/// Decides the cluster: created when missing. Its ARN, or [`Id::AfterApply`] when the plan
+/// creates it.
+pub async fn decide<'a>(ecs: &'a Client, name: &'a str, plan: &mut Plan<'a>) -> anyhow::Result<Id> {
+    let planned = plan_for(name, find(ecs, name).await?.as_ref());
+    Ok(plan.add(planned, move |()| create(ecs, name)))
 }
 
 async fn create(ecs: &Client, name: &str) -> anyhow::Result<Option<Id>> {

@@ -3,7 +3,8 @@
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::{Converge, Planned};
+use super::step::Plan;
+use super::Planned;
 use crate::aws::call_error;
 use crate::targets::{Action, Change};
 
@@ -31,7 +32,7 @@ pub enum LogGroupStep {
 }
 
 /// Decides, from what [`find_group`] found, what the log group `name` needs.
-pub fn plan(
+pub fn plan_for(
     name: &str,
     found: Option<&LogGroup>,
     retention_days: i32,
@@ -61,23 +62,24 @@ pub fn plan(
     }
 }
 
-/// Creates the log group when missing and sets its retention when it differs.
-pub async fn ensure(
-    logs: &Client,
-    cv: &Converge,
+/// Decides the log group: created when missing, its retention set when it differs; returns
+/// its name.
+pub async fn decide<'a>(
+    logs: &'a Client,
+    project: &'a str,
     retention_days: i32,
-    changes: &mut Vec<Change>,
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<String> {
-    let name = log_group_name(&cv.project);
-    let planned = plan(
+    let name = log_group_name(project);
+    let planned = plan_for(
         &name,
         find_group(logs, &name).await?.as_ref(),
         retention_days,
     );
-    cv.carry_out(planned, changes, |step| {
-        apply(logs, &cv.project, &name, step)
-    })
-    .await?;
+    let group = name.clone();
+    plan.add(planned, move |step| async move {
+        apply(logs, project, &group, step).await
+    });
     Ok(name)
 }
 
@@ -129,14 +131,14 @@ mod tests {
 
     #[test]
     fn a_log_group_is_created_kept_or_has_its_retention_set() {
-        let created = plan("/ecs/p", None, 30);
+        let created = plan_for("/ecs/p", None, 30);
         assert_eq!(
             created.step,
             Some(LogGroupStep::Create { retention_days: 30 })
         );
         let group = |days: Option<i32>| LogGroup::builder().set_retention_in_days(days).build();
-        assert_eq!(plan("/ecs/p", Some(&group(Some(30))), 30).step, None);
-        let never = plan("/ecs/p", Some(&group(None)), 7);
+        assert_eq!(plan_for("/ecs/p", Some(&group(Some(30))), 30).step, None);
+        let never = plan_for("/ecs/p", Some(&group(None)), 7);
         assert_eq!(
             never.step,
             Some(LogGroupStep::SetRetention { retention_days: 7 })

@@ -48,7 +48,7 @@ use crate::session::Ctx;
 use crate::targets::inventory::{Found, Kind};
 use crate::targets::{Applied, Deploy, Target, Verified};
 use crate::targets::{RollbackTo, Rollout};
-pub use step::{Id, Planned};
+pub use step::{Id, Plan, Planned};
 
 /// What every converge step needs: the project, and whether to apply the steps planned.
 #[derive(Debug, Clone)]

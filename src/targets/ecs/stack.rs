@@ -8,6 +8,7 @@ use super::domain::{alias, certificate, Zone};
 use super::load_balancer::{self, Listening, LoadBalancer};
 use super::network::{self, Network};
 use super::security::{self, SecurityGroups};
+use super::step::Plan;
 use super::{cluster, iam, logs, Converge, Id};
 use crate::aws::Aws;
 use crate::config::{Config, Egress, TasksNetwork};
@@ -192,10 +193,16 @@ pub async fn ensure(
     )
     .await?;
     halt.check()?;
-    let log_group =
-        logs::ensure(&aws.logs(), cv, config.service.log_retention_days, changes).await?;
-    halt.check()?;
-    let cluster = cluster::ensure(&aws.ecs(), cv, changes).await?;
+    // The log group and the cluster, decided first and then carried out: the plan as a value.
+    let (logs_client, ecs) = (aws.logs(), aws.ecs());
+    let mut plan = Plan::default();
+    let retention = config.service.log_retention_days;
+    let log_group = logs::decide(&logs_client, &cv.project, retention, &mut plan).await?;
+    let cluster = cluster::decide(&ecs, &cv.project, &mut plan).await?;
+    changes.extend(match cv.dry_run {
+        true => plan.changes,
+        false => plan.apply().await?,
+    });
     // Last, so the endpoints provision while the rest is made: a task cannot pull through one
     // that is still pending.
     if let Some(vpc) = endpoints_vpc {

@@ -5,25 +5,38 @@
 //! dry run stops: it reports the changes and, for a real `up`, applies the step.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use super::Converge;
 use crate::targets::Change;
 
 /// A resource's id or ARN in a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Id {
     /// The resource exists: AWS's id or ARN for it.
     Known(String),
-    /// The plan creates it: its id is AWS's answer to the create call, known once that has run.
-    AfterApply,
+    /// The plan creates it: its id is AWS's answer to the create call, set here by the step that
+    /// makes the call, so a later step planned against it reads it when it runs.
+    AfterApply(Later),
 }
 
+/// The id of a resource the plan creates, shared by every step planned against it and set once,
+/// by the step that creates it.
+#[derive(Debug, Clone, Default)]
+pub struct Later(Arc<OnceLock<String>>);
+
 impl Id {
-    /// The id, when the resource exists.
+    /// A resource the plan creates, its id not known yet.
+    pub fn after_apply() -> Id {
+        Id::AfterApply(Later::default())
+    }
+
+    /// The id, when the resource exists (or the step that creates it has run).
     pub fn known(&self) -> Option<&str> {
         match self {
             Id::Known(id) => Some(id),
-            Id::AfterApply => None,
+            Id::AfterApply(later) => later.0.get().map(String::as_str),
         }
     }
 
@@ -36,14 +49,52 @@ impl Id {
             )
         })
     }
+
+    /// Whether the plan creates the resource (its id is set only when that step runs).
+    pub fn is_new(&self) -> bool {
+        matches!(self, Id::AfterApply(_))
+    }
 }
+
+/// What a step's answer tells the plan: the ids of what it created, set where the plan has
+/// [`Id::AfterApply`] for them.
+pub trait Resolve {
+    fn resolve(&self, answer: &Self);
+}
+
+impl Resolve for Id {
+    fn resolve(&self, answer: &Id) {
+        if let (Id::AfterApply(later), Some(id)) = (self, answer.known()) {
+            // Set once: a step runs once, and a second answer would be the same resource.
+            let _ = later.0.set(id.to_string());
+        }
+    }
+}
+
+impl Resolve for () {
+    fn resolve(&self, _: &()) {}
+}
+
+impl PartialEq for Id {
+    /// Two ids are equal when they name the same resource; two the plan creates, when neither is
+    /// known yet or both are the same.
+    fn eq(&self, other: &Id) -> bool {
+        match (self, other) {
+            (Id::Known(a), Id::Known(b)) => a == b,
+            (Id::AfterApply(a), Id::AfterApply(b)) => a.0.get() == b.0.get(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Id {}
 
 impl std::fmt::Display for Id {
     /// What a plan prints: the id, or "(new)" for one the apply creates.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Id::Known(id) => f.write_str(id),
-            Id::AfterApply => f.write_str("(new)"),
+        match self.known() {
+            Some(id) => f.write_str(id),
+            None => f.write_str("(new)"),
         }
     }
 }
@@ -102,6 +153,58 @@ impl Converge {
     }
 }
 
+/// A step of a [`Plan`]: the calls of one resource, run when the plan is applied.
+type Step<'a> = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>> + 'a>;
+
+/// Steps decided and not yet carried out, in the order they run, with the changes they make.
+/// Deciding reads only; [`Plan::apply`] makes the calls without deciding again, each step
+/// reading the ids of what an earlier one created ([`Id::AfterApply`]) as it runs. A dry run
+/// reports the changes and never applies.
+#[derive(Default)]
+pub struct Plan<'a> {
+    pub changes: Vec<Change>,
+    steps: Vec<Step<'a>>,
+}
+
+impl<'a> Plan<'a> {
+    /// Adds a resource's decision: its changes now, its step to run at apply, which sets the ids
+    /// of what it creates in what the plan returned (`planned.found`).
+    pub fn add<S, T, F, Fut>(&mut self, planned: Planned<S, T>, apply: F) -> T
+    where
+        S: 'a,
+        T: Resolve + Clone + 'a,
+        F: FnOnce(S) -> Fut + 'a,
+        Fut: Future<Output = anyhow::Result<Option<T>>> + 'a,
+    {
+        self.changes.extend(planned.changes);
+        if let Some(step) = planned.step {
+            let found = planned.found.clone();
+            self.steps.push(Box::new(move || {
+                Box::pin(async move {
+                    if let Some(answer) = apply(step).await? {
+                        found.resolve(&answer);
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        planned.found
+    }
+
+    /// Whether nothing needs to change.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Runs every step in order; the first that fails stops the rest. Returns the changes.
+    pub async fn apply(self) -> anyhow::Result<Vec<Change>> {
+        for step in self.steps {
+            step().await?;
+        }
+        Ok(self.changes)
+    }
+}
+
 impl Converge {
     /// An id as a call or a spec takes it. A real `up` has created what it names before anyone
     /// asks; a plan shows "(new)" for what it would create.
@@ -129,7 +232,7 @@ mod tests {
     fn create() -> Planned<&'static str> {
         Planned::change(
             Change::new("VPC", "p", Action::Create),
-            Id::AfterApply,
+            Id::after_apply(),
             "create",
         )
     }
@@ -143,7 +246,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(id, Id::AfterApply);
+        assert_eq!(id, Id::after_apply());
         assert_eq!(id.to_string(), "(new)");
         assert!(id.applied("VPC").is_err());
         assert_eq!(changes, [Change::new("VPC", "p", Action::Create)]);
@@ -172,5 +275,60 @@ mod tests {
             .unwrap();
         assert_eq!(id.known(), Some("vpc-2"));
         assert_eq!(changes.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_plan_decides_first_and_its_apply_sets_each_new_id_before_the_step_that_needs_it() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let calls = &calls;
+        let mut plan = Plan::default();
+        let vpc = plan.add(create(), |_| async {
+            calls.borrow_mut().push("create vpc".to_string());
+            Ok(Some(Id::Known("vpc-1".into())))
+        });
+        let subnet = Planned::change(
+            Change::new("subnet", "p-a", Action::Create),
+            Id::after_apply(),
+            vpc.clone(),
+        );
+        let subnet = plan.add(subnet, |in_vpc: Id| async move {
+            let vpc = in_vpc.applied("VPC")?.to_string();
+            calls.borrow_mut().push(format!("create subnet in {vpc}"));
+            Ok(Some(Id::Known("subnet-1".into())))
+        });
+        // Decided, not carried out: nothing was called, and the ids are not known yet.
+        assert!(calls.borrow().is_empty());
+        assert_eq!(vpc.to_string(), "(new)");
+        assert_eq!(plan.changes.len(), 2);
+        let changes = plan.apply().await.unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(
+            *calls.borrow(),
+            ["create vpc", "create subnet in vpc-1"].map(String::from)
+        );
+        assert_eq!(vpc.known(), Some("vpc-1"));
+        assert_eq!(subnet.known(), Some("subnet-1"));
+    }
+
+    #[tokio::test]
+    async fn a_failing_step_stops_the_plan_and_a_keep_adds_no_step() {
+        let mut plan = Plan::default();
+        let kept: Planned<&str> = Planned::keep(
+            Change::new("VPC", "p", Action::Keep),
+            Id::Known("vpc-2".into()),
+        );
+        plan.add(kept, |_| async {
+            Err(anyhow::anyhow!("a keep was applied"))
+        });
+        assert!(plan.is_empty());
+        plan.add(create(), |_| async {
+            Err(anyhow::anyhow!("ec2:CreateVpc failed"))
+        });
+        let after = Id::after_apply();
+        let later = Planned::change(Change::new("subnet", "p-a", Action::Create), after, ());
+        let never = plan.add(later, |()| async { Ok(Some(Id::Known("subnet-9".into()))) });
+        let err = plan.apply().await.unwrap_err();
+        assert_eq!(err.to_string(), "ec2:CreateVpc failed");
+        assert_eq!(never.known(), None, "no step runs after one that failed");
     }
 }

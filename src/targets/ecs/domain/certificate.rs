@@ -117,7 +117,7 @@ pub fn plan(domain: &str, zone: &Zone, held: &[Held]) -> Planned<CertificateStep
     match usable(held) {
         None => Planned::change(
             Change::new("certificate", domain, Action::Create).because(by_dns),
-            Id::AfterApply,
+            Id::after_apply(),
             CertificateStep::Request,
         ),
         Some(h) if h.status == Some(CertificateStatus::Issued) => Planned::keep(

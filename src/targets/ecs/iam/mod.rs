@@ -254,7 +254,7 @@ pub fn plan_role(
     let Some(role) = role else {
         return Ok(Planned::change(
             Change::new("IAM role", name, Action::Create).because(&wanted.grants),
-            Id::AfterApply,
+            Id::after_apply(),
             RoleStep {
                 create: true,
                 set_trust: false,

@@ -43,7 +43,7 @@ pub fn plan(
         return Ok(Planned::change(
             Change::new("load balancer", name, Action::Create)
                 .because(format!("{scheme}, in both public subnets")),
-            (Id::AfterApply, Id::AfterApply, Id::AfterApply),
+            (Id::after_apply(), Id::after_apply(), Id::after_apply()),
             AlbStep::Create,
         ));
     };

@@ -275,7 +275,7 @@ mod tests {
         let fresh = plan(
             "p",
             &[forwarding("arn:tg")],
-            &Id::AfterApply,
+            &Id::after_apply(),
             &listening(None),
         );
         assert_eq!(fresh[0].changes[0].action, Action::Update);
@@ -302,7 +302,7 @@ mod tests {
         );
         // In a plan that requests the certificate, the HTTPS listener will change.
         let planned = Listening {
-            certificate: Some(Id::AfterApply),
+            certificate: Some(Id::after_apply()),
             ..listening(None)
         };
         assert!(

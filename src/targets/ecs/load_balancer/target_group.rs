@@ -114,7 +114,7 @@ pub fn plan(
                 health.healthy_threshold,
                 health.deregistration_delay
             )),
-            Id::AfterApply,
+            Id::after_apply(),
             TargetGroupStep::Create,
         ));
     };

@@ -66,7 +66,7 @@ pub async fn ensure(
         None => Planned::change(
             Change::new("NAT gateway", project, Action::Create)
                 .because(format!("in {subnet}, with an Elastic IP address; {COST}")),
-            Id::AfterApply,
+            Id::after_apply(),
             (),
         ),
     };

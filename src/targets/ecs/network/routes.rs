@@ -32,7 +32,7 @@ pub fn plan_internet_gateway(
         return Planned::change(
             Change::new("internet gateway", project, Action::Create)
                 .because(format!("attached to {vpc}")),
-            Id::AfterApply,
+            Id::after_apply(),
             GatewayStep {
                 existing: None,
                 attach: true,
@@ -175,7 +175,7 @@ pub fn plan_route_table(
         replace: !has_default_route && default.is_some(),
         associate,
     };
-    let found = existing.clone().map(Id::Known).unwrap_or(Id::AfterApply);
+    let found = existing.clone().map(Id::Known).unwrap_or(Id::after_apply());
     match existing {
         None => Planned::change(
             Change::new("route table", project, Action::Create).because(missing.join(", ")),
@@ -325,7 +325,7 @@ mod tests {
             )
             .build();
         let igw = Way::InternetGateway(Id::Known("igw-1".into()));
-        let subnets = [Id::Known("subnet-1".into()), Id::AfterApply];
+        let subnets = [Id::Known("subnet-1".into()), Id::after_apply()];
         let planned = plan_route_table("p", Some(&table), &igw, &subnets);
         assert_eq!(
             planned.step,
@@ -333,7 +333,7 @@ mod tests {
                 existing: Some("rtb-1".into()),
                 default_route: false,
                 replace: false,
-                associate: vec![Id::AfterApply],
+                associate: vec![Id::after_apply()],
             })
         );
         assert_eq!(
@@ -344,11 +344,16 @@ mod tests {
         let complete = plan_route_table("p", Some(&table), &igw, &subnets[..1]);
         assert_eq!(complete.step, None);
         // A gateway still to be created has no route yet, whatever the table holds.
-        let fresh = Way::InternetGateway(Id::AfterApply);
+        let fresh = Way::InternetGateway(Id::after_apply());
         let fresh = plan_route_table("p", Some(&table), &fresh, &subnets[..1]);
         assert!(fresh.step.is_some_and(|s| s.default_route && s.replace));
-        let new = plan_route_table("p", None, &Way::InternetGateway(Id::AfterApply), &subnets);
-        assert_eq!(new.found, Id::AfterApply);
+        let new = plan_route_table(
+            "p",
+            None,
+            &Way::InternetGateway(Id::after_apply()),
+            &subnets,
+        );
+        assert_eq!(new.found, Id::after_apply());
         assert_eq!(new.changes[0].action, Action::Create);
     }
 

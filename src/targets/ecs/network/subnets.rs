@@ -106,7 +106,7 @@ pub fn plan_subnets(
                 Planned::change(
                     Change::new("subnet", &name, Action::Create)
                         .because(format!("{cidr} in {zone}")),
-                    Id::AfterApply,
+                    Id::after_apply(),
                     SubnetStep::Create {
                         name,
                         cidr,
@@ -245,7 +245,7 @@ mod tests {
                 public: true,
             })
         );
-        assert_eq!(planned[1].found, Id::AfterApply);
+        assert_eq!(planned[1].found, Id::after_apply());
         assert_eq!(
             planned[2].step,
             Some(SubnetStep::MapPublicIps {

@@ -138,7 +138,7 @@ pub fn plan_vpc(
     let Some(id) = found else {
         return Planned::change(
             Change::new("VPC", project, Action::Create).because(VPC_CIDR),
-            Id::AfterApply,
+            Id::after_apply(),
             VpcStep::Create,
         );
     };
@@ -243,7 +243,7 @@ mod tests {
         let new = plan_vpc("p", None, Vec::new());
         assert_eq!(
             (new.step, new.found),
-            (Some(VpcStep::Create), Id::AfterApply)
+            (Some(VpcStep::Create), Id::after_apply())
         );
         let kept = plan_vpc("p", Some("vpc-1"), Vec::new());
         assert_eq!(kept.step, None);

@@ -159,7 +159,7 @@ pub fn plan_group(
             }
             (Id::Known(id), rules_of(group))
         }
-        None => (Id::AfterApply, Vec::new()),
+        None => (Id::after_apply(), Vec::new()),
     };
     let step = GroupStep {
         existing: id.known().map(str::to_string),
@@ -333,9 +333,9 @@ mod tests {
         assert!(format!("{err:#}").contains("will not take over"), "{err:#}");
 
         // A new group's rule from a group still to be created is planned, not sent.
-        let from_new = [Rule::tcp(8080, Source::Group(Id::AfterApply))];
-        let new = plan_group("p", &Id::AfterApply, "p-tasks", None, &from_new).unwrap();
-        assert_eq!(new.found, Id::AfterApply);
+        let from_new = [Rule::tcp(8080, Source::Group(Id::after_apply()))];
+        let new = plan_group("p", &Id::after_apply(), "p-tasks", None, &from_new).unwrap();
+        assert_eq!(new.found, Id::after_apply());
         assert_eq!(
             new.changes[0].detail.as_deref(),
             Some("allow tcp/8080 from (new)")

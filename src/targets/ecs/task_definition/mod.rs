@@ -426,7 +426,7 @@ pub fn plan(
                 // A worker that does not read the model.
                 None => format!("image {}, no model", release.image),
             }),
-            Id::AfterApply,
+            Id::after_apply(),
             (),
         ),
     }

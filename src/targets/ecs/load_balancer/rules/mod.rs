@@ -117,7 +117,7 @@ pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Opti
             Change::new("listener rule", format!("{port_label} test"), Action::Create).because(
                 format!("requests carrying {TEST_HEADER} reach the new revision while mldeploy tests it; no port is opened"),
             ),
-            (Id::AfterApply, None),
+            (Id::after_apply(), None),
             RuleStep {
                 which: Which::Test,
                 token: Some(crate::smoke::route_token()),
@@ -143,7 +143,7 @@ pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Opti
                 Action::Create,
             )
             .because("every request, forwarded to the serving target group; ECS moves the weights"),
-            (Id::AfterApply, None),
+            (Id::after_apply(), None),
             RuleStep {
                 which: Which::Production,
                 token: None,
@@ -267,8 +267,8 @@ pub async fn ensure(
             .into_iter()
             .find(|l| l.port() == Some(port))
             .and_then(|l| l.listener_arn().map(|a| Id::Known(a.to_string())))
-            .unwrap_or(Id::AfterApply),
-        None => Id::AfterApply,
+            .unwrap_or(Id::after_apply()),
+        None => Id::after_apply(),
     };
     let existing = match listener.known() {
         Some(arn) => of_listener(elb, arn).await?,
