@@ -113,25 +113,39 @@ async fn the_cluster_is_created_tagged_and_a_foreign_one_is_used_as_it_is() {
         .contains("not created by mldeploy"));
 }
 
-#[tokio::test]
-async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
-    let (sdk, cv) = setup("it-iam").await;
-    let client = sdk.iam();
-    let mut changes = Vec::new();
-    let roles = iam::ensure(
-        &client,
-        &cv,
+/// The project's roles decided for a model at `prefix` of bucket `my-models`, and carried out:
+/// the roles and the changes made.
+async fn roles_for(
+    client: &aws_sdk_iam::Client,
+    project: &str,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<(iam::Roles, Vec<mldeploy::targets::Change>)> {
+    let mut plan = Plan::default();
+    let roles = iam::decide(
+        client,
+        project,
         "us-east-1",
-        Some(("my-models", "mlflow/models/housing/")),
+        Some((bucket, prefix)),
         &[],
         &[],
         &[],
         false,
         &[],
-        &mut changes,
+        &mut plan,
     )
-    .await
-    .unwrap();
+    .await?;
+    Ok((roles, plan.apply().await?))
+}
+
+#[tokio::test]
+async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
+    let (sdk, cv) = setup("it-iam").await;
+    let client = sdk.iam();
+    let (roles, changes) = roles_for(&client, &cv.project, "my-models", "mlflow/models/housing/")
+        .await
+        .unwrap();
+    assert!(roles.changing);
     assert_eq!(
         changes.iter().map(|c| c.action).collect::<Vec<_>>(),
         [Action::Create, Action::Create]
@@ -202,34 +216,16 @@ async fn the_roles_can_pull_log_and_read_the_model_prefix_and_nothing_else() {
     ]);
     assert_eq!(role.json()["Tags"][0]["Key"], "mldeploy:project");
 
-    let mut again = Vec::new();
-    iam::ensure(
-        &client,
-        &cv,
-        "us-east-1",
-        Some(("my-models", "mlflow/models/housing/")),
-        &[],
-        &[],
-        &[],
-        false,
-        &[],
-        &mut again,
-    )
-    .await
-    .unwrap();
+    let (kept, again) = roles_for(&client, &cv.project, "my-models", "mlflow/models/housing/")
+        .await
+        .unwrap();
+    assert!(!kept.changing);
     assert!(again.iter().all(|c| c.action == Action::Keep), "{again:#?}");
-    let mut moved = Vec::new();
-    iam::ensure(
+    let (_, moved) = roles_for(
         &client,
-        &cv,
-        "us-east-1",
-        Some(("my-models", "mlflow/models/housing-v2/")),
-        &[],
-        &[],
-        &[],
-        false,
-        &[],
-        &mut moved,
+        &cv.project,
+        "my-models",
+        "mlflow/models/housing-v2/",
     )
     .await
     .unwrap();
@@ -253,20 +249,9 @@ async fn a_look_alike_role_without_our_tag_is_not_taken_over() {
         trust,
     ])
     .expect_code(0);
-    let err = iam::ensure(
-        &sdk.iam(),
-        &cv,
-        "us-east-1",
-        Some(("b", "p/")),
-        &[],
-        &[],
-        &[],
-        false,
-        &[],
-        &mut Vec::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = roles_for(&sdk.iam(), &cv.project, "b", "p/")
+        .await
+        .unwrap_err();
     assert_eq!(status_of(&err), ExitStatus::Environment);
     assert!(
         format!("{err:#}").contains("will not take over a role"),

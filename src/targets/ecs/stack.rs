@@ -169,9 +169,13 @@ pub async fn ensure(
         .all_secrets()
         .filter_map(|arn| crate::config::secret_resource(arn))
         .collect();
-    let roles = iam::ensure(
-        &aws.iam(),
-        cv,
+    // The roles, the log group and the cluster: decided first, then carried out, the plan as
+    // a value (the rest of the stack follows it there).
+    let (iam_client, logs_client, ecs) = (aws.iam(), aws.logs(), aws.ecs());
+    let mut plan = Plan::default();
+    let mut roles = iam::decide(
+        &iam_client,
+        &cv.project,
         &aws.region,
         config
             .model
@@ -189,20 +193,19 @@ pub async fn ensure(
                 reads_model: w.model,
             })
             .collect::<Vec<_>>(),
-        changes,
+        &mut plan,
     )
     .await?;
-    halt.check()?;
-    // The log group and the cluster, decided first and then carried out: the plan as a value.
-    let (logs_client, ecs) = (aws.logs(), aws.ecs());
-    let mut plan = Plan::default();
     let retention = config.service.log_retention_days;
     let log_group = logs::decide(&logs_client, &cv.project, retention, &mut plan).await?;
     let cluster = cluster::decide(&ecs, &cv.project, &mut plan).await?;
     changes.extend(match cv.dry_run {
         true => plan.changes,
-        false => plan.apply().await?,
+        false => plan.apply_checking(&|| halt.check()).await?,
     });
+    if roles.changing && !cv.dry_run {
+        roles.changed_at = Some(std::time::Instant::now());
+    }
     // Last, so the endpoints provision while the rest is made: a task cannot pull through one
     // that is still pending.
     if let Some(vpc) = endpoints_vpc {

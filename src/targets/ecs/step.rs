@@ -198,7 +198,19 @@ impl<'a> Plan<'a> {
 
     /// Runs every step in order; the first that fails stops the rest. Returns the changes.
     pub async fn apply(self) -> anyhow::Result<Vec<Change>> {
-        for step in self.steps {
+        self.apply_checking(&|| Ok(())).await
+    }
+
+    /// [`Plan::apply`], asking `between` before each step after the first: an error there (the
+    /// image failed beside the stack) stops the plan between two steps, never inside one.
+    pub async fn apply_checking(
+        self,
+        between: &dyn Fn() -> anyhow::Result<()>,
+    ) -> anyhow::Result<Vec<Change>> {
+        for (i, step) in self.steps.into_iter().enumerate() {
+            if i > 0 {
+                between()?;
+            }
             step().await?;
         }
         Ok(self.changes)

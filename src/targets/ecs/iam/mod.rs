@@ -12,7 +12,7 @@ use aws_sdk_iam::types::Role;
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
-use super::{Converge, Id, Planned};
+use super::{Id, Plan, Planned};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::config::SecretResource;
@@ -39,8 +39,10 @@ pub struct Roles {
     pub infrastructure_arn: Option<Id>,
     /// Each worker's task role, `<name>-<worker>-task`, by worker name.
     pub workers: std::collections::BTreeMap<String, Id>,
-    /// When this run created a role or changed its trust or policy: IAM makes such a change
-    /// usable only a while later (see [`IAM_SETTLE`]).
+    /// Whether the plan creates a role or changes its trust or policy.
+    pub changing: bool,
+    /// When this run did: IAM makes such a change usable only a while later (see
+    /// [`IAM_SETTLE`]). Set once the plan is applied.
     pub changed_at: Option<std::time::Instant>,
 }
 
@@ -88,10 +90,12 @@ fn decode_policy(text: &str) -> Option<Value> {
     serde_json::from_str(&decoded).ok()
 }
 
+/// Decides the roles into `plan`: the execution and task roles, the load balancer's
+/// infrastructure role when traffic shifts, and each worker's task role.
 #[allow(clippy::too_many_arguments)] // what the three roles' policies are made of, one each
-pub async fn ensure(
-    iam: &Client,
-    cv: &Converge,
+pub async fn decide<'a>(
+    iam: &'a Client,
+    project: &'a str,
     region: &str,
     model: Option<(&str, &str)>,
     secrets: &[SecretResource],
@@ -99,9 +103,8 @@ pub async fn ensure(
     pull_from: &[String],
     shifts_traffic: bool,
     workers: &[WorkerRole],
-    changes: &mut Vec<Change>,
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<Roles> {
-    let project = cv.project.as_str();
     let mut pulls = format!("pull {project} from ECR, write /ecs/{project}");
     if !secrets.is_empty() {
         pulls.push_str(&format!(", read {} secret(s)", secrets.len()));
@@ -136,8 +139,8 @@ pub async fn ensure(
         trusted: TASKS,
         path: None,
     };
-    let (execution_arn, execution_changed) = ensure_role(iam, cv, &execution, changes).await?;
-    let (task_arn, task_changed) = ensure_role(iam, cv, &task, changes).await?;
+    let (execution_arn, execution_changed) = decide_role(iam, project, execution, plan).await?;
+    let (task_arn, task_changed) = decide_role(iam, project, task, plan).await?;
     let (infrastructure_arn, infrastructure_changed) = if shifts_traffic {
         let alternate = super::load_balancer::alternate_target_group_name(project);
         let infrastructure = Wanted {
@@ -151,7 +154,7 @@ pub async fn ensure(
             trusted: ECS,
             path: None,
         };
-        let (arn, changed) = ensure_role(iam, cv, &infrastructure, changes).await?;
+        let (arn, changed) = decide_role(iam, project, infrastructure, plan).await?;
         (Some(arn), changed)
     } else {
         (None, false)
@@ -174,7 +177,7 @@ pub async fn ensure(
             trusted: TASKS,
             path: Some(worker_role_path(project)),
         };
-        let (arn, changed) = ensure_role(iam, cv, &wanted, changes).await?;
+        let (arn, changed) = decide_role(iam, project, wanted, plan).await?;
         worker_roles.insert(worker.worker.clone(), arn);
         workers_changed |= changed;
     }
@@ -183,11 +186,8 @@ pub async fn ensure(
         task_arn,
         infrastructure_arn,
         workers: worker_roles,
-        changed_at: (execution_changed
-            || task_changed
-            || infrastructure_changed
-            || workers_changed)
-            .then(std::time::Instant::now),
+        changing: execution_changed || task_changed || infrastructure_changed || workers_changed,
+        changed_at: None,
     })
 }
 
@@ -221,25 +221,23 @@ pub struct RoleStep {
     pub delete_policy: bool,
 }
 
-async fn ensure_role(
-    iam: &Client,
-    cv: &Converge,
-    wanted: &Wanted,
-    changes: &mut Vec<Change>,
+async fn decide_role<'a>(
+    iam: &'a Client,
+    project: &'a str,
+    wanted: Wanted,
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<(Id, bool)> {
     let role = find_role(iam, &wanted.name).await?;
     let policy = match &role {
         Some(_) => find_inline_policy(iam, &wanted.name, wanted.policy_name).await?,
         None => None,
     };
-    let planned = plan_role(&cv.project, wanted, role.as_ref(), policy.as_ref())?;
-    let changed = planned.step.is_some() && !cv.dry_run;
-    let id = cv
-        .carry_out(planned, changes, |step| {
-            apply_role(iam, &cv.project, wanted, step)
-        })
-        .await?;
-    Ok((id, changed))
+    let planned = plan_role(project, &wanted, role.as_ref(), policy.as_ref())?;
+    let changing = planned.step.is_some();
+    let id = plan.add(planned, move |step| async move {
+        apply_role(iam, project, &wanted, step).await
+    });
+    Ok((id, changing))
 }
 
 /// Decides, from the role and inline policy found, what the role needs. A role of that name
