@@ -153,26 +153,18 @@ pub async fn ensure(
     }
     let lb = load_balancer::ensure(&aws.elbv2(), cv, &net, &groups, &listening, changes).await?;
     halt.check()?;
-    if let (Some(zone), Some(domain)) = (zone, domain) {
-        let pointee =
-            lb.dns_name
-                .known()
-                .zip(lb.canonical_zone_id.known())
-                .map(|(dns_name, zone_id)| alias::Pointee {
-                    dns_name: dns_name.to_string(),
-                    zone_id: zone_id.to_string(),
-                });
-        alias::ensure(&aws.route53(), cv, zone, domain, pointee.as_ref(), changes).await?;
-        halt.check()?;
-    }
     let secrets: Vec<_> = config
         .all_secrets()
         .filter_map(|arn| crate::config::secret_resource(arn))
         .collect();
-    // The roles, the log group and the cluster: decided first, then carried out, the plan as
-    // a value (the rest of the stack follows it there).
-    let (iam_client, logs_client, ecs) = (aws.iam(), aws.logs(), aws.ecs());
+    // The domain's alias, the roles, the log group and the cluster: decided first, then carried
+    // out, the plan as a value (the rest of the stack follows it there).
+    let (r53, iam_client, logs_client, ecs) = (aws.route53(), aws.iam(), aws.logs(), aws.ecs());
     let mut plan = Plan::default();
+    if let (Some(zone), Some(domain)) = (zone, domain) {
+        let lb_at = (lb.dns_name.clone(), lb.canonical_zone_id.clone());
+        alias::decide(&r53, &cv.project, zone, domain, lb_at, &mut plan).await?;
+    }
     let mut roles = iam::decide(
         &iam_client,
         &cv.project,

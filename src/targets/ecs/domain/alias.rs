@@ -14,7 +14,7 @@ use aws_sdk_route53::Client;
 use super::{change, normal, records_named, Zone};
 use crate::aws::tags::PROJECT_TAG;
 use crate::exit::{self, ExitStatus};
-use crate::targets::ecs::{Converge, Planned};
+use crate::targets::ecs::{Id, Plan, Planned};
 use crate::targets::{Action, Change};
 
 /// The TXT record that names the project an alias record was made for.
@@ -35,6 +35,14 @@ pub struct Pointee {
 }
 
 impl Pointee {
+    /// The load balancer's, once its DNS name and zone are known (created, or found).
+    pub fn known(dns_name: &Id, zone_id: &Id) -> Option<Pointee> {
+        Some(Pointee {
+            dns_name: dns_name.known()?.to_string(),
+            zone_id: zone_id.known()?.to_string(),
+        })
+    }
+
     pub fn of(lb: &Alb) -> Option<Pointee> {
         Some(Pointee {
             dns_name: lb.dns_name()?.to_string(),
@@ -157,7 +165,7 @@ fn claimed(domain: &str, zone: &Zone, other: &str) -> anyhow::Error {
 }
 
 /// Decides what the domain's record needs.
-pub fn plan(
+pub fn plan_for(
     project: &str,
     domain: &str,
     zone: &Zone,
@@ -249,21 +257,23 @@ pub async fn apply(
     Ok(None)
 }
 
-/// Points the domain at the project's load balancer (`lb`, None while a plan creates it).
-pub async fn ensure(
-    r53: &Client,
-    cv: &Converge,
-    zone: &Zone,
-    domain: &str,
-    lb: Option<&Pointee>,
-    changes: &mut Vec<Change>,
+/// Decides the domain's record: an alias at the project's load balancer (its DNS name and
+/// zone, read when the step runs: a load balancer the plan creates is known by then).
+pub async fn decide<'a>(
+    r53: &'a Client,
+    project: &'a str,
+    zone: &'a Zone,
+    domain: &'a str,
+    lb: (Id, Id),
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<()> {
     let at = find(r53, &zone.id, domain).await?;
-    let planned = plan(&cv.project, domain, zone, &at, lb)?;
-    cv.carry_out(planned, changes, |step| {
-        apply(r53, zone, domain, &cv.project, lb, step)
-    })
-    .await
+    let planned = plan_for(project, domain, zone, &at, Pointee::known(&lb.0, &lb.1).as_ref())?;
+    plan.add(planned, move |step| async move {
+        let pointee = Pointee::known(&lb.0, &lb.1);
+        apply(r53, zone, domain, project, pointee.as_ref(), step).await
+    });
+    Ok(())
 }
 
 /// Whether what is at the domain is the project's to delete: its claim names the project, and
@@ -346,7 +356,7 @@ mod tests {
     #[test]
     fn a_record_is_created_kept_repaired_or_refused_by_whom_it_belongs_to() {
         let ours = lb("p-1.us-east-1.elb.amazonaws.com");
-        let plan = |a: &AtDomain, lb: Option<&Pointee>| plan("p", "m.example.com", &zone(), a, lb);
+        let plan = |a: &AtDomain, lb: Option<&Pointee>| plan_for("p", "m.example.com", &zone(), a, lb);
 
         let empty = plan(&at(None, None), Some(&ours)).unwrap();
         assert_eq!(empty.step, Some(AliasStep::Create));
