@@ -268,7 +268,13 @@ pub async fn decide<'a>(
     plan: &mut Plan<'a>,
 ) -> anyhow::Result<()> {
     let at = find(r53, &zone.id, domain).await?;
-    let planned = plan_for(project, domain, zone, &at, Pointee::known(&lb.0, &lb.1).as_ref())?;
+    let planned = plan_for(
+        project,
+        domain,
+        zone,
+        &at,
+        Pointee::known(&lb.0, &lb.1).as_ref(),
+    )?;
     plan.add(planned, move |step| async move {
         let pointee = Pointee::known(&lb.0, &lb.1);
         apply(r53, zone, domain, project, pointee.as_ref(), step).await
@@ -356,7 +362,8 @@ mod tests {
     #[test]
     fn a_record_is_created_kept_repaired_or_refused_by_whom_it_belongs_to() {
         let ours = lb("p-1.us-east-1.elb.amazonaws.com");
-        let plan = |a: &AtDomain, lb: Option<&Pointee>| plan_for("p", "m.example.com", &zone(), a, lb);
+        let plan =
+            |a: &AtDomain, lb: Option<&Pointee>| plan_for("p", "m.example.com", &zone(), a, lb);
 
         let empty = plan(&at(None, None), Some(&ours)).unwrap();
         assert_eq!(empty.step, Some(AliasStep::Create));
