@@ -2,10 +2,25 @@
 
 use mldeploy::aws::Aws;
 use mldeploy::targets::ecs::load_balancer::{self, Listening};
-use mldeploy::targets::ecs::{network, security, Converge};
-use mldeploy::targets::Action;
+use mldeploy::targets::ecs::{network, security, Converge, Plan};
+use mldeploy::targets::{Action, Change};
 
 use crate::support::{aws, require_sandbox, unique_name};
+
+/// The load balancer decided and carried out: what it is, and the changes made.
+async fn converged(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    project: &str,
+    net: &network::Network,
+    groups: &security::SecurityGroups,
+    listening: &Listening<'_>,
+) -> (load_balancer::LoadBalancer, Vec<Change>) {
+    let mut plan = Plan::default();
+    let lb = load_balancer::decide(elb, project, net, groups, listening, &mut plan)
+        .await
+        .unwrap();
+    (lb, plan.apply().await.unwrap())
+}
 
 #[tokio::test]
 async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as_configured() {
@@ -39,17 +54,8 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
     )
     .await
     .unwrap();
-    let mut lb_changes = Vec::new();
-    let lb = load_balancer::ensure(
-        &sdk.elbv2(),
-        &cv,
-        &net,
-        &groups,
-        &listening,
-        &mut lb_changes,
-    )
-    .await
-    .unwrap();
+    let elb = sdk.elbv2();
+    let (lb, lb_changes) = converged(&elb, &cv.project, &net, &groups, &listening).await;
     assert!(
         lb_changes.iter().all(|c| c.action == Action::Create),
         "{lb_changes:#?}"
@@ -116,20 +122,14 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
     );
 
     // Unchanged: everything kept. A new health check path: the target group is updated in place.
-    let mut again = Vec::new();
-    let same = load_balancer::ensure(&sdk.elbv2(), &cv, &net, &groups, &listening, &mut again)
-        .await
-        .unwrap();
+    let (same, again) = converged(&elb, &cv.project, &net, &groups, &listening).await;
     assert_eq!(same, lb);
     assert!(again.iter().all(|c| c.action == Action::Keep), "{again:#?}");
     let moved = Listening {
         health_check_path: "/healthz",
         ..listening.clone()
     };
-    let mut update = Vec::new();
-    load_balancer::ensure(&sdk.elbv2(), &cv, &net, &groups, &moved, &mut update)
-        .await
-        .unwrap();
+    let (_, update) = converged(&elb, &cv.project, &net, &groups, &moved).await;
     let changed: Vec<_> = update.iter().filter(|c| c.action != Action::Keep).collect();
     assert_eq!(changed.len(), 1, "{update:#?}");
     assert_eq!(
@@ -150,10 +150,7 @@ async fn the_alb_forwards_port_80_to_an_ip_target_group_checking_and_draining_as
         },
         ..moved.clone()
     };
-    let mut update = Vec::new();
-    load_balancer::ensure(&sdk.elbv2(), &cv, &net, &groups, &slower, &mut update)
-        .await
-        .unwrap();
+    let (_, update) = converged(&elb, &cv.project, &net, &groups, &slower).await;
     let changed: Vec<_> = update.iter().filter(|c| c.action != Action::Keep).collect();
     assert_eq!(
         changed[0].detail.as_deref(),

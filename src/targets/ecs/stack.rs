@@ -141,26 +141,28 @@ pub async fn ensure(
         _ => None,
     };
     halt.check()?;
-    if let (Some(Id::Known(arn)), true, false, Some(zone), Some(domain)) =
-        (&listening.certificate, pending, cv.dry_run, zone, domain)
+    // From the load balancer on, the stack is a plan value: decided first (reads only), then
+    // carried out in order, each step reading the ids of what an earlier one created.
+    let (acm, elb, r53) = (aws.acm(), aws.elbv2(), aws.route53());
+    let (iam_client, logs_client, ecs) = (aws.iam(), aws.logs(), aws.ecs());
+    let mut plan = Plan::default();
+    if let (Some(Id::Known(arn)), true, Some(zone), Some(domain)) =
+        (&listening.certificate, pending, zone, domain)
     {
-        printer.info(format!(
-            "Waiting for ACM to issue the certificate for {domain} (validated through its DNS record in zone {}; on AWS this takes minutes)",
-            zone.name
-        ));
-        certificate::issued(&aws.acm(), arn, domain, zone, until).await?;
-        halt.check()?;
+        let acm = &acm;
+        plan.then(move || async move {
+            printer.info(format!(
+                "Waiting for ACM to issue the certificate for {domain} (validated through its DNS record in zone {}; on AWS this takes minutes)",
+                zone.name
+            ));
+            certificate::issued(acm, arn, domain, zone, until).await
+        });
     }
-    let lb = load_balancer::ensure(&aws.elbv2(), cv, &net, &groups, &listening, changes).await?;
-    halt.check()?;
+    let lb = load_balancer::decide(&elb, &cv.project, &net, &groups, &listening, &mut plan).await?;
     let secrets: Vec<_> = config
         .all_secrets()
         .filter_map(|arn| crate::config::secret_resource(arn))
         .collect();
-    // The domain's alias, the roles, the log group and the cluster: decided first, then carried
-    // out, the plan as a value (the rest of the stack follows it there).
-    let (r53, iam_client, logs_client, ecs) = (aws.route53(), aws.iam(), aws.logs(), aws.ecs());
-    let mut plan = Plan::default();
     if let (Some(zone), Some(domain)) = (zone, domain) {
         let lb_at = (lb.dns_name.clone(), lb.canonical_zone_id.clone());
         alias::decide(&r53, &cv.project, zone, domain, lb_at, &mut plan).await?;
@@ -192,7 +194,7 @@ pub async fn ensure(
     let log_group = logs::decide(&logs_client, &cv.project, retention, &mut plan).await?;
     let cluster = cluster::decide(&ecs, &cv.project, &mut plan).await?;
     changes.extend(match cv.dry_run {
-        true => plan.changes,
+        true => plan.discard(),
         false => plan.apply_checking(&|| halt.check()).await?,
     });
     if roles.changing && !cv.dry_run {

@@ -75,15 +75,31 @@ impl Resolve for () {
     fn resolve(&self, _: &()) {}
 }
 
+/// A value a plan knows when it decides (a rule's header token): nothing to set.
+impl Resolve for Option<String> {
+    fn resolve(&self, _: &Option<String>) {}
+}
+
+impl<A: Resolve, B: Resolve> Resolve for (A, B) {
+    fn resolve(&self, answer: &(A, B)) {
+        self.0.resolve(&answer.0);
+        self.1.resolve(&answer.1);
+    }
+}
+
+impl<A: Resolve, B: Resolve, C: Resolve> Resolve for (A, B, C) {
+    fn resolve(&self, answer: &(A, B, C)) {
+        self.0.resolve(&answer.0);
+        self.1.resolve(&answer.1);
+        self.2.resolve(&answer.2);
+    }
+}
+
 impl PartialEq for Id {
-    /// Two ids are equal when they name the same resource; two the plan creates, when neither is
-    /// known yet or both are the same.
+    /// Two ids are equal when they name the same resource (one the plan created is known by
+    /// its id once created); two the plan creates and has not yet, as Ids alike.
     fn eq(&self, other: &Id) -> bool {
-        match (self, other) {
-            (Id::Known(a), Id::Known(b)) => a == b,
-            (Id::AfterApply(a), Id::AfterApply(b)) => a.0.get() == b.0.get(),
-            _ => false,
-        }
+        self.known() == other.known()
     }
 }
 
@@ -191,9 +207,24 @@ impl<'a> Plan<'a> {
         planned.found
     }
 
+    /// Adds a step that changes nothing by itself (a wait for what an earlier step started),
+    /// run in its place among the others.
+    pub fn then<F, Fut>(&mut self, run: F)
+    where
+        F: FnOnce() -> Fut + 'a,
+        Fut: Future<Output = anyhow::Result<()>> + 'a,
+    {
+        self.steps.push(Box::new(move || Box::pin(run())));
+    }
+
     /// Whether nothing needs to change.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
+    }
+
+    /// A dry run's end: the changes, and no step carried out.
+    pub fn discard(self) -> Vec<Change> {
+        self.changes
     }
 
     /// Runs every step in order; the first that fails stops the rest. Returns the changes.

@@ -83,13 +83,14 @@ fn serves(
     action && certified && listener.protocol() == Some(&wanted.protocol)
 }
 
-/// Decides, from the load balancer's listeners, what each wanted listener needs.
+/// Decides, from the load balancer's listeners, what each wanted listener needs, with its port
+/// and ARN ([`Id::AfterApply`] for one the plan creates).
 pub fn plan(
     project: &str,
     existing: &[Listener],
     target_group: &Id,
     listening: &Listening<'_>,
-) -> Vec<Planned<ListenerStep, ()>> {
+) -> Vec<(i32, Planned<ListenerStep>)> {
     wanted(listening)
         .into_iter()
         .map(|wanted| {
@@ -98,30 +99,35 @@ pub fn plan(
                 Default::RedirectToHttps => "redirect to HTTPS:443".to_string(),
                 Default::Forward => format!("forward to target group {project}"),
             };
-            match existing.iter().find(|l| l.port() == Some(wanted.port)) {
+            let port = wanted.port;
+            let planned = match existing.iter().find(|l| l.port() == Some(wanted.port)) {
                 Some(l) if serves(l, &wanted, target_group, listening.certificate.as_ref()) => {
                     Planned::keep(
                         Change::new("listener", label, Action::Keep).because(what),
-                        (),
+                        Id::Known(l.listener_arn().unwrap_or_default().to_string()),
                     )
                 }
-                Some(l) => Planned::change(
-                    Change::new("listener", label, Action::Update).because(what),
-                    (),
-                    ListenerStep {
-                        existing: Some(l.listener_arn().unwrap_or_default().to_string()),
-                        wanted,
-                    },
-                ),
+                Some(l) => {
+                    let arn = l.listener_arn().unwrap_or_default().to_string();
+                    Planned::change(
+                        Change::new("listener", label, Action::Update).because(what),
+                        Id::Known(arn.clone()),
+                        ListenerStep {
+                            existing: Some(arn),
+                            wanted,
+                        },
+                    )
+                }
                 None => Planned::change(
                     Change::new("listener", label, Action::Create).because(what),
-                    (),
+                    Id::after_apply(),
                     ListenerStep {
                         existing: None,
                         wanted,
                     },
                 ),
-            }
+            };
+            (port, planned)
         })
         .collect()
 }
@@ -152,7 +158,7 @@ pub async fn apply(
     target_group: &Id,
     listening: &Listening<'_>,
     step: ListenerStep,
-) -> anyhow::Result<Option<()>> {
+) -> anyhow::Result<Option<Id>> {
     let wanted = step.wanted;
     let default = action(wanted.default, target_group.applied("target group")?);
     let certificates = match (&listening.certificate, &wanted.protocol) {
@@ -175,6 +181,7 @@ pub async fn apply(
             })
             .await;
             done.map_err(|e| call_error("elasticloadbalancing:ModifyListener", e))?;
+            Ok(None)
         }
         None => {
             let lb = lb.applied("load balancer")?;
@@ -189,10 +196,16 @@ pub async fn apply(
                     .send()
             })
             .await;
-            done.map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;
+            let created = done.map_err(|e| call_error("elasticloadbalancing:CreateListener", e))?;
+            let arn = created
+                .listeners
+                .and_then(|l| l.into_iter().next())
+                .and_then(|l| l.listener_arn);
+            let arn =
+                crate::aws::returned(arn, "elasticloadbalancing:CreateListener", "listener ARN")?;
+            Ok(Some(Id::Known(arn)))
         }
     }
-    Ok(None)
 }
 
 /// How long a certificate ELB does not find yet is waited for (AWS time).
@@ -241,7 +254,8 @@ mod tests {
         let tg = Id::Known("arn:tg".into());
         let plain = plan("p", &[forwarding("arn:tg")], &tg, &listening(None));
         assert_eq!(plain.len(), 1);
-        assert_eq!(plain[0].step, None);
+        assert_eq!(plain[0].1.step, None);
+        assert_eq!(plain[0].1.found, Id::Known("arn:l80".into()));
 
         let https = plan(
             "p",
@@ -249,7 +263,7 @@ mod tests {
             &tg,
             &listening(Some("arn:cert")),
         );
-        let steps: Vec<_> = https.iter().map(|p| p.step.clone()).collect();
+        let steps: Vec<_> = https.iter().map(|(_, p)| p.step.clone()).collect();
         assert_eq!(
             steps,
             [
@@ -278,7 +292,7 @@ mod tests {
             &Id::after_apply(),
             &listening(None),
         );
-        assert_eq!(fresh[0].changes[0].action, Action::Update);
+        assert_eq!(fresh[0].1.changes[0].action, Action::Update);
 
         // Another certificate than the one wanted (a requested one replacing it) is an update.
         let redirect = plan(
@@ -287,7 +301,8 @@ mod tests {
             &tg,
             &listening(Some("arn:cert")),
         )
-        .remove(0);
+        .remove(0)
+        .1;
         assert_eq!(redirect.step, None);
         let swapped = plan(
             "p",
@@ -295,7 +310,8 @@ mod tests {
             &tg,
             &listening(Some("arn:cert")),
         )
-        .remove(0);
+        .remove(0)
+        .1;
         assert_eq!(
             swapped.step.map(|s| s.existing),
             Some(Some("arn:l443".to_string()))
@@ -307,6 +323,7 @@ mod tests {
         };
         assert!(
             plan("p", &[serving_https("arn:tg", "arn:old")], &tg, &planned)[0]
+                .1
                 .step
                 .is_some()
         );

@@ -9,11 +9,10 @@ use super::wait::{until_gone, while_busy, Wait};
 
 use super::network::Network;
 use super::security::SecurityGroups;
-use super::{Converge, Id};
+use super::{Id, Plan};
 use crate::aws::call_error;
 use crate::aws::tags;
 use crate::exit::{self, ExitStatus};
-use crate::targets::Change;
 
 mod alb;
 mod listeners;
@@ -193,15 +192,18 @@ async fn with_ownership<T>(
     }
 }
 
-pub async fn ensure(
-    elb: &Client,
-    cv: &Converge,
-    network: &Network,
-    groups: &SecurityGroups,
-    listening: &Listening<'_>,
-    changes: &mut Vec<Change>,
+/// Decides the load balancer, its target group(s), listeners and (with a traffic-shifting
+/// strategy) its listener rules into `plan`. What the plan creates is known by its ids once
+/// the steps that create it ran.
+pub async fn decide<'a>(
+    elb: &'a Client,
+    project: &'a str,
+    network: &'a Network,
+    groups: &'a SecurityGroups,
+    listening: &'a Listening<'a>,
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<LoadBalancer> {
-    let name = cv.project.as_str();
+    let name = project;
     let found = with_ownership(elb, name, find_alb(elb, name).await?, |lb| {
         lb.load_balancer_arn()
     })
@@ -212,22 +214,22 @@ pub async fn ensure(
         &groups.alb,
         listening.internal,
     )?;
-    let (arn, dns_name, canonical_zone_id) = cv
-        .carry_out(planned, changes, |step| {
-            alb::apply(elb, name, network, groups, listening.internal, step)
-        })
-        .await?;
+    let internal = listening.internal;
+    let (arn, dns_name, canonical_zone_id) = plan.add(planned, move |step| {
+        alb::apply(elb, name, network, groups, internal, step)
+    });
 
-    let target_group_arn = ensure_target_group(elb, cv, name, network, listening, changes).await?;
+    let target_group_arn =
+        decide_target_group(elb, project, name.to_string(), network, listening, plan).await?;
     let alternate = match listening.strategy.shifts_traffic() {
         true => Some(
-            ensure_target_group(
+            decide_target_group(
                 elb,
-                cv,
-                &alternate_target_group_name(name),
+                project,
+                alternate_target_group_name(name),
                 network,
                 listening,
-                changes,
+                plan,
             )
             .await?,
         ),
@@ -238,11 +240,16 @@ pub async fn ensure(
         Some(arn) => listeners(elb, arn).await?,
         None => Vec::new(),
     };
-    for planned in listeners::plan(name, &existing, &target_group_arn, listening) {
-        cv.carry_out(planned, changes, |step| {
-            listeners::apply(elb, name, &arn, &target_group_arn, listening, step)
-        })
-        .await?;
+    let forwarding = rules::forwarding_port(listening).0;
+    let mut forwarding_listener = Id::after_apply();
+    for (port, planned) in listeners::plan(name, &existing, &target_group_arn, listening) {
+        let (lb, tg) = (arn.clone(), target_group_arn.clone());
+        let listener = plan.add(planned, move |step| async move {
+            listeners::apply(elb, name, &lb, &tg, listening, step).await
+        });
+        if port == forwarding {
+            forwarding_listener = listener;
+        }
     }
     // Where production traffic goes now: the production rule's favourite once a blue/green,
     // canary or linear deployment made the rule (it alternates between the two groups), else
@@ -258,18 +265,13 @@ pub async fn ensure(
         Some(alternate) => {
             // New rules forward to the group production uses now: ECS alternates the two.
             let alternate_serves = serving_target_group == alternate;
-            Some(
-                rules::ensure(
-                    elb,
-                    cv,
-                    &arn,
-                    (&target_group_arn, alternate),
-                    alternate_serves,
-                    listening,
-                    changes,
-                )
-                .await?,
-            )
+            let at = rules::At {
+                lb: &arn,
+                listener: forwarding_listener,
+                groups: (target_group_arn.clone(), alternate),
+                alternate_serves,
+            };
+            Some(rules::decide(elb, project, at, listening, plan).await?)
         }
         None => None,
     };
@@ -290,17 +292,16 @@ pub fn alternate_target_group_name(project: &str) -> String {
     format!("{}-alt", base.trim_end_matches('-'))
 }
 
-/// Finds the target group `name` and converges it.
-async fn ensure_target_group(
-    elb: &Client,
-    cv: &Converge,
-    name: &str,
-    network: &Network,
-    listening: &Listening<'_>,
-    changes: &mut Vec<Change>,
+/// Finds the target group `name` and decides what it needs.
+async fn decide_target_group<'a>(
+    elb: &'a Client,
+    project: &'a str,
+    name: String,
+    network: &'a Network,
+    listening: &'a Listening<'a>,
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<Id> {
-    let project = cv.project.as_str();
-    let found = with_ownership(elb, project, find_target_group(elb, name).await?, |tg| {
+    let found = with_ownership(elb, project, find_target_group(elb, &name).await?, |tg| {
         tg.target_group_arn()
     })
     .await?;
@@ -313,15 +314,14 @@ async fn ensure_target_group(
     };
     let planned = target_group::plan(
         project,
-        name,
+        &name,
         found.as_ref().map(|(tg, o)| (tg, *o, delay)),
         &network.vpc_id,
         listening,
     )?;
-    cv.carry_out(planned, changes, |step| {
-        target_group::apply(elb, project, name, &network.vpc_id, listening, step)
-    })
-    .await
+    Ok(plan.add(planned, move |step| async move {
+        target_group::apply(elb, project, &name, &network.vpc_id, listening, step).await
+    }))
 }
 
 pub async fn delete_listener(elb: &Client, arn: &str) -> anyhow::Result<()> {

@@ -25,7 +25,7 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use super::Listening;
 use crate::aws::call_error;
 use crate::aws::tags;
-use crate::targets::ecs::{Converge, Id, Planned};
+use crate::targets::ecs::{Id, Plan, Planned};
 use crate::targets::{Action, Change};
 
 mod live;
@@ -68,7 +68,7 @@ pub struct RuleStep {
     pub token: Option<String>,
 }
 
-fn forwarding_port(listening: &Listening<'_>) -> (i32, ProtocolEnum) {
+pub(super) fn forwarding_port(listening: &Listening<'_>) -> (i32, ProtocolEnum) {
     match listening.certificate {
         Some(_) => (443, ProtocolEnum::Https),
         None => (80, ProtocolEnum::Http),
@@ -102,7 +102,10 @@ fn is_production(rule: &Rule) -> bool {
 }
 
 /// Decides, from the forwarding listener's rules, which of the two need creating.
-pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Option<String>)>; 2] {
+pub fn plan_for(
+    existing: &[Rule],
+    port_label: &str,
+) -> [Planned<RuleStep, (Id, Option<String>)>; 2] {
     let test = existing.iter().find(|r| header_value(r).is_some());
     let production = existing.iter().find(|r| is_production(r));
     let test = match test {
@@ -113,16 +116,19 @@ pub fn plan(existing: &[Rule], port_label: &str) -> [Planned<RuleStep, (Id, Opti
                 header_value(rule),
             ),
         ),
-        None => Planned::change(
+        None => {
+            let token = crate::smoke::route_token();
+            Planned::change(
             Change::new("listener rule", format!("{port_label} test"), Action::Create).because(
                 format!("requests carrying {TEST_HEADER} reach the new revision while mldeploy tests it; no port is opened"),
             ),
-            (Id::after_apply(), None),
+            (Id::after_apply(), Some(token.clone())),
             RuleStep {
                 which: Which::Test,
-                token: Some(crate::smoke::route_token()),
+                token: Some(token),
             },
-        ),
+        )
+        }
     };
     let production = match production {
         Some(rule) => Planned::keep(
@@ -245,54 +251,55 @@ pub async fn of_listener(elb: &Client, listener_arn: &str) -> anyhow::Result<Vec
     }
 }
 
-/// Finds the forwarding listener's rules and creates the ones missing.
-pub async fn ensure(
-    elb: &Client,
-    cv: &Converge,
-    lb: &Id,
-    (primary, alternate): (&Id, Id),
-    alternate_serves: bool,
+/// Where the rules go: the load balancer, its forwarding listener (created by the plan or
+/// found), the two target groups (primary, alternate) and whether the alternate serves now.
+pub struct At<'l> {
+    pub lb: &'l Id,
+    pub listener: Id,
+    pub groups: (Id, Id),
+    pub alternate_serves: bool,
+}
+
+/// Decides the forwarding listener's two rules: the ones missing are created.
+pub async fn decide<'a>(
+    elb: &'a Client,
+    project: &'a str,
+    at: At<'_>,
     listening: &Listening<'_>,
-    changes: &mut Vec<Change>,
+    plan: &mut Plan<'a>,
 ) -> anyhow::Result<Shift> {
+    let At {
+        lb,
+        listener,
+        groups: (primary, alternate),
+        alternate_serves,
+    } = at;
     // A new rule forwards to the group that serves now, the other at weight 0.
     let (live, idle) = match alternate_serves {
-        true => (&alternate, primary),
-        false => (primary, &alternate),
+        true => (alternate.clone(), primary),
+        false => (primary, alternate.clone()),
     };
     let (port, protocol) = forwarding_port(listening);
-    let listener = match lb.known() {
-        Some(lb) => super::listeners(elb, lb)
-            .await?
-            .into_iter()
-            .find(|l| l.port() == Some(port))
-            .and_then(|l| l.listener_arn().map(|a| Id::Known(a.to_string())))
-            .unwrap_or(Id::after_apply()),
-        None => Id::after_apply(),
-    };
     let existing = match listener.known() {
         Some(arn) => of_listener(elb, arn).await?,
         None => Vec::new(),
     };
     let label = format!("{}:{port}", protocol.as_str());
-    let [test, production] = plan(&existing, &label);
-    let project = cv.project.as_str();
+    let [test, production] = plan_for(&existing, &label);
     let stale = match lb.known() {
         Some(lb) => stale_rules(elb, lb, listening, project).await?,
         None => Vec::new(),
     };
-    let (test_rule, test_token) = cv
-        .carry_out(test, changes, |step| {
-            apply(elb, project, &listener, live, idle, step)
+    let rule = |planned, plan: &mut Plan<'a>| {
+        let (listener, live, idle) = (listener.clone(), live.clone(), idle.clone());
+        plan.add(planned, move |step| async move {
+            apply(elb, project, &listener, &live, &idle, step).await
         })
-        .await?;
-    let (production_rule, _) = cv
-        .carry_out(production, changes, |step| {
-            apply(elb, project, &listener, live, idle, step)
-        })
-        .await?;
+    };
+    let (test_rule, test_token) = rule(test, plan);
+    let (production_rule, _) = rule(production, plan);
     for rule in &stale {
-        changes.push(
+        plan.changes.push(
             Change::new("listener rule", rule.label.clone(), Action::Delete).because(format!(
                 "{label} forwards now; the listener's rules come before its default action, so this one would keep forwarding (removed once the service names the {label} rules)"
             )),
@@ -341,7 +348,7 @@ mod tests {
                 .path_pattern_config(PathPatternConditionConfig::builder().values("/*").build())
                 .build(),
         );
-        let [t, p] = plan(&[test.clone(), production], "HTTP:80");
+        let [t, p] = plan_for(&[test.clone(), production], "HTTP:80");
         assert_eq!(t.step, None);
         assert_eq!(
             t.found,
@@ -349,14 +356,14 @@ mod tests {
         );
         assert_eq!(p.step, None);
 
-        let [t, p] = plan(&[test], "HTTP:80");
+        let [t, p] = plan_for(&[test], "HTTP:80");
         assert_eq!(t.step, None);
         assert_eq!(p.step.map(|s| s.which), Some(Which::Production));
 
-        let [t, _] = plan(&[], "HTTP:80");
+        let [t, _] = plan_for(&[], "HTTP:80");
         let token = t.step.and_then(|s| s.token).unwrap();
         assert_eq!(token.len(), 32);
-        let [again, _] = plan(&[], "HTTP:80");
+        let [again, _] = plan_for(&[], "HTTP:80");
         assert_ne!(again.step.and_then(|s| s.token).unwrap(), token);
     }
 }
