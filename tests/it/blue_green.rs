@@ -487,6 +487,18 @@ fn successive_deployments_alternate_target_groups_through_rollback_and_a_switch_
     first.expect_code(0);
     let url = url_of(&first);
     let live = wiring(&project.name);
+    // The new stack's production rule forwards to the group the service registers its tasks in.
+    let status = project.mldeploy(&["status", "--output", "json"]);
+    status.expect_code(0);
+    let traffic = status.json()["shift"]["traffic"].clone();
+    assert!(
+        traffic
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t[0] == live.0.as_str() && t[1] == 100.0),
+        "{traffic}"
+    );
     let plan = project.mldeploy(&["plan"]);
     plan.expect_code(0);
     assert_says(

@@ -96,10 +96,16 @@ impl<A: Resolve, B: Resolve, C: Resolve> Resolve for (A, B, C) {
 }
 
 impl PartialEq for Id {
-    /// Two ids are equal when they name the same resource (one the plan created is known by
-    /// its id once created); two the plan creates and has not yet, as Ids alike.
+    /// Two ids are equal when they name the same resource: the same id once known; while the
+    /// plan has not created it yet, the same resource of the plan (two target groups the plan
+    /// creates are two resources, not one).
     fn eq(&self, other: &Id) -> bool {
-        self.known() == other.known()
+        match (self, other) {
+            (Id::AfterApply(a), Id::AfterApply(b)) if a.0.get().is_none() => {
+                Arc::ptr_eq(&a.0, &b.0)
+            }
+            _ => self.known().is_some() && self.known() == other.known(),
+        }
     }
 }
 
@@ -289,7 +295,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(id, Id::after_apply());
+        assert!(id.is_new() && id.known().is_none());
         assert_eq!(id.to_string(), "(new)");
         assert!(id.applied("VPC").is_err());
         assert_eq!(changes, [Change::new("VPC", "p", Action::Create)]);
@@ -373,5 +379,15 @@ mod tests {
         let err = plan.apply().await.unwrap_err();
         assert_eq!(err.to_string(), "ec2:CreateVpc failed");
         assert_eq!(never.known(), None, "no step runs after one that failed");
+    }
+
+    #[test]
+    fn two_resources_the_plan_creates_are_two_until_and_after_they_are_known() {
+        let (a, b) = (Id::after_apply(), Id::after_apply());
+        assert_ne!(a, b, "two target groups to create are not the same one");
+        assert_eq!(a, a.clone(), "a step's id is the one the plan returned");
+        a.resolve(&Id::Known("tg-1".into()));
+        assert_eq!(a, Id::Known("tg-1".into()));
+        assert_ne!(a, b);
     }
 }

@@ -333,7 +333,7 @@ mod tests {
                 existing: Some("rtb-1".into()),
                 default_route: false,
                 replace: false,
-                associate: vec![Id::after_apply()],
+                associate: vec![subnets[1].clone()],
             })
         );
         assert_eq!(
@@ -353,7 +353,7 @@ mod tests {
             &Way::InternetGateway(Id::after_apply()),
             &subnets,
         );
-        assert_eq!(new.found, Id::after_apply());
+        assert!(new.found.is_new());
         assert_eq!(new.changes[0].action, Action::Create);
     }
 

@@ -245,7 +245,7 @@ mod tests {
                 public: true,
             })
         );
-        assert_eq!(planned[1].found, Id::after_apply());
+        assert!(planned[1].found.is_new());
         assert_eq!(
             planned[2].step,
             Some(SubnetStep::MapPublicIps {
