@@ -91,7 +91,9 @@ pub async fn source(from: &Ctx<'_>, env: &str) -> anyhow::Result<Promoted> {
     })?;
     let platform = Platform::parse(for_fargate(revision.spec.cpu_architecture()))
         .ok_or_else(|| anyhow::anyhow!("no platform for {}", revision.spec.cpu_architecture()))?;
-    let workers = super::promote_workers::serving(&ecs, &client, &from.config, &stack, env).await?;
+    let workers =
+        super::promote_workers::serving(&ecs, &client, &from.config, &ecs_status.workers, env)
+            .await?;
     Ok(Promoted {
         env: env.to_string(),
         stack,

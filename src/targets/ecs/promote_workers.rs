@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::promote::{copy_in, split_image, tag_of, Promoted, Source};
-use super::{service, task_definition};
+use super::task_definition;
 use crate::config::{Config, WorkerImage as Configured};
 use crate::exit::{self, ExitStatus};
 use crate::output::Printer;
+use crate::reports::status::WorkerStatus;
 use crate::targets::Change;
 
 /// What a source worker runs.
@@ -24,14 +25,15 @@ pub enum WorkerImage {
     Named(String),
 }
 
-/// The image each worker of `config` with one of its own runs in the stack `stack` (the
-/// environment `env`). A worker without a service there, or whose image ECR no longer holds,
-/// cannot be promoted: exit 1 saying to deploy `env` first.
+/// The image each worker of `config` with one of its own runs in the environment `env`, read
+/// from the revisions `workers` (the source's status, judged healthy) name. A worker without a
+/// service there, or whose image ECR no longer holds, cannot be promoted: exit 1 saying to
+/// deploy `env` first.
 pub async fn serving(
     ecs: &aws_sdk_ecs::Client,
     ecr: &aws_sdk_ecr::Client,
     config: &Config,
-    stack: &str,
+    workers: &[WorkerStatus],
     env: &str,
 ) -> anyhow::Result<BTreeMap<String, WorkerImage>> {
     let mut images = BTreeMap::new();
@@ -39,12 +41,10 @@ pub async fn serving(
         let Some(configured) = &worker.image else {
             continue;
         };
-        let name = worker.service_name(stack);
+        let status = workers.iter().find(|w| w.worker == worker.name);
+        let name = status.map_or_else(|| worker.name.clone(), |w| w.service.clone());
         let redeploy = format!("deploy {env} with `mldeploy up --env {env}`, then promote");
-        let running = match service::describe(ecs, stack, &name).await? {
-            Some(svc) => svc.task_definition().map(str::to_string),
-            None => None,
-        };
+        let running = status.and_then(|w| w.task_definition.clone());
         let spec = match &running {
             Some(arn) => task_definition::registered(ecs, arn).await?,
             None => None,
